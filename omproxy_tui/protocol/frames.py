@@ -1,0 +1,119 @@
+"""The inspect channel's wire protocol, version 1.
+
+This module is the whole contract between a running proxy (`omproxy ... --inspect`) and any
+inspector (omproxy-tui, a script, a third-party tool). It imports only the standard library so
+both sides, and third parties, can use it.
+
+Transport
+=========
+A unix stream socket. Each frame is one JSON object encoded as UTF-8 on one line, terminated by
+``\\n`` (the MCP stdio framing; no newline may occur inside a frame). Frames can be large: a
+``message`` frame carries a whole relayed MCP message, which may be tens of MB.
+
+Discovery: each proxy serving the channel creates ``<runtime dir>/<pid>.sock`` and, beside it,
+``<pid>.json`` holding the same ``proxy`` object the ``hello`` frame carries. The runtime dir is
+``$XDG_RUNTIME_DIR/omproxy`` when that variable is set, else ``<tmp>/omproxy-<uid>``; it is mode
+0700 and the socket 0600, so other users cannot connect. A socket whose pid is not alive is stale
+and may be deleted by whoever finds it (see :func:`omproxy_tui.protocol.discovery.list_proxies`).
+
+Proxy -> inspector frames
+=========================
+Every frame has ``"type"``. Frames describing something that happened also carry ``seq`` (one
+counter per proxy, shared by all event frames, starting at 1), ``t`` (seconds, the proxy's
+monotonic clock: use differences for latency) and ``wall`` (seconds since the epoch).
+
+``hello``
+    ``{"type":"hello","v":1,"proxy":{...},"backlog":N,"subscriber":ID}`` -- first frame. ``proxy`` has
+    ``pid``, ``name`` (session name), ``transport`` (``stdio``/``sse``/``http``), ``target`` (the
+    command line as a list of strings, or the URL), ``started`` (wall time), ``version`` (omproxy's),
+    ``socket`` (path). ``backlog`` is how many event frames follow from the backlog ring before
+    live ones. The backlog replays the session from its first message (bounded by
+    ``--inspect-backlog``).
+``message``
+    one relayed (or held, dropped, injected) MCP message::
+
+        {"type":"message","seq":12,"t":…,"wall":…,"dir":"c2s"|"s2c",
+         "raw":"<the line exactly as relayed, without its newline>",
+         "size":<bytes of raw>, "error":null|"<why it is not valid JSON-RPC>",
+         "held":false, "status":"relayed"|"held"|"dropped"|"injected"|"blocked",
+         "changed":null|{"by":"<hook or inspector>","action":"replaced"|"dropped",
+                         "original":"<line before the change>"},
+         "injected":null|{"by":<subscriber id>,"id":"<inject id>"},
+         "to_inspector":false}
+
+    ``raw`` is decoded as UTF-8; a line that is not valid UTF-8 is sent with ``"raw_b64"`` (base64
+    of the bytes) instead of ``raw`` and an ``error``. ``status`` ``blocked`` marks a server line
+    that was not forwarded because it is not JSON (a banner, a stray print).
+    ``to_inspector`` is true for replies to injected requests: they were routed to the injecting
+    inspector and never reached the other side (only that inspector receives them).
+    A held message is sent once with ``held: true`` when it is held; when it is later released or
+    dropped a ``resolved`` frame follows (and, when edited, a new ``message`` frame with the
+    edited line and ``changed.by = "inspector"``).
+``resolved``
+    ``{"type":"resolved","seq","t","wall","of":<seq of the held message>,"action":"released"|"dropped"|"edited","by":ID}``
+``stderr``
+    ``{"type":"stderr","seq","t","wall","line":"<one line of the server's stderr>"}``
+``lifecycle``
+    ``{"type":"lifecycle","seq","t","wall","event":E, ...}`` with E one of ``spawned`` (``pid``),
+    ``exited`` (``code``), ``connected`` / ``failed`` (remote; ``detail``), ``client_eof``,
+    ``signal`` (``signal``), ``closing``, ``fail_open`` (held traffic released because the last
+    inspector left; ``released``).
+``state``
+    ``{"type":"state","paused":{"c2s":bool,"s2c":bool},"intercept":null|"<filter>",
+    "held":[{"seq":N,"dir":D},...],"held_bytes":N,"inspectors":N}`` -- sent after hello and on
+    every change.
+``lost``
+    ``{"type":"lost","n":N}`` -- this subscriber fell behind and N frames were skipped.
+``reply``
+    ``{"type":"reply","id":<command id>,"ok":true,...}`` or ``{"type":"reply","id":…,"ok":false,
+    "error":"<clear message>"}`` -- the answer to each command. A command frame that cannot be
+    parsed gets ``{"type":"error","error":"…"}``.
+
+Inspector -> proxy commands
+===========================
+``{"cmd":NAME,"id":<any JSON value, echoed in the reply>, ...args}``:
+
+``pause``   ``{"dir":"c2s"|"s2c"|"both"}`` -- hold everything in that direction.
+``resume``  ``{"dir":…}`` -- stop holding and release what is held, in order.
+``intercept`` ``{"filter":"<filter expression>"|null}`` -- hold only matching messages (see
+            :mod:`omproxy_tui.core.filters`); null clears.
+``release`` ``{"seq":N, "raw":optional "<edited line>"}`` -- release one held message, optionally
+            replaced (the edit must be valid JSON; invalid edits are refused with an error reply).
+``drop``    ``{"seq":N}`` -- drop a held message; a dropped client request is answered to the
+            client with a JSON-RPC error so it does not wait forever.
+``release_all`` ``{"dir": optional}``
+``inject``  ``{"to":"server"|"client","message":{…JSON-RPC object…} | "raw":"<line>",
+            "timeout":seconds}`` -- a request's id is replaced by a private one
+            (``omproxy-<pid>-<n>``); the reply carries ``inject_id``; the answer arrives as a
+            ``message`` frame with ``to_inspector: true`` and ``injected.id`` set.
+``replay``  ``{"seq":N}`` -- re-send a captured request as an injection.
+``cancel``  ``{"inject_id":"…"}`` -- cancel a pending injected request.
+``ping``    -- replies ok.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+C2S = "c2s"
+S2C = "s2c"
+DIRECTIONS = (C2S, S2C)
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    """One frame as a line of bytes. ``ensure_ascii`` keeps it valid whatever the payload holds."""
+    return json.dumps(frame, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes | str) -> dict[str, Any]:
+    """Parse one frame; raises ValueError with a clear message when it is not a JSON object."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"frame is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"frame must be a JSON object, got {type(obj).__name__}")
+    return obj
