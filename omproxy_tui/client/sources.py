@@ -1,0 +1,371 @@
+"""Frame sources for inspectors: a live proxy's inspect socket, or a recorded ``.jsonl`` file.
+
+A source's :meth:`Source.run` delivers frames to an ``emit(batch)`` callback in *batches* (frames
+arriving within :data:`BATCH_INTERVAL` of each other go together), so a UI gets one update per
+batch, never one per frame. Besides the proxy's own frames (see :mod:`omproxy_tui.protocol.frames`)
+a source emits synthetic ``{"type": "connection", "state": ..., "detail": ..., "code": ...}``
+frames describing its own state: ``connecting``, ``live``, ``reconnecting``, ``ended``
+(``code`` = the server's exit code when known), ``loaded`` (a recording was read completely).
+
+No textual here: the proxy, scripts and tests can use these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omproxy_tui.protocol import discovery
+from omproxy_tui.protocol.frames import decode, encode
+
+__all__ = ["BATCH_INTERVAL", "Source", "SocketSource", "RecordingSource", "ProxyWatcher"]
+
+#: Frames arriving within this many seconds of the first frame of a batch are delivered together.
+BATCH_INTERVAL = 0.025
+#: Largest frame accepted (a relayed MCP message can be tens of MB).
+MAX_FRAME = 512 * 1024 * 1024
+
+Emit = Callable[[list[dict[str, Any]]], None]
+
+_EVENT_TYPES = frozenset({"message", "resolved", "stderr", "lifecycle"})
+
+
+def connection_frame(state: str, detail: str = "", code: int | None = None) -> dict[str, Any]:
+    return {"type": "connection", "state": state, "detail": detail, "code": code, "wall": time.time()}
+
+
+class Source:
+    """Base class: something that produces frames for one proxy session."""
+
+    #: stable identity (socket path, file path)
+    key: str = ""
+    #: short human label until ``hello`` names the proxy
+    label: str = ""
+    #: ``connecting``/``live``/``reconnecting``/``ended``/``loaded``
+    state: str = "connecting"
+    #: whether commands can be sent
+    can_send: bool = False
+
+    def __init__(self) -> None:
+        self.proxy: dict[str, Any] = {}
+        self.exit_code: int | None = None
+        self._closed = False
+
+    async def run(self, emit: Emit) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def send(self, cmd: dict[str, Any]) -> Any:
+        """Send a command frame; returns its id. Sources that cannot send raise RuntimeError."""
+        raise RuntimeError(f"{self.label}: this source is read-only")
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class _Batcher:
+    """Accumulate frames and hand them to ``emit`` at most once per ``interval``."""
+
+    def __init__(self, emit: Emit, interval: float) -> None:
+        self.emit = emit
+        self.interval = interval
+        self.pending: list[dict[str, Any]] = []
+        self._event = asyncio.Event()
+
+    def push(self, frame: dict[str, Any]) -> None:
+        self.pending.append(frame)
+        self._event.set()
+
+    def flush(self) -> None:
+        if self.pending:
+            batch, self.pending = self.pending, []
+            self.emit(batch)
+
+    async def run(self) -> None:
+        while True:
+            await self._event.wait()
+            await asyncio.sleep(self.interval)
+            self._event.clear()
+            self.flush()
+
+
+class SocketSource(Source):
+    """Attach to one proxy's inspect socket; reconnect with backoff until the proxy is gone.
+
+    Event frames are de-duplicated by ``seq`` across reconnects (the backlog replays the session
+    from its start); a seq gap after a reconnect is reported as a synthetic ``lost`` frame.
+    """
+
+    can_send = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        info: dict[str, Any] | None = None,
+        batch_interval: float = BATCH_INTERVAL,
+        max_backoff: float = 2.0,
+        give_up_after: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.key = self.path
+        self.proxy = dict(info or {})
+        self.label = self.proxy.get("name") or Path(self.path).stem
+        self.batch_interval = batch_interval
+        self.max_backoff = max_backoff
+        self.give_up_after = give_up_after
+        self.last_seq = 0
+        self.connects = 0
+        self._writer: asyncio.StreamWriter | None = None
+        self._ids = itertools.count(1)
+        self._replies: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+
+    # ---- state ---------------------------------------------------------------------------
+
+    def _gone(self) -> bool:
+        pid = self.proxy.get("pid")
+        if isinstance(pid, int) and not discovery.pid_alive(pid):
+            return True
+        return self.connects > 0 and not os.path.exists(self.path)
+
+    # ---- commands ------------------------------------------------------------------------
+
+    async def send(self, cmd: dict[str, Any]) -> Any:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise RuntimeError(f"{self.label}: not connected")
+        cmd = dict(cmd)
+        cmd.setdefault("id", f"tui-{next(self._ids)}")
+        writer.write(encode(cmd))
+        await writer.drain()
+        return cmd["id"]
+
+    async def request(self, cmd: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        """Send a command and wait for its ``reply`` frame."""
+        cmd = dict(cmd)
+        cmd.setdefault("id", f"tui-{next(self._ids)}")
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[cmd["id"]] = fut
+        try:
+            await self.send(cmd)
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._replies.pop(cmd["id"], None)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    async def run(self, emit: Emit) -> None:
+        batcher = _Batcher(emit, self.batch_interval)
+        flusher = asyncio.create_task(batcher.run())
+        backoff = 0.05
+        started = time.monotonic()
+        try:
+            batcher.push(connection_frame("connecting", self.path))
+            self.state = "connecting"
+            while not self._closed:
+                try:
+                    reader, writer = await asyncio.open_unix_connection(self.path, limit=MAX_FRAME)
+                except OSError as exc:
+                    if self._gone() or (
+                        self.give_up_after is not None
+                        and self.connects == 0
+                        and time.monotonic() - started > self.give_up_after
+                    ):
+                        self._end(batcher, f"cannot connect: {exc.strerror or exc}")
+                        return
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                backoff = 0.05
+                self.connects += 1
+                self._writer = writer
+                reason = "connection closed"
+                try:
+                    await self._read(reader, batcher)
+                except (OSError, asyncio.IncompleteReadError) as exc:
+                    reason = f"connection lost: {exc}"
+                except asyncio.LimitOverrunError:
+                    reason = "frame too large"
+                finally:
+                    self._writer = None
+                    writer.close()
+                    for fut in self._replies.values():
+                        if not fut.done():
+                            fut.set_exception(RuntimeError(reason))
+                if self._closed:
+                    break
+                if self.exit_code is not None or self._gone():
+                    self._end(batcher, reason)
+                    return
+                # the socket may linger a moment after the proxy closed it
+                await asyncio.sleep(0.2)
+                if self._gone():
+                    self._end(batcher, reason)
+                    return
+                self.state = "reconnecting"
+                batcher.push(connection_frame("reconnecting", reason))
+        finally:
+            flusher.cancel()
+            batcher.flush()
+
+    def _end(self, batcher: _Batcher, detail: str) -> None:
+        self.state = "ended"
+        batcher.push(connection_frame("ended", detail, self.exit_code))
+        batcher.flush()
+
+    async def _read(self, reader: asyncio.StreamReader, batcher: _Batcher) -> None:
+        first_event = True
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                frame = decode(line)
+            except ValueError as exc:
+                batcher.push({"type": "error", "error": f"bad frame from proxy: {exc}"})
+                continue
+            ftype = frame.get("type")
+            if ftype == "hello":
+                proxy = frame.get("proxy")
+                if isinstance(proxy, dict):
+                    self.proxy.update(proxy)
+                    self.label = self.proxy.get("name") or self.label
+                self.state = "live"
+                batcher.push(frame)
+                batcher.push(connection_frame("live", self.path))
+                continue
+            if ftype in _EVENT_TYPES:
+                seq = frame.get("seq")
+                if isinstance(seq, int):
+                    if seq <= self.last_seq:
+                        continue  # already seen before a reconnect
+                    if first_event and self.connects > 1 and seq > self.last_seq + 1:
+                        batcher.push({"type": "lost", "n": seq - self.last_seq - 1, "reconnect": True})
+                    self.last_seq = seq
+                first_event = False
+                if ftype == "lifecycle" and frame.get("event") == "exited":
+                    code = frame.get("code")
+                    self.exit_code = code if isinstance(code, int) else -1
+            elif ftype == "reply":
+                fut = self._replies.get(frame.get("id"))
+                if fut is not None and not fut.done():
+                    fut.set_result(frame)
+            batcher.push(frame)
+
+
+class RecordingSource(Source):
+    """Read a recording: a ``.jsonl`` file of frames, one per line (``hello`` optional).
+
+    Lines that are bare message objects (``dir`` + ``raw`` without ``type``) are accepted as
+    ``message`` frames, so exports can be reopened.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.key = self.path
+        self.label = Path(self.path).name
+        self.chunk = chunk
+        self.bad_lines = 0
+
+    @staticmethod
+    def _normalise(obj: dict[str, Any]) -> dict[str, Any]:
+        if "type" not in obj and "dir" in obj and ("raw" in obj or "raw_b64" in obj):
+            obj = dict(obj)
+            obj["type"] = "message"
+        return obj
+
+    def _read_chunks(self) -> list[list[dict[str, Any]]]:
+        chunks: list[list[dict[str, Any]]] = []
+        batch: list[dict[str, Any]] = []
+        with open(self.path, "rb") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    frame = self._normalise(decode(line))
+                except ValueError:
+                    self.bad_lines += 1
+                    continue
+                if frame.get("type") == "hello" and isinstance(frame.get("proxy"), dict):
+                    self.proxy.update(frame["proxy"])
+                    self.label = self.proxy.get("name") or self.label
+                batch.append(frame)
+                if len(batch) >= self.chunk:
+                    chunks.append(batch)
+                    batch = []
+        if batch:
+            chunks.append(batch)
+        return chunks
+
+    async def run(self, emit: Emit) -> None:
+        emit([connection_frame("connecting", self.path)])
+        try:
+            chunks = await asyncio.to_thread(self._read_chunks)
+        except OSError as exc:
+            self.state = "ended"
+            emit([connection_frame("ended", f"cannot read {self.path}: {exc.strerror or exc}")])
+            return
+        if not any(f.get("type") == "hello" for f in (chunks[0] if chunks else [])):
+            emit([{"type": "hello", "v": 1, "proxy": {"name": self.label, "transport": "recording",
+                                                     "target": [self.path]}, "backlog": 0}])
+        for batch in chunks:
+            if self._closed:
+                return
+            emit(batch)
+            await asyncio.sleep(0)
+        self.state = "loaded"
+        detail = f"{self.path}" + (f" ({self.bad_lines} unreadable lines skipped)" if self.bad_lines else "")
+        emit([connection_frame("loaded", detail)])
+
+
+class ProxyWatcher:
+    """Poll the runtime dir for proxies; call ``on_new(info)`` once for each new socket."""
+
+    def __init__(
+        self,
+        on_new: Callable[[dict[str, Any]], None],
+        *,
+        directory: str | os.PathLike[str] | None = None,
+        interval: float = 1.0,
+    ) -> None:
+        self.on_new = on_new
+        self.directory = directory
+        self.interval = interval
+        self.seen: set[str] = set()
+
+    def poll(self) -> list[dict[str, Any]]:
+        new = []
+        for info in discovery.list_proxies(self.directory):
+            sock = info["socket"]
+            if sock not in self.seen:
+                self.seen.add(sock)
+                new.append(info)
+        return new
+
+    async def run(self) -> None:
+        while True:
+            for info in await asyncio.to_thread(self.poll):
+                self.on_new(info)
+            await asyncio.sleep(self.interval)
+
+
+def load_recording(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All frames of a recording (convenience for scripts and tests)."""
+    src = RecordingSource(path)
+    return [frame for chunk in src._read_chunks() for frame in chunk]
+
+
+def write_recording(frames: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Write frames as a recording."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for frame in frames:
+            fh.write(json.dumps(frame, separators=(",", ":")) + "\n")

@@ -1,0 +1,488 @@
+"""What every proxy shares: the hook API, the addon chain and the per-direction delivery gate.
+
+Data flows one way. A *reader* (a thread per stdio leg, a task per remote leg) cuts its input into
+lines and hands them to :meth:`Proxy._relay`. There, only hooks that may change traffic run before
+the bytes move; the line is then written (or held) by its :class:`Direction`; observe-only hooks run
+after the write, so they cost the message itself no latency.
+
+Hooks (mitmproxy-style: the proxy subclass is the first addon, ``proxy.add_addon(obj)`` adds more,
+e.g. the inspector) are methods named:
+
+- ``_on_mcp_client_message(message[, line])`` / ``_on_mcp_server_message(message[, line])`` -- one
+  per message (one per element of a batch). ``message`` is the SDK's ``JSONRPCMessage`` (or an
+  Exception for a line that is not JSON-RPC, as in the seed); a hook whose first parameter is named
+  ``line`` gets the :class:`~omproxy_tui.proxy.line.Line` instead and never pays for the typed view.
+- ``_on_start()``, ``_on_close()``, ``_on_server_stderr(text)``, ``_on_lifecycle(event, info)``.
+
+A message hook marked with :func:`modifies` (or on a class with ``modifies_traffic = True``) runs
+*before* forwarding and may return None (forward unchanged), :data:`DROP`, or a replacement (a typed
+message, dict, str or bytes). Any hook may be ``async``; async observe hooks run on the proxy's event
+loop, async traffic-changing hooks are awaited before the message moves. An exception in a hook is
+reported on stderr and the message is forwarded unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from typing import Any, Callable
+
+from .line import _UNSET, C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
+
+HOOK_FOR_DIRECTION = {C2S: "_on_mcp_client_message", S2C: "_on_mcp_server_message"}
+
+# Validate server lines with a full parse before forwarding up to this size; above it a cheap
+# shape check decides and the full parse happens after forwarding (a 50 MB parse would otherwise
+# add its whole cost to the message's latency).
+PARSE_BEFORE_FORWARD_MAX = 1 << 20
+
+# JSON-RPC error code for requests the proxy answers itself (implementation-defined range).
+DROPPED_CODE = -32010
+
+
+class Hold:
+    """Returned by a gating hook (the inspector's): keep this message until released."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def modifies(fn: Callable) -> Callable:
+    """Mark a message hook as one that may change traffic: it runs before forwarding."""
+    fn.__omproxy_modifies__ = True
+    return fn
+
+
+class _Hook:
+    """One resolved hook: the bound callable and how to call it."""
+
+    __slots__ = ("fn", "name", "wants", "is_async", "modifies", "whole")
+
+    def __init__(self, fn: Callable, name: str, modifies_traffic: bool, whole: bool = False):
+        self.fn = fn
+        self.whole = whole  # sees a batch as one line (the inspector) instead of element by element
+        self.name = f"{getattr(fn, '__self__', fn).__class__.__name__}.{name}"
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.modifies = bool(getattr(fn, "__omproxy_modifies__", False) or modifies_traffic)
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if params and params[0].name == "line":
+            self.wants = "line"
+        elif len(params) >= 2:
+            self.wants = "both"
+        else:
+            self.wants = "message"
+
+    def args(self, line: Line) -> tuple:
+        if self.wants == "line":
+            return (line,)
+        if self.wants == "both":
+            return (line.message, line)
+        return (line.message,)
+
+
+class Held:
+    __slots__ = ("data", "line", "reason", "nbytes")
+
+    def __init__(self, data: bytes, line: Line | None, reason: str):
+        self.data = data  # the bytes to write, newline included
+        self.line = line
+        self.reason = reason  # "paused", "intercept" or "behind" (queued behind a held message)
+        self.nbytes = len(data)
+
+
+class Direction:
+    """Delivery for one direction: a lock so lines from the reader, releases and injections
+    never interleave, and an ordered queue of held messages that gates everything behind it."""
+
+    def __init__(self, name: str, write: Callable[[bytes], None], held_cap: int = 64 << 20):
+        self.name = name
+        self._write = write
+        self.lock = threading.Lock()
+        self.held: deque[Held] = deque()
+        self.held_bytes = 0
+        self.held_cap = held_cap
+        self.paused = False
+        self.closed = False
+        self._room = threading.Condition(self.lock)
+
+    def write(self, data: bytes) -> bool:
+        """Write now (caller holds no lock). False when the destination is gone."""
+        with self.lock:
+            return self._write_locked(data)
+
+    def _write_locked(self, data: bytes) -> bool:
+        if self.closed:
+            return False
+        try:
+            self._write(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
+            self.closed = True
+            return False
+
+    def submit(self, data: bytes, hold: str | None, line: Line | None) -> str:
+        """Forward or hold one message; returns "relayed", "held" or "closed"."""
+        with self.lock:
+            if hold is None and not self.held:
+                return "relayed" if self._write_locked(data) else "closed"
+            self.held.append(Held(data, line, hold or "behind"))
+            self.held_bytes += len(data)
+            return "held"
+
+    def wait_for_room(self) -> None:
+        """Backpressure: the reader of this direction waits while held bytes exceed the cap."""
+        with self.lock:
+            while self.held_bytes > self.held_cap and not self.closed:
+                self._room.wait(0.5)
+
+    def take(self, pred: Callable[[Held], bool]) -> Held | None:
+        with self.lock:
+            for item in self.held:
+                if pred(item):
+                    self.held.remove(item)
+                    self.held_bytes -= item.nbytes
+                    self._room.notify_all()
+                    return item
+        return None
+
+    def flush(self, release_all: bool = False) -> list[Held]:
+        """Write held messages from the head while they may go (all of them with release_all);
+        returns what was written."""
+        out = []
+        with self.lock:
+            while self.held:
+                head = self.held[0]
+                if not (release_all or head.reason == "behind" or (head.reason == "paused" and not self.paused)):
+                    break
+                self.held.popleft()
+                self.held_bytes -= head.nbytes
+                self._write_locked(head.data)
+                out.append(head)
+            self._room.notify_all()
+        return out
+
+
+class Proxy:
+    """Base class of StdioProxy, SseProxy and StreamableHttpProxy: subclass and override hooks."""
+
+    transport = "?"
+    modifies_traffic = False
+
+    def __init__(self) -> None:
+        self.addons: list[Any] = [self]
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.directions: dict[str, Direction] = {}
+        self._pre: dict[str, list[_Hook]] = {C2S: [], S2C: []}
+        self._post: dict[str, list[_Hook]] = {C2S: [], S2C: []}
+        self._gates: dict[str, list[Callable[[Line], Any]]] = {C2S: [], S2C: []}
+        self._other: dict[str, list[_Hook]] = {}
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._err_lock = threading.Lock()
+        self.stderr_fd = 2
+
+    # ---- seed hooks: override these ------------------------------------------------------------
+    def _on_mcp_client_message(self, message: Any) -> Any:
+        """Called for every client -> server message (see module docstring)."""
+
+    def _on_mcp_server_message(self, message: Any) -> Any:
+        """Called for every server -> client message, or an Exception for a bad line."""
+
+    def _on_start(self) -> None:
+        """Called once the server side is up, before any message is relayed."""
+
+    def _on_close(self) -> None:
+        """Called once when the proxy stops."""
+
+    def _on_server_stderr(self, text: str) -> None:
+        """Called for each line the server writes to its stderr (already copied to ours)."""
+
+    def _on_lifecycle(self, event: str, info: dict) -> None:
+        """Called on spawned / exited / connected / failed / client_eof / signal / closing."""
+
+    # ---- addons -------------------------------------------------------------------------------
+    def add_addon(self, addon: Any) -> None:
+        self.addons.append(addon)
+        self.refresh_hooks()
+
+    def refresh_hooks(self) -> None:
+        """Resolve every addon's hooks into per-direction lists (done once, not per message)."""
+        for d, name in HOOK_FOR_DIRECTION.items():
+            pre, post = [], []
+            for addon in self.addons:
+                fn = self._hook_fn(addon, name)
+                if fn is None:
+                    continue
+                hook = _Hook(fn, name, getattr(addon, "modifies_traffic", False),
+                             getattr(addon, "whole_lines", False))
+                (pre if hook.modifies else post).append(hook)
+            self._pre[d], self._post[d] = pre, post
+        for name in ("_on_start", "_on_close", "_on_server_stderr", "_on_lifecycle"):
+            hooks = []
+            for addon in self.addons:
+                fn = self._hook_fn(addon, name)
+                if fn is not None:
+                    hooks.append(_Hook(fn, name, False))
+            self._other[name] = hooks
+
+    def _hook_fn(self, addon: Any, name: str) -> Callable | None:
+        fn = getattr(addon, name, None)
+        if fn is None:
+            return None
+        if addon is self and getattr(type(self), name, None) is getattr(Proxy, name):
+            return None  # not overridden: no cost at all
+        return fn
+
+    def set_gate(self, direction: str, gate: Callable[[Line], Any] | None, owner: Any) -> None:
+        """Install (or remove, with None) a pre-forward gate of `owner` for one direction. Gates are
+        how the inspector holds and routes traffic; they run before user hooks that modify."""
+        gates = [g for g in self._gates[direction] if getattr(g, "__self__", None) is not owner]
+        if gate is not None:
+            gates.append(gate)
+        self._gates[direction] = gates
+
+    # ---- reporting ----------------------------------------------------------------------------
+    def report(self, text: str) -> None:
+        """One line on our stderr (never stdout: that is the client's protocol stream)."""
+        data = f"omproxy: {text}\n".encode("utf-8", "replace")
+        with self._err_lock:
+            try:
+                os.write(self.stderr_fd, data)
+            except OSError:
+                pass
+
+    def _hook_failed(self, hook: _Hook, exc: BaseException, what: str) -> None:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3)).rstrip()
+        self.report(f"hook {hook.name} raised {type(exc).__name__}: {exc} ({what})\n{tb}")
+
+    def next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def make_line(self, raw: bytes, direction: str, parsed: Any = None, error: str | None = None,
+                  parsed_known: bool = False) -> Line:
+        kw = {"parsed": parsed, "error": error} if parsed_known else {}
+        return Line(raw, direction, seq=self.next_seq(), t=time.monotonic(), wall=time.time(), **kw)
+
+    # ---- calling hooks ------------------------------------------------------------------------
+    def call_hooks(self, name: str, *args: Any) -> None:
+        for hook in self._other.get(name, ()):
+            self._call(hook, args, name)
+
+    def _call(self, hook: _Hook, args: tuple, what: str) -> Any:
+        try:
+            result = hook.fn(*args)
+        except Exception as exc:  # noqa: BLE001 -- a hook must never kill the relay
+            self._hook_failed(hook, exc, what)
+            return None
+        if inspect.isawaitable(result):
+            return self._run_async(hook, result, what, wait=hook.modifies)
+        return result
+
+    def _run_async(self, hook: _Hook, coro: Any, what: str, wait: bool) -> Any:
+        loop = self.loop
+        if loop is None:
+            coro.close()
+            return None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(coro)
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
+                                   or self._hook_failed(hook, t.exception(), what))
+            return None  # from the loop thread an async traffic-changing hook cannot be awaited here
+        fut = asyncio.run_coroutine_threadsafe(coro, loop)
+        if not wait:
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception() is None
+                                  or self._hook_failed(hook, f.exception(), what))
+            return None
+        try:
+            return fut.result()
+        except Exception as exc:  # noqa: BLE001
+            self._hook_failed(hook, exc, what)
+            return None
+
+    # ---- the relay step -----------------------------------------------------------------------
+    def relay_line(self, d: Direction, raw: bytes, validate: bool) -> None:
+        """Forward one line (``raw`` includes its newline, or not at EOF) and tell the hooks.
+
+        ``validate`` (server -> client on a stdio leg): a line that is not JSON is not forwarded
+        (it would break the client) but reported and shown to hooks as an Exception.
+        """
+        body = raw[:-1] if raw.endswith(b"\n") else raw
+        direction = d.name
+        parsed = None
+        error = None
+        parsed_known = False
+        if validate:
+            if not body.strip():
+                return  # blank lines carry nothing; dropping them keeps strict clients happy
+            if len(body) <= PARSE_BEFORE_FORWARD_MAX:
+                parsed, error = parse_json(body)
+                parsed_known = True
+            elif not looks_like_json(body):
+                error = "not JSON (a large line that does not start with { or [)"
+                parsed_known = True
+            if error is not None:
+                line = self.make_line(body, direction, None, error, True)
+                line.status = "blocked"
+                shown = body[:200].decode("utf-8", "replace")
+                self.report(f"server wrote a line that is not JSON-RPC ({error}); not forwarded: {shown!r}")
+                self._observe(line)
+                return
+        pre = self._pre[direction]
+        gates = self._gates[direction]
+        if not pre and not gates:
+            # Fast path: forward first, build the view after.
+            status = d.submit(raw if raw.endswith(b"\n") else raw + b"\n", None, None)
+            if self._post[direction]:
+                line = self.make_line(body, direction, parsed, error, parsed_known)
+                if status == "closed":
+                    line.status = "dropped"
+                self._observe(line)
+            return
+        line = self.make_line(body, direction, parsed, error, parsed_known)
+        hold = None
+        for gate in gates:
+            verdict = gate(line)
+            if verdict is DROP:
+                line.status = "dropped"
+                self._observe(line)
+                return
+            if isinstance(verdict, Hold):
+                hold = verdict.reason
+        data = self._apply_modifiers(line, pre)
+        if data is None:
+            return
+        status = d.submit(data, hold, line)
+        line.status = "held" if status == "held" else ("dropped" if status == "closed" else line.status)
+        self._observe(line)
+        if status == "held":
+            d.wait_for_room()
+
+    def _apply_modifiers(self, line: Line, pre: list[_Hook]) -> bytes | None:
+        """Run traffic-changing hooks; the bytes to send, or None when the message was dropped."""
+        if not pre:
+            return line.raw + b"\n"
+        elements = line.elements() if line.json is not None else [line]
+        out: list[Any] = []
+        changed = False
+        for el in elements:
+            value: Any = el
+            for hook in pre:
+                result = self._call(hook, hook.args(el), "message forwarded unchanged")
+                if result is None:
+                    continue
+                if result is DROP:
+                    value = DROP
+                    changed = True
+                    line.changed = {"by": hook.name, "action": "dropped", "original": line.text}
+                    self._answer_dropped(el, hook.name)
+                    break
+                try:
+                    data = encode_replacement(result)
+                except (TypeError, ValueError) as exc:
+                    self._hook_failed(hook, exc, "replacement refused, message forwarded unchanged")
+                    continue
+                parsed, _ = parse_json(data)
+                el = Line(data, line.direction, seq=line.seq, t=line.t, wall=line.wall, parsed=parsed)
+                value = el
+                changed = True
+                line.changed = {"by": hook.name, "action": "replaced", "original": line.text}
+            out.append(value)
+        if not changed:
+            return line.raw + b"\n"
+        kept = [v for v in out if v is not DROP]
+        if not kept:
+            line.status = "dropped"
+            self._observe(line)
+            return None
+        if len(elements) == 1 and not line.is_batch:
+            new = kept[0].raw
+        else:
+            new = b"[" + b",".join(v.raw for v in kept) + b"]"
+        line.raw = new
+        line._json = parse_json(new)[0]
+        line._message = _UNSET
+        return new + b"\n"
+
+    def _answer_dropped(self, el: Line, by: str) -> None:
+        """A dropped request would leave its sender waiting forever: answer it with an error."""
+        obj = el.json
+        if isinstance(obj, dict) and "method" in obj and "id" in obj:
+            back = S2C if el.direction == C2S else C2S
+            reply = {"jsonrpc": "2.0", "id": obj["id"],
+                     "error": {"code": DROPPED_CODE, "message": f"Request dropped by omproxy ({by})"}}
+            self.inject(back, reply)
+
+    def inject(self, direction: str, obj: Any) -> Line | None:
+        """Send a message the proxy made up (an answer, an injection) in one direction."""
+        d = self.directions.get(direction)
+        if d is None:
+            return None
+        data = obj if isinstance(obj, bytes) else encode_replacement(obj)
+        line = self.make_line(data, direction)
+        line.status = "injected"
+        ok = d.write(data + b"\n")
+        if not ok:
+            line.status = "dropped"
+        return line
+
+    def _observe(self, line: Line) -> None:
+        post = self._post[line.direction]
+        if not post:
+            return
+        if line.json is not None and isinstance(line.json, list):
+            targets = line.elements()
+            for el in targets:
+                el.status, el.changed = line.status, line.changed
+        else:
+            targets = [line]
+        for hook in post:
+            for el in [line] if hook.whole else targets:
+                self._call(hook, hook.args(el), "after forwarding")
+
+def write_all(fd: int) -> Callable[[bytes], None]:
+    """A blocking writer for one fd that writes everything (pipes take partial writes)."""
+
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+    return write
+
+
+def protect_stdout() -> int:
+    """Keep fd 1 for protocol only: return a private dup for the wire and point fd 1 (and so any
+    stray print() from a hook or library) at stderr."""
+    sys.stdout.flush()
+    wire = os.dup(1)
+    os.dup2(2, 1)
+    return wire
+
+
+def restore_stdout(wire: int) -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    os.dup2(wire, 1)
+    os.close(wire)
+
+
+def exit_code(returncode: int | None) -> int:
+    """A child's return code as a shell would report it (killed by signal N -> 128+N)."""
+    if returncode is None:
+        return 1
+    return 128 - returncode if returncode < 0 else returncode

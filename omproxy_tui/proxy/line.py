@@ -1,0 +1,168 @@
+"""One relayed line, as hooks and the inspector see it.
+
+The relay forwards bytes; this is the *view* of those bytes that is built after (or, for
+traffic-changing hooks, before) forwarding. Everything expensive is lazy: the JSON is parsed at
+most once and the SDK's typed `JSONRPCMessage` is only built when a hook asks for it, because
+importing `mcp_types` alone costs ~200 ms of start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+C2S = "c2s"
+S2C = "s2c"
+
+_UNSET = object()
+
+
+class _Drop:
+    """Returned by a traffic-changing hook: do not forward this message."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP = _Drop()
+
+
+def parse_json(raw: bytes) -> tuple[Any, str | None]:
+    """(value, None) or (None, "why it is not JSON"): never raises."""
+    try:
+        return json.loads(raw), None
+    except UnicodeDecodeError as exc:
+        return None, f"invalid UTF-8 at byte {exc.start}"
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+
+
+def looks_like_json(raw: bytes) -> bool:
+    """Cheap shape check used instead of a full parse before forwarding very large lines."""
+    s = raw.strip()
+    return bool(s) and s[:1] in (b"{", b"[") and s[-1:] in (b"}", b"]")
+
+
+def typed_message(obj: Any) -> Any:
+    """The SDK's typed view of one JSON-RPC object, or the Exception that says why there is none.
+
+    Note the SDK's view can lie (a float id makes a request look like a notification, unknown
+    top-level fields vanish): hooks that care about the wire should read `Line.json` or `Line.raw`.
+    """
+    from mcp_types import jsonrpc_message_adapter  # lazy: ~200 ms import
+
+    try:
+        return jsonrpc_message_adapter.validate_python(obj, by_name=False)
+    except Exception as exc:  # pydantic ValidationError; the seed passed Exceptions to hooks
+        return exc
+
+
+class Line:
+    """A message as it crossed (or is about to cross) the proxy.
+
+    - ``raw``: the exact bytes of the line, without the trailing newline.
+    - ``direction``: ``"c2s"`` (client to server) or ``"s2c"``.
+    - ``json``: the parsed value (dict, or list for a batch), or None when ``error`` is set.
+    - ``error``: why the line is not valid JSON, else None.
+    - ``message``: the SDK's typed ``JSONRPCMessage`` (or an Exception), built on first access.
+    - ``seq``, ``t`` (monotonic seconds), ``wall`` (epoch seconds).
+    - ``element``: for one element of a batch, its position; None otherwise.
+    - ``status``, ``changed``, ``injected``: what the relay did with it (see the inspect protocol).
+    """
+
+    __slots__ = ("raw", "direction", "seq", "t", "wall", "element", "_json", "error", "_message",
+                 "status", "changed", "injected")
+
+    def __init__(self, raw: bytes, direction: str, *, seq: int = 0, t: float = 0.0, wall: float = 0.0,
+                 parsed: Any = _UNSET, error: str | None = None, element: int | None = None):
+        self.raw = raw
+        self.direction = direction
+        self.seq = seq
+        self.t = t
+        self.wall = wall
+        self.element = element
+        self._json = parsed
+        self.error = error
+        self._message = _UNSET
+        # Filled in by the relay as the line moves: "relayed", "held", "dropped", "blocked"
+        # (a server line that is not JSON), "injected"; `changed` is {"by", "action", "original"}.
+        self.status = "relayed"
+        self.changed: dict | None = None
+        self.injected: dict | None = None
+
+    @property
+    def json(self) -> Any:
+        if self._json is _UNSET:
+            self._json, self.error = parse_json(self.raw)
+        return self._json
+
+    @property
+    def text(self) -> str:
+        return self.raw.decode("utf-8", "replace")
+
+    @property
+    def is_batch(self) -> bool:
+        return isinstance(self.json, list)
+
+    @property
+    def message(self) -> Any:
+        if self._message is _UNSET:
+            obj = self.json
+            if self.error is not None:
+                self._message = ValueError(self.error)
+            else:
+                self._message = typed_message(obj)
+        return self._message
+
+    @property
+    def method(self) -> str | None:
+        obj = self.json
+        return obj.get("method") if isinstance(obj, dict) else None
+
+    @property
+    def id(self) -> Any:
+        obj = self.json
+        return obj.get("id") if isinstance(obj, dict) else None
+
+    def elements(self) -> list["Line"]:
+        """The line itself, or one Line per element of a batch (hooks see each element)."""
+        obj = self.json
+        if not isinstance(obj, list):
+            return [self]
+        return [
+            Line(json.dumps(el, separators=(",", ":")).encode(), self.direction, seq=self.seq, t=self.t,
+                 wall=self.wall, parsed=el, element=i)
+            for i, el in enumerate(obj)
+        ]
+
+    def __repr__(self) -> str:
+        shown = self.raw[:80] + (b"..." if len(self.raw) > 80 else b"")
+        return f"Line({self.direction} #{self.seq} {shown!r})"
+
+
+def encode_replacement(value: Any) -> bytes:
+    """Bytes for a hook's replacement: a typed SDK message, a dict/list, a str or bytes line."""
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, str):
+        data = value.encode()
+    elif isinstance(value, (dict, list)):
+        data = json.dumps(value, separators=(",", ":")).encode()
+    elif hasattr(value, "model_dump_json"):
+        data = value.model_dump_json(by_alias=True, exclude_unset=True).encode()
+    else:
+        raise TypeError(f"a hook returned {type(value).__name__}; expected None, DROP, a message, dict, str or bytes")
+    data = data.rstrip(b"\r\n")
+    if b"\n" in data:
+        raise ValueError("a replacement message must be a single line (no raw newlines)")
+    _, err = parse_json(data)
+    if err:
+        raise ValueError(f"replacement is {err}")
+    return data

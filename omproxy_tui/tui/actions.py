@@ -1,0 +1,71 @@
+"""The one registry of user actions: it drives key bindings, the footer, the palette and help.
+
+Adding steering (pause, intercept, release, drop, inject, replay) is adding entries here plus the
+``action_*`` methods on the app that call ``Source.send``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str  # binding id (user keymaps use it)
+    action: str  # textual action string, run on the app
+    keys: str  # default keys, comma separated
+    description: str  # short, for the footer
+    help: str  # one line, for the palette and the help screen
+    group: str = "View"
+    footer: bool = False
+    priority: bool = False
+
+    @property
+    def key_display(self) -> str:
+        return ", ".join(KEY_NAMES.get(k, k) for k in self.keys.split(","))
+
+
+KEY_NAMES = {
+    "slash": "/",
+    "question_mark": "?",
+    "escape": "Esc",
+    "enter": "Enter",
+    "end": "End",
+    "home": "Home",
+    "ctrl+p": "Ctrl+P",
+    "f1": "F1",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+}
+
+ACTIONS: list[ActionSpec] = [
+    ActionSpec("filter", "filter", "slash", "Filter", "Open the filter bar (filter expression, see help)", "Filter", footer=True),
+    ActionSpec("clear_filter", "clear_filter", "backslash", "Clear filter", "Remove the filter and show every message", "Filter"),
+    ActionSpec("follow", "follow", "f,end", "Follow", "Follow new messages (jump to the end and stay there)", "Log", footer=True),
+    ActionSpec("pair", "pair", "p", "Pair", "Jump to the paired request/response", "Log", footer=True),
+    ActionSpec("next_error", "next_error", "n", "Next error", "Jump to the next error", "Log"),
+    ActionSpec("prev_error", "prev_error", "N", "Prev error", "Jump to the previous error", "Log"),
+    ActionSpec("next_pending", "next_pending", "w", "Next pending", "Jump to the next request still awaiting its response", "Log"),
+    ActionSpec("raw", "toggle_raw", "r", "Raw/pretty", "Toggle the detail pane between pretty JSON and the raw line", "Detail"),
+    ActionSpec("copy", "copy", "c", "Copy", "Copy the selected message (raw line) to the clipboard", "Detail", footer=True),
+    ActionSpec("detail", "toggle_detail", "d", "Detail", "Show or hide the detail pane", "Detail"),
+    ActionSpec("zoom", "zoom", "z", "Zoom", "Maximise the focused pane (Esc restores)", "Detail"),
+    ActionSpec("sessions", "toggle_sessions", "v", "Sessions", "Show or hide the sessions list", "View"),
+    ActionSpec("all_sessions", "all_sessions", "a", "All sessions", "Show every session's messages (undo a session selection)", "View"),
+    ActionSpec("stats", "stats", "s", "Stats", "Per-method statistics and message rate", "Screens", footer=True),
+    ActionSpec("server_log", "server_log", "l", "Server log", "Server stderr and lifecycle events per session", "Screens", footer=True),
+    ActionSpec("export", "export", "e", "Export", "Export the filtered messages as JSONL", "Screens", footer=True),
+    ActionSpec("help", "help", "question_mark,f1", "Help", "Keys, filter language, columns", "Screens", footer=True),
+    ActionSpec("quit", "quit", "q", "Quit", "Quit omproxy-tui (proxies keep running)", "App", footer=True),
+]
+
+BY_ID = {spec.id: spec for spec in ACTIONS}
+
+
+def bindings() -> list[Binding]:
+    return [
+        Binding(spec.keys, spec.action, spec.description, show=spec.footer, id=spec.id, priority=spec.priority)
+        for spec in ACTIONS
+    ]

@@ -1,0 +1,178 @@
+"""Detail pane: one record's metadata, timing, pair, stderr around it, and its JSON (bounded)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from rich.console import Group
+from rich.highlighter import JSONHighlighter
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from omproxy_tui.tui.jsonfmt import SHOW_LIMIT, pretty
+from omproxy_tui.tui.widgets.message_log import fmt_latency, fmt_size, fmt_time
+
+if TYPE_CHECKING:
+    from omproxy_tui.tui.model import Record, Store
+
+_highlighter = JSONHighlighter()
+
+KIND_WORD = {
+    "request": "request",
+    "notification": "notification",
+    "response": "response",
+    "error": "error response",
+    "batch": "batch",
+    "invalid": "invalid line",
+}
+
+
+class DetailPane(VerticalScroll, can_focus=True):
+    """Shows ``record``; ``raw`` toggles the raw line view."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        session_label: Callable[[object], str] = str,
+        stderr_near: Callable[[object, float], list[tuple[float, str, bool]]] | None = None,
+        lost_before: dict[int, int] | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.session_label = session_label
+        self.stderr_near = stderr_near
+        self.lost_before = lost_before if lost_before is not None else {}
+        self.record: Record | None = None
+        self.raw = False
+        self._shown: tuple | None = None
+
+    def compose(self):
+        yield Static(id="detail-head")
+        yield Static(id="detail-body")
+
+    def on_mount(self) -> None:
+        self.border_title = "Detail"
+        self.show(None)
+
+    def show(self, record: Record | None, *, force: bool = False) -> None:
+        key = None if record is None else (
+            record.index, record.pair, record.pending, record.status, record.held, record.latency, self.raw
+        )
+        if not force and key == self._shown and record is self.record:
+            return
+        same = record is not None and self.record is not None and record.index == self.record.index
+        self.record = record
+        self._shown = key
+        head = self.query_one("#detail-head", Static)
+        body = self.query_one("#detail-body", Static)
+        if record is None:
+            self.border_subtitle = ""
+            head.update(Text("Select a message (↑/↓, click) to see it here.", style="dim"))
+            body.update("")
+            return
+        head.update(self._head(record))
+        if not same or force:
+            body.update(self._body(record))
+            self.scroll_home(animate=False)
+
+    def toggle_raw(self) -> None:
+        self.raw = not self.raw
+        self.show(self.record, force=True)
+
+    # ---- pieces --------------------------------------------------------------------------
+
+    def _head(self, rec: Record) -> Group:
+        arrow = "client → server" if rec.dir == "c2s" else "server → client"
+        title = Text()
+        title.append(f"{KIND_WORD.get(rec.kind, rec.kind)} ", style="bold")
+        if rec.method:
+            title.append(rec.method, style="bold")
+        if rec.tool:
+            title.append(f"  {rec.tool}", style="italic")
+        if rec.id is not None:
+            title.append(f"  id={rec.id}")
+        lines: list[Text] = [title]
+        meta = Text(style="dim")
+        meta.append(f"{arrow} · {self.session_label(rec.session)} · seq {rec.seq} · {fmt_size(rec.size)}")
+        meta.append(f" · {fmt_time(rec.wall)}")
+        lines.append(meta)
+        status = rec.status or "relayed"
+        flags = []
+        if rec.held or status == "held":
+            flags.append(("HELD — waiting for release (steering arrives in the next version)", "bold reverse"))
+        elif status != "relayed":
+            flags.append((status.upper(), "bold"))
+        extra = getattr(rec, "extra", None) or {}
+        if rec.injected:
+            inj = extra.get("injected") if isinstance(extra.get("injected"), dict) else {}
+            flags.append((f"injected by inspector {inj.get('by', '?')} (inject id {inj.get('id', '?')})", "italic"))
+        if rec.to_inspector:
+            flags.append(("reply to an injected request (not forwarded)", "italic"))
+        if rec.changed:
+            ch = extra.get("changed") if isinstance(extra.get("changed"), dict) else {}
+            flags.append((f"modified by {ch.get('by', '?')} ({ch.get('action', 'changed')})", "bold"))
+        if rec.error:
+            flags.append((f"error: {rec.error}", "bold red"))
+        elif getattr(rec, "tool_error", False):
+            flags.append(("tool error (result has isError: true)", "bold red"))
+        if rec.cancelled:
+            flags.append(("cancelled by notifications/cancelled", "bold"))
+        lost = self.lost_before.get(rec.index)
+        if lost:
+            flags.append((f"{lost} frames were lost just before this message", "bold red"))
+        for text, style in flags:
+            lines.append(Text(text, style=style))
+        timing = Text()
+        if rec.pair is not None:
+            other = self.store[rec.pair]
+            word = "response" if rec.kind in ("request",) else "request"
+            timing.append(f"{word}: ", style="bold")
+            timing.append(f"{fmt_time(other.wall)} ({KIND_WORD.get(other.kind, other.kind)}, {fmt_size(other.size)})")
+            if rec.latency is not None:
+                timing.append("  latency ", style="bold")
+                timing.append(fmt_latency(rec.latency))
+            timing.append("   p", style="bold reverse")
+            timing.append(f" jumps to the {word}", style="dim")
+        elif rec.kind == "request":
+            timing.append("awaiting response…" if rec.pending else "no response", style="italic")
+        elif rec.kind in ("response", "error"):
+            timing.append("no matching request seen", style="dim italic")
+        if timing:
+            lines.append(timing)
+        if self.stderr_near is not None:
+            near = self.stderr_near(rec.session, rec.wall)
+            if near:
+                lines.append(Text("server stderr around this message:", style="bold"))
+                for wall, line, after in near:
+                    t = Text(f"  {fmt_time(wall)} ", style="dim")
+                    t.append(line)
+                    lines.append(t)
+        lines.append(Text(""))
+        return Group(*lines)
+
+    def _body(self, rec: Record):
+        raw = rec.raw or ""
+        if self.raw:
+            shown = raw[:SHOW_LIMIT]
+            note = "raw line as relayed" + (
+                f" (first {SHOW_LIMIT // 1024} KB of {fmt_size(rec.size)})" if len(raw) > SHOW_LIMIT else ""
+            )
+            self.border_subtitle = "raw · r: pretty · c: copy"
+            return Group(Text(note, style="dim italic"), Text(shown, overflow="fold"))
+        text, note = pretty(raw)
+        self.border_subtitle = "pretty · r: raw · c: copy"
+        body = Text(text, overflow="fold")
+        _highlighter.highlight(body)
+        extra = getattr(rec, "extra", None) or {}
+        changed = extra.get("changed") if isinstance(extra.get("changed"), dict) else {}
+        if rec.changed and changed.get("original"):
+            original = str(changed["original"])[:2000]
+            extra = Group(Text("\noriginal, before the change:", style="bold"), Text(original, style="dim", overflow="fold"))
+        else:
+            extra = Text("")
+        if note:
+            return Group(Text(note + " · c copies it all", style="italic"), body, extra)
+        return Group(body, extra)

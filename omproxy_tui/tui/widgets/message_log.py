@@ -1,0 +1,432 @@
+"""The live message log: a Line-API ``ScrollView`` over the Store and its FilteredView.
+
+Only visible rows are rendered; each rendered row is an LRU-cached ``Strip`` keyed by
+(record index, cursor?, width), invalidated for the indices ``Store.add`` reports as changed.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from typing import TYPE_CHECKING, Callable
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+if TYPE_CHECKING:
+    from omproxy_tui.tui.model import FilteredView, Record, Store
+
+KIND_LABEL = {
+    "request": "req",
+    "notification": "note",
+    "response": "resp",
+    "error": "ERR",
+    "batch": "batch",
+    "invalid": "inv",
+}
+
+FLAG = {"held": "H", "dropped": "D", "injected": "I", "blocked": "B"}
+
+# (name, width); summary takes the rest
+COLUMNS: list[tuple[str, int]] = [
+    ("time", 12),
+    ("session", 10),
+    ("", 1),
+    ("", 1),
+    ("kind", 5),
+    ("method", 24),
+    ("id", 6),
+    ("latency", 8),
+    ("size", 7),
+    ("summary", 0),
+]
+
+
+def fmt_size(n: int) -> str:
+    if n < 1024:
+        return f"{n}B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f}K"
+    return f"{n / 1024 / 1024:.1f}M"
+
+
+def fmt_latency(secs: float | None) -> str:
+    if secs is None:
+        return ""
+    ms = secs * 1000
+    if ms < 10:
+        return f"{ms:.2f}ms"
+    if ms < 1000:
+        return f"{ms:.1f}ms"
+    return f"{secs:.2f}s"
+
+
+def fmt_time(wall: float) -> str:
+    lt = time.localtime(wall)
+    return time.strftime("%H:%M:%S", lt) + f".{int((wall % 1) * 1000):03d}"
+
+
+def fmt_id(value: object) -> str:
+    if value is None:
+        return ""
+    return str(value)
+
+
+def header_text(width: int) -> str:
+    parts = []
+    for name, w in COLUMNS:
+        if w == 0:
+            parts.append(name)
+        else:
+            parts.append(set_cell_size(name, w))
+    return " ".join(parts)[:width]
+
+
+class MessageLog(ScrollView, can_focus=True):
+    """Virtual list of records; ``view.indices`` are its rows."""
+
+    COMPONENT_CLASSES = {
+        "message-log--cursor",
+        "message-log--time",
+        "message-log--session",
+        "message-log--c2s",
+        "message-log--s2c",
+        "message-log--request",
+        "message-log--notification",
+        "message-log--response",
+        "message-log--error",
+        "message-log--pending",
+        "message-log--held",
+        "message-log--injected",
+        "message-log--changed",
+        "message-log--dropped",
+        "message-log--lost",
+        "message-log--dim",
+        "message-log--empty",
+    }
+
+    BINDINGS = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up_cursor", "Page up", show=False),
+        Binding("pagedown", "page_down_cursor", "Page down", show=False),
+        Binding("home,g", "first", "First", show=False),
+    ]
+
+    follow: reactive[bool] = reactive(True)
+    cursor: reactive[int | None] = reactive(None, repaint=False)
+    new_count: reactive[int] = reactive(0)
+
+    class CursorMoved(Message):
+        """The selected row changed (coalesced)."""
+
+        def __init__(self, index: int | None) -> None:
+            super().__init__()
+            self.index = index
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, MessageLog.CursorMoved)
+
+    class FollowChanged(Message):
+        def __init__(self, follow: bool, new_count: int) -> None:
+            super().__init__()
+            self.follow = follow
+            self.new_count = new_count
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, MessageLog.FollowChanged)
+
+    def __init__(
+        self,
+        store: Store,
+        view: FilteredView,
+        *,
+        session_label: Callable[[object], str] = str,
+        lost_before: dict[int, int] | None = None,
+        empty_text: str = "",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.store = store
+        self.view = view
+        self.session_label = session_label
+        self.lost_before = lost_before if lost_before is not None else {}
+        self.empty_text = empty_text
+        self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._styles: dict[str, Style] = {}
+
+    # ---- data ----------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self.view.indices)
+
+    def selected_record(self) -> Record | None:
+        if self.cursor is None or not (0 <= self.cursor < self.row_count):
+            return None
+        return self.store[self.view.indices[self.cursor]]
+
+    def position_of(self, index: int) -> int | None:
+        """Row of a store index in the view, or None when filtered out."""
+        rows = self.view.indices
+        pos = bisect_left(rows, index)
+        if pos < len(rows) and rows[pos] == index:
+            return pos
+        return None
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self.size.width, self.row_count)
+
+    def rows_added(self, added: int, changed: list[int]) -> None:
+        """Rows were appended to the view; ``changed`` store indices need repainting."""
+        for index in changed:
+            self.invalidate(index)
+        self._update_virtual_size()
+        if added:
+            if self.follow:
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
+            else:
+                self.new_count += added
+        self.refresh()
+
+    def invalidate(self, index: int) -> None:
+        for sel in (False, True):
+            self._cache.discard((index, sel, self.size.width))
+
+    def reset(self) -> None:
+        """The view was re-filtered: keep the selected record when it is still visible."""
+        selected = self.selected_record()
+        self._cache.clear()
+        self._update_virtual_size()
+        self.new_count = 0
+        if selected is not None:
+            pos = self.position_of(selected.index)
+            self.cursor = pos
+        else:
+            self.cursor = None
+        if self.follow or self.cursor is None:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self._scroll_to_cursor()
+        self.refresh()
+        self.post_message(self.CursorMoved(self._cursor_index()))
+
+    def _cursor_index(self) -> int | None:
+        rec = self.selected_record()
+        return None if rec is None else rec.index
+
+    # ---- follow --------------------------------------------------------------------------
+
+    def watch_follow(self, follow: bool) -> None:
+        if follow:
+            self.new_count = 0
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.post_message(self.FollowChanged(follow, self.new_count))
+
+    def watch_new_count(self, count: int) -> None:
+        self.post_message(self.FollowChanged(self.follow, count))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and new_value < self.max_scroll_y:
+            self.follow = False
+
+    def action_follow(self) -> None:
+        self.follow = True
+        if self.row_count:
+            self.cursor = self.row_count - 1
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.follow = False
+        super()._on_mouse_scroll_up(event)
+
+    # ---- cursor --------------------------------------------------------------------------
+
+    def watch_cursor(self, old: int | None, new: int | None) -> None:
+        for row in (old, new):
+            if row is not None:
+                if 0 <= row < self.row_count:
+                    self.invalidate(self.view.indices[row])
+                self.refresh_line(row)
+        self.post_message(self.CursorMoved(self._cursor_index()))
+
+    def _scroll_to_cursor(self) -> None:
+        if self.cursor is None:
+            return
+        self.scroll_to_region(
+            Region(0, self.cursor, 1, 1), animate=False, immediate=True, force=True
+        )
+
+    def move_cursor(self, row: int) -> None:
+        if not self.row_count:
+            return
+        row = max(0, min(self.row_count - 1, row))
+        if row < self.row_count - 1 and self.follow and row < (self.cursor or 0):
+            self.follow = False
+        self.cursor = row
+        self._scroll_to_cursor()
+        if row == self.row_count - 1 and self.scroll_y >= self.max_scroll_y:
+            pass
+
+    def select_index(self, index: int) -> bool:
+        pos = self.position_of(index)
+        if pos is None:
+            return False
+        if pos != self.row_count - 1:
+            self.follow = False
+        self.move_cursor(pos)
+        return True
+
+    def action_cursor_up(self) -> None:
+        if self.cursor is None:
+            self.move_cursor(self.row_count - 1)
+        else:
+            self.follow = False
+            self.move_cursor(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(0 if self.cursor is None else self.cursor + 1)
+
+    def action_page_up_cursor(self) -> None:
+        self.follow = False
+        height = max(1, self.scrollable_content_region.height - 1)
+        self.move_cursor((self.cursor if self.cursor is not None else self.row_count) - height)
+
+    def action_page_down_cursor(self) -> None:
+        height = max(1, self.scrollable_content_region.height - 1)
+        self.move_cursor((self.cursor if self.cursor is not None else 0) + height)
+
+    def action_first(self) -> None:
+        self.follow = False
+        self.move_cursor(0)
+
+    def on_click(self, event: events.Click) -> None:
+        row = int(self.scroll_offset.y + event.y)
+        if 0 <= row < self.row_count:
+            if row < self.row_count - 1:
+                self.follow = False
+            self.cursor = row
+
+    # ---- rendering -----------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._cache.clear()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self.get_component_rich_style(f"message-log--{name}", partial=True)
+            self._styles[name] = style
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = scroll_y + y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if row >= self.row_count:
+            if self.row_count == 0 and y == 1 and self.empty_text:
+                return Strip([Segment("  " + self.empty_text, base + self._style("empty"))]).crop_extend(
+                    scroll_x, scroll_x + width, base
+                )
+            return Strip.blank(width, base)
+        index = self.view.indices[row]
+        selected = row == self.cursor
+        key = (index, selected, self.size.width)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(self.store[index], selected, max(width, 40))
+            self._cache[key] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _render_row(self, rec: Record, selected: bool, width: int) -> Strip:
+        base = self.rich_style
+        st = self._style
+        row_style = Style()
+        status = rec.status or "relayed"
+        is_error = rec.kind in ("error", "invalid") or bool(rec.error) or getattr(rec, "tool_error", False)
+        if rec.held or status == "held":
+            row_style = st("held")
+        elif status in ("dropped", "blocked"):
+            row_style = st("dropped")
+        elif rec.injected or status == "injected" or rec.to_inspector:
+            row_style = st("injected")
+        elif rec.changed:
+            row_style = st("changed")
+        if selected:
+            row_style = row_style + st("cursor")
+        style = base + row_style
+
+        def cell(text: str, w: int, extra: Style | None = None) -> Segment:
+            return Segment(set_cell_size(text, w), style + extra if extra else style)
+
+        sep = Segment(" ", style)
+        dir_style = st("c2s") if rec.dir == "c2s" else st("s2c")
+        arrow = "→" if rec.dir == "c2s" else "←"
+        if rec.held or status == "held":
+            flag = "H"
+        elif rec.changed:
+            flag = "M"
+        else:
+            flag = FLAG.get(status, "I" if (rec.injected or rec.to_inspector) else " ")
+        kind_style = st("error") if is_error else st(rec.kind if rec.kind in ("request", "notification", "response") else "dim")
+        kind = KIND_LABEL.get(rec.kind, rec.kind)
+        if rec.kind == "response" and is_error:
+            kind = "ERR"
+        method = rec.method or ""
+        if not method and rec.pair is not None:
+            method = self.store[rec.pair].method or ""
+        if rec.tool and method in ("tools/call", "prompts/get") or (rec.tool and method.startswith("resources/")):
+            method = f"{method} {rec.tool}"
+        if rec.pending and not rec.cancelled:
+            latency, lat_style = "…", st("pending")
+        elif rec.cancelled:
+            latency, lat_style = "cancel", st("error")
+        elif rec.kind in ("response", "error") and rec.latency is not None:
+            latency, lat_style = fmt_latency(rec.latency), st("dim")
+        else:
+            latency, lat_style = "", st("dim")
+        segments = [
+            cell(fmt_time(rec.wall), 12, st("time")),
+            sep,
+            cell(self.session_label(rec.session), 10, st("session")),
+            sep,
+            cell(arrow, 1, dir_style),
+            cell(flag, 1, st("held") if flag == "H" else st("changed") if flag == "M" else None),
+            sep,
+            cell(kind, 5, kind_style),
+            sep,
+            cell(method, 24, st("error") if is_error else None),
+            sep,
+            cell(fmt_id(rec.id), 6, st("dim")),
+            sep,
+            Segment(set_cell_size(latency, 8).rjust(8) if cell_len(latency) <= 8 else latency[:8], style + lat_style),
+            sep,
+            Segment(fmt_size(rec.size).rjust(7), style + st("dim")),
+            sep,
+        ]
+        used = sum(seg.cell_length for seg in segments)
+        rest = max(0, width - used)
+        lost = self.lost_before.get(rec.index)
+        if lost:
+            marker = f"✂ {lost} lost "
+            segments.append(Segment(set_cell_size(marker, min(rest, cell_len(marker))), style + st("lost")))
+            rest = max(0, rest - cell_len(marker))
+        summary = (rec.summary or "").replace("\n", " ")
+        if is_error and rec.error and rec.error not in summary:
+            summary = f"{rec.error} {summary}"
+        segments.append(Segment(set_cell_size(summary, rest), style + (st("error") if is_error else Style())))
+        return Strip(segments, width)
