@@ -191,88 +191,105 @@ def _json_type(v: Any) -> str:
 # summaries (short, one line, cheap: bounded work whatever the message size)
 
 
-class _Full(Exception):
-    pass
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+#: Below this raw size a value is summarised with the C JSON encoder (fast, and the output
+#: cannot be large); above it with :func:`_bounded_json`, whose cost is bounded by the summary.
+_SMALL = 1024
 
 
 def _bounded_json(value: Any, budget: int) -> str:
     """Compact JSON-ish text of ``value``, stopping once ``budget`` chars are produced.
 
-    A plain ``json.dumps`` would be simpler, but a 20 MB tool argument must not cost 20 MB of
-    work for a 120-char summary; this walks only as much of the value as it prints.
+    ``json.dumps`` is faster for small values, but a 20 MB tool argument must not cost 20 MB
+    of work for a 120-char summary; this walks only as much of the value as it prints.
     """
     out: list[str] = []
-    n = 0
-
-    def emit(s: str) -> None:
-        nonlocal n
-        out.append(s)
-        n += len(s)
-        if n > budget:
-            raise _Full
-
-    def walk(v: Any) -> None:
-        t = type(v)
-        if t is str:
-            emit('"' + v[: budget - n + 1] + '"')
-        elif t is dict:
-            emit("{")
-            first = True
-            for k, x in v.items():
-                emit(('"' if first else ',"') + str(k)[:budget] + '":')
-                first = False
-                walk(x)
-            emit("}")
-        elif t is list:
-            emit("[")
-            first = True
-            for x in v:
-                if not first:
-                    emit(",")
-                first = False
-                walk(x)
-            emit("]")
-        elif v is None:
-            emit("null")
-        elif v is True:
-            emit("true")
-        elif v is False:
-            emit("false")
-        else:
-            emit(repr(v))
-
     try:
-        walk(value)
-    except _Full:
-        pass
+        _walk(value, out, budget)
     except RecursionError:  # absurdly nested value: show what we have
         pass
     return "".join(out)
 
 
-_CTRL = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
+def _walk(v: Any, out: list, budget: int) -> int:
+    """Append the text of ``v`` to ``out``; return the remaining budget (<= 0: stop)."""
+    t = type(v)
+    if t is str:
+        s = '"' + v[:budget] + '"'
+    elif t is dict:
+        out.append("{")
+        budget -= 1
+        sep = '"'
+        for k, x in v.items():
+            if budget <= 0:
+                return budget
+            key = sep + str(k)[:budget] + '":'
+            out.append(key)
+            budget = _walk(x, out, budget - len(key))
+            sep = ',"'
+        s = "}"
+    elif t is list:
+        out.append("[")
+        budget -= 1
+        first = True
+        for x in v:
+            if budget <= 0:
+                return budget
+            if not first:
+                out.append(",")
+                budget -= 1
+            first = False
+            budget = _walk(x, out, budget)
+        s = "]"
+    elif v is None:
+        s = "null"
+    elif v is True:
+        s = "true"
+    elif v is False:
+        s = "false"
+    else:
+        s = repr(v)
+    if budget > 0:
+        out.append(s)
+    return budget - len(s)
 
 
-def _brief(value: Any, limit: int = SUMMARY_MAX) -> str:
-    """One line of at most ``limit`` chars describing ``value`` (ellipsis when cut)."""
+def _oneline(s: str) -> str:
+    if "\n" in s or "\r" in s or "\t" in s:
+        return s.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    return s
+
+
+def _brief(value: Any, limit: int = SUMMARY_MAX, small: bool = False) -> str:
+    """One line of at most ``limit`` chars describing ``value`` (ellipsis when cut).
+
+    ``small`` says the whole message is small, so the C encoder may serialise ``value`` fully.
+    """
     if type(value) is str:
         s = value[: limit + 1]
+    elif small:
+        try:
+            s = _encode(value)
+        except (TypeError, ValueError):
+            s = _bounded_json(value, limit + 1)
     else:
         s = _bounded_json(value, limit + 1)
-    s = s.translate(_CTRL)
+    s = _oneline(s)
     if len(s) > limit:
         return s[: limit - 1] + "…"
     return s
 
 
-def _join(head: str, tail: Any, limit: int = SUMMARY_MAX) -> str:
-    if tail is None or tail == {} or tail == "":
+def _join(head: str, tail: Any, small: bool = False, limit: int = SUMMARY_MAX) -> str:
+    """``head`` then a brief of ``tail`` in the room left (tail omitted when empty)."""
+    if tail is None or tail == "" or tail == {}:
         return _brief(head, limit)
-    head = head.translate(_CTRL)
+    head = _oneline(head)
     room = limit - len(head) - 1
     if room <= 1:
         return _brief(head, limit)
-    return head + " " + _brief(tail, room)
+    return head + " " + _brief(tail, room, small)
 
 
 def _target(method: str, params: dict) -> str | None:
@@ -286,12 +303,12 @@ def _target(method: str, params: dict) -> str | None:
     return None
 
 
-def _request_summary(method: str, params: Any, target: str | None) -> str:
+def _request_summary(method: str, params: Any, target: str | None, small: bool) -> str:
     if type(params) is not dict:
-        return "" if params is None else _brief(params)
+        return "" if params is None else _brief(params, SUMMARY_MAX, small)
     if target is not None:
         if method == "tools/call" or method == "prompts/get":
-            return _join(target, params.get("arguments"))
+            return _join(target, params.get("arguments"), small)
         return _brief(target)
     if method == "initialize":
         info = params.get("clientInfo")
@@ -304,34 +321,36 @@ def _request_summary(method: str, params: Any, target: str | None) -> str:
         msgs = params.get("messages")
         if type(msgs) is list and msgs and type(msgs[-1]) is dict:
             return _brief(_content_text(msgs[-1].get("content")))
-    if method == "elicitation/create":
+    elif method == "elicitation/create":
         msg = params.get("message")
         if type(msg) is str:
             return _brief(msg)
-    if method == "completion/complete":
+    elif method == "completion/complete":
         arg = params.get("argument")
         if type(arg) is dict:
             return _brief(f"{arg.get('name', '')}={arg.get('value', '')}")
-    return _brief(params) if params else ""
+    if not params or (len(params) == 1 and "_meta" in params):
+        return ""
+    return _brief(params, SUMMARY_MAX, small)
 
 
-def _notification_summary(method: str, params: Any) -> str:
+def _notification_summary(method: str, params: Any, small: bool) -> str:
     if type(params) is not dict:
-        return "" if params is None else _brief(params)
+        return "" if params is None else _brief(params, SUMMARY_MAX, small)
     if method == "notifications/progress":
         p, total = params.get("progress"), params.get("total")
         head = f"progress {_num(p)}/{_num(total)}" if total is not None else f"progress {_num(p)}"
-        return _join(head, params.get("message"))
+        return _join(head, params.get("message"), small)
     if method == "notifications/message":
         level = params.get("level", "")
         logger = params.get("logger")
         head = f"[{level}]" + (f" {logger}:" if logger else "")
-        return _join(head, params.get("data"))
+        return _join(head, params.get("data"), small)
     if method == "notifications/cancelled":
-        return _join(f"cancel {id_text(params.get('requestId'))}", params.get("reason"))
+        return _join(f"cancel {id_text(params.get('requestId'))}", params.get("reason"), small)
     if method == "notifications/resources/updated":
-        return _brief(params.get("uri", ""))
-    return _brief(params) if params else ""
+        return _brief(params.get("uri", ""), SUMMARY_MAX, small)
+    return _brief(params, SUMMARY_MAX, small) if params else ""
 
 
 def _num(v: Any) -> str:
@@ -343,27 +362,41 @@ def _num(v: Any) -> str:
 def _content_text(content: Any) -> str:
     """The first text of an MCP content list/object ("[image]" etc. for other kinds)."""
     if type(content) is dict:
-        content = [content]
-    if type(content) is not list:
+        content = (content,)
+    elif type(content) is not list:
         return ""
     for c in content:
         if type(c) is dict:
-            if c.get("type") == "text" and type(c.get("text")) is str:
-                return c["text"]
             kind = c.get("type")
+            if kind == "text":
+                text = c.get("text")
+                if type(text) is str:
+                    return text
             if kind:
                 return f"[{kind}]"
     return ""
 
 
-def _result_summary(result: Any) -> str:
+_LISTS = ("tools", "prompts", "resources", "resourceTemplates", "roots")
+
+
+def _result_summary(result: Any, small: bool) -> str:
     if type(result) is not dict:
-        return _brief(result)
+        return _brief(result, SUMMARY_MAX, small)
+    content = result.get("content")
+    if content is not None:
+        text = _content_text(content)
+        if result.get("isError") is True:
+            return _join("isError:", text)
+        if text:
+            return _brief(text)
+        if "role" not in result:  # not a sampling result: tool result without text content
+            sc = result.get("structuredContent")
+            return _brief(sc if sc is not None else content, SUMMARY_MAX, small)
+        return _brief(content, SUMMARY_MAX, small)
     if not result:
         return "ok"
-    if result.get("isError") is True:
-        return _join("isError:", _content_text(result.get("content")))
-    for key in ("tools", "prompts", "resources", "resourceTemplates", "roots"):
+    for key in _LISTS:
         v = result.get(key)
         if type(v) is list:
             names = [x.get("name") or x.get("uri") or "?" for x in v[:8] if type(x) is dict]
@@ -373,34 +406,26 @@ def _result_summary(result: Any) -> str:
     if type(info) is dict:
         pv = result.get("protocolVersion")
         return _brief(f"{info.get('name', '?')} {info.get('version', '')} ({pv})")
-    if "content" in result:
-        text = _content_text(result.get("content"))
-        if text:
-            return _brief(text)
-        sc = result.get("structuredContent")
-        return _brief(sc if sc is not None else result.get("content"))
     contents = result.get("contents")
     if type(contents) is list:
         first = contents[0] if contents and type(contents[0]) is dict else {}
         text = first.get("text")
-        head = f"{len(contents)} contents"
-        return _join(head, text if type(text) is str else first.get("uri"))
+        return _join(f"{len(contents)} contents", text if type(text) is str else first.get("uri"))
     if "action" in result:  # elicitation result
-        return _join(str(result.get("action")), result.get("content"))
-    if "completion" in result and type(result["completion"]) is dict:
-        return _brief(result["completion"].get("values", []))
-    if "role" in result and "content" in result:  # sampling result
-        return _brief(_content_text(result["content"]))
-    return _brief(result)
+        return _join(str(result.get("action")), result.get("content"), small)
+    completion = result.get("completion")
+    if type(completion) is dict:
+        return _brief(completion.get("values", []), SUMMARY_MAX, small)
+    return _brief(result, SUMMARY_MAX, small)
 
 
-def _error_summary(err: Any) -> str:
+def _error_summary(err: Any, small: bool) -> str:
     if type(err) is dict:
         code = err.get("code")
         msg = err.get("message", "")
         head = f"error {code}: {msg}" if code is not None else f"error: {msg}"
         data = err.get("data")
-        return _join(head, data) if data is not None else _brief(head)
+        return _join(head, data, small) if data is not None else _brief(head)
     return _brief(f"error: {_brief(err, 100)}")
 
 
@@ -408,7 +433,7 @@ def _error_summary(err: Any) -> str:
 # record construction
 
 
-def _parse_element(obj: Any) -> tuple:
+def _parse_element(obj: Any, small: bool) -> tuple:
     """Extract ``(kind, method, id, error, tool, summary, progress_token, ref_id, tool_error)``."""
     kind, method, id, error = classify(obj)
     tool = None
@@ -422,7 +447,7 @@ def _parse_element(obj: Any) -> tuple:
             meta = params.get("_meta")
             if type(meta) is dict:
                 token = meta.get("progressToken")
-        summary = _request_summary(method, params, tool)
+        summary = _request_summary(method, params, tool, small)
     elif kind == "notification":
         params = obj.get("params")
         if type(params) is dict:
@@ -430,34 +455,59 @@ def _parse_element(obj: Any) -> tuple:
                 token = params.get("progressToken")
             elif method == "notifications/cancelled":
                 ref = params.get("requestId")
-        summary = _notification_summary(method, params)
+        summary = _notification_summary(method, params, small)
     elif kind == "response":
         result = obj["result"]
         if type(result) is dict and result.get("isError") is True:
             tool_error = True
-        summary = _result_summary(result)
+        summary = _result_summary(result, small)
     elif kind == "error":
-        summary = _error_summary(obj["error"])
+        summary = _error_summary(obj["error"], small)
     else:
         summary = error or ""
     return kind, method, id, error, tool, summary, token, ref, tool_error
 
 
-def _batch(items: list) -> tuple[tuple, str]:
+def _batch(items: list, small: bool) -> tuple[tuple, str]:
     parts = []
     labels = []
     for item in items:
-        kind, method, id, _err, tool, _s, _tok, ref, _te = _parse_element(item)
+        kind, method, id, _err, tool, _s, _tok, ref, _te = _parse_element(item, small)
         if method == "notifications/cancelled":
             id = ref
         parts.append((kind, method, id, tool))
         if method:
             labels.append(method if tool is None else f"{method}({tool})")
-        elif kind in ("response", "error"):
+        elif kind == "response" or kind == "error":
             labels.append(f"{kind} {id_text(id)}")
         else:
             labels.append(kind)
     return tuple(parts), _brief(f"batch[{len(items)}]: " + ", ".join(labels))
+
+
+def _build(raw: str, dir: str, session: str, seq: int, t: float, wall: float, index: int, size: int | None) -> Record:
+    # Positional construction on purpose: keyword construction of a 28-field slots dataclass
+    # costs about twice as much, and this runs once per relayed line.
+    if size is None:
+        size = len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogatepass"))
+    try:
+        obj = _loads(raw)
+    except (ValueError, RecursionError) as exc:
+        msg = f"invalid JSON: {exc}" if isinstance(exc, ValueError) else "invalid JSON: nested too deeply"
+        return Record(index, session, seq, t, wall, dir, raw, size, "invalid", None, None, None, _brief(msg), msg)
+    small = size <= _SMALL
+    if type(obj) is list and obj:
+        parts, summary = _batch(obj, small)
+        rec = Record(index, session, seq, t, wall, dir, raw, size, "batch", None, None, None, summary)
+        rec.parts = parts
+        return rec
+    kind, method, id, error, tool, summary, token, ref, tool_error = _parse_element(obj, small)
+    return Record(
+        index, session, seq, t, wall, dir, raw, size, kind, method, id, tool, summary, error,
+        "relayed", False, False, False, False, None, None,
+        kind == "request" and error is None,  # pending
+        False, token, tool_error, ref,
+    )  # fmt: skip
 
 
 def record_from_line(
@@ -474,80 +524,48 @@ def record_from_line(
 
     One ``json.loads`` and a handful of dict lookups: the proxy calls this for every line it
     evaluates an intercept filter on. Never raises for bad input: invalid JSON becomes kind
-    ``"invalid"`` with ``error`` set.
+    ``"invalid"`` with ``error`` set. A request starts ``pending`` (unless its id is unusable);
+    a :class:`~omproxy_tui.core.store.Store` clears that when the answer arrives.
     """
-    size = len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogatepass"))
-    try:
-        obj = _loads(raw)
-    except (ValueError, RecursionError) as exc:
-        msg = f"invalid JSON: {exc}" if isinstance(exc, ValueError) else "invalid JSON: nested too deeply"
-        return Record(index, session, seq, t, wall, dir, raw, size, "invalid", summary=_brief(msg), error=msg)
-    if type(obj) is list and obj:
-        parts, summary = _batch(obj)
-        return Record(index, session, seq, t, wall, dir, raw, size, "batch", summary=summary, parts=parts)
-    kind, method, id, error, tool, summary, token, ref, tool_error = _parse_element(obj)
-    return Record(
-        index,
-        session,
-        seq,
-        t,
-        wall,
-        dir,
-        raw,
-        size,
-        kind,
-        method,
-        id,
-        tool,
-        summary,
-        error,
-        pending=kind == "request" and error is None,
-        progress_token=token,
-        tool_error=tool_error,
-        ref_id=ref,
-    )
+    return _build(raw, dir, session, seq, t, wall, index, None)
 
 
 def record_from_frame(frame: dict, session: str, index: int) -> Record:
     """Build a :class:`Record` from an inspect-channel ``message`` frame (see protocol.frames).
 
-    Frame fields win over what we derive where the proxy knows better (``size`` is the byte
-    count on the wire, ``status``/``held``). A frame ``error`` is used when our own parse found
-    nothing wrong (the proxy may know why a line is not valid JSON-RPC).
+    Frame fields win where the proxy knows better (``size`` is the byte count on the wire;
+    ``status``, ``held``). A frame ``error`` fills ``error`` when our own parse found nothing
+    wrong (the proxy may know why a line is not valid JSON-RPC). Rare details (``changed``,
+    ``injected``, ``raw_b64``, the frame's ``error``) are kept verbatim in ``extra``.
     """
-    raw = frame.get("raw")
+    get = frame.get
+    raw = get("raw")
     extra = None
     if raw is None:
-        b64 = frame.get("raw_b64")
-        data = b""
-        if b64 is not None:
-            try:
-                data = base64.b64decode(b64)
-            except (ValueError, TypeError):
-                data = b""
+        # Not valid UTF-8: show the bytes with replacement characters, never try to pair it.
+        b64 = get("raw_b64")
+        try:
+            data = base64.b64decode(b64) if b64 else b""
+        except (ValueError, TypeError):
+            data = b""
         raw = data.decode("utf-8", "replace")
+        error = get("error") or "line is not valid UTF-8"
+        rec = Record(index, session, get("seq", 0), get("t", 0.0), get("wall", 0.0), get("dir", ""), raw,
+                     len(data), "invalid", None, None, None, _brief(error), error)  # fmt: skip
         extra = {"raw_b64": b64}
-        rec = record_from_line(raw, frame.get("dir", ""), session=session, index=index)
-        rec.kind = "invalid"
-        rec.error = frame.get("error") or "line is not valid UTF-8"
-        rec.summary = _brief(rec.error)
-        rec.pending = False
-        rec.parts = None
-        rec.size = len(data)
     else:
-        rec = record_from_line(raw, frame.get("dir", ""), session=session, index=index)
-    rec.seq = frame.get("seq", 0)
-    rec.t = frame.get("t", 0.0)
-    rec.wall = frame.get("wall", 0.0)
-    size = frame.get("size")
-    if size is not None:
-        rec.size = size
-    status = frame.get("status")
-    if status:
+        rec = _build(raw, get("dir", ""), session, get("seq", 0), get("t", 0.0), get("wall", 0.0), index, get("size"))
+    status = get("status")
+    if status and status != "relayed":
         rec.status = status
-    rec.held = bool(frame.get("held")) or status == "held"
-    changed = frame.get("changed")
-    injected = frame.get("injected")
+        if status == "held":
+            rec.held = True
+        elif status == "injected":
+            rec.injected = True
+    if get("held"):
+        rec.held = True
+    changed = get("changed")
+    injected = get("injected")
     if changed or injected:
         extra = extra or {}
         if changed:
@@ -556,16 +574,13 @@ def record_from_frame(frame: dict, session: str, index: int) -> Record:
         if injected:
             rec.injected = True
             extra["injected"] = injected
-    if status == "injected":
-        rec.injected = True
-    if frame.get("to_inspector"):
+    if get("to_inspector"):
         rec.to_inspector = True
-    ferr = frame.get("error")
+    ferr = get("error")
     if ferr:
         if rec.error is None:
             rec.error = ferr
-            if rec.kind == "request":
-                rec.pending = False
+            rec.pending = False
         extra = extra or {}
         extra["frame_error"] = ferr
     rec.extra = extra

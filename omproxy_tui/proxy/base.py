@@ -23,13 +23,10 @@ reported on stderr and the message is forwarded unchanged.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 import sys
 import threading
 import time
-import traceback
 from collections import deque
 from typing import Any, Callable
 
@@ -68,11 +65,16 @@ class _Hook:
         self.fn = fn
         self.whole = whole  # sees a batch as one line (the inspector) instead of element by element
         self.name = f"{getattr(fn, '__self__', fn).__class__.__name__}.{name}"
-        self.is_async = inspect.iscoroutinefunction(fn)
+        # Read the code object rather than import `inspect` (~20 ms of start-up).
+        code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+        self.is_async = bool(code and code.co_flags & 0x80)  # CO_COROUTINE
         self.modifies = bool(getattr(fn, "__omproxy_modifies__", False) or modifies_traffic)
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        if params and params[0].name == "line":
+        if code is None:
+            params = ["message"]
+        else:
+            skip = 1 if hasattr(fn, "__self__") else 0
+            params = list(code.co_varnames[skip:code.co_argcount])
+        if params and params[0] == "line":
             self.wants = "line"
         elif len(params) >= 2:
             self.wants = "both"
@@ -177,7 +179,7 @@ class Proxy:
 
     def __init__(self) -> None:
         self.addons: list[Any] = [self]
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop: Any = None  # an asyncio loop in its own thread, started on demand
         self.directions: dict[str, Direction] = {}
         self._pre: dict[str, list[_Hook]] = {C2S: [], S2C: []}
         self._post: dict[str, list[_Hook]] = {C2S: [], S2C: []}
@@ -186,6 +188,7 @@ class Proxy:
         self._seq = 0
         self._seq_lock = threading.Lock()
         self._err_lock = threading.Lock()
+        self._loop_thread: threading.Thread | None = None
         self.stderr_fd = 2
 
     # ---- seed hooks: override these ------------------------------------------------------------
@@ -259,6 +262,8 @@ class Proxy:
                 pass
 
     def _hook_failed(self, hook: _Hook, exc: BaseException, what: str) -> None:
+        import traceback  # only on the error path: it costs start-up time
+
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3)).rstrip()
         self.report(f"hook {hook.name} raised {type(exc).__name__}: {exc} ({what})\n{tb}")
 
@@ -272,10 +277,71 @@ class Proxy:
         kw = {"parsed": parsed, "error": error} if parsed_known else {}
         return Line(raw, direction, seq=self.next_seq(), t=time.monotonic(), wall=time.time(), **kw)
 
+    # ---- the event loop (only when something needs one) ---------------------------------------
+    def needs_loop(self) -> bool:
+        hooks = [h for d in (C2S, S2C) for h in self._pre[d] + self._post[d]]
+        hooks += [h for hs in self._other.values() for h in hs]
+        return any(h.is_async for h in hooks) or any(getattr(a, "needs_loop", False) for a in self.addons)
+
+    def start_loop(self) -> None:
+        """Run an asyncio loop in a daemon thread for async hooks and addons (the inspector)."""
+        if self.loop is not None:
+            return
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._loop_thread = threading.Thread(target=run, name="omproxy-loop", daemon=True)
+        self._loop_thread.start()
+        ready.wait()
+        self.loop = loop
+        for addon in self.addons:
+            start = getattr(addon, "loop_started", None)
+            if start is not None:
+                self.run_on_loop(start(), wait=True)
+
+    def run_on_loop(self, coro: Any, wait: bool = False, timeout: float | None = None) -> Any:
+        import asyncio
+
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(timeout) if wait else fut
+
+    def stop_loop(self) -> None:
+        loop = self.loop
+        if loop is None:
+            return
+        for addon in self.addons:
+            stop = getattr(addon, "loop_stopping", None)
+            if stop is not None:
+                try:
+                    self.run_on_loop(stop(), wait=True, timeout=5)
+                except Exception as exc:  # noqa: BLE001
+                    self.report(f"{type(addon).__name__} failed to stop cleanly: {exc}")
+        loop.call_soon_threadsafe(loop.stop)
+        self._loop_thread.join(5)
+        self.loop = None
+
     # ---- calling hooks ------------------------------------------------------------------------
     def call_hooks(self, name: str, *args: Any) -> None:
         for hook in self._other.get(name, ()):
             self._call(hook, args, name)
+
+    def run_hook_now(self, name: str) -> None:
+        """Run _on_start/_on_close hooks to completion, async ones included."""
+        for hook in self._other.get(name, ()):
+            try:
+                result = hook.fn()
+            except Exception as exc:  # noqa: BLE001
+                self._hook_failed(hook, exc, name)
+                continue
+            if hasattr(result, "__await__"):
+                self._run_async(hook, result, name, wait=True)
 
     def _call(self, hook: _Hook, args: tuple, what: str) -> Any:
         try:
@@ -283,25 +349,20 @@ class Proxy:
         except Exception as exc:  # noqa: BLE001 -- a hook must never kill the relay
             self._hook_failed(hook, exc, what)
             return None
-        if inspect.isawaitable(result):
+        if hook.is_async or hasattr(result, "__await__"):
             return self._run_async(hook, result, what, wait=hook.modifies)
         return result
 
     def _run_async(self, hook: _Hook, coro: Any, what: str, wait: bool) -> Any:
-        loop = self.loop
-        if loop is None:
-            coro.close()
-            return None
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            task = loop.create_task(coro)
+        if self.loop is None:
+            self.start_loop()
+        if threading.current_thread() is getattr(self, "_loop_thread", None):
+            # On the loop itself (a remote proxy's reader) we cannot block: schedule it.
+            task = self.loop.create_task(coro)
             task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
                                    or self._hook_failed(hook, t.exception(), what))
-            return None  # from the loop thread an async traffic-changing hook cannot be awaited here
-        fut = asyncio.run_coroutine_threadsafe(coro, loop)
+            return None
+        fut = self.run_on_loop(coro)
         if not wait:
             fut.add_done_callback(lambda f: f.cancelled() or f.exception() is None
                                   or self._hook_failed(hook, f.exception(), what))

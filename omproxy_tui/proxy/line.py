@@ -50,7 +50,7 @@ def looks_like_json(raw: bytes) -> bool:
     return bool(s) and s[:1] in (b"{", b"[") and s[-1:] in (b"}", b"]")
 
 
-def typed_message(obj: Any) -> Any:
+def typed_message(obj: Any, raw: bytes | None = None) -> Any:
     """The SDK's typed view of one JSON-RPC object, or the Exception that says why there is none.
 
     Note the SDK's view can lie (a float id makes a request look like a notification, unknown
@@ -59,6 +59,8 @@ def typed_message(obj: Any) -> Any:
     from mcp_types import jsonrpc_message_adapter  # lazy: ~200 ms import
 
     try:
+        if raw is not None:  # pydantic's own JSON parser is ~2x faster than validating a dict
+            return jsonrpc_message_adapter.validate_json(raw, by_name=False)
         return jsonrpc_message_adapter.validate_python(obj, by_name=False)
     except Exception as exc:  # pydantic ValidationError; the seed passed Exceptions to hooks
         return exc
@@ -114,11 +116,12 @@ class Line:
     @property
     def message(self) -> Any:
         if self._message is _UNSET:
-            obj = self.json
-            if self.error is not None:
-                self._message = ValueError(self.error)
+            if self._json is _UNSET or self._json is not None:
+                self._message = typed_message(None, self.raw)
+                if isinstance(self._message, Exception) and self.json is None:
+                    self._message = ValueError(self.error)
             else:
-                self._message = typed_message(obj)
+                self._message = ValueError(self.error or "not JSON")
         return self._message
 
     @property

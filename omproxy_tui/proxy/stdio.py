@@ -2,15 +2,15 @@
 
 Why threads and not asyncio streams: measured here, a blocking thread per direction that writes
 what it reads adds ~25 us and ~30 us of CPU per round trip; an asyncio line relay adds ~120 us (an
-asyncio Protocol relay ~100 us). The relay threads only read, cut lines and write; the event loop
-on the main thread does everything that is not on the hot path (signals, shutdown, async hooks,
-the inspect channel).
+asyncio Protocol relay ~100 us). The relay threads only read, cut lines and write; the main thread
+supervises (signals, shutdown order); an event loop thread is started only when something needs
+one (async hooks, the inspect channel), so a plain relay never imports asyncio.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
+import queue
 import signal
 import subprocess
 import threading
@@ -55,11 +55,7 @@ class StdioProxy(Proxy):
         self.target: list[str] = []
 
     def run(self, server: Any) -> int:
-        return asyncio.run(self.serve(server))
-
-    # ------------------------------------------------------------------------------------------
-    async def serve(self, server: Any) -> int:
-        self.loop = loop = asyncio.get_running_loop()
+        """Relay until the session ends; returns the exit code to use (the server's)."""
         self.refresh_hooks()
         argv = [str(server.command), *[str(a) for a in (getattr(server, "args", None) or [])]]
         self.target = argv
@@ -74,27 +70,21 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         self.proc = proc
+        if self.needs_loop():
+            self.start_loop()
         wire = protect_stdout()
-        events: asyncio.Queue[str] = asyncio.Queue()
-
-        def notify(what: str) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, what)
-
+        events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        notify = events.put
         c2s = Direction(C2S, write_all(proc.stdin.fileno()))
         s2c = Direction(S2C, write_all(wire))
         self.directions = {C2S: c2s, S2C: s2c}
         self.call_hooks("_on_lifecycle", "spawned", {"pid": proc.pid, "argv": argv})
-        await self._start_hooks()
+        self.run_hook_now("_on_start")
 
         def client_eof() -> None:
             # Release anything held (fail open), then the spec's first shutdown step.
             c2s.flush(release_all=True)
-            with c2s.lock:
-                c2s.closed = True
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
+            self._close_stdin(c2s)
             notify("client_eof")
 
         def server_eof() -> None:
@@ -111,30 +101,38 @@ class StdioProxy(Proxy):
         ]
         for t in threads:
             t.start()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, events.put_nowait, f"signal:{sig.name}")
-                installed.append(sig)
-            except (RuntimeError, ValueError, NotImplementedError):
-                pass  # not the main thread: the embedding program owns signals
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, lambda signum, frame: notify(f"signal:{signal.Signals(signum).name}"))
         try:
-            code = await self._supervise(events, proc, s2c, threads[1])
+            code = self._supervise(events, proc, c2s, s2c, threads[1])
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             self.call_hooks("_on_lifecycle", "closing", {})
             threads[2].join(1.0)
             restore_stdout(wire)
-            await self._close_hooks()
+            self.run_hook_now("_on_close")
+            self.stop_loop()
         return code
 
-    async def _supervise(self, events: asyncio.Queue, proc: subprocess.Popen, s2c: Direction,
-                         s2c_thread: threading.Thread) -> int:
-        loop = asyncio.get_running_loop()
+    def _close_stdin(self, c2s: Direction) -> None:
+        with c2s.lock:
+            c2s.closed = True
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
+                   s2c_thread: threading.Thread) -> int:
         server_eof = False
         while True:
-            what = await events.get()
+            try:
+                what = events.get(timeout=0.5)  # a timeout keeps signal handlers running promptly
+            except queue.Empty:
+                continue
             if what == "server_eof":
                 server_eof = True
                 if s2c.closed:  # the client stopped reading us: nothing more can be delivered
@@ -148,42 +146,38 @@ class StdioProxy(Proxy):
             if what.startswith("signal:"):
                 self.call_hooks("_on_lifecycle", "signal", {"signal": what[7:]})
                 self.report(f"got {what[7:]}, stopping the server")
-                with self.directions[C2S].lock:
-                    self.directions[C2S].closed = True
-                    try:
-                        proc.stdin.close()
-                    except OSError:
-                        pass
+                c2s.flush(release_all=True)
+                self._close_stdin(c2s)
                 break
         if proc.poll() is None:
             # Spec order: stdin is closed; give the server time to finish and exit by itself, while
             # its replies keep flowing to the client; then SIGTERM, then SIGKILL its whole group.
-            await self._wait_exit(proc, self.exit_grace)
-            if proc.poll() is None:
+            if not self._wait_exit(proc, self.exit_grace):
                 self._killpg(proc, signal.SIGTERM)
-                await self._wait_exit(proc, self.term_grace)
-            if proc.poll() is None:
-                self._killpg(proc, signal.SIGKILL)
-                await self._wait_exit(proc, 5.0)
-        # Flush what the server wrote before it went; grandchildren (under sh -c / npx / uvx) may
+                if not self._wait_exit(proc, self.term_grace):
+                    self._killpg(proc, signal.SIGKILL)
+                    self._wait_exit(proc, 5.0)
+        # Flush what the server wrote before it went. Grandchildren (under sh -c / npx / uvx) may
         # still hold its stdout open, so they go too.
         if not server_eof:
-            await loop.run_in_executor(None, s2c_thread.join, 1.0)
-        self._killpg(proc, signal.SIGTERM)
-        if s2c_thread.is_alive():
-            await loop.run_in_executor(None, s2c_thread.join, 1.0)
+            s2c_thread.join(1.0)
         if self._group_alive(proc):
-            await asyncio.sleep(0.2)
-            self._killpg(proc, signal.SIGKILL)
+            self._killpg(proc, signal.SIGTERM)
+            s2c_thread.join(1.0)
+            if self._group_alive(proc):
+                self._killpg(proc, signal.SIGKILL)
+        s2c_thread.join(1.0)
         code = proc.returncode
         self.call_hooks("_on_lifecycle", "exited", {"code": code})
         return exit_code(code)
 
     @staticmethod
-    async def _wait_exit(proc: subprocess.Popen, timeout: float) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while proc.poll() is None and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
+    def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
+        try:
+            proc.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     @staticmethod
     def _killpg(proc: subprocess.Popen, sig: int) -> None:
@@ -199,31 +193,6 @@ class StdioProxy(Proxy):
             return True
         except (ProcessLookupError, PermissionError):
             return False
-
-    async def _start_hooks(self) -> None:
-        for hook in self._other.get("_on_start", ()):
-            result = self._call_sync_or_await(hook)
-            if asyncio.iscoroutine(result):
-                try:
-                    await result
-                except Exception as exc:  # noqa: BLE001
-                    self._hook_failed(hook, exc, "start")
-
-    async def _close_hooks(self) -> None:
-        for hook in self._other.get("_on_close", ()):
-            result = self._call_sync_or_await(hook)
-            if asyncio.iscoroutine(result):
-                try:
-                    await result
-                except Exception as exc:  # noqa: BLE001
-                    self._hook_failed(hook, exc, "close")
-
-    def _call_sync_or_await(self, hook) -> Any:
-        try:
-            return hook.fn()
-        except Exception as exc:  # noqa: BLE001
-            self._hook_failed(hook, exc, hook.name)
-            return None
 
     # ---- the hot path ------------------------------------------------------------------------
     def _pump(self, fd: int, d: Direction, validate: bool, on_eof) -> None:

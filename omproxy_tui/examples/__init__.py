@@ -1,0 +1,1 @@
+"""Runnable examples of the hook API (see the README)."""

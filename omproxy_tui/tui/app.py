@@ -1,0 +1,628 @@
+"""omproxy-tui: the Textual app. Sources → Store/FilteredView/Stats → widgets.
+
+Threading/flow: one async worker per source posts :class:`FramesReceived` batches; only the
+app's handler mutates the model, then tells widgets what changed (attributes down).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
+from omproxy_tui.tui import actions
+from omproxy_tui.tui.model import FilteredView, FilterError, Stats, Store, export_jsonl, filters
+from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
+from omproxy_tui.tui.session import SessionInfo
+from omproxy_tui.tui.widgets.detail import DetailPane
+from omproxy_tui.tui.widgets.filter_bar import FilterBar
+from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
+
+
+def styles_dir() -> Path:
+    """Packaged ``omproxy_tui/styles`` (wheel) first, else the source tree's ``styles/``."""
+    pkg = Path(__file__).resolve().parent.parent / "styles"
+    if pkg.is_dir():
+        return pkg
+    return Path(__file__).resolve().parent.parent.parent / "styles"
+
+
+EMPTY_TEXT = (
+    "Waiting for proxies…  start one with  omproxy stdio --inspect -- <server command>"
+    "   ·   or try  omproxy-tui --demo"
+)
+
+
+class FramesReceived(Message):
+    """A batch of frames from one source."""
+
+    def __init__(self, source: Source, frames: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.source = source
+        self.frames = frames
+
+
+class SessionList(OptionList):
+    """One entry per attached proxy session."""
+
+    class Scoped(Message):
+        def __init__(self, label: str) -> None:
+            super().__init__()
+            self.label = label
+
+
+def _session_prompt(info: SessionInfo, scoped: bool) -> Text:
+    state_style = {
+        "live": "bold green",
+        "ended": "bold red",
+        "loaded": "bold cyan",
+        "reconnecting": "bold yellow",
+        "connecting": "yellow",
+    }.get(info.state, "")
+    dot = {"live": "●", "ended": "■", "loaded": "▣"}.get(info.state, "○")
+    text = Text()
+    text.append(f"{dot} ", style=state_style)
+    text.append(info.label, style="bold" + (" underline" if scoped else ""))
+    text.append(f"  {info.transport}\n", style="dim")
+    server = info.server_name or "server ?"
+    if info.server_version:
+        server += f" {info.server_version}"
+    text.append(f"  {server}\n")
+    text.append(f"  {info.state_text}", style=state_style)
+    if info.era:
+        text.append(f" · {info.protocol_version or info.era}", style="dim")
+    text.append("\n")
+    text.append(f"  {info.messages:,} msgs ", style="")
+    text.append(f"→{info.c2s:,} ←{info.s2c:,}", style="dim")
+    if info.errors:
+        text.append(f" {info.errors} err", style="bold red")
+    if info.lost:
+        text.append(f" {info.lost} lost", style="bold red")
+    if info.held:
+        text.append(f" {len(info.held)} held", style="bold magenta")
+    return text
+
+
+class ActionsProvider(Provider):
+    """Every registry action, plus 'show session …' and 'filter method …'."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app: OmproxyApp = self.app  # type: ignore[assignment]
+        out: list[tuple[str, str, Callable[[], Any]]] = []
+        for spec in actions.ACTIONS:
+            out.append(
+                (f"{spec.description}  ({spec.key_display})", spec.help,
+                 lambda a=spec.action: app.run_action(a))
+            )
+        for label in list(app.sessions_by_label):
+            out.append((f"Show session {label}", "Only this session's messages", lambda l=label: app.scope_session(l)))
+        for method in sorted(app.methods_seen):
+            out.append((f"Filter method {method}", f"~m {method}", lambda m=method: app.apply_filter(f"~m ^{m}$")))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, help_text, cb in self._commands():
+            yield DiscoveryHit(title, cb, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, cb in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), cb, help=help_text)
+
+
+class OmproxyApp(App[None]):
+    TITLE = "omproxy-tui"
+    CSS_PATH = [styles_dir() / "app.tcss", styles_dir() / "screens.tcss"]
+    BINDINGS = actions.bindings()
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+
+    def __init__(
+        self,
+        sources: Iterable[Source] = (),
+        *,
+        discover: bool = False,
+        discover_dir: str | os.PathLike[str] | None = None,
+        clock: Callable[[], float] = time.time,
+        demo: Any = None,
+    ) -> None:
+        super().__init__()
+        self.initial_sources = list(sources)
+        self.discover = discover
+        self.discover_dir = discover_dir
+        self.clock = clock
+        self.demo = demo
+        self.store = Store()
+        self.view = FilteredView(self.store)
+        self.stats = Stats()
+        self.sessions: dict[str, SessionInfo] = {}  # by source key
+        self.sessions_by_label: dict[str, SessionInfo] = {}
+        self.lost_before: dict[int, int] = {}
+        self.methods_seen: set[str] = set()
+        self.tools_seen: set[str] = set()
+        self.filter_text = ""
+        self.filter_obj: Any = None
+        self.session_scope: str | None = None
+        self._arrivals: deque[tuple[float, int]] = deque()
+        self._sessions_dirty = True
+        self._status_dirty = True
+
+    # ---- theme ---------------------------------------------------------------------------
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {
+            "omp-error": "#ff5f5f",
+            "omp-pending": "#d7af00",
+            "omp-held": "#d75fd7",
+            "omp-held-bg": "#5f005f 40%",
+            "omp-injected": "#5fafff",
+            "omp-changed": "#ffaf5f",
+            "omp-c2s": "#87d787",
+            "omp-s2c": "#87afff",
+            "omp-lost": "#ff5f5f",
+        }
+
+    # ---- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield SessionList(id="sessions")
+            with Vertical(id="center"):
+                yield Static(header_text(400), id="log-header")
+                yield MessageLog(
+                    self.store,
+                    self.view,
+                    session_label=str,
+                    lost_before=self.lost_before,
+                    empty_text=EMPTY_TEXT,
+                    id="log",
+                )
+                yield FilterBar(lambda: self.methods_seen, lambda: self.tools_seen, id="filter-bar")
+                yield DetailPane(
+                    self.store,
+                    stderr_near=self._stderr_near,
+                    lost_before=self.lost_before,
+                    id="detail",
+                )
+        yield Static("", id="status")
+        yield Footer()
+
+    @property
+    def log_widget(self) -> MessageLog:
+        return self.query_one("#log", MessageLog)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one("#detail", DetailPane)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one("#filter-bar", FilterBar)
+
+    def on_mount(self) -> None:
+        self.query_one("#sessions").border_title = "Sessions"
+        self.log_widget.border_title = "Messages"
+        self.filter_bar.display = False
+        self.log_widget.focus()
+        for source in self.initial_sources:
+            self.attach(source)
+        if self.discover:
+            self.watcher = ProxyWatcher(self._discovered, directory=self.discover_dir)
+            self.run_worker(self.watcher.run(), group="discovery", exit_on_error=False)
+        self.set_interval(0.5, self._tick)
+        self._refresh_sessions()
+        self._refresh_status()
+
+    # ---- sources -------------------------------------------------------------------------
+
+    def _discovered(self, info: dict[str, Any]) -> None:
+        self.attach(SocketSource(info["socket"], info=info))
+
+    def attach(self, source: Source) -> None:
+        if source.key in self.sessions:
+            return
+        label = self._unique_label(source.label or "proxy")
+        info = SessionInfo(source=source, label=label, proxy=dict(source.proxy), state=source.state)
+        self.sessions[source.key] = info
+        self.sessions_by_label[label] = info
+        self._sessions_dirty = True
+        self.run_worker(self._run_source(source), group="sources", exit_on_error=False)
+
+    def _unique_label(self, base: str) -> str:
+        base = base[:10]
+        label, n = base, 2
+        while label in self.sessions_by_label:
+            suffix = f"#{n}"
+            label = base[: 10 - len(suffix)] + suffix
+            n += 1
+        return label
+
+    async def _run_source(self, source: Source) -> None:
+        def emit(frames: list[dict[str, Any]]) -> None:
+            self.post_message(FramesReceived(source, frames))
+
+        await source.run(emit)
+
+    def _stderr_near(self, session: object, wall: float) -> list[tuple[float, str, bool]]:
+        info = self.sessions_by_label.get(str(session))
+        return info.stderr_near(wall) if info else []
+
+    # ---- ingest --------------------------------------------------------------------------
+
+    @on(FramesReceived)
+    def _frames(self, event: FramesReceived) -> None:
+        self.ingest(event.source, event.frames)
+
+    def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
+        info = self.sessions.get(source.key)
+        if info is None:
+            return
+        store = self.store
+        label = info.label
+        before_view = len(self.view.indices)
+        new_indices: list[int] = []
+        changed_all: list[int] = []
+        for frame in frames:
+            ftype = frame.get("type")
+            if ftype == "message" or ftype == "resolved":
+                n_before = len(store)
+                try:
+                    changed = store.add_frame(frame, label)
+                except Exception as exc:  # a malformed frame must not kill the app
+                    self.log.warning(f"bad frame: {exc!r}")
+                    continue
+                changed_all.extend(changed)
+                if len(store) > n_before:
+                    for index in range(n_before, len(store)):
+                        rec = store[index]
+                        new_indices.append(index)
+                        self.stats.update(rec)
+                        info.messages += 1
+                        if rec.dir == "c2s":
+                            info.c2s += 1
+                        else:
+                            info.s2c += 1
+                        if rec.kind == "error" or rec.error or getattr(rec, "tool_error", False):
+                            info.errors += 1
+                        if rec.method:
+                            self.methods_seen.add(rec.method)
+                        if rec.tool:
+                            self.tools_seen.add(rec.tool)
+                        if rec.kind == "response" and rec.pair is not None:
+                            req = store[rec.pair]
+                            info.note_handshake(req.method, rec.kind, rec.raw)
+            elif ftype == "stderr":
+                info.stderr.append((frame.get("wall") or self.clock(), str(frame.get("line", ""))))
+            elif ftype == "lifecycle":
+                event_name = str(frame.get("event", "?"))
+                details = {k: v for k, v in frame.items() if k not in ("type", "seq", "t", "wall", "event")}
+                info.lifecycle.append((frame.get("wall") or self.clock(), event_name, details))
+                if event_name == "exited":
+                    info.exit_code = frame.get("code")
+            elif ftype == "hello":
+                proxy = frame.get("proxy") or {}
+                if isinstance(proxy, dict):
+                    info.proxy.update(proxy)
+            elif ftype == "connection":
+                info.state = frame.get("state", info.state)
+                info.detail = frame.get("detail", "")
+                if frame.get("code") is not None:
+                    info.exit_code = frame["code"]
+                if info.state == "ended":
+                    info.held = []
+            elif ftype == "state":
+                info.held = list(frame.get("held") or [])
+                info.paused = dict(frame.get("paused") or {})
+                info.intercept = frame.get("intercept")
+            elif ftype == "lost":
+                n = int(frame.get("n") or 0)
+                info.lost += n
+                self.lost_before[len(store)] = self.lost_before.get(len(store), 0) + n
+                info.lifecycle.append((self.clock(), "lost", {"n": n}))
+            # reply / error frames: answers to commands (next issue: steering)
+        if new_indices:
+            self._arrivals.append((self.clock(), len(new_indices)))
+            self.view.on_added(new_indices)
+        log = self.log_widget
+        added = len(self.view.indices) - before_view
+        if added or changed_all:
+            log.rows_added(added, changed_all)
+        rec = log.selected_record()
+        if rec is not None and rec.index in changed_all:
+            self.detail.show(rec)
+        self._sessions_dirty = True
+        self._status_dirty = True
+
+    # ---- periodic refresh ----------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self._sessions_dirty:
+            self._refresh_sessions()
+        self._refresh_status()
+
+    def _refresh_sessions(self) -> None:
+        self._sessions_dirty = False
+        widget = self.query_one(SessionList)
+        infos = list(self.sessions.values())
+        prompts = [_session_prompt(i, i.label == self.session_scope) for i in infos]
+        if widget.option_count != len(prompts):
+            highlighted = widget.highlighted
+            widget.clear_options()
+            widget.add_options([Option(p, id=i.label) for p, i in zip(prompts, infos)])
+            if highlighted is not None and highlighted < len(prompts):
+                widget.highlighted = highlighted
+        else:
+            for n, prompt in enumerate(prompts):
+                widget.replace_option_prompt_at_index(n, prompt)
+
+    def message_rate(self) -> float:
+        now = self.clock()
+        while self._arrivals and self._arrivals[0][0] < now - 5:
+            self._arrivals.popleft()
+        total = sum(n for _, n in self._arrivals)
+        return total / 5.0
+
+    def _refresh_status(self) -> None:
+        self._status_dirty = False
+        infos = list(self.sessions.values())
+        live = sum(1 for i in infos if i.state == "live")
+        ended = sum(1 for i in infos if i.state == "ended")
+        other = len(infos) - live - ended
+        log = self.log_widget
+        text = Text()
+        if not infos:
+            text.append(" no proxies " + ("(watching)" if self.discover else ""), style="dim")
+        else:
+            text.append(f" ● {live} live", style="bold green" if live else "dim")
+            if ended:
+                text.append(f"  ■ {ended} ended", style="bold red")
+            if other:
+                states = ", ".join(sorted({i.state for i in infos if i.state not in ("live", "ended")}))
+                text.append(f"  ○ {other} {states}", style="yellow")
+        text.append(" │ ", style="dim")
+        shown = len(self.view.indices)
+        total = len(self.store)
+        text.append(f"{total:,} msgs" if shown == total else f"{shown:,}/{total:,} msgs")
+        text.append(f" │ {self.message_rate():.1f}/s")
+        pending = self.store.pending_count
+        if pending:
+            text.append(f" │ {pending} pending", style="bold yellow")
+        held = sum(len(i.held) for i in infos)
+        if held:
+            text.append(f" │ {held} held", style="bold magenta")
+        lost = sum(i.lost for i in infos)
+        if lost:
+            text.append(f" │ {lost} lost", style="bold red")
+        text.append(" │ ", style="dim")
+        if log.follow:
+            text.append("FOLLOW", style="bold green")
+        else:
+            text.append("PAUSED", style="bold yellow")
+            if log.new_count:
+                text.append(f" ▼ {log.new_count:,} new (End)", style="bold reverse")
+        if self.session_scope:
+            text.append(f" │ session {self.session_scope}", style="bold cyan")
+        if self.filter_text:
+            text.append(" │ filter ", style="dim")
+            text.append(self.filter_text, style="bold cyan")
+        self.query_one("#status", Static).update(text)
+        self.log_widget.border_subtitle = (
+            f"▼ {log.new_count:,} new · End to follow" if (not log.follow and log.new_count) else ""
+        )
+
+    # ---- log events ----------------------------------------------------------------------
+
+    @on(MessageLog.CursorMoved)
+    def _cursor_moved(self, event: MessageLog.CursorMoved) -> None:
+        self.detail.show(self.log_widget.selected_record())
+
+    @on(MessageLog.FollowChanged)
+    def _follow_changed(self, event: MessageLog.FollowChanged) -> None:
+        self._refresh_status()
+
+    @on(OptionList.OptionSelected, "#sessions")
+    def _session_selected(self, event: OptionList.OptionSelected) -> None:
+        label = event.option.id
+        if label is not None:
+            self.scope_session(None if self.session_scope == label else label)
+
+    # ---- filtering -----------------------------------------------------------------------
+
+    def apply_filter(self, expression: str) -> bool:
+        expression = expression.strip()
+        if expression:
+            try:
+                parsed = filters.parse(expression)
+            except FilterError as exc:
+                self.notify(str(exc), title="Bad filter", severity="error")
+                return False
+        else:
+            parsed = None
+        self.filter_text = expression
+        self.filter_obj = parsed
+        self._refilter()
+        return True
+
+    def scope_session(self, label: str | None) -> None:
+        self.session_scope = label
+        self._sessions_dirty = True
+        self._refilter()
+        self._refresh_sessions()
+
+    def _refilter(self) -> None:
+        parsed, scope = self.filter_obj, self.session_scope
+        if parsed is None and scope is None:
+            self.view.set_filter(None)
+        elif scope is None:
+            self.view.set_filter(parsed)
+        else:
+            def scoped(rec: Any, parsed: Any = parsed, scope: str = scope) -> bool:
+                return rec.session == scope and (parsed is None or parsed(rec))
+
+            self.view.set_filter(scoped)
+        self.log_widget.reset()
+        self._refresh_status()
+
+    @on(FilterBar.Applied)
+    def _filter_applied(self, event: FilterBar.Applied) -> None:
+        if self.apply_filter(event.expression):
+            self.log_widget.focus()
+            if not event.expression:
+                self.filter_bar.display = False
+
+    @on(FilterBar.Closed)
+    def _filter_closed(self, event: FilterBar.Closed) -> None:
+        self.filter_bar.display = False
+        self.log_widget.focus()
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.filter_bar.open(self.filter_text)
+
+    def action_clear_filter(self) -> None:
+        self.filter_bar.input.value = ""
+        self.filter_bar.display = False
+        self.apply_filter("")
+        if self.session_scope:
+            self.scope_session(None)
+
+    def action_all_sessions(self) -> None:
+        self.scope_session(None)
+
+    def action_follow(self) -> None:
+        self.log_widget.action_follow()
+        self.log_widget.focus()
+
+    def action_pair(self) -> None:
+        rec = self.log_widget.selected_record()
+        if rec is None:
+            return
+        if rec.pair is None:
+            self.notify("This message has no paired request/response.", severity="warning")
+            return
+        if not self.log_widget.select_index(rec.pair):
+            self.notify("The paired message is hidden by the filter.", severity="warning")
+
+    def _jump(self, predicate: Callable[[Any], bool], step: int, what: str) -> None:
+        log = self.log_widget
+        rows = self.view.indices
+        start = log.cursor if log.cursor is not None else (len(rows) if step < 0 else -1)
+        pos = start + step
+        while 0 <= pos < len(rows):
+            if predicate(self.store[rows[pos]]):
+                log.follow = False
+                log.move_cursor(pos)
+                return
+            pos += step
+        self.notify(f"No {what} {'below' if step > 0 else 'above'}.", severity="information")
+
+    @staticmethod
+    def _is_error(rec: Any) -> bool:
+        return rec.kind in ("error", "invalid") or bool(rec.error) or bool(getattr(rec, "tool_error", False))
+
+    def action_next_error(self) -> None:
+        self._jump(self._is_error, 1, "error")
+
+    def action_prev_error(self) -> None:
+        self._jump(self._is_error, -1, "error")
+
+    def action_next_pending(self) -> None:
+        self._jump(lambda r: r.pending, 1, "pending request")
+
+    def action_toggle_raw(self) -> None:
+        self.detail.toggle_raw()
+
+    def action_copy(self) -> None:
+        rec = self.log_widget.selected_record()
+        if rec is None:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        self.copy_to_clipboard(rec.raw)
+        self.notify(f"Copied {len(rec.raw):,} characters (raw line) to the clipboard.")
+
+    def action_toggle_detail(self) -> None:
+        self.detail.display = not self.detail.display
+
+    def action_toggle_sessions(self) -> None:
+        widget = self.query_one(SessionList)
+        widget.display = not widget.display
+
+    def action_zoom(self) -> None:
+        focused = self.focused
+        target = self.detail if focused is None or focused is self.query_one(SessionList) else focused
+        if isinstance(target, (MessageLog, DetailPane)):
+            if self.screen.maximized is not None:
+                self.screen.minimize()
+            else:
+                self.screen.maximize(target)
+
+    def action_stats(self) -> None:
+        self.push_screen(StatsScreen())
+
+    def action_server_log(self) -> None:
+        rec = self.log_widget.selected_record()
+        initial = str(rec.session) if rec is not None else self.session_scope
+        self.push_screen(ServerLogScreen(initial))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_export(self) -> None:
+        records = [self.store[i] for i in self.view.indices]
+
+        def done(path: str | None) -> None:
+            if not path:
+                return
+            self._export(records, path)
+
+        self.push_screen(ExportScreen(default_export_name(self.clock()), len(records)), done)
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export(self, records: list[Any], path: str) -> None:
+        try:
+            target = Path(path).expanduser()
+            export_jsonl(records, target)
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"Exported {len(records):,} messages to {target}")
+
+    async def action_quit(self) -> None:
+        for info in self.sessions.values():
+            info.source.close()
+        self.exit()
+
+    # ---- steering hook for the next issue ------------------------------------------------
+
+    async def send(self, session_label: str, cmd: dict[str, Any]) -> Any:
+        info = self.sessions_by_label[session_label]
+        return await info.source.send(cmd)
+
+
+def build_app(
+    *,
+    sockets: Iterable[str] = (),
+    recordings: Iterable[str] = (),
+    discover: bool = False,
+    discover_dir: str | None = None,
+    clock: Callable[[], float] = time.time,
+    demo: Any = None,
+) -> OmproxyApp:
+    sources: list[Source] = [SocketSource(p) for p in sockets]
+    sources += [RecordingSource(p) for p in recordings]
+    return OmproxyApp(sources, discover=discover, discover_dir=discover_dir, clock=clock, demo=demo)
