@@ -120,6 +120,7 @@ class MessageLog(ScrollView, can_focus=True):
         Binding("pageup", "page_up_cursor", "Page up", show=False),
         Binding("pagedown", "page_down_cursor", "Page down", show=False),
         Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "follow", "Follow", show=False),
     ]
 
     follow: reactive[bool] = reactive(True)
