@@ -272,7 +272,7 @@ class RecordingSource(Source):
         super().__init__()
         self.path = str(path)
         self.key = self.path
-        self.label = Path(self.path).name
+        self.label = Path(self.path).stem
         self.chunk = chunk
         self.bad_lines = 0
 

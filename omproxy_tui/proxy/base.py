@@ -235,6 +235,12 @@ class Proxy:
                     hooks.append(_Hook(fn, name, False))
             self._other[name] = hooks
 
+    def prewarm(self) -> None:
+        """Seed-style hooks want the SDK's typed messages, whose module costs ~200 ms to import:
+        import it on a side thread now so the first message's hook does not wait for it."""
+        if any(h.wants != "line" for d in (C2S, S2C) for h in self._pre[d] + self._post[d]):
+            threading.Thread(target=lambda: __import__("mcp_types"), name="omproxy-prewarm", daemon=True).start()
+
     def _hook_fn(self, addon: Any, name: str) -> Callable | None:
         fn = getattr(addon, name, None)
         if fn is None:

@@ -70,6 +70,7 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         self.proc = proc
+        self.prewarm()
         if self.needs_loop():
             self.start_loop()
         wire = protect_stdout()

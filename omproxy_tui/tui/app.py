@@ -87,12 +87,19 @@ def _session_prompt(info: SessionInfo, scoped: bool) -> Text:
     text.append("\n")
     text.append(f"  {info.messages:,} msgs ", style="")
     text.append(f"→{info.c2s:,} ←{info.s2c:,}", style="dim")
+    extras = []
     if info.errors:
-        text.append(f" {info.errors} err", style="bold red")
+        extras.append((f"{info.errors} errors", "bold red"))
     if info.lost:
-        text.append(f" {info.lost} lost", style="bold red")
+        extras.append((f"{info.lost} lost", "bold red"))
     if info.held:
-        text.append(f" {len(info.held)} held", style="bold magenta")
+        extras.append((f"{len(info.held)} held", "bold magenta"))
+    if info.stderr:
+        extras.append((f"{len(info.stderr)} stderr", "dim"))
+    if extras:
+        text.append("\n ")
+        for word, style in extras:
+            text.append(" " + word, style=style)
     return text
 
 
@@ -274,6 +281,7 @@ class OmproxyApp(App[None]):
         store = self.store
         label = info.label
         before_view = len(self.view.indices)
+        n_store_start = len(store)
         new_indices: list[int] = []
         changed_all: list[int] = []
         for frame in frames:
@@ -317,6 +325,13 @@ class OmproxyApp(App[None]):
                 proxy = frame.get("proxy") or {}
                 if isinstance(proxy, dict):
                     info.proxy.update(proxy)
+                    name = proxy.get("name")
+                    if name and info.messages == 0 and len(store) == n_store_start and not info.relabelled:
+                        # name the session after the proxy now that we know it
+                        del self.sessions_by_label[info.label]
+                        info.label = label = self._unique_label(str(name))
+                        self.sessions_by_label[label] = info
+                    info.relabelled = True
             elif ftype == "connection":
                 info.state = frame.get("state", info.state)
                 info.detail = frame.get("detail", "")

@@ -27,6 +27,7 @@ class SessionInfo:
     s2c: int = 0
     errors: int = 0
     lost: int = 0
+    relabelled: bool = False
     held: list[dict[str, Any]] = field(default_factory=list)
     paused: dict[str, bool] = field(default_factory=dict)
     intercept: str | None = None

@@ -47,7 +47,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.lost_before = lost_before if lost_before is not None else {}
         self.record: Record | None = None
         self.raw = False
-        self._shown: tuple | None = None
+        self._shown: object = object()
 
     def compose(self):
         yield Static(id="detail-head")

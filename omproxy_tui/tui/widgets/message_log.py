@@ -187,7 +187,7 @@ class MessageLog(ScrollView, can_focus=True):
         return None
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.size.width, self.row_count)
+        self.virtual_size = Size(self.scrollable_content_region.width, self.row_count)
 
     def rows_added(self, added: int, changed: list[int]) -> None:
         """Rows were appended to the view; ``changed`` store indices need repainting."""
@@ -196,7 +196,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._update_virtual_size()
         if added:
             if self.follow:
-                self.scroll_end(animate=False, immediate=True, x_axis=False)
+                self._scroll_to_end()
             else:
                 self.new_count += added
         self.refresh()
@@ -217,7 +217,7 @@ class MessageLog(ScrollView, can_focus=True):
         else:
             self.cursor = None
         if self.follow or self.cursor is None:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._scroll_to_end()
         else:
             self._scroll_to_cursor()
         self.refresh()
@@ -229,10 +229,20 @@ class MessageLog(ScrollView, can_focus=True):
 
     # ---- follow --------------------------------------------------------------------------
 
+    def _scroll_to_end(self) -> None:
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+        self.scroll_end(animate=False, x_axis=False, force=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._cache.clear()
+        self._update_virtual_size()
+        if self.follow:
+            self._scroll_to_end()
+
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self.new_count = 0
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._scroll_to_end()
         self.post_message(self.FollowChanged(follow, self.new_count))
 
     def watch_new_count(self, count: int) -> None:

@@ -1,0 +1,330 @@
+"""Append-only record store with JSON-RPC request/response pairing.
+
+Pairing rules (JSON-RPC ids are chosen by the *requester*, so they are only unique per session
+and per direction):
+
+* A request travelling ``c2s`` is answered by the next response/error travelling ``s2c`` with
+  the same :func:`~omproxy_tui.core.records.id_key` in the same session; server-to-client
+  requests (``sampling/createMessage``, ``elicitation/create``, ``roots/list``, ``ping``) the
+  other way round. Pending requests are keyed by ``(session, requester_dir, id_key)``, so
+  ``1``, ``"1"`` and ``1.0`` never pair with each other and sessions never mix.
+* On pairing, the response gets ``method``/``tool`` of its request, both get ``pair`` (the
+  other's index) and ``latency`` (``response.t - request.t``, proxy clock), and the request
+  stops being ``pending``.
+* ``notifications/cancelled`` (``params.requestId``, sent by the requester, so looked up in its
+  own direction) marks the request ``cancelled`` and no longer pending. The request stays in
+  the pairing table so a late response (a cancel can race the answer) still pairs with it. The
+  notification's ``pair`` points at the request.
+* ``notifications/progress`` gets ``pair`` = the request that carried its ``progressToken``
+  (while that request is unanswered) and inherits its ``tool``. ``pair`` is one-way here: the
+  request's own ``pair`` stays its response.
+* Duplicate ids: a new request whose key is still pending takes over the key; the older one
+  stays ``pending`` forever ("pending-orphaned": we cannot tell which of the two a response
+  answers, and a client re-using a live id is the bug worth seeing). Exception: when the new
+  request is ``changed`` (an inspector's edit of a held request is re-sent as a new message
+  with the same id), the old one is superseded, not orphaned: it stops being pending.
+* Responses with no matching request (id null -- JSON-RPC's "could not read your id" --, a
+  request from before the capture, an unknown id) are orphans: ``method`` None, ``pair`` None.
+* Requests with an unusable id (null, object...) are never pending and never paired.
+* Batches (JSON-RPC 2.0 batches; MCP allowed them only in 2025-03-26): every element takes part
+  in pairing, using the per-element ``Record.parts``. A batch of requests is one record that is
+  ``pending`` until all its requests are answered (its ``pair`` is the first answer, its
+  ``latency`` the time to the last); a single response to one of its requests gets the
+  element's method. A batch of responses gets ``pair``/``latency`` of its first answered
+  request; each request it answers gets the batch as ``pair``. Progress tokens inside batches
+  are not tracked.
+
+Held messages: ``resolved`` frames update the held record (``held`` False, ``status``
+``relayed``/``dropped``/``edited``); see :meth:`Store.resolve`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
+
+from omproxy_tui.core.records import Record, id_key, record_from_frame
+
+__all__ = ["Store"]
+
+_OTHER = {"c2s": "s2c", "s2c": "c2s"}
+
+#: ``resolved.action`` -> the held record's new ``status``.
+_RESOLVED_STATUS = {"released": "relayed", "dropped": "dropped", "edited": "edited"}
+
+
+class Store:
+    """All records of all sessions, in arrival order; ``store[i].index == i``.
+
+    Only the owner (the TUI's app, a test) mutates it, through :meth:`add` / :meth:`add_frame` /
+    :meth:`resolve`; each returns the indices whose display changed so views and stats can
+    update incrementally.
+    """
+
+    __slots__ = (
+        "records",
+        "last_seq",
+        "_by_session",
+        "_pending",
+        "_tokens",
+        "_held",
+        "_batch_open",
+        "_npending",
+    )
+
+    def __init__(self) -> None:
+        #: The records; read freely, never mutate (use :meth:`add`).
+        self.records: list[Record] = []
+        #: Highest ``seq`` seen per session (lets a reconnecting source skip replayed backlog).
+        self.last_seq: dict[str, int] = {}
+        self._by_session: dict[str, list[int]] = {}
+        # (session, requester_dir, id_key) -> index of the request (or batch) awaiting an answer
+        self._pending: dict[tuple, int] = {}
+        # (session, requester_dir, id_key(token)) -> index of the request that carries the token
+        self._tokens: dict[tuple, int] = {}
+        # (session, seq) -> index of a record that is currently held
+        self._held: dict[tuple, int] = {}
+        # batch request index -> number of its requests still unanswered
+        self._batch_open: dict[int, int] = {}
+        self._npending = 0
+
+    # ---- container protocol ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Record:
+        return self.records[index]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    @property
+    def sessions(self) -> set[str]:
+        """Names of all sessions seen so far."""
+        return set(self._by_session)
+
+    @property
+    def pending_count(self) -> int:
+        """Records currently ``pending`` (including pending-orphaned duplicates)."""
+        return self._npending
+
+    def indices_for(self, session: str) -> list[int]:
+        """Indices of a session's records in order (the live list: do not mutate)."""
+        return self._by_session.get(session, [])
+
+    def messages(self, session: str | None = None) -> list[Record]:
+        """Records of one session (or all), in arrival order."""
+        if session is None:
+            return list(self.records)
+        recs = self.records
+        return [recs[i] for i in self._by_session.get(session, ())]
+
+    def pending_records(self) -> list[Record]:
+        """Requests still awaiting an answer, oldest first."""
+        return [r for r in self.records if r.pending] if self._npending else []
+
+    def find_seq(self, session: str, seq: int) -> int | None:
+        """Index of the record with this ``seq`` in ``session``, or None."""
+        lst = self._by_session.get(session)
+        if not lst:
+            return None
+        recs = self.records
+        pos = bisect_left(lst, seq, key=lambda i: recs[i].seq)
+        if pos < len(lst) and recs[lst[pos]].seq == seq:
+            return lst[pos]
+        for i in lst:  # seqs out of order (merged captures): fall back to a scan
+            if recs[i].seq == seq:
+                return i
+        return None
+
+    # ---- ingest ---------------------------------------------------------------------------
+
+    def add_frame(self, frame: dict, session: str) -> list[int]:
+        """Ingest one inspect-channel frame: ``message`` -> :meth:`add`, ``resolved`` ->
+        :meth:`resolve`; any other frame type is ignored (returns ``[]``)."""
+        ftype = frame.get("type")
+        if ftype == "message":
+            return self.add(record_from_frame(frame, session, len(self.records)))
+        if ftype == "resolved":
+            return self.resolve(session, frame.get("of"), frame.get("action", "released"))
+        return []
+
+    def add(self, record: Record) -> list[int]:
+        """Append ``record`` (its ``index`` is set), pair it, and return the indices whose
+        display changed: the new record first, then any earlier record it updated."""
+        records = self.records
+        idx = len(records)
+        record.index = idx
+        records.append(record)
+        session = record.session
+        lst = self._by_session.get(session)
+        if lst is None:
+            lst = self._by_session[session] = []
+        lst.append(idx)
+        seq = record.seq
+        if seq > self.last_seq.get(session, 0):
+            self.last_seq[session] = seq
+        if record.held:
+            self._held[(session, seq)] = idx
+
+        changed = [idx]
+        kind = record.kind
+        if kind == "request":
+            if record.pending:
+                self._npending += 1
+                self._register(record, record.id, idx, changed)
+                token = record.progress_token
+                if token is not None:
+                    self._tokens[(session, record.dir, id_key(token))] = idx
+        elif kind == "response" or kind == "error":
+            if record.id is not None:
+                self._answer(record, record.id, True, changed)
+        elif kind == "notification":
+            method = record.method
+            if method == "notifications/cancelled":
+                if record.ref_id is not None:
+                    self._cancel(record, record.ref_id, True, changed)
+            elif method == "notifications/progress" and record.progress_token is not None:
+                ridx = self._tokens.get((session, _OTHER.get(record.dir), id_key(record.progress_token)))
+                if ridx is not None:
+                    record.pair = ridx
+                    record.tool = records[ridx].tool
+        elif kind == "batch" and record.parts:
+            self._add_batch(record, changed)
+        return changed
+
+    def resolve(self, session: str, of: Any, action: str) -> list[int]:
+        """Apply a ``resolved`` frame: the held message with seq ``of`` was released, dropped or
+        edited. Returns the changed indices (empty when the held message is unknown)."""
+        idx = self._held.pop((session, of), None)
+        if idx is None:
+            found = self.find_seq(session, of) if isinstance(of, int) else None
+            if found is None:
+                return []
+            idx = found
+        rec = self.records[idx]
+        rec.held = False
+        rec.status = _RESOLVED_STATUS.get(action, action)
+        if action in ("dropped", "edited") and rec.kind == "request" and rec.pending:
+            # Never reaches the server: no real answer will come. A dropped request stays in
+            # the pairing table so the proxy's synthetic error reply still pairs with it; an
+            # edited one gives its key up to the edited copy that follows.
+            self._settle(rec)
+            if action == "edited":
+                key = (session, rec.dir, id_key(rec.id))
+                if self._pending.get(key) == idx:
+                    del self._pending[key]
+        return [idx]
+
+    # ---- pairing internals ----------------------------------------------------------------
+
+    def _settle(self, rec: Record) -> None:
+        if rec.pending:
+            rec.pending = False
+            self._npending -= 1
+
+    def _register(self, rec: Record, id: Any, idx: int, changed: list[int]) -> None:
+        """Make request ``idx`` (a record or a batch element with ``id``) await its answer."""
+        key = (rec.session, rec.dir, id_key(id))
+        old = self._pending.get(key)
+        self._pending[key] = idx
+        if old is not None and old != idx and rec.changed:
+            # An edited re-send of a held request supersedes the original (see module doc).
+            old_rec = self.records[old]
+            if old_rec.kind != "batch" and old_rec.pending:
+                self._settle(old_rec)
+                changed.append(old)
+
+    def _answer(self, rec: Record, id: Any, whole: bool, changed: list[int]) -> int | None:
+        """Pair answer ``rec`` (or its element with ``id``) with its request.
+
+        ``whole`` is False for an element of a batch of answers: then ``rec``'s own fields are
+        only set for its first answered element. Returns the request index or None.
+        """
+        key = (rec.session, _OTHER.get(rec.dir), id_key(id))
+        ridx = self._pending.pop(key, None)
+        if ridx is None:
+            return None
+        records = self.records
+        req = records[ridx]
+        latency = rec.t - req.t
+        if rec.pair is None:
+            rec.pair = ridx
+            rec.latency = latency
+            if whole:
+                if req.kind == "batch":
+                    rec.method, rec.tool = _element_target(req, id)
+                else:
+                    rec.method = req.method
+                    rec.tool = req.tool
+        if req.kind == "batch":
+            left = self._batch_open.get(ridx, 0) - 1
+            if req.pair is None:
+                req.pair = rec.index
+            if left <= 0:
+                self._batch_open.pop(ridx, None)
+                req.latency = latency
+                self._settle(req)
+            else:
+                self._batch_open[ridx] = left
+        else:
+            req.pair = rec.index
+            req.latency = latency
+            self._settle(req)
+            if req.progress_token is not None:
+                tkey = (req.session, req.dir, id_key(req.progress_token))
+                if self._tokens.get(tkey) == ridx:
+                    del self._tokens[tkey]
+        changed.append(ridx)
+        return ridx
+
+    def _cancel(self, rec: Record, request_id: Any, whole: bool, changed: list[int]) -> None:
+        # The canceller is the requester: its notification travels the request's direction.
+        ridx = self._pending.get((rec.session, rec.dir, id_key(request_id)))
+        if ridx is None:
+            return
+        req = self.records[ridx]
+        req.cancelled = True
+        if req.kind == "batch":
+            left = self._batch_open.get(ridx, 0) - 1
+            if left <= 0:
+                self._batch_open.pop(ridx, None)
+                self._settle(req)
+            else:
+                self._batch_open[ridx] = left
+        else:
+            self._settle(req)
+        if rec.pair is None:
+            rec.pair = ridx
+            if whole:
+                rec.tool = req.tool
+        changed.append(ridx)
+
+    def _add_batch(self, rec: Record, changed: list[int]) -> None:
+        idx = rec.index
+        opened = 0
+        for kind, method, id, _tool in rec.parts:
+            if kind == "request":
+                if id is not None and type(id) in (int, str, float):
+                    self._register(rec, id, idx, changed)
+                    opened += 1
+            elif kind == "response" or kind == "error":
+                if id is not None:
+                    self._answer(rec, id, False, changed)
+            elif method == "notifications/cancelled" and id is not None:
+                self._cancel(rec, id, False, changed)
+        if opened:
+            self._batch_open[idx] = opened
+            rec.pending = True
+            self._npending += 1
+
+
+def _element_target(batch: Record, id: Any) -> tuple[str | None, str | None]:
+    """(method, tool) of the request element of ``batch`` whose id is ``id``."""
+    key = id_key(id)
+    for kind, method, eid, tool in batch.parts or ():
+        if kind == "request" and id_key(eid) == key:
+            return method, tool
+    return None, None

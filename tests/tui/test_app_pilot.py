@@ -1,0 +1,290 @@
+"""Pilot tests: the real app attached to an in-process fake proxy over a real unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from fake_proxy import FakeProxy, message, plain
+
+from omproxy_tui.client.sources import SocketSource
+from omproxy_tui.demo.canned import T0, canned_session
+from omproxy_tui.tui.app import OmproxyApp
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (140, 40)
+
+
+async def wait_for(pilot, cond, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+def n_messages(frames) -> int:
+    return sum(1 for f in frames if f.get("type") == "message")
+
+
+@pytest.fixture
+async def proxy(sockdir):
+    fake = FakeProxy(str(sockdir / "p.sock"), canned_session())
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def make_app(proxy: FakeProxy) -> OmproxyApp:
+    return OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
+
+
+async def test_frames_appear_in_log(proxy):
+    app = make_app(proxy)
+    total = len(proxy.backlog and [f for f in proxy.backlog if f["type"] == "message"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == total)
+        info = next(iter(app.sessions.values()))
+        assert info.state == "live"
+        assert info.server_name == "omproxy-demo" and info.server_version == "1.0.0"
+        assert info.label == "demo"
+        assert len(info.stderr) == 5
+        assert app.log_widget.row_count == total
+        # rendered rows carry method names and the latency of responses
+        lines = [app.log_widget.render_line(y).text for y in range(app.log_widget.size.height)]
+        screen = "\n".join(lines)
+        assert "tools/call" in screen
+        # follow mode: the last record is visible
+        assert app.log_widget.follow
+        assert app.log_widget.scroll_y == app.log_widget.max_scroll_y
+
+
+async def test_live_frames_are_batched_and_rendered(proxy):
+    app = make_app(proxy)
+    seen = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        base = len([f for f in proxy.backlog if f["type"] == "message"])
+        await wait_for(pilot, lambda: len(app.store) == base)
+        seq = proxy.backlog[-1]["seq"]
+        frames = [message(seq + i + 1, "c2s", {"jsonrpc": "2.0", "method": "notifications/x", "params": {"n": i}})
+                  for i in range(500)]
+        await proxy.emit(*frames)
+        await wait_for(pilot, lambda: len(app.store) == base + 500)
+        from omproxy_tui.tui.app import FramesReceived
+
+        batches = [m for m in seen if isinstance(m, FramesReceived)]
+        assert len(batches) < 100  # never one message per frame
+        assert "notifications/x" in app.methods_seen
+
+
+async def test_filter_narrows_and_bad_filter_shows_error(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) > 50)
+        total = len(app.view.indices)
+        await pilot.press("slash")
+        assert app.filter_bar.display
+        await pilot.press(*"~m tools/list")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert 0 < len(app.view.indices) < total
+        assert all(app.store[i].method in (None, "tools/list") or app.store[i].method == "tools/list"
+                   for i in app.view.indices)
+        assert app.filter_text == "~m tools/list"
+        # a bad expression: inline error, filter unchanged
+        await pilot.press("slash")
+        app.filter_bar.input.value = "~m ("
+        await pilot.pause()
+        error = plain(app.filter_bar.query_one("#filter-error"))
+        assert error.strip()
+        assert app.filter_bar.has_class("-invalid")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.filter_text == "~m tools/list"
+        # history: up recalls the previous expression
+        await pilot.press("up")
+        assert app.filter_bar.input.value == "~m tools/list"
+        await pilot.press("escape")
+        await pilot.press("backslash")
+        await pilot.pause()
+        assert len(app.view.indices) == total
+
+
+async def test_detail_shows_pair_and_p_jumps(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) > 50)
+        log = app.log_widget
+        # find the tools/list request
+        req_pos = next(p for p, i in enumerate(app.view.indices) if app.store[i].method == "tools/list"
+                       and app.store[i].kind == "request")
+        log.move_cursor(req_pos)
+        await pilot.pause()
+        req = log.selected_record()
+        assert req.pair is not None
+        assert app.detail.record is req
+        head = plain(app.detail.query_one("#detail-head"))
+        assert "latency" in head
+        await pilot.press("p")
+        await pilot.pause()
+        assert log.selected_record().index == req.pair
+        assert app.detail.record.index == req.pair
+        await pilot.press("p")
+        await pilot.pause()
+        assert log.selected_record().index == req.index
+        await pilot.press("c")
+        assert app.clipboard == req.raw
+
+
+async def test_follow_mode_and_new_badge(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        base = n_messages(proxy.backlog)
+        await wait_for(pilot, lambda: len(app.store) == base)
+        log = app.log_widget
+        log.focus()
+        await pilot.press("up", "up", "pageup")
+        await pilot.pause()
+        assert not log.follow
+        seq = proxy.backlog[-1]["seq"]
+        await proxy.emit(*[message(seq + i + 1, "s2c", {"jsonrpc": "2.0", "method": "notifications/y"}) for i in range(7)])
+        await wait_for(pilot, lambda: log.new_count == 7)
+        app._refresh_status()
+        assert "7 new" in plain(app.query_one("#status"))
+        assert log.scroll_y < log.max_scroll_y
+        await pilot.press("end")
+        await pilot.pause()
+        assert log.follow and log.new_count == 0
+        assert log.scroll_y == log.max_scroll_y
+
+
+async def test_stats_screen_numbers(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        rows = {r.key if hasattr(r, "key") else r.method: r for r in app.stats.rows("count", True)}
+        calls = rows["tools/call"]
+        assert calls.count == 18  # 3 rounds x 5 calls + big + held + slow(30)
+        assert calls.in_flight == 2
+        assert calls.errors >= 3
+        await pilot.press("s")
+        await pilot.pause()
+        from textual.widgets import DataTable
+
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == len(rows)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_server_log_and_help_screens(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        await pilot.press("l")
+        await pilot.pause(0.1)
+        from textual.widgets import Log
+
+        log = app.screen.query_one(Log)
+        assert any("demo server starting" in line for line in log.lines)
+        assert any("spawned" in line for line in log.lines)
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+
+
+async def test_reconnect_dedupes_then_exit_ends_session(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        base = n_messages(proxy.backlog)
+        await wait_for(pilot, lambda: len(app.store) == base)
+        info = next(iter(app.sessions.values()))
+        await proxy.drop_clients()
+        await wait_for(pilot, lambda: proxy.connections == 2 and info.state == "live")
+        await pilot.pause(0.1)
+        assert len(app.store) == base  # the replayed backlog was de-duplicated
+        seq = proxy.backlog[-1]["seq"]
+        await proxy.emit({"type": "lifecycle", "seq": seq + 1, "t": 1.0, "wall": T0 + 20, "event": "exited", "code": 3})
+        await wait_for(pilot, lambda: info.exit_code == 3)
+        await proxy.stop()
+        await wait_for(pilot, lambda: info.state == "ended")
+        assert info.state_text == "ended (3)"
+
+
+async def test_send_command_reaches_proxy(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) > 0)
+        source = next(iter(app.sessions.values())).source
+        reply = await source.request({"cmd": "ping"})
+        assert reply["ok"] is True
+        assert proxy.commands[-1]["cmd"] == "ping"
+
+
+async def test_export_filtered(proxy, tmp_path):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        assert app.apply_filter("~m initialize")
+        await pilot.press("e")
+        await pilot.pause()
+        target = tmp_path / "out.jsonl"
+        from textual.widgets import Input
+
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        lines = target.read_text().splitlines()
+        assert len(lines) == len(app.view.indices) == 2
+        assert all("initialize" in json.loads(line).get("raw", line) for line in lines)
+
+
+async def test_huge_message_detail_is_bounded(sockdir):
+    big = "y" * (20 * 1024 * 1024)
+    frames = [message(1, "s2c", {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": big}]}})]
+    fake = await FakeProxy(str(sockdir / "b.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 1, timeout=20)
+            start = time.perf_counter()
+            app.log_widget.move_cursor(0)
+            await pilot.pause()
+            assert time.perf_counter() - start < 2.0
+            body = plain(app.detail.query_one("#detail-body"))
+            assert "MB" in body and len(body) < 200_000
+            await pilot.press("r")
+            await pilot.pause()
+            assert app.detail.raw
+    finally:
+        await fake.stop()
+
+
+async def test_discovery_attaches_new_proxies(sockdir, monkeypatch):
+    import os
+
+    from omproxy_tui.protocol import discovery
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(sockdir))
+    rd = discovery.runtime_dir()
+    assert oct(rd.stat().st_mode & 0o777) == "0o700"
+    # a stale socket (dead pid) is cleaned
+    (rd / "999999.sock").write_text("")
+    (rd / "999999.json").write_text("{}")
+    fake = await FakeProxy(str(discovery.socket_path_for(os.getpid())), canned_session()).start()
+    discovery.write_sidecar({"pid": os.getpid(), "name": "found", "transport": "stdio"}, os.getpid())
+    try:
+        app = OmproxyApp(discover=True, discover_dir=str(rd), clock=lambda: T0)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == n_messages(fake.backlog))
+            assert not (rd / "999999.sock").exists()
+            assert [i.label for i in app.sessions.values()] == ["found"]
+    finally:
+        await fake.stop()
