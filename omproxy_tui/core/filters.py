@@ -1,0 +1,775 @@
+"""Filter expressions over :class:`~omproxy_tui.core.records.Record`, in the style of mitmproxy's
+``flowfilter``: one small class per operator (with ``code`` and ``help``), combined with
+``!``, ``&`` and ``|``, compiled to a callable. The same expression language drives the TUI's
+view filter and the proxy's intercept rule, so it is stdlib-only and cheap to evaluate.
+
+Syntax
+======
+::
+
+    ~m tools/call                 method (regex, case-insensitive)
+    ~q & ~tool "^(read|write)_"   requests for tools named read_* or write_*
+    ~r ~slow 500                  responses slower than 500 ms (juxtaposition = AND)
+    ~e | ~pending                 errors or unanswered requests
+    !~m ^notifications/           everything but notifications
+    timeout                       bare word: case-insensitive regex over the raw line
+
+Precedence, tightest first: ``!``, then ``&`` (or just writing two expressions next to each
+other), then ``|``; parentheses group. An argument is either quoted (``"..."`` or ``'...'``;
+inside, ``\\"``, ``\\'`` and ``\\\\`` are escapes, any other backslash is kept so regexes need
+no doubling) or a run of non-blank characters, in which ``& | !`` are literal and parentheses
+must balance (so ``~m tools/(call|list)`` works and ``(~m ping)`` too). An unquoted argument
+cannot start with ``~ & | !``. Bare words follow the same rules and cannot start with ``(``.
+
+Matching inside batches: ``~q ~r ~n ~e ~m ~tool ~id`` look at every element of a batch, so an
+intercept rule for ``~m tools/call`` also holds a batch that smuggles a tools/call.
+
+Note for intercept rules: a regex is evaluated on every relayed line; a pathological regex
+(catastrophic backtracking) would stall the relay. Keep them simple.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from typing import Any, Callable, ClassVar
+
+from omproxy_tui.core.records import Record, id_text
+
+__all__ = [
+    "HELP",
+    "OPERATORS",
+    "Filter",
+    "FilterError",
+    "parse",
+    "suggest",
+]
+
+#: How deeply ``(`` and ``!`` may nest; deeper expressions are refused rather than overflow
+#: Python's stack (the parser is recursive).
+MAX_DEPTH = 64
+
+
+class FilterError(ValueError):
+    """An invalid filter expression. ``column`` is 1-based (None when not about one spot)."""
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+
+# --------------------------------------------------------------------------------------------
+# base classes
+
+
+class Filter:
+    """A compiled filter: call it on a :class:`Record`. ``pattern`` is the source expression
+    (set on the root returned by :func:`parse`); ``str()`` is a normalised, re-parseable form."""
+
+    code: ClassVar[str] = ""
+    help: ClassVar[str] = ""
+    #: Metavariable of the argument shown in HELP (None: the operator takes no argument).
+    arg: ClassVar[str | None] = None
+    pattern: str = ""
+
+    def __call__(self, rec: Record) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return "~" + self.code
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self}>"
+
+
+class _Unary(Filter):
+    """Operator without argument."""
+
+
+class _Rex(Filter):
+    """Operator with a regular-expression argument, compiled at parse time."""
+
+    arg = "RE"
+    flags: ClassVar[int] = re.IGNORECASE
+
+    def __init__(self, expr: str) -> None:
+        self.expr = expr
+        try:
+            with warnings.catch_warnings():  # e.g. FutureWarning "possible nested set"
+                warnings.simplefilter("ignore")
+                self.re = re.compile(expr, self.flags)
+        except re.error as exc:
+            raise FilterError(f"{self._label()}: invalid regular expression {expr!r}: {exc.msg}") from None
+        except (OverflowError, RecursionError, ValueError) as exc:
+            raise FilterError(f"{self._label()}: invalid regular expression {expr!r}: {exc}") from None
+        self.search = self.re.search
+
+    def _label(self) -> str:
+        return "~" + self.code
+
+    def __str__(self) -> str:
+        return f"~{self.code} {_quote(self.expr)}"
+
+
+# --------------------------------------------------------------------------------------------
+# operators without argument
+
+
+def _parts_have(rec: Record, kinds: tuple[str, ...]) -> bool:
+    parts = rec.parts
+    return parts is not None and any(p[0] in kinds for p in parts)
+
+
+class FReq(_Unary):
+    code = "q"
+    help = "requests (a batch with at least one request too)"
+
+    def __call__(self, rec: Record) -> bool:
+        k = rec.kind
+        return k == "request" or (k == "batch" and _parts_have(rec, ("request",)))
+
+
+class FResp(_Unary):
+    code = "r"
+    help = "responses: results and errors"
+
+    def __call__(self, rec: Record) -> bool:
+        k = rec.kind
+        return k == "response" or k == "error" or (k == "batch" and _parts_have(rec, ("response", "error")))
+
+
+class FNotif(_Unary):
+    code = "n"
+    help = "notifications"
+
+    def __call__(self, rec: Record) -> bool:
+        k = rec.kind
+        return k == "notification" or (k == "batch" and _parts_have(rec, ("notification",)))
+
+
+class FErr(_Unary):
+    code = "e"
+    help = "errors: JSON-RPC error responses, invalid lines, tool results with isError"
+
+    def __call__(self, rec: Record) -> bool:
+        return (
+            rec.error is not None
+            or rec.tool_error
+            or rec.kind == "error"
+            or (rec.kind == "batch" and _parts_have(rec, ("error", "invalid")))
+        )
+
+
+class FC2S(_Unary):
+    code = "c2s"
+    help = "client to server (same as ~d c2s)"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.dir == "c2s"
+
+
+class FS2C(_Unary):
+    code = "s2c"
+    help = "server to client (same as ~d s2c)"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.dir == "s2c"
+
+
+class FPending(_Unary):
+    code = "pending"
+    help = "requests still waiting for their answer"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.pending
+
+
+class FHeld(_Unary):
+    code = "held"
+    help = "messages currently held by the proxy"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.held
+
+
+class FInjected(_Unary):
+    code = "injected"
+    help = "messages injected by an inspector"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.injected
+
+
+class FChanged(_Unary):
+    code = "changed"
+    help = "messages replaced or dropped by a hook or an inspector"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.changed
+
+
+class FAll(_Unary):
+    code = "all"
+    help = "everything"
+
+    def __call__(self, rec: Record) -> bool:
+        return True
+
+
+# --------------------------------------------------------------------------------------------
+# operators with an argument
+
+
+class FMethod(_Rex):
+    code = "m"
+    help = "method matches RE (responses carry their request's method)"
+
+    def __call__(self, rec: Record) -> bool:
+        m = rec.method
+        if m is not None:
+            return self.search(m) is not None
+        parts = rec.parts
+        if parts is not None:
+            search = self.search
+            return any(p[1] is not None and search(p[1]) for p in parts)
+        return False
+
+
+class FTool(_Rex):
+    code = "tool"
+    help = "target matches RE: tool name (tools/call), prompt name, resource uri"
+
+    def __call__(self, rec: Record) -> bool:
+        t = rec.tool
+        if t is not None:
+            return self.search(t) is not None
+        parts = rec.parts
+        if parts is not None:
+            search = self.search
+            return any(p[3] is not None and search(p[3]) for p in parts)
+        return False
+
+
+class FSession(_Rex):
+    code = "s"
+    help = "session (proxy) name matches RE"
+
+    def __call__(self, rec: Record) -> bool:
+        return self.search(rec.session) is not None
+
+
+class FBody(_Rex):
+    code = "b"
+    help = "raw line matches RE (case-sensitive; a bare word is the case-insensitive form)"
+    flags = 0
+
+    def __call__(self, rec: Record) -> bool:
+        return self.search(rec.raw) is not None
+
+
+class FStatus(_Rex):
+    code = "status"
+    help = "proxy status matches RE: relayed, held, dropped, injected, blocked, edited"
+
+    def __call__(self, rec: Record) -> bool:
+        return self.search(rec.status) is not None
+
+
+class FKind(_Rex):
+    code = "kind"
+    help = "kind matches RE: request, notification, response, error, batch, invalid"
+
+    def __call__(self, rec: Record) -> bool:
+        return self.search(rec.kind) is not None
+
+
+class FId(Filter):
+    code = "id"
+    help = "JSON-RPC id equals VALUE (as text: ~id 7 matches 7 and \"7\"; also the request a cancel names)"
+    arg = "VALUE"
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __call__(self, rec: Record) -> bool:
+        v = self.value
+        k = rec.kind
+        if k == "request" or k == "response" or k == "error":
+            if _id_str(rec.id) == v:
+                return True
+        if rec.ref_id is not None and _id_str(rec.ref_id) == v:
+            return True
+        if rec.parts is not None:
+            return any(p[2] is not None and _id_str(p[2]) == v for p in rec.parts)
+        return False
+
+    def __str__(self) -> str:
+        return f"~id {_quote(self.value)}"
+
+
+def _id_str(id: Any) -> str:
+    t = type(id)
+    if t is str:
+        return id
+    if t is int:
+        return str(id)
+    return id_text(id)
+
+
+class FSlow(Filter):
+    code = "slow"
+    help = "request/response pairs whose latency is over MS milliseconds"
+    arg = "MS"
+
+    def __init__(self, value: str) -> None:
+        try:
+            ms = float(value)
+        except ValueError:
+            raise FilterError(f"~slow: expects a number of milliseconds, got {value!r}") from None
+        if ms != ms or ms < 0:
+            raise FilterError(f"~slow: expects a number of milliseconds, got {value!r}")
+        self.ms = ms
+        self.value = value
+        self.seconds = ms / 1000.0
+
+    def __call__(self, rec: Record) -> bool:
+        lat = rec.latency
+        return lat is not None and lat > self.seconds
+
+    def __str__(self) -> str:
+        return f"~slow {_quote(self.value)}"
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+class FSize(Filter):
+    code = "size"
+    help = "lines of at least BYTES bytes (suffixes k, m, g: ~size 100k)"
+    arg = "BYTES"
+
+    def __init__(self, value: str) -> None:
+        m = _SIZE_RE.fullmatch(value)
+        unit = _SIZE_UNITS.get(m.group(2).lower()) if m else None
+        if unit is None:
+            raise FilterError(f"~size: expects a size in bytes like 2048 or 100k, got {value!r}")
+        self.value = value
+        self.bytes = int(float(m.group(1)) * unit)
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.size >= self.bytes
+
+    def __str__(self) -> str:
+        return f"~size {_quote(self.value)}"
+
+
+class FDir(Filter):
+    code = "d"
+    help = "direction DIR: c2s (client to server) or s2c"
+    arg = "DIR"
+
+    def __init__(self, value: str) -> None:
+        v = value.lower()
+        if v not in ("c2s", "s2c"):
+            raise FilterError(f"~d: expects c2s or s2c, got {value!r}")
+        self.value = v
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.dir == self.value
+
+    def __str__(self) -> str:
+        return f"~d {self.value}"
+
+
+class FBare(FBody):
+    """A bare word or quoted string without operator: case-insensitive search of the raw line."""
+
+    code = "b"
+    flags = re.IGNORECASE
+
+    def _label(self) -> str:
+        return "bare word"
+
+    def __str__(self) -> str:
+        return _quote(self.expr, bare=True)
+
+
+# --------------------------------------------------------------------------------------------
+# combinators
+
+
+class FNot(Filter):
+    def __init__(self, inner: Filter) -> None:
+        self.inner = inner
+
+    def __call__(self, rec: Record) -> bool:
+        return not self.inner(rec)
+
+    def __str__(self) -> str:
+        s = str(self.inner)
+        return "!" + (f"({s})" if isinstance(self.inner, (FAnd, FOr)) else s)
+
+
+class FAnd(Filter):
+    def __init__(self, items: list[Filter]) -> None:
+        flat: list[Filter] = []
+        for f in items:
+            flat.extend(f.items if type(f) is FAnd else (f,))
+        self.items = flat
+        self._fns = tuple(flat)
+
+    def __call__(self, rec: Record) -> bool:
+        for f in self._fns:
+            if not f(rec):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        return " & ".join(f"({f})" if isinstance(f, FOr) else str(f) for f in self.items)
+
+
+class FOr(Filter):
+    def __init__(self, items: list[Filter]) -> None:
+        flat: list[Filter] = []
+        for f in items:
+            flat.extend(f.items if type(f) is FOr else (f,))
+        self.items = flat
+        self._fns = tuple(flat)
+
+    def __call__(self, rec: Record) -> bool:
+        for f in self._fns:
+            if f(rec):
+                return True
+        return False
+
+    def __str__(self) -> str:
+        return " | ".join(str(f) for f in self.items)
+
+
+# --------------------------------------------------------------------------------------------
+# registry and help
+
+#: Every operator class, in help order. ``parse`` and ``HELP`` are both generated from this.
+OPERATORS: list[type[Filter]] = [
+    FMethod,
+    FReq,
+    FResp,
+    FNotif,
+    FErr,
+    FC2S,
+    FS2C,
+    FDir,
+    FTool,
+    FSession,
+    FId,
+    FBody,
+    FSlow,
+    FPending,
+    FHeld,
+    FInjected,
+    FChanged,
+    FStatus,
+    FKind,
+    FSize,
+    FAll,
+]
+
+_BY_CODE: dict[str, type[Filter]] = {cls.code: cls for cls in OPERATORS}
+_KNOWN = ", ".join("~" + cls.code for cls in OPERATORS)
+
+
+def _help_table() -> list[tuple[str, str]]:
+    rows = [(f"~{c.code} {c.arg}" if c.arg else f"~{c.code}", c.help) for c in OPERATORS]
+    rows += [
+        ("WORD", "bare word or quoted string: case-insensitive regex search of the raw line"),
+        ("!", "not"),
+        ("&", "and (also: two expressions side by side)"),
+        ("|", "or"),
+        ("( )", "grouping"),
+        ('"..."', "quote an argument that has spaces or starts with ~ & | !"),
+    ]
+    return rows
+
+
+#: ``(syntax, description)`` rows for the help screen and the README, generated from OPERATORS.
+HELP: list[tuple[str, str]] = _help_table()
+
+
+# --------------------------------------------------------------------------------------------
+# parser
+
+_PUNCT = "()!&|"
+_NO_WORD_START = "()!&|~\"'"
+_NO_ARG_START = "~&|!"
+
+
+def _read_word(s: str, i: int) -> int:
+    """End of the unquoted word starting at ``i``: stops at blank, or at a ``)`` that closes
+    nothing inside the word (so regex groups survive and ``(~m x)`` still closes)."""
+    depth = 0
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c.isspace():
+            break
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == "\\" and i + 1 < n and not s[i + 1].isspace():
+            i += 1  # an escaped paren does not count
+        i += 1
+    return i
+
+
+def _quote(s: str, bare: bool = False) -> str:
+    """``s`` as an argument (or bare word) that parses back to exactly ``s``."""
+    forbidden = _NO_WORD_START if bare else _NO_ARG_START + "\"'"
+    if s and s[0] not in forbidden and _read_word(s, 0) == len(s):
+        return s
+    out = ['"']
+    n = len(s)
+    for i, c in enumerate(s):
+        if c == '"':
+            out.append('\\"')
+        elif c == "\\" and (i + 1 == n or s[i + 1] in "\\\"'"):
+            out.append("\\\\")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.s = text
+        self.n = len(text)
+        self.i = 0
+        self.depth = 0
+
+    # -- lexing helpers
+    def skip(self) -> None:
+        s, i, n = self.s, self.i, self.n
+        while i < n and s[i].isspace():
+            i += 1
+        self.i = i
+
+    def peek(self) -> str:
+        self.skip()
+        return self.s[self.i] if self.i < self.n else ""
+
+    def error(self, message: str, at: int | None = None) -> FilterError:
+        col = (self.i if at is None else at) + 1
+        return FilterError(f"{message} (at column {col})", col)
+
+    def quoted(self) -> str:
+        s, n = self.s, self.n
+        q = s[self.i]
+        start = self.i
+        i = self.i + 1
+        out: list[str] = []
+        while i < n:
+            c = s[i]
+            if c == "\\" and i + 1 < n and s[i + 1] in "\\\"'":
+                out.append(s[i + 1])
+                i += 2
+                continue
+            if c == q:
+                self.i = i + 1
+                return "".join(out)
+            out.append(c)
+            i += 1
+        raise self.error("unterminated quoted string", start)
+
+    def argument(self, op: str) -> tuple[str, int]:
+        self.skip()
+        at = self.i
+        c = self.s[at] if at < self.n else ""
+        if c == '"' or c == "'":
+            return self.quoted(), at
+        if not c or c == ")" or c in _NO_ARG_START:
+            raise self.error(f"~{op}: expects an argument")
+        end = _read_word(self.s, at)
+        self.i = end
+        return self.s[at:end], at
+
+    # -- grammar
+    def parse(self) -> Filter:
+        if not self.s.strip():
+            raise FilterError("empty filter expression", 1)
+        f = self.or_()
+        if self.peek():
+            if self.peek() == ")":
+                raise self.error("unbalanced parenthesis: unexpected ')'")
+            raise self.error(f"unexpected {self.peek()!r}")  # pragma: no cover - defensive
+        return f
+
+    def or_(self) -> Filter:
+        items = [self.and_()]
+        while self.peek() == "|":
+            self.i += 1
+            nxt = self.peek()
+            if not nxt or nxt in ")|&":
+                raise self.error("'|' needs an expression on its right")
+            items.append(self.and_())
+        return items[0] if len(items) == 1 else FOr(items)
+
+    def and_(self) -> Filter:
+        items = [self.unary()]
+        while True:
+            c = self.peek()
+            if c == "&":
+                self.i += 1
+                nxt = self.peek()
+                if not nxt or nxt in ")|&":
+                    raise self.error("'&' needs an expression on its right")
+                items.append(self.unary())
+            elif c and c not in ")|":
+                items.append(self.unary())  # juxtaposition = AND, as in mitmproxy
+            else:
+                break
+        return items[0] if len(items) == 1 else FAnd(items)
+
+    def nest(self, at: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)", at)
+
+    def unary(self) -> Filter:
+        c = self.peek()
+        at = self.i
+        if c == "!":
+            self.i += 1
+            nxt = self.peek()
+            if not nxt or nxt in ")|&":
+                raise self.error("'!' needs an expression after it")
+            self.nest(at)
+            inner = self.unary()
+            self.depth -= 1
+            return FNot(inner)
+        if c == "(":
+            self.i += 1
+            if self.peek() == ")":
+                raise self.error("empty parentheses")
+            if not self.peek():
+                raise FilterError(
+                    f"unbalanced parenthesis: '(' at column {at + 1} is never closed", at + 1
+                )
+            self.nest(at)
+            inner = self.or_()
+            self.depth -= 1
+            if self.peek() != ")":
+                raise FilterError(
+                    f"unbalanced parenthesis: '(' at column {at + 1} is never closed", at + 1
+                )
+            self.i += 1
+            return inner
+        if c == "~":
+            return self.operator()
+        if c == '"' or c == "'":
+            return self.bare(self.quoted(), at)
+        if c == ")":
+            raise self.error("unbalanced parenthesis: unexpected ')'")
+        if c == "&" or c == "|":
+            raise self.error(f"'{c}' needs an expression on its left")
+        if not c:  # pragma: no cover - callers check first
+            raise self.error("expected an expression")
+        end = _read_word(self.s, at)
+        self.i = end
+        return self.bare(self.s[at:end], at)
+
+    def bare(self, word: str, at: int) -> Filter:
+        try:
+            return FBare(word)
+        except FilterError as exc:
+            raise self.error(exc.message, at) from None
+
+    def operator(self) -> Filter:
+        s = self.s
+        at = self.i
+        i = at + 1
+        while i < self.n and (s[i].isalnum() or s[i] == "_"):
+            i += 1
+        name = s[at + 1 : i]
+        if not name:
+            raise self.error("expected an operator name after '~'", at)
+        cls = _BY_CODE.get(name)
+        if cls is None:
+            close = difflib.get_close_matches(name, list(_BY_CODE), n=1)
+            hint = f"; did you mean ~{close[0]}?" if close else ""
+            raise FilterError(f"unknown operator ~{name} at column {at + 1}{hint} (known: {_KNOWN})", at + 1)
+        self.i = i
+        if cls.arg is None:
+            if i < self.n and not s[i].isspace() and s[i] not in _PUNCT and s[i] != "~":
+                raise self.error(f"unexpected {s[i]!r} after ~{name} (it takes no argument)", i)
+            return cls()
+        value, vat = self.argument(name)
+        try:
+            return cls(value)
+        except FilterError as exc:
+            raise self.error(exc.message, vat) from None
+
+
+def parse(expr: str) -> Filter:
+    """Compile a filter expression; raises :class:`FilterError` (a ValueError) with the column.
+
+    The empty expression is an error (the caller decides what "no filter" means; use ``~all``
+    to match everything explicitly).
+    """
+    if not isinstance(expr, str):
+        raise FilterError(f"filter expression must be a string, not {type(expr).__name__}")
+    f = _Parser(expr).parse()
+    f.pattern = expr
+    return f
+
+
+# --------------------------------------------------------------------------------------------
+# completion
+
+
+def suggest(prefix: str, methods: Any = (), tools: Any = (), sessions: Any = ()) -> list[str]:
+    """Completions for a half-typed expression, as whole strings that start with ``prefix``.
+
+    After ``~m`` / ``~tool`` / ``~s`` / ``~d`` the argument is completed from ``methods`` /
+    ``tools`` / ``sessions`` / the two directions; a word starting with ``~`` completes to the
+    operator names (with a trailing space when the operator takes an argument). Sorted, best
+    (shortest) first; empty when there is nothing useful to say (bare words).
+    """
+    if prefix and prefix[-1].isspace():
+        current = ""
+        head = prefix
+    else:
+        cut = max(prefix.rfind(" "), prefix.rfind("\t"))
+        current = prefix[cut + 1 :]
+        head = prefix[: cut + 1]
+    before = head.split()
+    prev = before[-1] if before else ""
+    # Leading "(" or "!" glued to the current word belong to the expression, not the word.
+    lead = len(current) - len(current.lstrip("(!"))
+    head, current = head + current[:lead], current[lead:]
+
+    cands: list[str]
+    if prev in ("~m", "~tool", "~s", "~d") and not current.startswith("~"):
+        pool = {"~m": methods, "~tool": tools, "~s": sessions, "~d": ("c2s", "s2c")}[prev]
+        low = current.lower()
+        cands = sorted({_quote(str(x)) for x in pool if str(x).lower().startswith(low)})
+        cands = [c for c in cands if c != current]
+    elif current.startswith("~"):
+        cands = [
+            "~" + cls.code + (" " if cls.arg else "")
+            for cls in OPERATORS
+            if ("~" + cls.code).startswith(current)
+        ]
+        cands = [c for c in cands if c != current]
+    else:
+        return []
+    cands.sort(key=lambda c: (len(c), c))
+    return [head + c for c in cands]
+
+
+Predicate = Callable[[Record], bool]

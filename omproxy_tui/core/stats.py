@@ -1,0 +1,233 @@
+"""Per-method (and per-tool) traffic statistics and a message-rate history.
+
+Feed :meth:`Stats.update` every record the store reports as changed (new records and the
+requests they paired with). Feeding the same record again is harmless: each record's counts,
+bytes and latency are taken once (keyed by its store index) and only its pending state is
+re-read. Feeding only *new* records also works: a paired response takes its request out of
+the in-flight set.
+
+Keys: the method (``"tools/call"``), plus ``"tools/call:<tool>"`` rows for each tool, so the
+table shows the aggregate and the breakdown (don't sum the two levels). Responses count under
+their request's method; orphan responses under ``"(unpaired)"``, invalid lines under
+``"(invalid)"``, batches per element method without latency.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from omproxy_tui.core.records import Record
+
+__all__ = ["Stats", "StatsRow", "percentile"]
+
+UNPAIRED = "(unpaired)"
+INVALID = "(invalid)"
+
+#: Resolution of the rate history (seconds). ``rate_series`` buckets are multiples of it.
+_TICK = 0.1
+
+
+def percentile(sorted_values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (the smallest value with at least ``p``% of values <= it).
+
+    Nearest-rank, not interpolation, so every reported latency is one that really happened.
+    """
+    n = len(sorted_values)
+    if not n:
+        return None
+    rank = math.ceil(p / 100.0 * n)
+    return sorted_values[min(max(rank, 1), n) - 1]
+
+
+@dataclass(slots=True)
+class StatsRow:
+    """One line of the stats table. Latencies in milliseconds (None: no answered request)."""
+
+    key: str
+    method: str
+    tool: str | None = None
+    count: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    responses: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+class _Acc:
+    __slots__ = ("key", "method", "tool", "count", "errors", "pending", "lat", "sorted", "bytes_in", "bytes_out")
+
+    def __init__(self, key: str, method: str, tool: str | None) -> None:
+        self.key = key
+        self.method = method
+        self.tool = tool
+        self.count = 0
+        self.errors = 0
+        self.pending: set[int] = set()
+        self.lat: list[float] = []
+        self.sorted = True
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+
+class Stats:
+    """Aggregates fed by :meth:`update`; :meth:`rows` computes percentiles lazily."""
+
+    def __init__(self) -> None:
+        self._acc: dict[str, _Acc] = {}
+        self._seen: set[int] = set()
+        self._pending_keys: dict[int, tuple[_Acc, ...]] = {}
+        self._ticks: dict[int, int] = {}
+        #: Totals over everything seen.
+        self.messages = 0
+        self.errors = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def _accs(self, method: str, tool: str | None) -> tuple[_Acc, ...]:
+        acc = self._acc.get(method)
+        if acc is None:
+            acc = self._acc[method] = _Acc(method, method, None)
+        if tool is None or method != "tools/call":
+            return (acc,)
+        key = f"{method}:{tool}"
+        sub = self._acc.get(key)
+        if sub is None:
+            sub = self._acc[key] = _Acc(key, method, tool)
+        return (acc, sub)
+
+    def update(self, rec: Record) -> None:
+        """Account for ``rec`` (new or changed). Idempotent per ``rec.index``."""
+        idx = rec.index
+        kind = rec.kind
+        if idx not in self._seen:
+            self._seen.add(idx)
+            self._first(rec, kind)
+        # in-flight: requests enter while pending and leave when answered or cancelled
+        if kind == "request" or kind == "batch":
+            accs = self._pending_keys.get(idx)
+            if rec.pending:
+                if accs is None:
+                    accs = self._accs(rec.method, rec.tool) if kind == "request" else ()
+                    self._pending_keys[idx] = accs
+                    for a in accs:
+                        a.pending.add(idx)
+            elif accs is not None:
+                del self._pending_keys[idx]
+                for a in accs:
+                    a.pending.discard(idx)
+        elif (kind == "response" or kind == "error") and rec.pair is not None:
+            accs = self._pending_keys.pop(rec.pair, None)
+            if accs:
+                for a in accs:
+                    a.pending.discard(rec.pair)
+
+    def _first(self, rec: Record, kind: str) -> None:
+        self.messages += 1
+        tick = int(rec.wall / _TICK)
+        self._ticks[tick] = self._ticks.get(tick, 0) + 1
+        size = rec.size
+        inbound = rec.dir == "c2s"
+        if inbound:
+            self.bytes_in += size
+        else:
+            self.bytes_out += size
+        is_error = kind == "error" or rec.error is not None or rec.tool_error
+        if is_error:
+            self.errors += 1
+        if kind == "batch":
+            # Count each element under its method; bytes and latency are not split.
+            for pkind, method, _id, tool in rec.parts or ():
+                if method is not None and (pkind == "request" or pkind == "notification"):
+                    for a in self._accs(method, tool):
+                        a.count += 1
+                elif pkind == "error":
+                    for a in self._accs(method or UNPAIRED, tool):
+                        a.errors += 1
+            return
+        if kind == "invalid":
+            method, tool = INVALID, None
+        else:
+            method, tool = rec.method or UNPAIRED, rec.tool
+        accs = self._accs(method, tool)
+        counted = kind == "request" or kind == "notification"
+        latency = rec.latency if (kind == "response" or kind == "error") and rec.pair is not None else None
+        for a in accs:
+            if counted or kind == "invalid":
+                a.count += 1
+            if is_error:
+                a.errors += 1
+            if inbound:
+                a.bytes_in += size
+            else:
+                a.bytes_out += size
+            if latency is not None:
+                lat = a.lat
+                if lat and latency * 1000.0 < lat[-1]:
+                    a.sorted = False
+                lat.append(latency * 1000.0)
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def row(self, key: str) -> StatsRow | None:
+        acc = self._acc.get(key)
+        return None if acc is None else self._row(acc)
+
+    def _row(self, a: _Acc) -> StatsRow:
+        lat = a.lat
+        if not a.sorted:
+            lat.sort()
+            a.sorted = True
+        return StatsRow(
+            key=a.key,
+            method=a.method,
+            tool=a.tool,
+            count=a.count,
+            errors=a.errors,
+            in_flight=len(a.pending),
+            responses=len(lat),
+            p50=percentile(lat, 50),
+            p95=percentile(lat, 95),
+            p99=percentile(lat, 99),
+            max=lat[-1] if lat else None,
+            bytes_in=a.bytes_in,
+            bytes_out=a.bytes_out,
+        )
+
+    def rows(self, sort_by: str = "count", reverse: bool = True) -> list[StatsRow]:
+        """All rows sorted by a :class:`StatsRow` field; rows with no value (None latency)
+        sort last in either direction, ties broken by key."""
+        rows = [self._row(a) for a in self._acc.values()]
+        rows.sort(key=lambda r: r.key)
+        if sort_by in ("key", "method", "tool"):
+            rows.sort(key=lambda r: getattr(r, sort_by) or "", reverse=reverse)
+            return rows
+        present = [r for r in rows if getattr(r, sort_by) is not None]
+        missing = [r for r in rows if getattr(r, sort_by) is None]
+        present.sort(key=lambda r: getattr(r, sort_by), reverse=reverse)
+        return present + missing
+
+    def rate_series(self, now_wall: float, buckets: int = 60, width_s: float = 1.0) -> list[int]:
+        """Messages per bucket over the last ``buckets * width_s`` seconds up to ``now_wall``,
+        oldest first (the last bucket ends at ``now_wall``). ``width_s`` is rounded to a
+        multiple of 0.1 s."""
+        per = max(1, round(width_s / _TICK))
+        end = int(now_wall / _TICK) + 1  # ticks < end are in the past
+        ticks = self._ticks
+        out = []
+        start = end - per * buckets
+        if len(ticks) < per * buckets:
+            counts = [0] * buckets
+            for tick, n in ticks.items():
+                if start <= tick < end:
+                    counts[(tick - start) // per] += n
+            return counts
+        for b in range(buckets):
+            lo = start + b * per
+            out.append(sum(ticks.get(t, 0) for t in range(lo, lo + per)))
+        return out
