@@ -35,3 +35,25 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
 
 
+
+RAW_SERVER = [sys.executable, str(ROOT / "tests" / "servers" / "raw_server.py")]
+
+
+def run_proxy(proxy_args: list[str], server: list[str], stdin: bytes = b"", timeout: float = 60,
+              **kw) -> subprocess.CompletedProcess:
+    """Run `omproxy <proxy_args> -- <server>` to completion with `stdin` as its input."""
+    return subprocess.run(omproxy_cmd(*proxy_args, "--", *server), input=stdin, capture_output=True,
+                          timeout=timeout, cwd=ROOT, **kw)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -57,6 +57,20 @@ class StdioProxy(Proxy):
     def run(self, server: Any) -> int:
         """Relay until the session ends; returns the exit code to use (the server's)."""
         self.refresh_hooks()
+        events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        notify = events.put
+        # Signals first: from here on SIGTERM/SIGINT/SIGHUP take the orderly path.
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, lambda signum, frame: notify(f"signal:{signal.Signals(signum).name}"))
+        try:
+            return self._run(server, events, notify)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _run(self, server: Any, events: queue.SimpleQueue, notify) -> int:
         argv = [str(server.command), *[str(a) for a in (getattr(server, "args", None) or [])]]
         self.target = argv
         env = dict(os.environ)
@@ -74,8 +88,6 @@ class StdioProxy(Proxy):
         if self.needs_loop():
             self.start_loop()
         wire = protect_stdout()
-        events: queue.SimpleQueue[str] = queue.SimpleQueue()
-        notify = events.put
         c2s = Direction(C2S, write_all(proc.stdin.fileno()))
         s2c = Direction(S2C, write_all(wire))
         self.directions = {C2S: c2s, S2C: s2c}
@@ -102,15 +114,9 @@ class StdioProxy(Proxy):
         ]
         for t in threads:
             t.start()
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                previous[sig] = signal.signal(sig, lambda signum, frame: notify(f"signal:{signal.Signals(signum).name}"))
         try:
             code = self._supervise(events, proc, c2s, s2c, threads[1])
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             self.call_hooks("_on_lifecycle", "closing", {})
             threads[2].join(1.0)
             restore_stdout(wire)
