@@ -89,7 +89,8 @@ def _load_class(spec: str | None, default):
     return cls
 
 
-def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[str]) -> None:
+def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[str],
+                      headers: dict | None = None) -> None:
     if not (opts["inspect"] or opts["inspect_socket"] or opts["record"] or opts["inspect_wait"]):
         return
     from .inspect.server import InspectorAddon
@@ -106,6 +107,7 @@ def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[s
         secrets=secrets,
         target=target,
         transport=transport,
+        headers=headers,
     ))
 
 
@@ -153,7 +155,7 @@ def _remote_command(kind: str):
             parsed[name] = value
         cls = _load_class(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
         proxy = cls()
-        _attach_inspector(proxy, opts, url, kind, list(parsed.values()))
+        _attach_inspector(proxy, opts, url, kind, list(parsed.values()), parsed)
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))
 
     command.__doc__ = (

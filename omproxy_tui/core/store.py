@@ -64,8 +64,9 @@ class Store:
 
     __slots__ = (
         "records",
-        "last_seq",
         "_by_session",
+        "_last_session",
+        "_last_list",
         "_pending",
         "_tokens",
         "_held",
@@ -76,12 +77,13 @@ class Store:
     def __init__(self) -> None:
         #: The records; read freely, never mutate (use :meth:`add`).
         self.records: list[Record] = []
-        #: Highest ``seq`` seen per session (lets a reconnecting source skip replayed backlog).
-        self.last_seq: dict[str, int] = {}
         self._by_session: dict[str, list[int]] = {}
-        # (session, requester_dir, id_key) -> index of the request (or batch) awaiting an answer
+        # one-entry cache: consecutive records almost always come from the same session
+        self._last_session: str | None = None
+        self._last_list: list[int] = []
+        # _pkey(session, requester_dir, id) -> index of the request (or batch) awaiting an answer
         self._pending: dict[tuple, int] = {}
-        # (session, requester_dir, id_key(token)) -> index of the request that carries the token
+        # _pkey(session, requester_dir, token) -> index of the request that carries the token
         self._tokens: dict[tuple, int] = {}
         # (session, seq) -> index of a record that is currently held
         self._held: dict[tuple, int] = {}
@@ -109,6 +111,11 @@ class Store:
     def pending_count(self) -> int:
         """Records currently ``pending`` (including pending-orphaned duplicates)."""
         return self._npending
+
+    def last_seq(self, session: str) -> int:
+        """``seq`` of the session's most recent record (0 when none)."""
+        lst = self._by_session.get(session)
+        return self.records[lst[-1]].seq if lst else 0
 
     def indices_for(self, session: str) -> list[int]:
         """Indices of a session's records in order (the live list: do not mutate)."""
@@ -154,40 +161,78 @@ class Store:
     def add(self, record: Record) -> list[int]:
         """Append ``record`` (its ``index`` is set), pair it, and return the indices whose
         display changed: the new record first, then any earlier record it updated."""
+        # Hot path (every message): the common request/response cases are inlined.
         records = self.records
         idx = len(records)
         record.index = idx
         records.append(record)
         session = record.session
-        lst = self._by_session.get(session)
-        if lst is None:
-            lst = self._by_session[session] = []
-        lst.append(idx)
-        seq = record.seq
-        if seq > self.last_seq.get(session, 0):
-            self.last_seq[session] = seq
+        if session is self._last_session or session == self._last_session:
+            self._last_list.append(idx)
+        else:
+            lst = self._by_session.get(session)
+            if lst is None:
+                lst = self._by_session[session] = []
+            lst.append(idx)
+            self._last_session = session
+            self._last_list = lst
         if record.held:
-            self._held[(session, seq)] = idx
+            self._held[(session, record.seq)] = idx
 
-        changed = [idx]
         kind = record.kind
         if kind == "request":
             if record.pending:
                 self._npending += 1
-                self._register(record, record.id, idx, changed)
+                id = record.id
+                t = type(id)
+                key = (session, record.dir, t, id if t is int or t is str else repr(id))
+                old = self._pending.get(key)
+                self._pending[key] = idx
                 token = record.progress_token
                 if token is not None:
-                    self._tokens[(session, record.dir, id_key(token))] = idx
-        elif kind == "response" or kind == "error":
-            if record.id is not None:
-                self._answer(record, record.id, True, changed)
-        elif kind == "notification":
+                    self._tokens[_pkey(session, record.dir, token)] = idx
+                if old is not None and record.changed:
+                    return self._supersede(old, [idx])
+            return [idx]
+        if kind == "response" or kind == "error":
+            id = record.id
+            if id is None:
+                return [idx]
+            t = type(id)
+            key = (session, _OTHER.get(record.dir), t, id if t is int or t is str else repr(id))
+            ridx = self._pending.pop(key, None)
+            if ridx is None:
+                return [idx]
+            req = records[ridx]
+            if req.kind == "request":
+                # plain pairing, inline
+                latency = record.t - req.t
+                record.pair = ridx
+                record.latency = latency
+                record.method = req.method
+                record.tool = req.tool
+                req.pair = idx
+                req.latency = latency
+                if req.pending:
+                    req.pending = False
+                    self._npending -= 1
+                if req.progress_token is not None:
+                    tkey = _pkey(session, req.dir, req.progress_token)
+                    if self._tokens.get(tkey) == ridx:
+                        del self._tokens[tkey]
+                return [idx, ridx]
+            changed = [idx]
+            self._pending[key] = ridx  # let the general path pop it again
+            self._answer(record, id, True, changed)
+            return changed
+        changed = [idx]
+        if kind == "notification":
             method = record.method
             if method == "notifications/cancelled":
                 if record.ref_id is not None:
                     self._cancel(record, record.ref_id, True, changed)
             elif method == "notifications/progress" and record.progress_token is not None:
-                ridx = self._tokens.get((session, _OTHER.get(record.dir), id_key(record.progress_token)))
+                ridx = self._tokens.get(_pkey(session, _OTHER.get(record.dir), record.progress_token))
                 if ridx is not None:
                     record.pair = ridx
                     record.tool = records[ridx].tool
@@ -213,7 +258,7 @@ class Store:
             # edited one gives its key up to the edited copy that follows.
             self._settle(rec)
             if action == "edited":
-                key = (session, rec.dir, id_key(rec.id))
+                key = _pkey(session, rec.dir, rec.id)
                 if self._pending.get(key) == idx:
                     del self._pending[key]
         return [idx]
@@ -227,15 +272,19 @@ class Store:
 
     def _register(self, rec: Record, id: Any, idx: int, changed: list[int]) -> None:
         """Make request ``idx`` (a record or a batch element with ``id``) await its answer."""
-        key = (rec.session, rec.dir, id_key(id))
+        key = _pkey(rec.session, rec.dir, id)
         old = self._pending.get(key)
         self._pending[key] = idx
         if old is not None and old != idx and rec.changed:
-            # An edited re-send of a held request supersedes the original (see module doc).
-            old_rec = self.records[old]
-            if old_rec.kind != "batch" and old_rec.pending:
-                self._settle(old_rec)
-                changed.append(old)
+            self._supersede(old, changed)
+
+    def _supersede(self, old: int, changed: list[int]) -> list[int]:
+        # An edited re-send of a held request supersedes the original (see module doc).
+        old_rec = self.records[old]
+        if old_rec.kind != "batch" and old_rec.pending:
+            self._settle(old_rec)
+            changed.append(old)
+        return changed
 
     def _answer(self, rec: Record, id: Any, whole: bool, changed: list[int]) -> int | None:
         """Pair answer ``rec`` (or its element with ``id``) with its request.
@@ -243,8 +292,7 @@ class Store:
         ``whole`` is False for an element of a batch of answers: then ``rec``'s own fields are
         only set for its first answered element. Returns the request index or None.
         """
-        key = (rec.session, _OTHER.get(rec.dir), id_key(id))
-        ridx = self._pending.pop(key, None)
+        ridx = self._pending.pop(_pkey(rec.session, _OTHER.get(rec.dir), id), None)
         if ridx is None:
             return None
         records = self.records
@@ -274,7 +322,7 @@ class Store:
             req.latency = latency
             self._settle(req)
             if req.progress_token is not None:
-                tkey = (req.session, req.dir, id_key(req.progress_token))
+                tkey = _pkey(req.session, req.dir, req.progress_token)
                 if self._tokens.get(tkey) == ridx:
                     del self._tokens[tkey]
         changed.append(ridx)
@@ -282,7 +330,7 @@ class Store:
 
     def _cancel(self, rec: Record, request_id: Any, whole: bool, changed: list[int]) -> None:
         # The canceller is the requester: its notification travels the request's direction.
-        ridx = self._pending.get((rec.session, rec.dir, id_key(request_id)))
+        ridx = self._pending.get(_pkey(rec.session, rec.dir, request_id))
         if ridx is None:
             return
         req = self.records[ridx]
@@ -319,6 +367,13 @@ class Store:
             self._batch_open[idx] = opened
             rec.pending = True
             self._npending += 1
+
+
+def _pkey(session: str, dir: str | None, id: Any) -> tuple:
+    """Pairing key. Same equality as :func:`~omproxy_tui.core.records.id_key` (``1``, ``"1"``,
+    ``1.0`` distinct), flattened into one tuple; ``Store.add`` inlines it for int/str ids."""
+    t = type(id)
+    return (session, dir, t, id if t is int or t is str else repr(id))
 
 
 def _element_target(batch: Record, id: Any) -> tuple[str | None, str | None]:

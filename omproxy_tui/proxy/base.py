@@ -50,6 +50,16 @@ class Hold:
         self.reason = reason
 
 
+class _Routed:
+    """Returned by a gating hook: the gate took the message (a reply to an injected request)."""
+
+    def __repr__(self) -> str:
+        return "ROUTED"
+
+
+ROUTED = _Routed()
+
+
 def modifies(fn: Callable) -> Callable:
     """Mark a message hook as one that may change traffic: it runs before forwarding."""
     fn.__omproxy_modifies__ = True
@@ -422,6 +432,8 @@ class Proxy:
         hold = None
         for gate in gates:
             verdict = gate(line)
+            if verdict is ROUTED:
+                return
             if verdict is DROP:
                 line.status = "dropped"
                 self._observe(line)
@@ -492,17 +504,20 @@ class Proxy:
                      "error": {"code": DROPPED_CODE, "message": f"Request dropped by omproxy ({by})"}}
             self.inject(back, reply)
 
-    def inject(self, direction: str, obj: Any) -> Line | None:
-        """Send a message the proxy made up (an answer, an injection) in one direction."""
+    def inject(self, direction: str, obj: Any, injected: dict | None = None, changed: dict | None = None) -> Line | None:
+        """Send a message the proxy made up (an answer, an injection) in one direction. It bypasses
+        holds (it is not client or server traffic) and observe hooks see it with status "injected"."""
         d = self.directions.get(direction)
         if d is None:
             return None
         data = obj if isinstance(obj, bytes) else encode_replacement(obj)
         line = self.make_line(data, direction)
         line.status = "injected"
-        ok = d.write(data + b"\n")
-        if not ok:
+        line.injected = injected or {"by": "proxy", "id": None}
+        line.changed = changed
+        if not d.write(data + b"\n"):
             line.status = "dropped"
+        self._observe(line)
         return line
 
     def _observe(self, line: Line) -> None:

@@ -119,10 +119,6 @@ class _RemoteProxy(Proxy):
         self._loop_thread = threading.current_thread()
         self._first_response = True
         self.refresh_hooks()
-        for addon in self.addons:
-            start = getattr(addon, "loop_started", None)
-            if start is not None:
-                await start()
         wire = protect_stdout()
         out_send, out_recv = anyio.create_memory_object_stream[Any](float("inf"))
         loop = self.loop
@@ -139,6 +135,10 @@ class _RemoteProxy(Proxy):
         c2s = Direction(C2S, to_remote)
         s2c = Direction(S2C, write_all(wire))
         self.directions = {C2S: c2s, S2C: s2c}
+        for addon in self.addons:
+            start = getattr(addon, "loop_started", None)
+            if start is not None:
+                await start()
         code = 0
         try:
             async with anyio.create_task_group() as tg:

@@ -85,12 +85,12 @@ class StdioProxy(Proxy):
             return 127 if isinstance(exc, FileNotFoundError) else 126
         self.proc = proc
         self.prewarm()
-        if self.needs_loop():
-            self.start_loop()
         wire = protect_stdout()
         c2s = Direction(C2S, write_all(proc.stdin.fileno()))
         s2c = Direction(S2C, write_all(wire))
         self.directions = {C2S: c2s, S2C: s2c}
+        if self.needs_loop():
+            self.start_loop()
         self.call_hooks("_on_lifecycle", "spawned", {"pid": proc.pid, "argv": argv})
         self.run_hook_now("_on_start")
 
