@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -715,6 +716,19 @@ def record_from_frame(frame: dict, session: str, index: int) -> Record:
     wrong (the proxy may know why a line is not valid JSON-RPC). Rare details (``changed``,
     ``injected``, ``raw_b64``, the frame's ``error``) are kept verbatim in ``extra``.
     """
+    try:
+        # One C call for every field of a well-formed frame (a dozen .get calls cost more than
+        # the rest of this function); frames missing any key take the general path below.
+        raw, dir, seq, t, wall, size, status, held, changed, injected, to_insp, ferr = _frame_fields(frame)
+    except KeyError:
+        pass
+    else:
+        if raw is not None:
+            rec = _build(raw, dir, session, seq, t, wall, index, size)
+            if status == "relayed" and not (held or changed or injected or to_insp or ferr):
+                return rec
+            _apply_frame_flags(rec, frame)
+            return rec
     get = frame.get
     raw = get("raw")
     if raw is None:
@@ -731,13 +745,13 @@ def record_from_frame(frame: dict, session: str, index: int) -> Record:
         _apply_frame_flags(rec, frame)
         return rec
     rec = _build(raw, get("dir", ""), session, get("seq", 0), get("t", 0.0), get("wall", 0.0), index, get("size"))
-    # Fast exit for the common plain relayed message; the flags below are rare.
-    if get("status") == "relayed" and not (
-        get("held") or get("changed") or get("injected") or get("to_inspector") or get("error")
-    ):
-        return rec
     _apply_frame_flags(rec, frame)
     return rec
+
+
+_frame_fields = operator.itemgetter(
+    "raw", "dir", "seq", "t", "wall", "size", "status", "held", "changed", "injected", "to_inspector", "error"
+)
 
 
 def _apply_frame_flags(rec: Record, frame: dict) -> None:
