@@ -57,3 +57,156 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def short_tmpdir() -> str:
+    """A directory short enough for unix socket paths (< ~100 bytes)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="omp", dir="/tmp")
+
+
+class Inspector:
+    """A scripted inspector over the real unix socket."""
+
+    def __init__(self, path: str, timeout: float = 15.0):
+        import socket as _socket
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = _socket.socket(_socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.sock.settimeout(timeout)
+        self.f = self.sock.makefile("rwb")
+        self.seen: list[dict] = []
+        self._n = 0
+
+    def read(self) -> dict:
+        import json
+
+        line = self.f.readline()
+        if not line:
+            raise EOFError("inspect socket closed")
+        frame = json.loads(line)
+        self.seen.append(frame)
+        return frame
+
+    def until(self, pred, what: str = "frame") -> dict:
+        for frame in self.seen:
+            if pred(frame) and not frame.get("_used"):
+                frame["_used"] = True
+                return frame
+        while True:
+            frame = self.read()
+            if pred(frame):
+                frame["_used"] = True
+                return frame
+
+    def send(self, cmd: str, **args) -> dict:
+        import json
+
+        self._n += 1
+        cid = self._n
+        self.f.write(json.dumps({"cmd": cmd, "id": cid, **args}).encode() + b"\n")
+        self.f.flush()
+        return self.until(lambda fr: fr.get("type") == "reply" and fr.get("id") == cid, f"reply to {cmd}")
+
+    def message(self, pred) -> dict:
+        import json
+
+        return self.until(lambda fr: fr.get("type") == "message" and pred(fr, json.loads(fr["raw"])
+                                                                           if "raw" in fr else None))
+
+    def close(self) -> None:
+        try:
+            self.f.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Session:
+    """A proxy subprocess whose stdin/stdout the test drives as the MCP client."""
+
+    def __init__(self, proxy_args: list[str], server: list[str], env: dict | None = None):
+        import queue
+        import threading
+
+        self.proc = subprocess.Popen(omproxy_cmd(*proxy_args, "--", *server), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                                     env=env or os.environ.copy())
+        self.lines: queue.Queue = queue.Queue()
+        self.stderr = b""
+
+        def pump():
+            for line in self.proc.stdout:
+                self.lines.put(line)
+            self.lines.put(b"")
+
+        def pump_err():
+            while chunk := self.proc.stderr.read1(65536):
+                self.stderr += chunk
+
+        threading.Thread(target=pump, daemon=True).start()
+        threading.Thread(target=pump_err, daemon=True).start()
+
+    def send(self, obj) -> None:
+        import json
+
+        self.proc.stdin.write((obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n")
+        self.proc.stdin.flush()
+
+    def recv(self, timeout: float = 15.0) -> dict:
+        import json
+        import queue
+
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError("no message from the proxy") from None
+        if not line:
+            raise EOFError("proxy stdout closed")
+        return json.loads(line)
+
+    def rest(self, timeout: float = 15.0) -> bytes:
+        """Everything the proxy still writes until it closes stdout."""
+        out = b""
+        while line := self.lines.get(timeout=timeout):
+            out += line
+        return out
+
+    def nothing_within(self, seconds: float) -> bool:
+        import queue
+
+        try:
+            line = self.lines.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        self.lines.queue.appendleft(line)  # put it back for recv()
+        return False
+
+    def handshake(self) -> dict:
+        self.send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                   "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                              "clientInfo": {"name": "test", "version": "1"}}})
+        reply = self.recv()
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return reply
+
+    def close(self, timeout: float = 15.0) -> int:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()

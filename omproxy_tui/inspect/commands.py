@@ -35,7 +35,7 @@ class Command:
 
 def _dirs(obj: dict, default: str | None = None) -> tuple[str, ...]:
     d = obj.get("dir", default)
-    if d not in DIRS:
+    if not isinstance(d, str) or d not in DIRS:
         raise CommandError(f"'dir' must be one of c2s, s2c, both (got {d!r})")
     return DIRS[d]
 
@@ -90,10 +90,10 @@ def parse_command(obj: Any) -> Command:
     if name == "drop":
         return Command(name, cid, seq=_seq(obj))
     if name == "replay":
-        return Command(name, cid, seq=_seq(obj), timeout=_timeout(obj))
+        return Command(name, cid, seq=_seq(obj), timeout=_timeout(obj), extra={"force": bool(obj.get("force"))})
     if name == "inject":
         to = obj.get("to")
-        if to not in TARGETS:
+        if not isinstance(to, str) or to not in TARGETS:
             raise CommandError(f"'to' must be 'server' or 'client' (got {to!r})")
         if "message" in obj:
             raw = validate_line(obj["message"], "'message'")

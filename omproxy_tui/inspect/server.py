@@ -33,8 +33,9 @@ from .redact import Redactor, mask_argv, mask_headers
 MODERN_META_KEY = b"io.modelcontextprotocol/protocolVersion"
 META_KEYS = ("io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientInfo",
              "io.modelcontextprotocol/clientCapabilities")
-MAX_SUBSCRIBER_FRAMES = 20000
-MAX_SUBSCRIBER_BYTES = 256 << 20
+# Per-subscriber queue bounds: past them the subscriber loses frames (it is told how many).
+MAX_SUBSCRIBER_FRAMES = int(os.environ.get("OMPROXY_INSPECT_MAX_FRAMES", "20000"))
+MAX_SUBSCRIBER_BYTES = int(os.environ.get("OMPROXY_INSPECT_MAX_BYTES", str(256 << 20)))
 MAX_SOCKET_PATH = 100
 
 
@@ -374,9 +375,13 @@ class InspectorAddon:
             while not sub.closed:
                 await sub.ready.wait()
                 sub.ready.clear()
-                while sub.queue:
-                    data = sub.queue.popleft()
-                    sub.qbytes -= len(data)
+                while sub.queue or sub.lost:
+                    if sub.queue:
+                        data = sub.queue.popleft()
+                        sub.qbytes -= len(data)
+                    else:  # caught up after a gap with nothing new behind it: say so now
+                        data = json.dumps({"type": "lost", "n": sub.lost}).encode() + b"\n"
+                        sub.lost = 0
                     sub.writer.write(data)
                     await sub.writer.drain()
         except (ConnectionError, OSError, asyncio.CancelledError):
@@ -524,7 +529,7 @@ class InspectorAddon:
             obj = item.json
             if not (isinstance(obj, dict) and "method" in obj):
                 raise CommandError(f"message #{cmd.seq} is not a request or notification")
-            return await self._inject(sub, item.raw, item.direction, cmd.timeout, False)
+            return await self._inject(sub, item.raw, item.direction, cmd.timeout, cmd.extra.get("force", False))
         if cmd.name == "cancel":
             info = self.injections.pop(cmd.inject_id, None)
             if info is None:
