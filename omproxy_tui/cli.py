@@ -37,6 +37,8 @@ def _inspect_options(f):
         click.option("--inspect-backlog", type=click.IntRange(0), default=10000, show_default=True,
                      help="Messages kept and replayed to each inspector that attaches."),
         click.option("--inspect-wait", is_flag=True, help="Hold all traffic until the first inspector attaches."),
+        click.option("--inspect-hold-limit", type=click.IntRange(1024), default=64 << 20, show_default=True,
+                     metavar="BYTES", help="Held bytes per direction before that side is made to wait."),
         click.option("--name", metavar="NAME", help="Session name shown by omproxy-tui (default: from the command)."),
         click.option("--record", metavar="FILE.jsonl", type=click.Path(dir_okay=False),
                      help="Write every inspect frame to FILE as it happens (implies the inspector machinery)."),
@@ -95,6 +97,7 @@ def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[s
         return
     from .inspect.server import InspectorAddon
 
+    proxy.hold_limit = opts["inspect_hold_limit"]
     proxy.add_addon(InspectorAddon(
         proxy,
         socket_path=opts["inspect_socket"],

@@ -311,3 +311,70 @@ def test_user_subclass_with_inspect_still_gets_its_hooks(sock, tmp_path):
     assert s.close() == 0
     kinds = [json.loads(x).get("kind") for x in seen.read_text().splitlines()]
     assert "JSONRPCRequest" in kinds and "JSONRPCResponse" in kinds
+
+
+def test_held_bytes_cap_backpressures_that_direction_only(sock):
+    s = Session(["stdio", "--inspect-socket", sock, "--inspect-hold-limit", "20000"], [*RAW_SERVER, "echo"])
+    insp = Inspector(sock)
+    insp.read()
+    assert insp.send("pause", dir="c2s")["ok"]
+    import threading
+
+    def flood():
+        for i in range(200):  # ~200 KB: far past the cap
+            s.send({"jsonrpc": "2.0", "id": i, "method": "m", "params": {"pad": "x" * 1000}})
+
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    time.sleep(1.0)
+    insp.send("ping")  # read what has arrived so far
+    held = [f for f in insp.seen if f.get("type") == "message" and f.get("held")]
+    assert 15 <= len(held) < 100  # it stopped reading near the cap instead of buffering everything
+    # the other direction still flows while the client side is made to wait
+    note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "hi"}}
+    assert insp.send("inject", to="client", message=note)["ok"]
+    assert s.recv() == note
+    assert insp.send("resume", dir="c2s")["ok"]
+    assert [s.recv()["id"] for _ in range(200)] == list(range(200))
+    t.join(10)
+    assert s.close() == 0
+
+
+def test_modern_era_injection_copies_the_clients_meta(sock):
+    s = Session(["stdio", "--inspect-socket", sock], SDK_SERVER)
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    s.send({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}})
+    assert "result" in s.recv()
+    s.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}})
+    assert "result" in s.recv()
+    insp = Inspector(sock)
+    insp.read()
+    r = insp.send("inject", to="server", message=call(3, text="modern"))  # no _meta of its own
+    assert r["ok"], r
+    answer = json.loads(insp.until(lambda f: f["type"] == "message" and f.get("to_inspector"))["raw"])
+    assert "result" in answer and "modern" in json.dumps(answer), answer
+    sent = insp.message(lambda f, m: f["status"] == "injected")
+    assert json.loads(sent["raw"])["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] == "2026-07-28"
+    assert s.close() == 0
+
+
+def test_remote_http_proxy_with_inspect(sock, http_server):
+    url = http_server("http")
+    s = Session(["http", "--url", url, "--inspect-socket", sock, "-H", "Authorization: Bearer hunter2-secret"], [])
+    s.handshake()
+    s.send(call(1, text="over http"))
+    assert "over http" in json.dumps(s.recv())
+    insp = Inspector(sock)
+    hello = insp.read()
+    assert hello["proxy"]["transport"] == "http" and hello["proxy"]["target"] == url
+    assert hello["proxy"]["headers"] == {"Authorization": "***"}
+    insp.message(lambda f, m: m.get("method") == "initialize")
+    insp.message(lambda f, m: m.get("id") == 1 and f["dir"] == "s2c")
+    r = insp.send("inject", to="server", message=call(2, text="injected over http"))
+    assert r["ok"], r
+    answer = insp.until(lambda f: f["type"] == "message" and f.get("to_inspector"))
+    assert "injected over http" in answer["raw"]
+    assert "hunter2-secret" not in json.dumps(insp.seen)
+    assert s.close() == 0

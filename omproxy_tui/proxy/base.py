@@ -186,6 +186,8 @@ class Proxy:
 
     transport = "?"
     modifies_traffic = False
+    #: bytes of held messages per direction before that direction's reader stops reading
+    hold_limit = 64 << 20
 
     def __init__(self) -> None:
         self.addons: list[Any] = [self]

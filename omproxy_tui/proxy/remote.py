@@ -132,8 +132,8 @@ class _RemoteProxy(Proxy):
                     else:
                         loop.call_soon_threadsafe(out_send.send_nowait, piece)
 
-        c2s = Direction(C2S, to_remote)
-        s2c = Direction(S2C, write_all(wire))
+        c2s = Direction(C2S, to_remote, self.hold_limit)
+        s2c = Direction(S2C, write_all(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
         for addon in self.addons:
             start = getattr(addon, "loop_started", None)

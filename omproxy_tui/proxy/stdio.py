@@ -86,8 +86,8 @@ class StdioProxy(Proxy):
         self.proc = proc
         self.prewarm()
         wire = protect_stdout()
-        c2s = Direction(C2S, write_all(proc.stdin.fileno()))
-        s2c = Direction(S2C, write_all(wire))
+        c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
+        s2c = Direction(S2C, write_all(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
         if self.needs_loop():
             self.start_loop()
