@@ -797,9 +797,13 @@ def suggest(prefix: str, methods: Any = (), tools: Any = (), sessions: Any = ())
     cands: list[str]
     if prev in ("~m", "~tool", "~s", "~d") and not current.startswith("~"):
         pool = {"~m": methods, "~tool": tools, "~s": sessions, "~d": ("c2s", "s2c")}[prev]
-        low = current.lower()
-        cands = sorted({_quote(str(x)) for x in pool if str(x).lower().startswith(low)})
-        cands = [c for c in cands if c != current]
+        typed = current[1:] if current[:1] in ("'", '"') else current
+        low = typed.lower()
+        quoted = {_quote(str(x)) for x in pool if str(x).lower().startswith(low)}
+        # a candidate must extend what was typed (a quote the user has not typed cannot be
+        # inserted before their text); case may differ, the caller keeps the user's prefix
+        cands = sorted(c for c in quoted if c != current and c.lower().startswith(current.lower()))
+        cands = [current + c[len(current):] for c in cands]
     elif current.startswith("~"):
         cands = [
             "~" + cls.code + (" " if cls.arg else "")

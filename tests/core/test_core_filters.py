@@ -60,7 +60,7 @@ VALID = [
     ('"two words"', '"two words"'),
     ("'~not an op'", '"~not an op"'),
     ('"[(]" ~q', "[(] & ~q"),
-    ('"\\(" ~q', '"\\(" & ~q'),
+    ('"\\(" ~q', "\\( & ~q"),
     ("a & (b | c) & !d", "a & (b | c) & !d"),
     ("(a | b) | c", "a | b | c"),  # nested ORs are flattened
 ]
