@@ -24,8 +24,9 @@ __all__ = ["Stats", "StatsRow", "percentile"]
 UNPAIRED = "(unpaired)"
 INVALID = "(invalid)"
 
-#: Resolution of the rate history (seconds). ``rate_series`` buckets are multiples of it.
-_TICK = 0.1
+#: Resolution of the rate history: ticks per second (``rate_series`` buckets are whole ticks).
+#: Multiplying (``wall * 10``) rather than dividing by 0.1 keeps ``105.0`` in tick 1050.
+_TICKS_PER_S = 10
 
 
 def percentile(sorted_values: list[float], p: float) -> float | None:
@@ -129,7 +130,7 @@ class Stats:
 
     def _first(self, rec: Record, kind: str) -> None:
         self.messages += 1
-        tick = int(rec.wall / _TICK)
+        tick = int(rec.wall * _TICKS_PER_S)
         self._ticks[tick] = self._ticks.get(tick, 0) + 1
         size = rec.size
         inbound = rec.dir == "c2s"
@@ -216,8 +217,8 @@ class Stats:
         """Messages per bucket over the last ``buckets * width_s`` seconds up to ``now_wall``,
         oldest first (the last bucket ends at ``now_wall``). ``width_s`` is rounded to a
         multiple of 0.1 s."""
-        per = max(1, round(width_s / _TICK))
-        end = int(now_wall / _TICK) + 1  # ticks < end are in the past
+        per = max(1, round(width_s * _TICKS_PER_S))
+        end = int(now_wall * _TICKS_PER_S) + 1  # ticks < end are in the past
         ticks = self._ticks
         out = []
         start = end - per * buckets
