@@ -198,7 +198,12 @@ class OmproxyApp(App[None]):
                     empty_text=EMPTY_TEXT,
                     id="log",
                 )
-                yield FilterBar(lambda: self.methods_seen, lambda: self.tools_seen, id="filter-bar")
+                yield FilterBar(
+                    lambda: self.methods_seen,
+                    lambda: self.tools_seen,
+                    lambda: self.sessions_by_label,
+                    id="filter-bar",
+                )
                 yield DetailPane(
                     self.store,
                     stderr_near=self._stderr_near,
@@ -349,13 +354,20 @@ class OmproxyApp(App[None]):
                 self.lost_before[len(store)] = self.lost_before.get(len(store), 0) + n
                 info.lifecycle.append((self.clock(), "lost", {"n": n}))
             # reply / error frames: answers to commands (next issue: steering)
+        log = self.log_widget
+        selected = log.selected_record()
         if new_indices:
             self._arrivals.append((self.clock(), len(new_indices)))
-            self.view.on_added(new_indices)
-        log = self.log_widget
+        if changed_all or new_indices:
+            # the view appends new records and re-checks changed older ones (e.g. ~pending)
+            self.view.on_added(sorted(set(changed_all)))
         added = len(self.view.indices) - before_view
         if added or changed_all:
-            log.rows_added(added, changed_all)
+            if selected is not None and log.cursor is not None:
+                pos = self.view.position(selected.index)
+                if pos != log.cursor:
+                    log.set_reactive(MessageLog.cursor, pos)
+            log.rows_added(max(0, added), changed_all)
         rec = log.selected_record()
         if rec is not None and rec.index in changed_all:
             self.detail.show(rec)

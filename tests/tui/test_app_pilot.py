@@ -231,7 +231,7 @@ async def test_export_filtered(proxy, tmp_path):
     app = make_app(proxy)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
-        assert app.apply_filter("~m initialize")
+        assert app.apply_filter("~m ^initialize$")
         await pilot.press("e")
         await pilot.pause()
         target = tmp_path / "out.jsonl"
@@ -239,11 +239,12 @@ async def test_export_filtered(proxy, tmp_path):
 
         app.screen.query_one(Input).value = str(target)
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await wait_for(pilot, lambda: target.exists() and target.read_text().count("\n") == 2)
         lines = target.read_text().splitlines()
         assert len(lines) == len(app.view.indices) == 2
-        assert all("initialize" in json.loads(line).get("raw", line) for line in lines)
+        frames = [json.loads(line) for line in lines]
+        assert [f["dir"] for f in frames] == ["c2s", "s2c"]
+        assert '"initialize"' in frames[0]["raw"] and frames[0]["type"] == "message"
 
 
 async def test_huge_message_detail_is_bounded(sockdir):
@@ -285,6 +286,8 @@ async def test_discovery_attaches_new_proxies(sockdir, monkeypatch):
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: len(app.store) == n_messages(fake.backlog))
             assert not (rd / "999999.sock").exists()
-            assert [i.label for i in app.sessions.values()] == ["found"]
+            [info] = app.sessions.values()
+            assert info.label == "demo"  # the hello's name wins over the sidecar's
+            assert info.source.path == fake.path
     finally:
         await fake.stop()

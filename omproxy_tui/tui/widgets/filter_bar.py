@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Iterable
 
 from textual import on
@@ -14,18 +13,6 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label
 
 from omproxy_tui.tui.model import FilterError, filters
-
-OPERATORS_WITH_ARG = {"~m", "~tool", "~b", "~id", "~sid", "~slow", "~p", "~t", "~status", "~size", "~kind"}
-
-
-def operator_codes() -> list[str]:
-    codes = []
-    for code, _help in filters.HELP:
-        head = code.split()[0]
-        if head.startswith("~"):
-            codes.append(head)
-    return codes
-
 
 class FilterValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
@@ -43,31 +30,30 @@ class FilterValidator(Validator):
 class FilterSuggester(Suggester):
     """Completes the last word: operators after ``~``, methods/tools seen otherwise."""
 
-    def __init__(self, methods: Callable[[], Iterable[str]], tools: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self,
+        methods: Callable[[], Iterable[str]],
+        tools: Callable[[], Iterable[str]],
+        sessions: Callable[[], Iterable[str]] = lambda: (),
+    ) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.methods = methods
         self.tools = tools
+        self.sessions = sessions
 
     async def get_suggestion(self, value: str) -> str | None:
-        if not value or value.endswith(" "):
+        if not value:
             return None
-        match = re.search(r"(\S+)$", value)
-        if not match:
+        suggest = getattr(filters, "suggest", None)
+        if suggest is None:
             return None
-        word = match.group(1).lstrip("!(")
-        if not word:
+        try:
+            options = suggest(value, sorted(self.methods()), sorted(self.tools()), sorted(self.sessions()))
+        except Exception:
             return None
-        before = value[: match.start(1)].split()
-        prev = before[-1] if before else ""
-        if word.startswith("~"):
-            candidates: Iterable[str] = operator_codes()
-        elif prev == "~tool":
-            candidates = self.tools()
-        else:
-            candidates = list(self.methods()) + (list(self.tools()) if prev != "~m" else [])
-        for cand in sorted(set(candidates)):
-            if cand.startswith(word) and cand != word:
-                return value + cand[len(word):]
+        for option in options:
+            if option.startswith(value) and option != value:
+                return option
         return None
 
 
@@ -88,8 +74,15 @@ class FilterBar(Vertical):
     class Closed(Message):
         pass
 
-    def __init__(self, methods: Callable[[], Iterable[str]], tools: Callable[[], Iterable[str]], id: str | None = None) -> None:
+    def __init__(
+        self,
+        methods: Callable[[], Iterable[str]],
+        tools: Callable[[], Iterable[str]],
+        sessions: Callable[[], Iterable[str]] = lambda: (),
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
+        self._sessions = sessions
         self.history: list[str] = []
         self._pos = 0
         self._methods = methods
@@ -100,7 +93,7 @@ class FilterBar(Vertical):
             placeholder="filter: ~m tools/call & ~e  ·  ~tool search  ·  !~n  ·  word   (Enter applies, Esc closes, ? help)",
             validators=[FilterValidator()],
             validate_on=["changed", "submitted"],
-            suggester=FilterSuggester(self._methods, self._tools),
+            suggester=FilterSuggester(self._methods, self._tools, self._sessions),
             id="filter-input",
         )
         yield Label("", id="filter-error")
