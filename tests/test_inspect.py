@@ -68,7 +68,7 @@ def test_socket_permissions_and_discovery_sidecar_and_stale_cleanup():
 
 
 def test_subscriber_that_never_reads_does_not_slow_relay_and_gets_lost(sock):
-    env = dict(os.environ, OMPROXY_INSPECT_MAX_FRAMES="500")
+    env = dict(os.environ, OMPROXY_INSPECT_MAX_BYTES="50000")
     s = Session(["stdio", "--inspect-socket", sock, "--inspect-backlog", "100"], [*RAW_SERVER, "echo"], env=env)
     stuck = Inspector(sock)  # connects and never reads
     n = 5000

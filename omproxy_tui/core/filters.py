@@ -33,7 +33,7 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from omproxy_tui.core.records import Record, id_text
 
@@ -163,7 +163,7 @@ class FNotif(_Unary):
 
 class FErr(_Unary):
     code = "e"
-    help = "errors: JSON-RPC error responses, invalid lines, tool results with isError"
+    help = "errors: JSON-RPC error responses, tool results with isError, invalid or malformed lines"
 
     def __call__(self, rec: Record) -> bool:
         return (
@@ -550,6 +550,11 @@ _NO_ARG_START = "~&|!"
 def _read_word(s: str, i: int) -> int:
     """End of the unquoted word starting at ``i``: stops at blank, or at a ``)`` that closes
     nothing inside the word (so regex groups survive and ``(~m x)`` still closes)."""
+    return _scan_word(s, i)[0]
+
+
+def _scan_word(s: str, i: int) -> tuple[int, int]:
+    """``(end, open_parens_left)`` of the unquoted word starting at ``i``."""
     depth = 0
     n = len(s)
     while i < n:
@@ -565,13 +570,15 @@ def _read_word(s: str, i: int) -> int:
         elif c == "\\" and i + 1 < n and not s[i + 1].isspace():
             i += 1  # an escaped paren does not count
         i += 1
-    return i
+    return i, depth
 
 
 def _quote(s: str, bare: bool = False) -> str:
     """``s`` as an argument (or bare word) that parses back to exactly ``s``."""
     forbidden = _NO_WORD_START if bare else _NO_ARG_START + "\"'"
-    if s and s[0] not in forbidden and _read_word(s, 0) == len(s):
+    # Unquoted only if it reads back as exactly one word with balanced parentheses and no
+    # trailing backslash: either would swallow the ")" of a group written right after it.
+    if s and s[0] not in forbidden and s[-1] != "\\" and _scan_word(s, 0) == (len(s), 0):
         return s
     out = ['"']
     n = len(s)
@@ -816,5 +823,3 @@ def suggest(prefix: str, methods: Any = (), tools: Any = (), sessions: Any = ())
     cands.sort(key=lambda c: (len(c), c))
     return [head + c for c in cands]
 
-
-Predicate = Callable[[Record], bool]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -88,8 +88,9 @@ class Record:
     #: The "target": params.name of tools/call and prompts/get, params.uri of resources/*.
     #: Responses (and progress/cancel notifications) inherit it from their request on pairing.
     tool: str | None
-    #: Backing slot of the ``summary`` property (None = not computed yet).
-    _summary: str | None
+    #: Backing slot of the ``summary`` property (None = not computed yet). ``init=False`` so
+    #: ``dataclasses.replace`` works (the copy recomputes its summary on demand).
+    _summary: str | None = field(init=False, repr=False)
     #: Why the line is wrong (invalid JSON, not JSON-RPC) or the JSON-RPC error's message.
     error: str | None
     status: str

@@ -201,6 +201,7 @@ class Proxy:
         self._seq_lock = threading.Lock()
         self._err_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
+        self._loop_lock = threading.RLock()
         self.stderr_fd = 2
 
     # ---- seed hooks: override these ------------------------------------------------------------
@@ -295,14 +296,35 @@ class Proxy:
         kw = {"parsed": parsed, "error": error} if parsed_known else {}
         return Line(raw, direction, seq=self.next_seq(), t=time.monotonic(), wall=time.time(), **kw)
 
+    def prepare_addons(self) -> None:
+        """Sync set-up of addons before traffic flows (the inspector binds its socket here)."""
+        for addon in self.addons:
+            prepare = getattr(addon, "prepare", None)
+            if prepare is not None and addon is not self:
+                prepare()
+
+    def shutdown_addons(self) -> None:
+        for addon in self.addons:
+            shutdown = getattr(addon, "shutdown", None)
+            if shutdown is not None and addon is not self:
+                try:
+                    shutdown()
+                except Exception as exc:  # noqa: BLE001
+                    self.report(f"{type(addon).__name__} failed to shut down cleanly: {exc}")
+
     # ---- the event loop (only when something needs one) ---------------------------------------
     def needs_loop(self) -> bool:
         hooks = [h for d in (C2S, S2C) for h in self._pre[d] + self._post[d]]
         hooks += [h for hs in self._other.values() for h in hs]
-        return any(h.is_async for h in hooks) or any(getattr(a, "needs_loop", False) for a in self.addons)
+        return any(h.is_async for h in hooks) or any(getattr(a, "needs_loop", False) for a in self.addons
+                                                      if a is not self)
 
     def start_loop(self) -> None:
         """Run an asyncio loop in a daemon thread for async hooks and addons (the inspector)."""
+        with self._loop_lock:
+            self._start_loop()
+
+    def _start_loop(self) -> None:
         if self.loop is not None:
             return
         import asyncio
@@ -331,6 +353,10 @@ class Proxy:
         return fut.result(timeout) if wait else fut
 
     def stop_loop(self) -> None:
+        with self._loop_lock:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
         loop = self.loop
         if loop is None:
             return

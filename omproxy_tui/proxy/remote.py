@@ -135,6 +135,7 @@ class _RemoteProxy(Proxy):
         c2s = Direction(C2S, to_remote, self.hold_limit)
         s2c = Direction(S2C, write_all(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
+        self.prepare_addons()
         for addon in self.addons:
             start = getattr(addon, "loop_started", None)
             if start is not None:
@@ -194,6 +195,7 @@ class _RemoteProxy(Proxy):
                         await stop()
                     except Exception as exc:  # noqa: BLE001
                         self.report(f"{type(addon).__name__} failed to stop cleanly: {exc}")
+            self.shutdown_addons()
             self.loop = None
         if self._failure is not None:
             code = 1

@@ -89,6 +89,7 @@ class StdioProxy(Proxy):
         c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
         s2c = Direction(S2C, write_all(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
+        self.prepare_addons()
         if self.needs_loop():
             self.start_loop()
         self.call_hooks("_on_lifecycle", "spawned", {"pid": proc.pid, "argv": argv})
@@ -122,6 +123,7 @@ class StdioProxy(Proxy):
             restore_stdout(wire)
             self.run_hook_now("_on_close")
             self.stop_loop()
+            self.shutdown_addons()
         return code
 
     def _close_stdin(self, c2s: Direction) -> None:

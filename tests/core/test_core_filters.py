@@ -59,10 +59,12 @@ VALID = [
     ("foo | bar", "foo | bar"),
     ('"two words"', '"two words"'),
     ("'~not an op'", '"~not an op"'),
-    ('"[(]" ~q', "[(] & ~q"),
+    ('"[(]" ~q', '"[(]" & ~q'),  # an unbalanced paren in a word must stay quoted
     ('"\\(" ~q', "\\( & ~q"),
     ("a & (b | c) & !d", "a & (b | c) & !d"),
     ("(a | b) | c", "a | b | c"),  # nested ORs are flattened
+    ("!(~q & ~id '(')", '!(~q & ~id "(")'),  # found by hypothesis: "(" must be quoted
+    ("!(~q & ~id '\\\\')", '!(~q & ~id "\\\\")'),  # found by hypothesis: so must a trailing backslash
 ]
 
 

@@ -258,6 +258,16 @@ def test_summary_is_cached_and_settable():
     assert r2.summary == "given"
 
 
+def test_dataclass_helpers_work():
+    import dataclasses
+
+    r = record_from_line(line(id=1, method="tools/call", params={"name": "x"}), "c2s")
+    r2 = dataclasses.replace(r, session="other")
+    assert (r2.session, r2.method, r2.tool, r2.summary) == ("other", "tools/call", "x", "x")
+    assert dataclasses.asdict(r)["method"] == "tools/call"
+    assert "summary" not in repr(r) or "_summary" not in repr(r)
+
+
 def test_record_is_small():
     r = record_from_line(line(id=1, method="ping"), "c2s")
     assert not hasattr(r, "__dict__")  # slots: no per-record dict

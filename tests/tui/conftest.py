@@ -34,10 +34,3 @@ def sockdir():
     path = tempfile.mkdtemp(prefix="omt", dir="/tmp")
     yield Path(path)
     shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_cursor_blink(monkeypatch):
-    from textual.widgets import Input
-
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None, raising=False)

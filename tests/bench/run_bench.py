@@ -1,0 +1,132 @@
+"""Interleaved benchmark of omproxy against the measuring sticks in ../shared/bench (not a test).
+
+    python tests/bench/run_bench.py [--rounds 3] [--bench-dir ../shared/bench]
+
+Every round runs every target once per workload, in turn, so machine noise hits all alike. It
+reports *added* latency (target p50 - direct p50 of the same round) and the proxy's CPU per
+request, medians over rounds, as a markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def reader(path: str, stop: threading.Event, counts: dict) -> None:
+    """An attached inspector that reads everything (the --inspect + 1 reader case)."""
+    while not stop.is_set():
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            break
+        except OSError:
+            time.sleep(0.005)
+    else:
+        return
+    s.settimeout(0.5)
+    while not stop.is_set():
+        try:
+            data = s.recv(1 << 20)
+        except (TimeoutError, socket.timeout):
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        counts["bytes"] = counts.get("bytes", 0) + len(data)
+    s.close()
+
+
+def run(bench: Path, target: list[str], args: list[str], attach: str | None) -> dict:
+    stop = threading.Event()
+    counts: dict = {}
+    t = None
+    if attach:
+        t = threading.Thread(target=reader, args=(attach, stop, counts), daemon=True)
+        t.start()
+    out = subprocess.run([sys.executable, str(bench / "mcpbench.py"), *args, "--json", "--", *target,
+                          sys.executable, str(bench / "echo_server.py")], capture_output=True, text=True,
+                         cwd=bench, timeout=600)
+    stop.set()
+    if t:
+        t.join(2)
+    try:
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise SystemExit(f"benchmark failed for {target}: {out.stdout[-500:]} {out.stderr[-2000:]}")
+    if not res.get("ok"):
+        raise SystemExit(f"benchmark reported errors for {target}: {res}")
+    res["inspector_bytes"] = counts.get("bytes", 0)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--bench-dir", default=str(ROOT.parent / "shared" / "bench"))
+    ap.add_argument("--n", type=int, default=2000)
+    opts = ap.parse_args()
+    bench = Path(opts.bench_dir)
+    om = [sys.executable, "-m", "omproxy_tui", "stdio"]
+    sockdir = tempfile.mkdtemp(prefix="ompb", dir="/tmp")
+    sock = os.path.join(sockdir, "b.sock")
+    targets = {
+        "direct": ([], None),
+        "floor_relay.py": ([sys.executable, str(bench / "floor_relay.py"), "--"], None),
+        "raw_relay.py": ([sys.executable, str(bench / "raw_relay.py"), "--"], None),
+        "omproxy stdio": ([*om, "--"], None),
+        "omproxy + seed-style hook": ([*om, "--hooks", "omproxy_tui.examples.method_counter:MethodCounter", "--"],
+                                      None),
+        "omproxy --inspect (no one attached)": ([*om, "--inspect-socket", sock, "--"], None),
+        "omproxy --inspect + 1 inspector": ([*om, "--inspect-socket", sock, "--"], sock),
+    }
+    workloads = {
+        "seq": ["--n", str(opts.n)],
+        "pipelined": ["--n", str(opts.n * 3), "--inflight", "16"],
+        "1MiB": ["--n", "100", "--size", str(1 << 20)],
+    }
+    results: dict = {name: {w: [] for w in workloads} for name in targets}
+    for r in range(opts.rounds):
+        for w, args in workloads.items():
+            for name, (prefix, attach) in targets.items():
+                res = run(bench, prefix, args, attach)
+                results[name][w].append(res)
+                print(f"round {r + 1} {w:9s} {name:38s} p50={res['p50_us']:8.1f}us "
+                      f"cpu/req={res['cpu_proxy_us_per_req']:6.1f}us rps={res['throughput_rps']:8.0f}",
+                      file=sys.stderr, flush=True)
+    med = statistics.median
+
+    def added(name: str, w: str, key: str) -> float:
+        return med([a[key] - d[key] for a, d in zip(results[name][w], results["direct"][w])])
+
+    rows = ["| target | added p50 (µs) | proxy CPU/req (µs) | pipelined req/s (16 in flight) | 1 MiB: added p50 (µs) "
+            "| start to first reply (ms, added) | proxy RSS (MB) |", "|---|---|---|---|---|---|---|"]
+    for name in targets:
+        seq = results[name]["seq"]
+        rows.append("| {} | {} | {} | {:.0f} | {} | {} | {} |".format(
+            name,
+            "—" if name == "direct" else f"{added(name, 'seq', 'p50_us'):.0f}",
+            "—" if name == "direct" else f"{med([x['cpu_proxy_us_per_req'] for x in seq]):.0f}",
+            med([x["throughput_rps"] for x in results[name]["pipelined"]]),
+            "—" if name == "direct" else f"{added(name, '1MiB', 'p50_us'):.0f}",
+            f"{med([x['startup_ms'] for x in seq]):.0f}" if name == "direct" else
+            f"+{added(name, 'seq', 'startup_ms'):.0f}",
+            "—" if name == "direct" else f"{med([x['rss_proxy_kb'] for x in seq]) / 1024:.1f}",
+        ))
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""End to end: real `omproxy stdio --inspect-socket` proxy + SDK demo server + scripted client + the app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from omproxy_tui.client.sources import SocketSource
+from omproxy_tui.tui.app import OmproxyApp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _proxy_has_inspect() -> bool:
+    try:
+        out = subprocess.run([sys.executable, "-m", "omproxy_tui.cli", "stdio", "--help"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--inspect-socket" in out.stdout
+
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not _proxy_has_inspect(), reason="`omproxy stdio --inspect-socket` is not available yet"),
+]
+
+
+async def wait_for(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met in {timeout} s")
+        await pilot.pause(0.05)
+
+
+async def test_demo_end_to_end():
+    from omproxy_tui.demo.runner import DemoRunner
+
+    runner = DemoRunner(rounds=2, speed=4.0)
+    sock = runner.start()
+    try:
+        app = OmproxyApp([SocketSource(sock)])
+        async with app.run_test(size=(140, 40)) as pilot:
+            [info] = app.sessions.values()
+            await wait_for(pilot, lambda: info.server_name == "omproxy-demo", what="handshake seen")
+            assert info.state == "live"
+            assert info.proxy.get("transport") == "stdio"
+            # traffic of every kind arrives, paired
+            await wait_for(pilot, lambda: any(
+                r.kind == "response" and r.latency is not None and (r.tool == "progress")
+                for r in app.store.records), what="progress call answered")
+            methods = {r.method for r in app.store.records}
+            assert {"initialize", "tools/list", "tools/call", "notifications/progress"} <= methods
+            assert any(getattr(r, "tool_error", False) for r in app.store.records)  # the `fail` tool
+            await wait_for(pilot, lambda: len(info.stderr) > 0, what="stderr lines")
+            # filter and detail on live data
+            assert app.apply_filter("~tool echo")
+            assert app.view.indices and all(app.store[i].tool == "echo" for i in app.view.indices)
+            app.log_widget.move_cursor(0)
+            await pilot.pause()
+            assert app.detail.record is not None and app.detail.record.tool == "echo"
+            # the client stops after its rounds: the proxy exits and the session ends with code 0
+            await wait_for(pilot, lambda: info.state == "ended", timeout=60, what="session ended")
+            assert info.exit_code == 0
+            assert any(event == "exited" for _, event, _ in info.lifecycle)
+    finally:
+        runner.stop()
