@@ -14,7 +14,6 @@ Why it never slows the relay:
 
 from __future__ import annotations
 
-import asyncio  # noqa: F401 - the module is imported only once a loop is wanted
 import base64
 import collections
 import json
@@ -39,6 +38,18 @@ MAX_SOCKET_PATH = 100
 
 
 from json.encoder import encode_basestring_ascii as _json_str  # noqa: E402 - C speedup, ASCII-safe
+
+
+class _Lazy:
+    """`asyncio` costs ~50 ms to import; an --inspect proxy nobody attaches to never needs it."""
+
+    def __getattr__(self, name: str) -> Any:
+        import asyncio as real
+
+        return getattr(real, name)
+
+
+asyncio = _Lazy()
 
 LAUNCHERS = ("python", "python3", "node", "npx", "uvx", "uv", "bun", "bunx", "deno", "sh", "bash", "pipx")
 

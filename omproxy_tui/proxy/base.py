@@ -24,6 +24,7 @@ reported on stderr and the message is forwarded unchanged.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 import time
@@ -195,6 +196,10 @@ class Proxy:
         self.directions: dict[str, Direction] = {}
         self._pre: dict[str, list[_Hook]] = {C2S: [], S2C: []}
         self._post: dict[str, list[_Hook]] = {C2S: [], S2C: []}
+        self._inline: dict[str, list[_Hook]] = {C2S: [], S2C: []}
+        self._typed: dict[str, list[_Hook]] = {C2S: [], S2C: []}
+        self._hook_queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._hook_thread: threading.Thread | None = None
         self._gates: dict[str, list[Callable[[Line], Any]]] = {C2S: [], S2C: []}
         self._other: dict[str, list[_Hook]] = {}
         self._seq = 0
@@ -240,6 +245,8 @@ class Proxy:
                              getattr(addon, "whole_lines", False))
                 (pre if hook.modifies else post).append(hook)
             self._pre[d], self._post[d] = pre, post
+            self._inline[d] = [h for h in post if h.whole or h.wants == "line"]
+            self._typed[d] = [h for h in post if not (h.whole or h.wants == "line")]
         for name in ("_on_start", "_on_close", "_on_server_stderr", "_on_lifecycle"):
             hooks = []
             for addon in self.addons:
@@ -247,12 +254,6 @@ class Proxy:
                 if fn is not None:
                     hooks.append(_Hook(fn, name, False))
             self._other[name] = hooks
-
-    def prewarm(self) -> None:
-        """Seed-style hooks want the SDK's typed messages, whose module costs ~200 ms to import:
-        import it on a side thread now so the first message's hook does not wait for it."""
-        if any(h.wants != "line" for d in (C2S, S2C) for h in self._pre[d] + self._post[d]):
-            threading.Thread(target=lambda: __import__("mcp_types"), name="omproxy-prewarm", daemon=True).start()
 
     def _hook_fn(self, addon: Any, name: str) -> Callable | None:
         fn = getattr(addon, name, None)
@@ -549,18 +550,72 @@ class Proxy:
         return line
 
     def _observe(self, line: Line) -> None:
-        post = self._post[line.direction]
-        if not post:
-            return
-        if line.json is not None and isinstance(line.json, list):
+        """After forwarding. Line-level hooks (the inspector) run here, inline and cheap; hooks that
+        want the SDK's typed message run on the hook thread, so neither the ~6 us of validation per
+        message nor the ~200 ms import of mcp_types ever sits on the relay's path."""
+        d = line.direction
+        inline = self._inline[d]
+        if inline:
+            targets = None
+            for hook in inline:
+                if hook.whole:
+                    self._call(hook, (line,), "after forwarding")
+                else:
+                    if targets is None:
+                        targets = self._elements(line)
+                    for el in targets:
+                        self._call(hook, hook.args(el), "after forwarding")
+        if self._typed[d]:
+            self._hook_queue.put(line)
+
+    @staticmethod
+    def _elements(line: Line) -> list[Line]:
+        if isinstance(line.json, list):
             targets = line.elements()
             for el in targets:
                 el.status, el.changed = line.status, line.changed
-        else:
-            targets = [line]
-        for hook in post:
-            for el in [line] if hook.whole else targets:
-                self._call(hook, hook.args(el), "after forwarding")
+            return targets
+        return [line]
+
+    def start_hook_thread(self) -> None:
+        if any(self._typed.values()) and self._hook_thread is None:
+            self._hook_thread = threading.Thread(target=self._hook_worker, name="omproxy-hooks", daemon=True)
+            self._hook_thread.start()
+
+    def _hook_worker(self) -> None:
+        q = self._hook_queue
+        # Import the SDK's types only once the server has answered once (or after a second): its
+        # import holds the GIL in long native calls, which would otherwise delay the first reply.
+        early: list = []
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                item = q.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            early.append(item)
+            if item is None or item.direction == S2C:
+                break
+        try:
+            __import__("mcp_types")
+        except ImportError:
+            pass
+        pending = early
+        while True:
+            for item in pending:
+                if item is None:
+                    return
+                for hook in self._typed[item.direction]:
+                    for el in self._elements(item):
+                        self._call(hook, hook.args(el), "after forwarding")
+            pending = [q.get()]
+
+    def drain_hooks(self, timeout: float = 10.0) -> None:
+        """Let the hook thread finish what was relayed before _on_close runs."""
+        if self._hook_thread is not None:
+            self._hook_queue.put(None)
+            self._hook_thread.join(timeout)
+            self._hook_thread = None
 
 def write_all(fd: int) -> Callable[[bytes], None]:
     """A blocking writer for one fd that writes everything (pipes take partial writes)."""

@@ -119,6 +119,7 @@ class _RemoteProxy(Proxy):
         self._loop_thread = threading.current_thread()
         self._first_response = True
         self.refresh_hooks()
+        self.start_hook_thread()
         wire = protect_stdout()
         out_send, out_recv = anyio.create_memory_object_stream[Any](float("inf"))
         loop = self.loop
@@ -186,7 +187,7 @@ class _RemoteProxy(Proxy):
                 self._fail(detail)
         finally:
             self.call_hooks("_on_lifecycle", "closing", {})
-            restore_stdout(wire)
+            await anyio.to_thread.run_sync(self.drain_hooks)
             await anyio.to_thread.run_sync(self.run_hook_now, "_on_close")
             for addon in self.addons:
                 stop = getattr(addon, "loop_stopping", None)
@@ -196,6 +197,7 @@ class _RemoteProxy(Proxy):
                     except Exception as exc:  # noqa: BLE001
                         self.report(f"{type(addon).__name__} failed to stop cleanly: {exc}")
             self.shutdown_addons()
+            restore_stdout(wire)
             self.loop = None
         if self._failure is not None:
             code = 1

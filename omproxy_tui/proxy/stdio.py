@@ -84,7 +84,7 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         self.proc = proc
-        self.prewarm()
+        self.start_hook_thread()
         wire = protect_stdout()
         c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
         s2c = Direction(S2C, write_all(wire), self.hold_limit)
@@ -120,10 +120,11 @@ class StdioProxy(Proxy):
         finally:
             self.call_hooks("_on_lifecycle", "closing", {})
             threads[2].join(1.0)
-            restore_stdout(wire)
+            self.drain_hooks()
             self.run_hook_now("_on_close")
             self.stop_loop()
             self.shutdown_addons()
+            restore_stdout(wire)  # last: a print() in _on_close must not reach the client either
         return code
 
     def _close_stdin(self, c2s: Direction) -> None:

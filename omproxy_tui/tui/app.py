@@ -167,6 +167,8 @@ class OmproxyApp(App[None]):
         self._arrivals: deque[tuple[float, int]] = deque()
         self._sessions_dirty = True
         self._status_dirty = True
+        self._detail_timer: Any = None
+        self._last_status: Any = None
 
     # ---- theme ---------------------------------------------------------------------------
 
@@ -446,15 +448,24 @@ class OmproxyApp(App[None]):
         if self.filter_text:
             text.append(" │ filter ", style="dim")
             text.append(self.filter_text, style="bold cyan")
-        self.query_one("#status", Static).update(text)
-        self.log_widget.border_subtitle = (
-            f"▼ {log.new_count:,} new · End to follow" if (not log.follow and log.new_count) else ""
-        )
+        if text != self._last_status:
+            self._last_status = text
+            self.query_one("#status", Static).update(text)
+        subtitle = f"▼ {log.new_count:,} new · End to follow" if (not log.follow and log.new_count) else ""
+        if log.border_subtitle != subtitle:
+            log.border_subtitle = subtitle
 
     # ---- log events ----------------------------------------------------------------------
 
     @on(MessageLog.CursorMoved)
     def _cursor_moved(self, event: MessageLog.CursorMoved) -> None:
+        # debounce: holding a key down renders the detail pane once, when it stops
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(0.03, self._show_detail)
+
+    def _show_detail(self) -> None:
+        self._detail_timer = None
         self.detail.show(self.log_widget.selected_record())
 
     @on(MessageLog.FollowChanged)

@@ -202,8 +202,10 @@ class MessageLog(ScrollView, can_focus=True):
         self.refresh()
 
     def invalidate(self, index: int) -> None:
-        for sel in (False, True):
-            self._cache.discard((index, sel, self.size.width))
+        # the cache is cleared on resize, so its keys need not carry the width
+        cache = self._cache
+        cache.discard((index, False))
+        cache.discard((index, True))
 
     def reset(self) -> None:
         """The view was re-filtered: keep the selected record when it is still visible."""
@@ -356,7 +358,7 @@ class MessageLog(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         index = self.view.indices[row]
         selected = row == self.cursor
-        key = (index, selected, self.size.width)
+        key = (index, selected)
         strip = self._cache.get(key)
         if strip is None:
             strip = self._render_row(self.store[index], selected, max(width, 40))

@@ -1,0 +1,111 @@
+"""Render SVG screenshots of the main screens from the real app on a canned session.
+
+Run: ``python -m omproxy_tui.tui.screenshots [--out screenshots] [--size 140x40]``.
+Times are shown in UTC so the pictures do not depend on where they are made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from omproxy_tui.client.sources import write_recording
+from omproxy_tui.demo.canned import T0, canned_session
+
+SHOTS = ["main", "detail", "filter", "filter-error", "stats", "server-log", "help", "palette"]
+
+
+async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    from omproxy_tui.tui.app import build_app
+
+    tmp = Path(tempfile.mkdtemp(prefix="omp-shots-"))
+    first = tmp / "demo.jsonl"
+    second = tmp / "files.jsonl"
+    write_recording(canned_session(rounds=4), first)
+    write_recording(canned_session(T0 + 0.5, rounds=2, name="files", pid=5151), second)
+    written: list[Path] = []
+
+    async def shoot(name: str, setup) -> None:
+        app = build_app(recordings=[str(first), str(second)], clock=lambda: T0 + 14.0)
+        async with app.run_test(size=size) as pilot:
+            deadline = time.monotonic() + 15
+            while sum(1 for i in app.sessions.values() if i.state == "loaded") < 2:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("canned session did not load")
+                await pilot.pause(0.02)
+            app.filter_bar.input.cursor_blink = False
+            app._refresh_sessions()
+            app._refresh_status()
+            await pilot.pause()
+            await setup(app, pilot)
+            await pilot.pause(0.1)
+            path = out / f"{name}.svg"
+            app.save_screenshot(filename=path.name, path=str(out))
+            written.append(path)
+
+    def pick(app, predicate) -> None:
+        log = app.log_widget
+        pos = next(p for p, i in enumerate(app.view.indices) if predicate(app.store[i]))
+        log.follow = False
+        log.move_cursor(pos)
+
+    async def main(app, pilot):
+        pick(app, lambda r: r.kind == "response" and r.tool == "fail")
+
+    async def detail(app, pilot):
+        pick(app, lambda r: r.kind == "response" and r.tool == "progress")
+        await pilot.press("tab")  # focus moves on; the log keeps the selection
+
+    async def filt(app, pilot):
+        app.apply_filter("~tool slow | ~e")
+        app.filter_bar.open("~tool slow | ~e")
+        await pilot.press("escape")
+
+    async def filt_error(app, pilot):
+        await pilot.press("slash")
+        await pilot.press(*"~m tools/call & ~slow")
+
+    async def stats(app, pilot):
+        await pilot.press("s")
+
+    async def server_log(app, pilot):
+        pick(app, lambda r: r.tool == "fail")
+        await pilot.press("l")
+
+    async def help_(app, pilot):
+        await pilot.press("question_mark")
+
+    async def palette(app, pilot):
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"stat")
+        await pilot.pause(0.3)
+
+    for name, setup in [("main", main), ("detail", detail), ("filter", filt), ("filter-error", filt_error),
+                        ("stats", stats), ("server-log", server_log), ("help", help_), ("palette", palette)]:
+        await shoot(name, setup)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="screenshots", help="output directory (default: screenshots)")
+    parser.add_argument("--size", default="140x40", help="terminal size WxH (default: 140x40)")
+    args = parser.parse_args(argv)
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in asyncio.run(_render(out, (width, height))):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

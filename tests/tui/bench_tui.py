@@ -1,0 +1,234 @@
+"""Benchmark for omproxy-tui (a script, not a test): ``python tests/tui/bench_tui.py [--n 100000]``.
+
+1. ingest N recorded messages into the running app (headless), re-filter, memory;
+2. live: a fake proxy over a real unix socket sends 2,000 msgs/s while keys are pressed;
+3. open a 20 MB message in the detail pane.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
+
+from fake_proxy import FakeProxy  # noqa: E402
+
+from omproxy_tui.client.sources import Source  # noqa: E402
+from omproxy_tui.tui.app import OmproxyApp  # noqa: E402
+
+TOOLS = ["echo", "search", "read_file", "write_file", "slow"]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_frames(n: int, start_seq: int = 1, wall0: float = 1_780_000_000.0) -> list[dict]:
+    frames = []
+    seq = start_seq
+    i = 0
+    while len(frames) < n:
+        tool = TOOLS[i % len(TOOLS)]
+        req = json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                          "params": {"name": tool, "arguments": {"q": f"query number {i}", "n": i}}})
+        frames.append({"type": "message", "seq": seq, "t": seq * 0.001, "wall": wall0 + seq * 0.001, "dir": "c2s",
+                       "raw": req, "size": len(req), "status": "relayed"})
+        seq += 1
+        if i % 10 == 3:
+            note = json.dumps({"jsonrpc": "2.0", "method": "notifications/progress",
+                               "params": {"progressToken": i, "progress": 1, "total": 2}})
+            frames.append({"type": "message", "seq": seq, "t": seq * 0.001, "wall": wall0 + seq * 0.001,
+                           "dir": "s2c", "raw": note, "size": len(note), "status": "relayed"})
+            seq += 1
+        if i % 17 == 5:
+            res = json.dumps({"jsonrpc": "2.0", "id": i, "error": {"code": -32000, "message": "boom"}})
+        else:
+            res = json.dumps({"jsonrpc": "2.0", "id": i, "result": {"content": [{"type": "text", "text": f"result {i} " * 8}]}})
+        frames.append({"type": "message", "seq": seq, "t": seq * 0.001 + 0.0005, "wall": wall0 + seq * 0.001,
+                       "dir": "s2c", "raw": res, "size": len(res), "status": "relayed"})
+        seq += 1
+        i += 1
+    return frames[:n]
+
+
+class NullSource(Source):
+    key = "bench"
+    label = "bench"
+
+    async def run(self, emit) -> None:
+        await asyncio.Event().wait()
+
+
+async def bench_ingest(n: int) -> dict:
+    frames = make_frames(n)
+    gc.collect()
+    before = rss_mb()
+    app = OmproxyApp([NullSource()])
+    out: dict = {}
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        t0 = time.perf_counter()
+        for k in range(0, n, 1000):  # batches as the source worker would post them
+            app.ingest(source, frames[k:k + 1000])
+        await pilot.pause()
+        out["ingest_s"] = time.perf_counter() - t0
+        out["ingest_per_s"] = n / out["ingest_s"]
+        del frames
+        gc.collect()
+        out["rss_mb_delta"] = rss_mb() - before
+        for expr in ["~tool echo", "~e", "~m tools/call & ~slow 1", "query number 99", ""]:
+            t0 = time.perf_counter()
+            app.apply_filter(expr)
+            await pilot.pause()
+            out[f"refilter[{expr or 'none'}]_ms"] = (time.perf_counter() - t0) * 1000
+            out[f"rows[{expr or 'none'}]"] = len(app.view.indices)
+        # scrolling through the whole log: 200 random jumps with repaint
+        log = app.log_widget
+        log.focus()
+        t0 = time.perf_counter()
+        for j in range(200):
+            log.move_cursor((j * 7919) % len(app.view.indices))
+            await pilot.pause()
+        out["jump_ms_avg"] = (time.perf_counter() - t0) * 1000 / 200
+        t0 = time.perf_counter()
+        for _ in range(50):
+            await pilot.press("pagedown")
+        out["pagedown_ms_avg"] = (time.perf_counter() - t0) * 1000 / 50
+    return out
+
+
+async def bench_live(rate: int = 2000, seconds: float = 5.0) -> dict:
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="ombench", dir="/tmp")
+    fake = await FakeProxy(os.path.join(d, "b.sock")).start()
+    app = OmproxyApp([__import__("omproxy_tui.client.sources", fromlist=["SocketSource"]).SocketSource(fake.path)])
+    out: dict = {}
+    async with app.run_test(size=(140, 40)) as pilot:
+        while not fake.writers:
+            await pilot.pause(0.01)
+        total = int(rate * seconds)
+        frames = make_frames(total)
+        sent = 0
+
+        async def producer() -> None:
+            nonlocal sent
+            start = time.perf_counter()
+            tick = 0.01
+            while sent < total:
+                due = min(total, int((time.perf_counter() - start) * rate))
+                if due > sent:
+                    await fake.emit(*frames[sent:due], record=False)
+                    sent = due
+                await asyncio.sleep(tick)
+
+        prod = asyncio.ensure_future(producer())
+        from textual import events
+
+        log = app.log_widget
+        log.focus()
+        key_times: list[float] = []
+        lags: list[float] = []
+
+        async def lag_probe() -> None:
+            while not prod.done():
+                ts = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lags.append(time.perf_counter() - ts - 0.01)
+
+        probe = asyncio.ensure_future(lag_probe())
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        k = 0
+        while not prod.done():
+            # a key goes through the driver like a real keypress; latency = until the cursor moved
+            key = "up" if k % 4 != 3 else "down"
+            before = log.cursor
+            ks = time.perf_counter()
+            ev = events.Key(key, None)
+            ev.set_sender(app)
+            app._driver.send_message(ev)
+            while log.cursor == before and time.perf_counter() - ks < 5:
+                await asyncio.sleep(0.0005)
+            key_times.append(time.perf_counter() - ks)
+            k += 1
+            await asyncio.sleep(0.03)
+        await probe
+        deadline = time.perf_counter() + 10
+        while len(app.store) < total and time.perf_counter() < deadline:
+            await pilot.pause(0.01)
+        out["live_elapsed_s"] = time.perf_counter() - t0
+        out["live_cpu_s"] = time.process_time() - cpu0
+        out["live_received"] = len(app.store)
+        out["live_sent"] = total
+        key_times.sort()
+        lags.sort()
+        out["key_p50_ms"] = key_times[len(key_times) // 2] * 1000
+        out["key_p95_ms"] = key_times[int(len(key_times) * 0.95)] * 1000
+        out["key_max_ms"] = key_times[-1] * 1000
+        out["loop_lag_p50_ms"] = lags[len(lags) // 2] * 1000
+        out["loop_lag_p95_ms"] = lags[int(len(lags) * 0.95)] * 1000
+        out["keys_pressed"] = len(key_times)
+    await fake.stop()
+    return out
+
+
+async def bench_big(mb: int = 20) -> dict:
+    text = "z" * (mb * 1024 * 1024)
+    raw = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": text}]}})
+    frame = {"type": "message", "seq": 1, "t": 1.0, "wall": 1_780_000_000.0, "dir": "s2c", "raw": raw,
+             "size": len(raw), "status": "relayed"}
+    app = OmproxyApp([NullSource()])
+    out: dict = {}
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        t0 = time.perf_counter()
+        app.ingest(app.initial_sources[0], [frame])
+        await pilot.pause()
+        out["big_ingest_ms"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        app.log_widget.move_cursor(0)
+        await pilot.pause()
+        out["big_detail_open_ms"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        await pilot.press("r")
+        await pilot.pause()
+        out["big_raw_toggle_ms"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        await pilot.press("c")
+        out["big_copy_ms"] = (time.perf_counter() - t0) * 1000
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    results = {}
+    results.update(asyncio.run(bench_ingest(args.n)))
+    results.update(asyncio.run(bench_live(args.rate, args.seconds)))
+    results.update(asyncio.run(bench_big()))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:,.1f}" if isinstance(value, float) else f"{key:<{width}}  {value:,}")
+
+
+if __name__ == "__main__":
+    main()
