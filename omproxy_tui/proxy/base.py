@@ -24,7 +24,6 @@ reported on stderr and the message is forwarded unchanged.
 from __future__ import annotations
 
 import os
-import queue
 import sys
 import threading
 import time
@@ -198,8 +197,11 @@ class Proxy:
         self._post: dict[str, list[_Hook]] = {C2S: [], S2C: []}
         self._inline: dict[str, list[_Hook]] = {C2S: [], S2C: []}
         self._typed: dict[str, list[_Hook]] = {C2S: [], S2C: []}
-        self._hook_queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._hook_thread: threading.Thread | None = None
+        self._early: list[Line] = []  # typed-hook lines waiting for mcp_types (see _hold_for_types)
+        self._early_lock = threading.RLock()
+        self._types_ready = "mcp_types" in sys.modules
+        self._import_started = False
+        self._import_timer: threading.Timer | None = None
         self._gates: dict[str, list[Callable[[Line], Any]]] = {C2S: [], S2C: []}
         self._other: dict[str, list[_Hook]] = {}
         self._seq = 0
@@ -566,7 +568,12 @@ class Proxy:
                     for el in targets:
                         self._call(hook, hook.args(el), "after forwarding")
         if self._typed[d]:
-            self._hook_queue.put(line)
+            if self._types_ready:
+                if self._early:
+                    self._flush_early()
+                self._run_typed(line)
+            else:
+                self._hold_for_types(line)
 
     @staticmethod
     def _elements(line: Line) -> list[Line]:
@@ -577,45 +584,59 @@ class Proxy:
             return targets
         return [line]
 
-    def start_hook_thread(self) -> None:
-        if any(self._typed.values()) and self._hook_thread is None:
-            self._hook_thread = threading.Thread(target=self._hook_worker, name="omproxy-hooks", daemon=True)
-            self._hook_thread.start()
+    def _run_typed(self, line: Line) -> None:
+        for hook in self._typed[line.direction]:
+            for el in self._elements(line):
+                self._call(hook, hook.args(el), "after forwarding")
 
-    def _hook_worker(self) -> None:
-        q = self._hook_queue
-        # Import the SDK's types only once the server has answered once (or after a second): its
-        # import holds the GIL in long native calls, which would otherwise delay the first reply.
-        early: list = []
-        deadline = time.monotonic() + 1.0
-        while True:
-            try:
-                item = q.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            early.append(item)
-            if item is None or item.direction == S2C:
-                break
+    # Seed-style hooks want the SDK's typed messages, and `mcp_types` takes ~200 ms to import,
+    # much of it in native calls that hold the GIL. Importing it before the server's first reply
+    # has been forwarded would delay that reply, so the first lines wait (in order) until a side
+    # thread has imported it; after that, typed hooks run inline on the relay threads.
+    def _hold_for_types(self, line: Line) -> None:
+        with self._early_lock:
+            if not self._types_ready:
+                self._early.append(line)
+                start_now = line.direction == S2C or len(self._early) > 64
+                if not self._import_started and start_now:
+                    self._import_started = True
+                    threading.Thread(target=self._import_types, name="omproxy-types", daemon=True).start()
+                elif not self._import_started and self._import_timer is None:
+                    self._import_timer = threading.Timer(0.5, self._import_soon)
+                    self._import_timer.daemon = True
+                    self._import_timer.start()
+                return
+        self._flush_early()
+        self._run_typed(line)
+
+    def _import_soon(self) -> None:
+        with self._early_lock:
+            if self._import_started:
+                return
+            self._import_started = True
+        self._import_types()
+
+    def _import_types(self) -> None:
         try:
             __import__("mcp_types")
         except ImportError:
             pass
-        pending = early
-        while True:
-            for item in pending:
-                if item is None:
-                    return
-                for hook in self._typed[item.direction]:
-                    for el in self._elements(item):
-                        self._call(hook, hook.args(el), "after forwarding")
-            pending = [q.get()]
+        with self._early_lock:
+            self._types_ready = True
+        self._flush_early()
 
-    def drain_hooks(self, timeout: float = 10.0) -> None:
-        """Let the hook thread finish what was relayed before _on_close runs."""
-        if self._hook_thread is not None:
-            self._hook_queue.put(None)
-            self._hook_thread.join(timeout)
-            self._hook_thread = None
+    def _flush_early(self) -> None:
+        with self._early_lock:
+            early, self._early = self._early, []
+            for line in early:  # under the lock: nobody runs typed hooks out of order meanwhile
+                self._run_typed(line)
+
+    def drain_hooks(self) -> None:
+        """Before _on_close: typed hooks have seen everything that was relayed."""
+        if self._early:
+            if not self._types_ready:
+                self._import_types()
+            self._flush_early()
 
 def write_all(fd: int) -> Callable[[bytes], None]:
     """A blocking writer for one fd that writes everything (pipes take partial writes)."""

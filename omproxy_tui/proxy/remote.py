@@ -119,7 +119,6 @@ class _RemoteProxy(Proxy):
         self._loop_thread = threading.current_thread()
         self._first_response = True
         self.refresh_hooks()
-        self.start_hook_thread()
         wire = protect_stdout()
         out_send, out_recv = anyio.create_memory_object_stream[Any](float("inf"))
         loop = self.loop

@@ -84,7 +84,6 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         self.proc = proc
-        self.start_hook_thread()
         wire = protect_stdout()
         c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
         s2c = Direction(S2C, write_all(wire), self.hold_limit)

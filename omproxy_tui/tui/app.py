@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -168,6 +168,7 @@ class OmproxyApp(App[None]):
         self._sessions_dirty = True
         self._status_dirty = True
         self._detail_timer: Any = None
+        self._sessions_user_set = False
         self._last_status: Any = None
 
     # ---- theme ---------------------------------------------------------------------------
@@ -388,7 +389,8 @@ class OmproxyApp(App[None]):
         widget = self.query_one(SessionList)
         infos = list(self.sessions.values())
         prompts = [_session_prompt(i, i.label == self.session_scope) for i in infos]
-        if widget.option_count != len(prompts):
+        ids = [widget.get_option_at_index(n).id for n in range(widget.option_count)]
+        if ids != [i.label for i in infos]:
             highlighted = widget.highlighted
             widget.clear_options()
             widget.add_options([Option(p, id=i.label) for p, i in zip(prompts, infos)])
@@ -599,6 +601,12 @@ class OmproxyApp(App[None]):
     def action_toggle_sessions(self) -> None:
         widget = self.query_one(SessionList)
         widget.display = not widget.display
+        self._sessions_user_set = True
+
+    def on_resize(self, event: events.Resize) -> None:
+        # narrow terminals give the log the width, unless the user chose otherwise with `v`
+        if not self._sessions_user_set:
+            self.query_one(SessionList).display = event.size.width >= 110
 
     def action_zoom(self) -> None:
         focused = self.focused

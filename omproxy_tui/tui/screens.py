@@ -149,15 +149,16 @@ class StatsScreen(Screen[None]):
             f"{len(app.store):,} messages · {app.store.pending_count} pending"
         )
         key = STATS_COLUMNS[self.sort_index][1]
-        rows = app.stats.rows(key, self.reverse)
+        rows = self._grouped(app.stats.rows(key, self.reverse))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
         for row in rows:
-            name = getattr(row, "key", None) or getattr(row, "method", "")
+            tool = getattr(row, "tool", None)
+            name = f"  └ {tool}" if tool else str(getattr(row, "key", None) or getattr(row, "method", ""))
             errors = row.errors
             table.add_row(
-                Text(str(name), style="bold" if " " not in str(name) else ""),
+                Text(name, style="" if tool else "bold"),
                 f"{row.count:,}",
                 Text(f"{errors:,}", style="bold red" if errors else "dim"),
                 f"{row.in_flight:,}",
@@ -170,6 +171,24 @@ class StatsScreen(Screen[None]):
             )
         if rows and cursor < len(rows):
             table.move_cursor(row=cursor, animate=False)
+
+    @staticmethod
+    def _grouped(rows: list) -> list:
+        """Keep per-tool rows right under their method's row, each group in the sort order."""
+        children: dict[str, list] = {}
+        top = []
+        for row in rows:
+            if getattr(row, "tool", None):
+                children.setdefault(row.method, []).append(row)
+            else:
+                top.append(row)
+        out = []
+        for row in top:
+            out.append(row)
+            out.extend(children.pop(getattr(row, "method", row.key), []))
+        for rest in children.values():
+            out.extend(rest)
+        return out
 
     def action_cycle_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(STATS_COLUMNS)

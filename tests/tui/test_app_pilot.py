@@ -291,3 +291,98 @@ async def test_discovery_attaches_new_proxies(sockdir, monkeypatch):
             assert info.source.path == fake.path
     finally:
         await fake.stop()
+
+
+async def test_two_sessions_scope_and_error_jumps(sockdir):
+    a = await FakeProxy(str(sockdir / "a.sock"), canned_session(name="alpha", pid=1)).start()
+    b = await FakeProxy(str(sockdir / "b.sock"), canned_session(T0 + 1, rounds=1, name="beta", pid=2)).start()
+    try:
+        app = OmproxyApp([SocketSource(a.path), SocketSource(b.path)], clock=lambda: T0)
+        async with app.run_test(size=SIZE) as pilot:
+            total = n_messages(a.backlog) + n_messages(b.backlog)
+            await wait_for(pilot, lambda: len(app.store) == total)
+            assert sorted(app.sessions_by_label) == ["alpha", "beta"]
+            # Enter on a session in the list shows only that session
+            from omproxy_tui.tui.app import SessionList
+
+            app._refresh_sessions()
+            sessions = app.query_one(SessionList)
+            sessions.focus()
+            ids = [sessions.get_option_at_index(n).id for n in range(sessions.option_count)]
+            sessions.highlighted = ids.index("beta")
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.session_scope == "beta"
+            assert len(app.view.indices) == n_messages(b.backlog)
+            assert {app.store[i].session for i in app.view.indices} == {"beta"}
+            await pilot.press("a")
+            await pilot.pause()
+            assert app.session_scope is None and len(app.view.indices) == total
+            # n / N walk the errors
+            app.log_widget.focus()
+            await pilot.press("home", "n")
+            await pilot.pause()
+            first = app.log_widget.selected_record()
+            assert first.error or first.kind in ("error", "invalid") or first.tool_error
+            await pilot.press("n")
+            await pilot.pause()
+            second = app.log_widget.selected_record()
+            assert second.index > first.index
+            await pilot.press("N")
+            await pilot.pause()
+            assert app.log_widget.selected_record().index == first.index
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_rows_mark_held_lost_injected_and_palette(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        log = app.log_widget
+
+        def row_text(pred) -> str:
+            index = next(i for i in app.view.indices if pred(app.store[i]))
+            return log._render_row(app.store[index], False, 140).text
+
+        assert "→H" in row_text(lambda r: r.held)
+        seq = proxy.backlog[-1]["seq"]
+        await proxy.emit({"type": "lost", "n": 3}, record=False)
+        await proxy.emit(message(seq + 4, "c2s", {"jsonrpc": "2.0", "method": "after/gap"}))
+        await wait_for(pilot, lambda: "after/gap" in app.methods_seen)
+        assert "✂ 3 lost" in row_text(lambda r: r.method == "after/gap")
+        assert next(iter(app.sessions.values())).lost == 3
+        assert "←I" in row_text(lambda r: r.to_inspector)
+        assert "→M" in row_text(lambda r: r.changed)
+        assert "…" in row_text(lambda r: r.pending and not r.held)
+        # responses show their request's method and target
+        assert "tools/call fail" in row_text(lambda r: r.kind == "response" and r.tool == "fail")
+        # the palette offers every registry action
+        from omproxy_tui.tui.actions import ACTIONS
+        from omproxy_tui.tui.app import ActionsProvider
+
+        provider = ActionsProvider(app.screen)
+        titles = [title for title, _, _ in provider._commands()]
+        for spec in ACTIONS:
+            assert any(t.startswith(spec.description) for t in titles)
+        assert any(t.startswith("Show session demo") for t in titles)
+        assert any(t == "Filter method tools/call" for t in titles)
+
+
+async def test_narrow_terminal_hides_sessions_and_zoom(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.store) > 10)
+        from omproxy_tui.tui.app import SessionList
+
+        assert not app.query_one(SessionList).display
+        await pilot.press("v")
+        assert app.query_one(SessionList).display
+        app.log_widget.focus()
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is app.log_widget
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is None
