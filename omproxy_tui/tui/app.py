@@ -468,7 +468,12 @@ class OmproxyApp(App[None]):
 
     def _show_detail(self) -> None:
         self._detail_timer = None
-        self.detail.show(self.log_widget.selected_record())
+        if not self.is_running:
+            return
+        detail = self.query_one_optional("#detail", DetailPane)
+        log = self.query_one_optional("#log", MessageLog)
+        if detail is not None and log is not None:
+            detail.show(log.selected_record())
 
     @on(MessageLog.FollowChanged)
     def _follow_changed(self, event: MessageLog.FollowChanged) -> None:

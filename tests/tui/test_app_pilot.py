@@ -122,16 +122,14 @@ async def test_detail_shows_pair_and_p_jumps(proxy):
         req_pos = next(p for p, i in enumerate(app.view.indices) if app.store[i].method == "tools/list"
                        and app.store[i].kind == "request")
         log.move_cursor(req_pos)
-        await pilot.pause()
         req = log.selected_record()
+        await wait_for(pilot, lambda: app.detail.record is req)
         assert req.pair is not None
-        assert app.detail.record is req
         head = plain(app.detail.query_one("#detail-head"))
         assert "latency" in head
         await pilot.press("p")
-        await pilot.pause()
         assert log.selected_record().index == req.pair
-        assert app.detail.record.index == req.pair
+        await wait_for(pilot, lambda: app.detail.record.index == req.pair)
         await pilot.press("p")
         await pilot.pause()
         assert log.selected_record().index == req.index
@@ -257,7 +255,7 @@ async def test_huge_message_detail_is_bounded(sockdir):
             await wait_for(pilot, lambda: len(app.store) == 1, timeout=20)
             start = time.perf_counter()
             app.log_widget.move_cursor(0)
-            await pilot.pause()
+            await wait_for(pilot, lambda: app.detail.record is not None)
             assert time.perf_counter() - start < 2.0
             body = plain(app.detail.query_one("#detail-body"))
             assert "MB" in body and len(body) < 200_000
