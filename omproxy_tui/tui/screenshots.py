@@ -53,6 +53,7 @@ async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
         pos = next(p for p, i in enumerate(app.view.indices) if predicate(app.store[i]))
         log.follow = False
         log.move_cursor(pos)
+        app._show_detail()  # skip the debounce
 
     async def main(app, pilot):
         pick(app, lambda r: r.kind == "response" and r.tool == "fail")

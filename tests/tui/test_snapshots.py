@@ -36,17 +36,23 @@ async def loaded(pilot) -> None:
     await pilot.pause()
 
 
-def select(app, predicate) -> None:
+async def select(pilot, predicate) -> None:
+    app = pilot.app
     log = app.log_widget
     pos = next(p for p, i in enumerate(app.view.indices) if predicate(app.store[i]))
     log.follow = False
     log.move_cursor(pos)
+    target = log.selected_record()
+    deadline = time.monotonic() + 5
+    while app.detail.record is not target:  # the detail pane is debounced
+        assert time.monotonic() < deadline
+        await pilot.pause(0.02)
 
 
 def test_main_screen(snap_compare, app):
     async def run_before(pilot):
         await loaded(pilot)
-        select(pilot.app, lambda r: r.kind == "response" and r.error and r.method is None and r.pair is not None
+        await select(pilot, lambda r: r.kind == "response" and r.error and r.method is None and r.pair is not None
                or (r.kind == "error"))
         await pilot.pause()
 
@@ -56,7 +62,7 @@ def test_main_screen(snap_compare, app):
 def test_detail_paired_response(snap_compare, app):
     async def run_before(pilot):
         await loaded(pilot)
-        select(pilot.app, lambda r: r.kind == "response" and r.pair is not None
+        await select(pilot, lambda r: r.kind == "response" and r.pair is not None
                and pilot.app.store[r.pair].method == "tools/list")
         await pilot.pause()
 
