@@ -6,6 +6,7 @@ Adding steering (pause, intercept, release, drop, inject, replay) is adding entr
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -69,3 +70,21 @@ def bindings() -> list[Binding]:
         Binding(spec.keys, spec.action, spec.description, show=spec.footer, id=spec.id, priority=spec.priority)
         for spec in ACTIONS
     ]
+
+
+def keymap_from_env(value: str | None = None) -> dict[str, str]:
+    """``OMPROXY_TUI_KEYMAP="stats=S;filter=ctrl+f,slash"`` -> {binding id: keys}; unknown ids are ignored."""
+    value = os.environ.get("OMPROXY_TUI_KEYMAP", "") if value is None else value
+    out: dict[str, str] = {}
+    for item in value.split(";"):
+        if "=" not in item:
+            continue
+        key, _, keys = item.partition("=")
+        key, keys = key.strip(), keys.strip()
+        if key in BY_ID and keys:
+            out[key] = keys
+    return out
+
+
+def display_keys(keys: str) -> str:
+    return ", ".join(KEY_NAMES.get(k, k) for k in keys.split(","))

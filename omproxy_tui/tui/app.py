@@ -111,7 +111,7 @@ class ActionsProvider(Provider):
         out: list[tuple[str, str, Callable[[], Any]]] = []
         for spec in actions.ACTIONS:
             out.append(
-                (f"{spec.description}  ({spec.key_display})", spec.help,
+                (f"{spec.description}  ({actions.display_keys(app.keymap_overrides.get(spec.id, spec.keys))})", spec.help,
                  lambda a=spec.action: app.run_action(a))
             )
         for label in list(app.sessions_by_label):
@@ -146,8 +146,11 @@ class OmproxyApp(App[None]):
         discover_dir: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] = time.time,
         demo: Any = None,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        #: binding id -> keys (from OMPROXY_TUI_KEYMAP or the caller), applied with set_keymap
+        self.keymap_overrides = dict(keymap if keymap is not None else actions.keymap_from_env())
         self.initial_sources = list(sources)
         self.discover = discover
         self.discover_dir = discover_dir
@@ -229,6 +232,8 @@ class OmproxyApp(App[None]):
         return self.query_one("#filter-bar", FilterBar)
 
     def on_mount(self) -> None:
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
         self.query_one("#sessions").border_title = "Sessions"
         self.log_widget.border_title = "Messages"
         self.filter_bar.display = False
@@ -258,11 +263,11 @@ class OmproxyApp(App[None]):
         self.run_worker(self._run_source(source), group="sources", exit_on_error=False)
 
     def _unique_label(self, base: str) -> str:
-        base = base[:10]
+        base = base[:24]
         label, n = base, 2
         while label in self.sessions_by_label:
             suffix = f"#{n}"
-            label = base[: 10 - len(suffix)] + suffix
+            label = base[: 24 - len(suffix)] + suffix
             n += 1
         return label
 
@@ -428,7 +433,8 @@ class OmproxyApp(App[None]):
         shown = len(self.view.indices)
         total = len(self.store)
         text.append(f"{total:,} msgs" if shown == total else f"{shown:,}/{total:,} msgs")
-        text.append(f" │ {self.message_rate():.1f}/s")
+        if live:
+            text.append(f" │ {self.message_rate():.1f}/s")
         pending = self.store.pending_count
         if pending:
             text.append(f" │ {pending} pending", style="bold yellow")

@@ -35,9 +35,10 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#help-body").border_title = "omproxy-tui help · Esc closes"
 
-    @staticmethod
-    def _keys() -> Table:
-        app_keys: dict[str, str] = getattr(HelpScreen, "_overrides", {})
+    def _keys(self) -> Table:
+        from omproxy_tui.tui.actions import display_keys
+
+        app_keys = {k: display_keys(v) for k, v in getattr(self.app, "keymap_overrides", {}).items()}
         table = Table(title="Keys", title_justify="left", expand=True, show_edge=False)
         table.add_column("Key", style="bold", no_wrap=True)
         table.add_column("Action")

@@ -384,3 +384,25 @@ async def test_narrow_terminal_hides_sessions_and_zoom(proxy):
         await pilot.press("z")
         await pilot.pause()
         assert app.screen.maximized is None
+
+
+async def test_keymap_override_and_filter_suggestions(proxy, monkeypatch):
+    monkeypatch.setenv("OMPROXY_TUI_KEYMAP", "stats=S;bogus=x")
+    app = make_app(proxy)
+    assert app.keymap_overrides == {"stats": "S"}
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        await pilot.press("s")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "StatsScreen"
+        await pilot.press("S")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "StatsScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+        from omproxy_tui.tui.widgets.filter_bar import FilterSuggester
+
+        sugg = FilterSuggester(lambda: app.methods_seen, lambda: app.tools_seen)
+        assert (await sugg.get_suggestion("~m tools/l")) == "~m tools/list"
+        assert (await sugg.get_suggestion("~tool pro")) == "~tool progress"
+        assert (await sugg.get_suggestion("~pen")).startswith("~pending")

@@ -81,6 +81,10 @@ def fmt_id(value: object) -> str:
     return str(value)
 
 
+def _ellipsis(text: str, width: int) -> str:
+    return text if cell_len(text) <= width else set_cell_size(text, width - 1) + "…"
+
+
 def header_text(width: int) -> str:
     parts = []
     for name, w in COLUMNS:
@@ -415,7 +419,7 @@ class MessageLog(ScrollView, can_focus=True):
         segments = [
             cell(fmt_time(rec.wall), 12, st("time")),
             sep,
-            cell(self.session_label(rec.session), 10, st("session")),
+            cell(_ellipsis(self.session_label(rec.session), 10), 10, st("session")),
             sep,
             cell(arrow, 1, dir_style),
             cell(flag, 1, st("held") if flag == "H" else st("changed") if flag == "M" else None),
