@@ -577,12 +577,11 @@ class Proxy:
 
     @staticmethod
     def _elements(line: Line) -> list[Line]:
-        if isinstance(line.json, list):
-            targets = line.elements()
+        targets = line.elements()
+        if len(targets) > 1 or targets[0] is not line:
             for el in targets:
                 el.status, el.changed = line.status, line.changed
-            return targets
-        return [line]
+        return targets
 
     def _run_typed(self, line: Line) -> None:
         for hook in self._typed[line.direction]:

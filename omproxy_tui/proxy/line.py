@@ -9,6 +9,7 @@ importing `mcp_types` alone costs ~200 ms of start-up.
 from __future__ import annotations
 
 import json
+import json.scanner
 from typing import Any
 
 C2S = "c2s"
@@ -34,13 +35,27 @@ class _Drop:
 DROP = _Drop()
 
 
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner, without json.loads' wrappers
+_WS = " \t\n\r"
+
+
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
     """(value, None) or (None, "why it is not JSON"): never raises."""
     try:
-        return json.loads(raw), None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"invalid UTF-8 at byte {exc.start}"
-    except ValueError as exc:
+    try:
+        start = 0
+        if text[:1] in _WS:
+            start = len(text) - len(text.lstrip(_WS))
+        value, end = _scan(text, start)
+        if end != len(text) and text[end:].strip(_WS):
+            return None, f"not JSON: extra data at char {end}"
+        return value, None
+    except StopIteration as exc:
+        return None, f"not JSON: expecting a value at char {exc.value}"
+    except (ValueError, RecursionError) as exc:
         return None, f"not JSON: {exc}"
 
 
@@ -50,18 +65,76 @@ def looks_like_json(raw: bytes) -> bool:
     return bool(s) and s[:1] in (b"{", b"[") and s[-1:] in (b"}", b"]")
 
 
+_TYPES: Any = None
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _construct(cls: Any, fields: dict, fields_set: set) -> Any:
+    """What pydantic's model_construct does for these plain envelope models, minus its generic
+    bookkeeping (5x faster): the instance is a normal, fully usable SDK model."""
+    m = _new(cls)
+    _set(m, "__dict__", fields)
+    _set(m, "__pydantic_fields_set__", fields_set)
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
+_REQ_SET = frozenset({"jsonrpc", "id", "method", "params"})
+
+
+def _types() -> Any:
+    global _TYPES
+    if _TYPES is None:
+        import mcp_types  # lazy: ~200 ms import
+
+        _TYPES = mcp_types
+    return _TYPES
+
+
 def typed_message(obj: Any, raw: bytes | None = None) -> Any:
     """The SDK's typed view of one JSON-RPC object, or the Exception that says why there is none.
 
-    Note the SDK's view can lie (a float id makes a request look like a notification, unknown
-    top-level fields vanish): hooks that care about the wire should read `Line.json` or `Line.raw`.
+    Well-formed envelopes (the overwhelming majority) are built with ``model_construct`` from the
+    already-parsed object: ~1 us instead of ~13 us of validation, same classes, same fields.
+    Anything unusual goes through the SDK's own validation, so hooks see exactly what the SDK
+    would make of it (note the SDK's view can lie: a float id makes a request a notification,
+    unknown top-level fields vanish; hooks that care about the wire should read ``Line.raw``).
     """
-    from mcp_types import jsonrpc_message_adapter  # lazy: ~200 ms import
-
+    t = _types()
+    if isinstance(obj, dict) and obj.get("jsonrpc") == "2.0":
+        mid = obj.get("id", _UNSET)
+        good_id = type(mid) in (int, str)
+        params = obj.get("params", _UNSET)
+        if params is _UNSET or isinstance(params, dict):
+            method = obj.get("method")
+            if isinstance(method, str) and "result" not in obj and "error" not in obj:
+                has_params = params is not _UNSET
+                fields = {"jsonrpc": "2.0", "method": method, "params": params if has_params else None}
+                if mid is _UNSET:
+                    return _construct(t.JSONRPCNotification, fields,
+                                      {"jsonrpc", "method", "params"} if has_params else {"jsonrpc", "method"})
+                if good_id:
+                    fields = {"jsonrpc": "2.0", "id": mid, "method": method, "params": fields["params"]}
+                    return _construct(t.JSONRPCRequest, fields,
+                                      set(_REQ_SET) if has_params else {"jsonrpc", "id", "method"})
+            elif method is None and good_id and isinstance(obj.get("result"), dict) and "error" not in obj:
+                return _construct(t.JSONRPCResponse, {"jsonrpc": "2.0", "id": mid, "result": obj["result"]},
+                                  {"jsonrpc", "id", "result"})
+            elif method is None and "result" not in obj and isinstance(obj.get("error"), dict) and (
+                    good_id or mid is None):
+                err = obj["error"]
+                if type(err.get("code")) is int and isinstance(err.get("message"), str):
+                    fields = {"code": err["code"], "message": err["message"]}
+                    if "data" in err:
+                        fields["data"] = err["data"]
+                    return t.JSONRPCError.model_construct(jsonrpc="2.0", id=mid,
+                                                          error=t.ErrorData.model_construct(**fields))
     try:
-        if raw is not None:  # pydantic's own JSON parser is ~2x faster than validating a dict
-            return jsonrpc_message_adapter.validate_json(raw, by_name=False)
-        return jsonrpc_message_adapter.validate_python(obj, by_name=False)
+        if raw is not None:
+            return t.jsonrpc_message_adapter.validate_json(raw, by_name=False)
+        return t.jsonrpc_message_adapter.validate_python(obj, by_name=False)
     except Exception as exc:  # pydantic ValidationError; the seed passed Exceptions to hooks
         return exc
 
@@ -116,12 +189,11 @@ class Line:
     @property
     def message(self) -> Any:
         if self._message is _UNSET:
-            if self._json is _UNSET or self._json is not None:
-                self._message = typed_message(None, self.raw)
-                if isinstance(self._message, Exception) and self.json is None:
-                    self._message = ValueError(self.error)
+            obj = self.json
+            if self.error is not None:
+                self._message = ValueError(self.error)
             else:
-                self._message = ValueError(self.error or "not JSON")
+                self._message = typed_message(obj)
         return self._message
 
     @property
@@ -136,6 +208,8 @@ class Line:
 
     def elements(self) -> list["Line"]:
         """The line itself, or one Line per element of a batch (hooks see each element)."""
+        if self._json is _UNSET and self.raw.lstrip()[:1] != b"[":
+            return [self]  # not a batch: no need to parse just to find out
         obj = self.json
         if not isinstance(obj, list):
             return [self]
