@@ -31,6 +31,9 @@ BATCH_INTERVAL = 0.025
 #: Largest frame accepted (a relayed MCP message can be tens of MB).
 MAX_FRAME = 512 * 1024 * 1024
 
+#: frames at least this big are decoded in a thread
+BIG_FRAME = 1024 * 1024
+
 Emit = Callable[[list[dict[str, Any]]], None]
 
 _EVENT_TYPES = frozenset({"message", "resolved", "stderr", "lifecycle"})
@@ -228,7 +231,8 @@ class SocketSource(Source):
             if not line.strip():
                 continue
             try:
-                frame = decode(line)
+                # big frames (multi-MB tool results) are decoded off the event loop
+                frame = decode(line) if len(line) < BIG_FRAME else await asyncio.to_thread(decode, line)
             except ValueError as exc:
                 batcher.push({"type": "error", "error": f"bad frame from proxy: {exc}"})
                 continue

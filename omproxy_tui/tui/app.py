@@ -530,6 +530,10 @@ class OmproxyApp(App[None]):
 
     @on(FilterBar.Applied)
     def _filter_applied(self, event: FilterBar.Applied) -> None:
+        if event.live:
+            if event.expression != self.filter_text:
+                self.apply_filter(event.expression)
+            return
         if self.apply_filter(event.expression):
             self.log_widget.focus()
             if not event.expression:

@@ -406,3 +406,18 @@ async def test_keymap_override_and_filter_suggestions(proxy, monkeypatch):
         assert (await sugg.get_suggestion("~m tools/l")) == "~m tools/list"
         assert (await sugg.get_suggestion("~tool pro")) == "~tool progress"
         assert (await sugg.get_suggestion("~pen")).startswith("~pending")
+
+
+async def test_filter_applies_live_while_typing(proxy):
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        total = len(app.view.indices)
+        await pilot.press("slash", *"~tool echo")
+        await wait_for(pilot, lambda: app.filter_text == "~tool echo")
+        assert 0 < len(app.view.indices) < total
+        assert app.filter_bar.input.has_focus  # still typing
+        assert app.filter_bar.history == []  # only Enter records history
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.filter_bar.display and app.filter_text == "~tool echo"

@@ -9,10 +9,15 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.suggester import Suggester
+from textual.timer import Timer
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label
 
 from omproxy_tui.tui.model import FilterError, filters
+
+#: seconds of typing pause before a valid expression is applied live
+LIVE_DELAY = 0.3
+
 
 class FilterValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
@@ -67,9 +72,12 @@ class FilterBar(Vertical):
     ]
 
     class Applied(Message):
-        def __init__(self, expression: str) -> None:
+        """Apply this expression; ``live`` while typing (debounced), not live on Enter."""
+
+        def __init__(self, expression: str, live: bool = False) -> None:
             super().__init__()
             self.expression = expression
+            self.live = live
 
     class Closed(Message):
         pass
@@ -83,6 +91,7 @@ class FilterBar(Vertical):
     ) -> None:
         super().__init__(id=id)
         self._sessions = sessions
+        self._live_timer: Timer | None = None
         self.history: list[str] = []
         self._pos = 0
         self._methods = methods
@@ -123,16 +132,26 @@ class FilterBar(Vertical):
     def _changed(self, event: Input.Changed) -> None:
         label = self.query_one("#filter-error", Label)
         result = event.validation_result
+        if self._live_timer is not None:
+            self._live_timer.stop()
+            self._live_timer = None
         if result is not None and not result.is_valid:
             label.update("✗ " + "; ".join(result.failure_descriptions))
             self.add_class("-invalid")
         else:
             label.update("")
             self.remove_class("-invalid")
+            value = event.value.strip()
+            if self.display and self.has_focus_within:
+                # live filtering while typing, debounced (a re-filter of 100k records is ~50 ms)
+                self._live_timer = self.set_timer(LIVE_DELAY, lambda: self.post_message(self.Applied(value, live=True)))
 
     @on(Input.Submitted, "#filter-input")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self._live_timer is not None:
+            self._live_timer.stop()
+            self._live_timer = None
         value = event.value.strip()
         if event.validation_result is not None and not event.validation_result.is_valid:
             return

@@ -218,7 +218,8 @@ class MessageLog(ScrollView, can_focus=True):
         self._update_virtual_size()
         self.new_count = 0
         if selected is not None:
-            pos = self.position_of(selected.index)
+            nearest = getattr(self.view, "nearest", None)
+            pos = nearest(selected.index) if nearest is not None else self.position_of(selected.index)
             self.cursor = pos
         else:
             self.cursor = None

