@@ -32,6 +32,7 @@ from .redact import Redactor, mask_argv, mask_headers
 MODERN_META_KEY = b"io.modelcontextprotocol/protocolVersion"
 META_KEYS = ("io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientInfo",
              "io.modelcontextprotocol/clientCapabilities")
+DRAIN_DELAY = 0.004  # seconds: how long frames may gather before one wake-up sends them all
 # Per-subscriber queue bounds: past them the subscriber loses frames (it is told how many).
 MAX_SUBSCRIBER_BYTES = int(os.environ.get("OMPROXY_INSPECT_MAX_BYTES", str(64 << 20)))
 MAX_SOCKET_PATH = 100
@@ -92,6 +93,31 @@ class Subscriber:
             self.flush_lost()
         transport.write(data)
 
+    def push_batch(self, batch: list[tuple[int, bytes]]) -> None:
+        if self.closed:
+            return
+        floor = self.floor
+        if floor:
+            batch = [(i, d) for i, d in batch if i > floor]
+        if not batch:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            self.closed = True
+            return
+        room = MAX_SUBSCRIBER_BYTES - transport.get_write_buffer_size()
+        out = []
+        for _, data in batch:
+            if len(data) > room:
+                self.lost += 1
+                continue
+            if self.lost:
+                self.flush_lost()
+            room -= len(data)
+            out.append(data)
+        if out:
+            transport.write(b"".join(out))
+
     def flush_lost(self) -> None:
         """Announce a gap once there is room (called on the next frame, or by a timer)."""
         if self.lost and not self.closed and self.transport.get_write_buffer_size() < MAX_SUBSCRIBER_BYTES // 2:
@@ -140,7 +166,6 @@ class InspectorAddon:
         self._wake_scheduled = False
         self._lock = threading.Lock()
         self._index = 0
-        self.active = False  # someone listens (a subscriber or a recording)
         # loop side
         self.subscribers: dict[int, Subscriber] = {}
         self._next_sub = 0
@@ -161,7 +186,7 @@ class InspectorAddon:
         self._modern_raw: bytes | None = None
         self._ever_attached = False
         self.loop: Any = None
-        self.needs_loop = bool(record or wait)
+        self.needs_loop = bool(wait)
 
     # ================================================================================ hooks
     # (called on relay threads: keep them tiny)
@@ -191,7 +216,10 @@ class InspectorAddon:
             entry = (self._index, item)
             if self.keep_backlog:
                 self.backlog.append(entry)
-            if not self.active:
+            if self._record is not None:
+                # On the relay thread, right after forwarding: a crash loses nothing relayed.
+                self._write_record(self._encode(item))
+            if not self.subscribers:
                 return
             self._pending.append(entry)
             if not self._wake_scheduled:
@@ -199,7 +227,7 @@ class InspectorAddon:
                 loop = self.loop
                 if loop is not None:
                     try:
-                        loop.call_soon_threadsafe(self._drain)
+                        loop.call_soon_threadsafe(self._drain_soon)
                     except RuntimeError:
                         pass  # the loop is closing
 
@@ -249,17 +277,34 @@ class InspectorAddon:
         frame["to_inspector"] = to_inspector
         return frame
 
+    def _drain_soon(self) -> None:
+        # Wake once per few milliseconds, not once per message: a person watching cannot tell
+        # 4 ms apart, and batching saves a loop wake-up and a socket write per message (the
+        # relay's threads and this loop share one GIL, so every wake-up costs the relay too).
+        self.loop.call_later(DRAIN_DELAY, self._drain)
+
     def _drain(self) -> None:
-        """On the loop: encode what the relay queued and fan it out."""
+        """On the loop: encode what the relay queued and fan it out, one write per subscriber."""
         self._wake_scheduled = False
         pending = self._pending
+        batch = []
         while pending:
             index, item = pending.popleft()
-            self._broadcast(self._encode(item), index)
+            batch.append((index, self._encode(item)))
+        if not batch:
+            return
+        for sub in list(self.subscribers.values()):
+            sub.push_batch(batch)
 
     def _broadcast(self, data: bytes, index: int = 0) -> None:
+        """Loop-side frames (state, resolved): to every subscriber, and into the recording."""
         for sub in list(self.subscribers.values()):
             sub.push(data, index)
+        if self._record is not None:
+            with self._lock:
+                self._write_record(data)
+
+    def _write_record(self, data: bytes) -> None:
         if self._record is not None:
             try:
                 self._record.write(data)
@@ -267,15 +312,19 @@ class InspectorAddon:
             except OSError as exc:
                 self.proxy.report(f"recording stopped: {exc}")
                 self._record = None
-                self._update_active()
 
-    def _update_active(self) -> None:
-        self.active = bool(self.subscribers) or self._record is not None
 
     # ================================================================================ lifecycle
     def prepare(self) -> None:
         """Before any traffic (sync): bind the socket. The event loop (and asyncio's import) waits
         until someone attaches, so an unwatched --inspect proxy starts and relays like a plain one."""
+        if self.record_path:
+            try:
+                self._record = open(self.record_path, "ab", buffering=0)
+                self._record.write(self._encode(self._hello(None)))
+            except OSError as exc:
+                self.proxy.report(f"cannot record to {self.record_path}: {exc}")
+                self._record = None
         if self.serve:
             self._bind()
         if self.wait and self._lsock is not None:
@@ -284,8 +333,8 @@ class InspectorAddon:
                 d.paused = True
             self._update_gates()
             self.proxy.report(f"holding all traffic until an inspector attaches to {self.identity['socket']}")
-        # Recording and --inspect-wait need the loop from the start; a plain --inspect does not.
-        self.needs_loop = bool(self.record_path or self.wait)
+        # --inspect-wait needs the loop from the start; a plain --inspect or --record does not.
+        self.needs_loop = bool(self.wait)
         if self._lsock is not None and not self.needs_loop and self.proxy.loop is None:
             threading.Thread(target=self._accept_first, name="omproxy-inspect-accept", daemon=True).start()
 
@@ -342,18 +391,10 @@ class InspectorAddon:
 
     async def loop_started(self) -> None:
         self.loop = asyncio.get_running_loop()
-        if self.record_path:
-            try:
-                self._record = open(self.record_path, "ab", buffering=0)
-                self._record.write(self._encode(self._hello(None)))
-            except OSError as exc:
-                self.proxy.report(f"cannot record to {self.record_path}: {exc}")
-                self._record = None
         if self._lsock is not None:
             self._server = await asyncio.start_unix_server(self._client, sock=self._lsock, limit=1 << 30)
         await self._adopt_first()
         self._update_gates()
-        self._update_active()
 
     @staticmethod
     def socket_path_is_default(path: str) -> bool:
@@ -373,9 +414,6 @@ class InspectorAddon:
         for sub in list(self.subscribers.values()):
             sub.closed = True
             sub.writer.close()
-        if self._record is not None:
-            self._record.close()
-            self._record = None
 
     def _keep(self, task):
         """asyncio holds tasks weakly: keep a reference until each is done, and report failures."""
@@ -390,7 +428,11 @@ class InspectorAddon:
         return task
 
     def shutdown(self) -> None:
-        """Last thing (sync, loop or not): remove the socket and the sidecar."""
+        """Last thing (sync, loop or not): close the recording, remove the socket and the sidecar."""
+        with self._lock:
+            if self._record is not None:
+                self._record.close()
+                self._record = None
         if self._lsock is None:
             return
         from ..protocol import discovery
@@ -434,7 +476,6 @@ class InspectorAddon:
             replay = list(self.backlog) if self.keep_backlog else []
             sub.floor = self._index
             self.subscribers[sub.id] = sub
-            self.active = True
         sub.push(self._encode(self._hello(sub)))
         for _, item in replay:
             sub.push(self._encode(item))
@@ -461,8 +502,7 @@ class InspectorAddon:
         finally:
             sub.closed = True
             self.subscribers.pop(sub.id, None)
-            self._update_active()
-            watcher.cancel()
+                watcher.cancel()
             try:
                 writer.close()
             except Exception:  # noqa: BLE001

@@ -40,10 +40,7 @@ def styles_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "styles"
 
 
-EMPTY_TEXT = (
-    "Waiting for proxies…  start one with  omproxy stdio --inspect -- <server command>"
-    "   ·   or try  omproxy-tui --demo"
-)
+EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
 
 
 class FramesReceived(Message):
@@ -456,6 +453,17 @@ class OmproxyApp(App[None]):
         if self.filter_text:
             text.append(" │ filter ", style="dim")
             text.append(self.filter_text, style="bold cyan")
+        if not infos:
+            empty = EMPTY_TEXT
+        elif total == 0:
+            empty = "No messages yet."
+        elif self.filter_text or self.session_scope:
+            empty = "No message matches the filter  (\\ clears it)."
+        else:
+            empty = ""
+        if log.empty_text != empty:
+            log.empty_text = empty
+            log.refresh()
         if text != self._last_status:
             self._last_status = text
             self.query_one("#status", Static).update(text)
