@@ -501,8 +501,9 @@ class InspectorAddon:
                 await self._command(sub, line)
         finally:
             sub.closed = True
-            self.subscribers.pop(sub.id, None)
-                watcher.cancel()
+            with self._lock:
+                self.subscribers.pop(sub.id, None)
+            watcher.cancel()
             try:
                 writer.close()
             except Exception:  # noqa: BLE001

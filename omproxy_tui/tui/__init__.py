@@ -1,0 +1,1 @@
+"""omproxy-tui: the Textual inspector (the only package that imports textual)."""

@@ -30,6 +30,7 @@ class ActionSpec:
 
 KEY_NAMES = {
     "slash": "/",
+    "backslash": "\\",
     "question_mark": "?",
     "escape": "Esc",
     "enter": "Enter",
