@@ -640,6 +640,10 @@ class OmproxyApp(App[None]):
             else:
                 self.screen.maximize(target)
 
+    def action_restore(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+
     def action_stats(self) -> None:
         self.push_screen(StatsScreen())
 

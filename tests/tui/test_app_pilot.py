@@ -381,6 +381,11 @@ async def test_narrow_terminal_hides_sessions_and_zoom(proxy):
         await pilot.press("z")
         await pilot.pause()
         assert app.screen.maximized is app.log_widget
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.maximized is None
+        await pilot.press("z")
+        await pilot.pause()
         await pilot.press("z")
         await pilot.pause()
         assert app.screen.maximized is None
