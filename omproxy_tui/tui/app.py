@@ -79,6 +79,8 @@ def _session_prompt(info: SessionInfo, scoped: bool) -> Text:
         server += f" {info.server_version}"
     text.append(f"  {server}\n")
     text.append(f"  {info.state_text}", style=state_style)
+    if info.state in ("connecting", "reconnecting") and info.detail:
+        text.append(f" {info.detail[:40]}", style="dim")
     if info.era:
         text.append(f" · {info.protocol_version or info.era}", style="dim")
     text.append("\n")
@@ -390,6 +392,11 @@ class OmproxyApp(App[None]):
         self._sessions_dirty = False
         widget = self.query_one(SessionList)
         infos = list(self.sessions.values())
+        show_session = len(infos) > 1
+        log = self.log_widget
+        if log.show_session != show_session:
+            log.show_session = show_session
+            self.query_one("#log-header", Static).update(header_text(400, show_session))
         prompts = [_session_prompt(i, i.label == self.session_scope) for i in infos]
         ids = [widget.get_option_at_index(n).id for n in range(widget.option_count)]
         if ids != [i.label for i in infos]:

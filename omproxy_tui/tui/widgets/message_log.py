@@ -85,9 +85,11 @@ def _ellipsis(text: str, width: int) -> str:
     return text if cell_len(text) <= width else set_cell_size(text, width - 1) + "…"
 
 
-def header_text(width: int) -> str:
+def header_text(width: int, show_session: bool = True) -> str:
     parts = []
     for name, w in COLUMNS:
+        if name == "session" and not show_session:
+            continue
         if w == 0:
             parts.append(name)
         else:
@@ -128,6 +130,8 @@ class MessageLog(ScrollView, can_focus=True):
     ]
 
     follow: reactive[bool] = reactive(True)
+    #: the session column is only worth its width when several sessions are attached
+    show_session: reactive[bool] = reactive(True)
     cursor: reactive[int | None] = reactive(None, repaint=False)
     new_count: reactive[int] = reactive(0)
 
@@ -235,6 +239,10 @@ class MessageLog(ScrollView, can_focus=True):
         return None if rec is None else rec.index
 
     # ---- follow --------------------------------------------------------------------------
+
+    def watch_show_session(self) -> None:
+        self._cache.clear()
+        self.refresh()
 
     def _scroll_to_end(self) -> None:
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
@@ -417,11 +425,10 @@ class MessageLog(ScrollView, can_focus=True):
             latency, lat_style = fmt_latency(rec.latency), st("dim")
         else:
             latency, lat_style = "", st("dim")
-        segments = [
-            cell(fmt_time(rec.wall), 12, st("time")),
-            sep,
-            cell(_ellipsis(self.session_label(rec.session), 10), 10, st("session")),
-            sep,
+        segments = [cell(fmt_time(rec.wall), 12, st("time")), sep]
+        if self.show_session:
+            segments += [cell(_ellipsis(self.session_label(rec.session), 10), 10, st("session")), sep]
+        segments += [
             cell(arrow, 1, dir_style),
             cell(flag, 1, st("held") if flag == "H" else st("changed") if flag == "M" else None),
             sep,
