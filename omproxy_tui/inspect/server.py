@@ -66,6 +66,24 @@ def session_name(argv: list[str]) -> str:
     return os.path.basename(rest[-1]).removesuffix(".py") if rest else base
 
 
+class Slim:
+    """What the backlog keeps of a relayed line: no parsed JSON, no typed view (10,000 of them
+    must stay small), taken after the hooks ran so status and changes are final."""
+
+    __slots__ = ("raw", "direction", "seq", "t", "wall", "status", "changed", "injected", "error")
+
+    def __init__(self, line: Line):
+        self.raw = line.raw
+        self.direction = line.direction
+        self.seq = line.seq
+        self.t = line.t
+        self.wall = line.wall
+        self.status = line.status
+        self.changed = line.changed
+        self.injected = line.injected
+        self.error = line.error
+
+
 class Subscriber:
     """One attached inspector. Frames go straight into its socket transport's buffer (no task
     switch per frame); that buffer is the bounded queue: past MAX_SUBSCRIBER_BYTES the subscriber
@@ -174,7 +192,6 @@ class InspectorAddon:
         self._first_conn: Any = None
         self._tasks: set = set()
         self._record = None
-        self._seq_lock_free = 0
         self.paused = {C2S: False, S2C: False}
         self.intercept = None
         self.intercept_text: str | None = None
@@ -196,10 +213,10 @@ class InspectorAddon:
             self._modern_raw = raw
         elif not self._handshake_ready and b"notifications/initialized" in raw:
             self._handshake_ready = True
-        self._event(line)
+        self._event(Slim(line))
 
     def _on_mcp_server_message(self, line: Line) -> None:
-        self._event(line)
+        self._event(Slim(line))
 
     def _on_server_stderr(self, text: str) -> None:
         self._event(("stderr", self.proxy.next_seq(), time.monotonic(), time.time(), {"line": text}))
@@ -233,7 +250,7 @@ class InspectorAddon:
 
     # ================================================================================ encoding
     def _encode(self, item: Any) -> bytes:
-        if isinstance(item, Line):
+        if isinstance(item, (Line, Slim)):
             return self.redactor(self._encode_line(item))
         if isinstance(item, tuple):
             kind, seq, t, wall, extra = item
@@ -243,13 +260,13 @@ class InspectorAddon:
         return self.redactor(json.dumps(frame, separators=(",", ":")).encode() + b"\n")
 
     @staticmethod
-    def _encode_line(line: Line) -> bytes:
+    def _encode_line(line: Any) -> bytes:
         """The hot case, formatted directly (a dict + json.dumps costs ~3x more per frame)."""
         try:
             raw = '"raw":' + _json_str(line.raw.decode("utf-8"))
         except UnicodeDecodeError:
             raw = '"raw_b64":"' + base64.b64encode(line.raw).decode() + '"'
-        error = line.error if (line._json is not None or line.error) else None
+        error = line.error
         tail = ""
         if line.changed is not None or line.injected is not None:
             tail = ',"changed":' + json.dumps(line.changed) + ',"injected":' + json.dumps(line.injected)
@@ -655,10 +672,10 @@ class InspectorAddon:
         if cmd.name == "inject":
             return await self._inject(sub, cmd.raw, cmd.direction, cmd.timeout, cmd.extra.get("force", False))
         if cmd.name == "replay":
-            item = next((i for _, i in self.backlog if isinstance(i, Line) and i.seq == cmd.seq), None)
+            item = next((i for _, i in self.backlog if isinstance(i, (Line, Slim)) and i.seq == cmd.seq), None)
             if item is None:
                 raise CommandError(f"no message #{cmd.seq} in the backlog")
-            obj = item.json
+            obj = parse_json(item.raw)[0]
             if not (isinstance(obj, dict) and "method" in obj):
                 raise CommandError(f"message #{cmd.seq} is not a request or notification")
             return await self._inject(sub, item.raw, item.direction, cmd.timeout, cmd.extra.get("force", False))

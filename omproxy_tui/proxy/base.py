@@ -23,10 +23,12 @@ reported on stderr and the message is forwarded unchanged.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
-import time
+from time import monotonic as _monotonic
+from time import time as _time
 from collections import deque
 from typing import Any, Callable
 
@@ -204,8 +206,7 @@ class Proxy:
         self._import_timer: threading.Timer | None = None
         self._gates: dict[str, list[Callable[[Line], Any]]] = {C2S: [], S2C: []}
         self._other: dict[str, list[_Hook]] = {}
-        self._seq = 0
-        self._seq_lock = threading.Lock()
+        self._seq_counter = itertools.count(1)
         self._err_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.RLock()
@@ -290,14 +291,14 @@ class Proxy:
         self.report(f"hook {hook.name} raised {type(exc).__name__}: {exc} ({what})\n{tb}")
 
     def next_seq(self) -> int:
-        with self._seq_lock:
-            self._seq += 1
-            return self._seq
+        return next(self._seq_counter)  # itertools.count: atomic under the GIL, no lock needed
 
     def make_line(self, raw: bytes, direction: str, parsed: Any = None, error: str | None = None,
                   parsed_known: bool = False) -> Line:
-        kw = {"parsed": parsed, "error": error} if parsed_known else {}
-        return Line(raw, direction, seq=self.next_seq(), t=time.monotonic(), wall=time.time(), **kw)
+        if parsed_known:
+            return Line(raw, direction, seq=next(self._seq_counter), t=_monotonic(), wall=_time(), parsed=parsed,
+                        error=error)
+        return Line(raw, direction, seq=next(self._seq_counter), t=_monotonic(), wall=_time())
 
     def prepare_addons(self) -> None:
         """Sync set-up of addons before traffic flows (the inspector binds its socket here)."""
@@ -396,7 +397,7 @@ class Proxy:
         except Exception as exc:  # noqa: BLE001 -- a hook must never kill the relay
             self._hook_failed(hook, exc, what)
             return None
-        if hook.is_async or hasattr(result, "__await__"):
+        if result is not None and (hook.is_async or hasattr(result, "__await__")):
             return self._run_async(hook, result, what, wait=hook.modifies)
         return result
 

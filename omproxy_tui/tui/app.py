@@ -636,7 +636,7 @@ class OmproxyApp(App[None]):
     def on_resize(self, event: events.Resize) -> None:
         # narrow terminals give the log the width, unless the user chose otherwise with `v`
         if not self._sessions_user_set:
-            self.query_one(SessionList).display = event.size.width >= 110
+            self.query_one(SessionList).display = event.size.width >= 120
 
     def action_zoom(self) -> None:
         focused = self.focused

@@ -147,7 +147,7 @@ class DetailPane(VerticalScroll, can_focus=True):
             if near:
                 lines.append(Text("server stderr around this message:", style="bold"))
                 for wall, line, after in near:
-                    t = Text(f"  {fmt_time(wall)} ", style="dim")
+                    t = Text(f"  {fmt_time(wall)} ", style="dim", no_wrap=True, overflow="ellipsis")
                     t.append(line)
                     lines.append(t)
         lines.append(Text(""))

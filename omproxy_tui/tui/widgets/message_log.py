@@ -40,8 +40,7 @@ FLAG = {"held": "H", "dropped": "D", "injected": "I", "blocked": "B"}
 COLUMNS: list[tuple[str, int]] = [
     ("time", 12),
     ("session", 10),
-    ("", 1),
-    ("", 1),
+    ("", 2),
     ("kind", 5),
     ("method", 24),
     ("id", 6),
