@@ -42,8 +42,13 @@ monotonic clock: use differences for latency) and ``wall`` (seconds since the ep
          "to_inspector":false}
 
     ``raw`` is decoded as UTF-8; a line that is not valid UTF-8 is sent with ``"raw_b64"`` (base64
-    of the bytes) instead of ``raw`` and an ``error``. ``status`` ``blocked`` marks a server line
-    that was not forwarded because it is not JSON (a banner, a stray print).
+    of the bytes) instead of ``raw``. ``error`` is set when the proxy parsed the line and found it
+    is not JSON (server lines are always checked; client lines are forwarded unchecked, so an
+    inspector should parse ``raw`` itself). ``status``: ``relayed``; ``held`` (waiting for the
+    inspector); ``dropped`` (by a hook, or the other side was gone); ``blocked`` (a server line that
+    was not forwarded because it is not JSON: a banner, a stray print); ``injected`` (made up by an
+    inspector or the proxy, e.g. the error answering a dropped request); ``routed`` (a reply to an
+    injected request, delivered to its inspector only).
     ``to_inspector`` is true for replies to injected requests: they were routed to the injecting
     inspector and never reached the other side (only that inspector receives them).
     A held message is sent once with ``held: true`` when it is held; when it is later released or
@@ -60,8 +65,12 @@ monotonic clock: use differences for latency) and ``wall`` (seconds since the ep
     inspector left; ``released``).
 ``state``
     ``{"type":"state","paused":{"c2s":bool,"s2c":bool},"intercept":null|"<filter>",
-    "held":[{"seq":N,"dir":D},...],"held_bytes":N,"inspectors":N}`` -- sent after hello and on
-    every change.
+    "held":[{"seq":N,"dir":D,"reason":"paused"|"intercept"|"behind"},...],"held_bytes":N,
+    "inspectors":N,"pending_injections":N}`` -- sent after hello and on every change. A message
+    ``behind`` a held one in the same direction waits with it (order is kept).
+``inject_timeout``
+    ``{"type":"inject_timeout","inject_id":"…"}`` -- an injected request got no answer in time;
+    ``notifications/cancelled`` was sent for it and a late answer will be swallowed.
 ``lost``
     ``{"type":"lost","n":N}`` -- this subscriber fell behind and N frames were skipped.
 ``reply``
@@ -83,10 +92,14 @@ Inspector -> proxy commands
             client with a JSON-RPC error so it does not wait forever.
 ``release_all`` ``{"dir": optional}``
 ``inject``  ``{"to":"server"|"client","message":{…JSON-RPC object…} | "raw":"<line>",
-            "timeout":seconds}`` -- a request's id is replaced by a private one
-            (``omproxy-<pid>-<n>``); the reply carries ``inject_id``; the answer arrives as a
-            ``message`` frame with ``to_inspector: true`` and ``injected.id`` set.
-``replay``  ``{"seq":N}`` -- re-send a captured request as an injection.
+            "timeout":seconds (default 60), "force":bool}`` -- a request's id is replaced by a
+            private one (``omproxy-<pid>-<n>``); the reply carries ``inject_id``, ``original_id``
+            and ``seq``; the answer (and any progress for it) arrives as a ``message`` frame with
+            ``to_inspector: true``, ``status: "routed"`` and ``injected.id`` set, to this
+            inspector only. Requests to the server respect the session's era: in the handshake
+            era they are refused until the client sent ``notifications/initialized`` (unless
+            ``force``); in the 2026-07-28 era the client's latest ``_meta`` envelope is copied in.
+``replay``  ``{"seq":N, "force":bool}`` -- re-send a captured request as an injection.
 ``cancel``  ``{"inject_id":"…"}`` -- cancel a pending injected request.
 ``ping``    -- replies ok.
 """
