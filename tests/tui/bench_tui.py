@@ -205,6 +205,8 @@ async def bench_big(mb: int = 20) -> dict:
         out["big_ingest_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         app.log_widget.move_cursor(0)
+        while app.detail.record is None:  # the detail pane is debounced (30 ms)
+            await asyncio.sleep(0.001)
         await pilot.pause()
         out["big_detail_open_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
