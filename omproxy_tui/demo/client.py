@@ -144,7 +144,16 @@ class DemoClient:
         await self.pause(r.uniform(0.5, 1.5))
 
 
-async def run(socket: str, rounds: int | None, speed: float, name: str) -> int:
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Stop when the process that started us (omproxy-tui --demo) is gone, even if it was killed."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+            return
+        await asyncio.sleep(0.5)
+
+
+async def run(socket: str, rounds: int | None, speed: float, name: str, parent: int | None = None) -> int:
     proc = await asyncio.create_subprocess_exec(
         *proxy_command(socket, name),
         stdin=asyncio.subprocess.PIPE,
@@ -168,10 +177,12 @@ async def run(socket: str, rounds: int | None, speed: float, name: str) -> int:
             await client.round(n)
 
     driver = asyncio.ensure_future(drive())
+    watchdog = asyncio.ensure_future(_watch_parent(parent, stop)) if parent else None
     stopper = asyncio.ensure_future(stop.wait())
     await asyncio.wait({driver, stopper, reader}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (driver, stopper):
-        task.cancel()
+    for task in (driver, stopper, watchdog):
+        if task is not None:
+            task.cancel()
     # closing stdin ends the session cleanly: the proxy sees EOF and stops the server
     if proc.stdin is not None:
         proc.stdin.close()
@@ -193,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="stop after N rounds (default: forever)")
     parser.add_argument("--speed", type=float, default=1.0, help="pace multiplier")
     parser.add_argument("--name", default="demo", help="session name")
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this parent process is gone")
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.socket, args.rounds, args.speed, args.name))
+    return asyncio.run(run(args.socket, args.rounds, args.speed, args.name, args.parent_pid))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ class DemoRunner:
         self.dir = tempfile.mkdtemp(prefix="omproxy-demo-", dir="/tmp" if os.path.isdir("/tmp") else None)
         sock = os.path.join(self.dir, "demo.sock")
         self.log_path = Path(self.dir) / "demo.log"
-        cmd = [sys.executable, "-m", "omproxy_tui.demo.client", "--socket", sock, "--speed", str(self.speed)]
+        cmd = [sys.executable, "-m", "omproxy_tui.demo.client", "--socket", sock, "--speed", str(self.speed),
+               "--parent-pid", str(os.getpid())]
         if self.rounds is not None:
             cmd += ["--rounds", str(self.rounds)]
         with open(self.log_path, "wb") as log:

@@ -70,3 +70,34 @@ async def test_demo_end_to_end():
             assert any(event == "exited" for _, event, _ in info.lifecycle)
     finally:
         runner.stop()
+
+
+def test_demo_client_exits_when_its_parent_dies(tmp_path):
+    """A killed omproxy-tui must not leave the demo running: the client watches its parent."""
+    import os
+    import signal
+
+    sock = tmp_path / "d.sock"
+    # an intermediate shell is the client's parent; killing it orphans the client
+    shell = subprocess.Popen(
+        ["/bin/sh", "-c", f'"{sys.executable}" -m omproxy_tui.demo.client --socket {sock} --parent-pid $$ & '
+                          'echo $! ; wait'],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    client_pid = int(shell.stdout.readline())
+    deadline = time.monotonic() + 20
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sock.exists(), "demo proxy did not start"
+    os.kill(shell.pid, signal.SIGKILL)
+    shell.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(client_pid, 0)
+        except ProcessLookupError:
+            break
+        # reap if it became our child's zombie (it is re-parented to init, so normally not ours)
+        time.sleep(0.1)
+    else:
+        os.kill(client_pid, signal.SIGKILL)
+        raise AssertionError("the demo client outlived its parent")
