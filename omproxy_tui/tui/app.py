@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from rich.text import Text
 from textual import events, on, work
+from textual.css.query import NoMatches
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -384,9 +385,14 @@ class OmproxyApp(App[None]):
     # ---- periodic refresh ----------------------------------------------------------------
 
     def _tick(self) -> None:
-        if self._sessions_dirty:
-            self._refresh_sessions()
-        self._refresh_status()
+        # The timer can fire while the main screen is not (or no longer) mounted: at start-up and
+        # during shutdown the default screen is current and the widgets are not there.
+        try:
+            if self._sessions_dirty:
+                self._refresh_sessions()
+            self._refresh_status()
+        except NoMatches:
+            return
 
     def _refresh_sessions(self) -> None:
         self._sessions_dirty = False
