@@ -84,6 +84,8 @@ class Stats:
         self._seen: set[int] = set()
         self._pending_keys: dict[int, tuple[_Acc, ...]] = {}
         self._ticks: dict[int, int] = {}
+        # (method, tool) -> the accumulators a record with them counts in
+        self._accs_memo: dict[tuple[str, str | None], tuple[_Acc, ...]] = {}
         #: Totals over everything seen.
         self.messages = 0
         self.errors = 0
@@ -91,6 +93,12 @@ class Stats:
         self.bytes_out = 0
 
     def _accs(self, method: str, tool: str | None) -> tuple[_Acc, ...]:
+        accs = self._accs_memo.get((method, tool))
+        if accs is None:
+            accs = self._accs_memo[(method, tool)] = self._make_accs(method, tool)
+        return accs
+
+    def _make_accs(self, method: str, tool: str | None) -> tuple[_Acc, ...]:
         acc = self._acc.get(method)
         if acc is None:
             acc = self._acc[method] = _Acc(method, method, None)
@@ -127,6 +135,69 @@ class Stats:
             if accs:
                 for a in accs:
                     a.pending.discard(rec.pair)
+
+    def update_many(self, records: list[Record]) -> None:
+        """:meth:`update` for each of ``records`` (a batch of new ones, typically): the same
+        result, with the common request/response/notification cases inlined."""
+        seen = self._seen
+        ticks = self._ticks
+        tget = ticks.get
+        accs_of = self._accs
+        pending_keys = self._pending_keys
+        update = self.update
+        messages = errors = bytes_in = bytes_out = 0
+        for rec in records:
+            kind = rec.kind
+            idx = rec.index
+            if idx in seen or kind == "batch" or kind == "invalid":
+                update(rec)
+                continue
+            seen.add(idx)
+            messages += 1
+            tick = int(rec.wall * _TICKS_PER_S)
+            ticks[tick] = tget(tick, 0) + 1
+            size = rec.size
+            inbound = rec.dir == "c2s"
+            if inbound:
+                bytes_in += size
+            else:
+                bytes_out += size
+            is_error = kind == "error" or rec.error is not None or rec.tool_error
+            if is_error:
+                errors += 1
+            accs = accs_of(rec.method or UNPAIRED, rec.tool)
+            counted = kind == "request" or kind == "notification"
+            latency = rec.latency if not counted and rec.pair is not None else None
+            for a in accs:
+                if counted:
+                    a.count += 1
+                if is_error:
+                    a.errors += 1
+                if inbound:
+                    a.bytes_in += size
+                else:
+                    a.bytes_out += size
+                if latency is not None:
+                    lat = a.lat
+                    ms = latency * 1000.0
+                    if lat and ms < lat[-1]:
+                        a.sorted = False
+                    lat.append(ms)
+            # in-flight, as in update()
+            if kind == "request":
+                if rec.pending:
+                    pending_keys[idx] = accs
+                    for a in accs:
+                        a.pending.add(idx)
+            elif not counted and rec.pair is not None:
+                paccs = pending_keys.pop(rec.pair, None)
+                if paccs:
+                    for a in paccs:
+                        a.pending.discard(rec.pair)
+        self.messages += messages
+        self.errors += errors
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
 
     def _first(self, rec: Record, kind: str) -> None:
         self.messages += 1

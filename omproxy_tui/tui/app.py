@@ -6,6 +6,7 @@ app's handler mutates the model, then tells widgets what changed (attributes dow
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from collections import deque
@@ -42,6 +43,11 @@ def styles_dir() -> Path:
 
 
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
+
+
+_get_dir = operator.attrgetter("dir")
+_get_method = operator.attrgetter("method")
+_get_tool = operator.attrgetter("tool")
 
 
 class FramesReceived(Message):
@@ -292,40 +298,22 @@ class OmproxyApp(App[None]):
         if info is None:
             return
         store = self.store
+        records = store.records
+        add_frame = store.add_frame
         label = info.label
         before_view = len(self.view.indices)
-        n_store_start = len(store)
-        new_indices: list[int] = []
+        n_store_start = len(records)
+        # Per frame only the store's work; everything else (stats, counters, the view, the log
+        # widget) is done once per batch below, over the new records.
         changed_all: list[int] = []
         for frame in frames:
             ftype = frame.get("type")
             if ftype == "message" or ftype == "resolved":
-                n_before = len(store)
                 try:
-                    changed = store.add_frame(frame, label)
+                    changed_all += add_frame(frame, label)
                 except Exception as exc:  # a malformed frame must not kill the app
                     self.log.warning(f"bad frame: {exc!r}")
                     continue
-                changed_all.extend(changed)
-                if len(store) > n_before:
-                    for index in range(n_before, len(store)):
-                        rec = store[index]
-                        new_indices.append(index)
-                        self.stats.update(rec)
-                        info.messages += 1
-                        if rec.dir == "c2s":
-                            info.c2s += 1
-                        else:
-                            info.s2c += 1
-                        if rec.kind == "error" or rec.error or getattr(rec, "tool_error", False):
-                            info.errors += 1
-                        if rec.method:
-                            self.methods_seen.add(rec.method)
-                        if rec.tool:
-                            self.tools_seen.add(rec.tool)
-                        if rec.kind == "response" and rec.pair is not None:
-                            req = store[rec.pair]
-                            info.note_handshake(req.method, rec.kind, rec.raw)
             elif ftype == "stderr":
                 info.stderr.append((frame.get("wall") or self.clock(), str(frame.get("line", ""))))
             elif ftype == "lifecycle":
@@ -362,25 +350,58 @@ class OmproxyApp(App[None]):
                 self.lost_before[len(store)] = self.lost_before.get(len(store), 0) + n
                 info.lifecycle.append((self.clock(), "lost", {"n": n}))
             # reply / error frames: answers to commands (next issue: steering)
+        n_new = len(records) - n_store_start
+        # Records from before this batch that a frame of it changed (a request that got its
+        # answer, a held message resolved): only these can be on screen or cached already.
+        old_changed = sorted({i for i in changed_all if i < n_store_start}) if changed_all else []
+        if n_new:
+            self._account(info, records, n_store_start)
+        if old_changed:
+            update = self.stats.update
+            for i in old_changed:
+                update(records[i])
         log = self.log_widget
         selected = log.selected_record()
-        if new_indices:
-            self._arrivals.append((self.clock(), len(new_indices)))
-        if changed_all or new_indices:
+        if n_new:
+            self._arrivals.append((self.clock(), n_new))
+        if changed_all:
             # the view appends new records and re-checks changed older ones (e.g. ~pending)
-            self.view.on_added(sorted(set(changed_all)))
+            self.view.on_added(old_changed)
         added = len(self.view.indices) - before_view
         if added or changed_all:
             if selected is not None and log.cursor is not None:
                 pos = self.view.position(selected.index)
                 if pos != log.cursor:
                     log.set_reactive(MessageLog.cursor, pos)
-            log.rows_added(max(0, added), changed_all)
-        rec = log.selected_record()
-        if rec is not None and rec.index in changed_all:
-            self.detail.show(rec)
+            log.rows_added(max(0, added), old_changed)
+        if old_changed:
+            rec = log.selected_record()
+            if rec is not None and rec.index in set(old_changed):
+                self.detail.show(rec)
         self._sessions_dirty = True
         self._status_dirty = True
+
+    def _account(self, info: SessionInfo, records: list[Any], start: int) -> None:
+        """Counters, stats and the completion sets for the records ``records[start:]``, which
+        arrived in one batch from the session ``info``."""
+        new = records[start:]
+        self.stats.update_many(new)
+        n = len(new)
+        info.messages += n
+        dirs = list(map(_get_dir, new))
+        c2s = dirs.count("c2s")
+        info.c2s += c2s
+        info.s2c += n - c2s
+        info.errors += sum(1 for r in new if r.kind == "error" or r.error or r.tool_error)
+        methods = set(map(_get_method, new))
+        methods.discard(None)
+        self.methods_seen |= methods
+        tools = set(map(_get_tool, new))
+        tools.discard(None)
+        self.tools_seen |= tools
+        for rec in new:
+            if rec.kind == "response" and rec.pair is not None:
+                info.note_handshake(records[rec.pair].method, "response", rec.raw)
 
     # ---- periodic refresh ----------------------------------------------------------------
 
