@@ -23,6 +23,7 @@ reported on stderr and the message is forwarded unchanged.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import sys
@@ -200,6 +201,8 @@ class Proxy:
         self._inline: dict[str, list[_Hook]] = {C2S: [], S2C: []}
         self._typed: dict[str, list[_Hook]] = {C2S: [], S2C: []}
         self._early: list[Line] = []  # typed-hook lines waiting for mcp_types (see _hold_for_types)
+        self._typed_queue: collections.deque[Line] = collections.deque()
+        self._typed_lock = threading.Lock()
         self._early_lock = threading.RLock()
         self._types_ready = "mcp_types" in sys.modules
         self._import_started = False
@@ -572,9 +575,26 @@ class Proxy:
             if self._types_ready:
                 if self._early:
                     self._flush_early()
-                self._run_typed(line)
+                self._typed_runner(line)
             else:
                 self._hold_for_types(line)
+
+    def _typed_runner(self, line: Line) -> None:
+        """Run typed hooks on one relay thread at a time: whoever holds the runner role also runs
+        the lines the other thread queued meanwhile, and the other thread goes straight back to
+        its I/O. Two threads both running Python would hand the GIL back and forth on every
+        message, which costs more than the hooks themselves. Order is kept per direction."""
+        q = self._typed_queue
+        q.append(line)
+        runner = self._typed_lock
+        while q:
+            if not runner.acquire(blocking=False):
+                return  # the holder drains what we queued
+            try:
+                while q:
+                    self._run_typed(q.popleft())
+            finally:
+                runner.release()
 
     @staticmethod
     def _elements(line: Line) -> list[Line]:
@@ -637,6 +657,9 @@ class Proxy:
             if not self._types_ready:
                 self._import_types()
             self._flush_early()
+        with self._typed_lock:
+            while self._typed_queue:
+                self._run_typed(self._typed_queue.popleft())
 
 def write_all(fd: int) -> Callable[[bytes], None]:
     """A blocking writer for one fd that writes everything (pipes take partial writes)."""
