@@ -6,6 +6,7 @@ app's handler mutates the model, then tells widgets what changed (attributes dow
 
 from __future__ import annotations
 
+import gc
 import operator
 import os
 import time
@@ -41,6 +42,9 @@ def styles_dir() -> Path:
         return pkg
     return Path(__file__).resolve().parent.parent.parent / "styles"
 
+
+#: Every this many new records, the ingest path freezes the heap (see ``_freeze_records``).
+GC_FREEZE_EVERY = 20_000
 
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
 
@@ -179,6 +183,7 @@ class OmproxyApp(App[None]):
         self._detail_timer: Any = None
         self._sessions_user_set = False
         self._last_status: Any = None
+        self._gc_frozen_at = 0
 
     # ---- theme ---------------------------------------------------------------------------
 
@@ -356,6 +361,8 @@ class OmproxyApp(App[None]):
         old_changed = sorted({i for i in changed_all if i < n_store_start}) if changed_all else []
         if n_new:
             self._account(info, records, n_store_start)
+            if len(records) - self._gc_frozen_at >= GC_FREEZE_EVERY:
+                self._freeze_records(len(records))
         if old_changed:
             update = self.stats.update
             for i in old_changed:
@@ -380,6 +387,15 @@ class OmproxyApp(App[None]):
                 self.detail.show(rec)
         self._sessions_dirty = True
         self._status_dirty = True
+
+    def _freeze_records(self, n: int) -> None:
+        """Move everything alive (mostly records: the store is append-only, records are never
+        freed) out of the cyclic collector's reach, so full collections stop re-traversing the
+        whole store: at 100k records they were ~15% of ingest time. Young garbage is collected
+        first so it is not kept forever."""
+        self._gc_frozen_at = n
+        gc.collect(1)
+        gc.freeze()
 
     def _account(self, info: SessionInfo, records: list[Any], start: int) -> None:
         """Counters, stats and the completion sets for the records ``records[start:]``, which
