@@ -66,22 +66,26 @@ def session_name(argv: list[str]) -> str:
     return os.path.basename(rest[-1]).removesuffix(".py") if rest else base
 
 
-class Slim:
+class Slim(tuple):
     """What the backlog keeps of a relayed line: no parsed JSON, no typed view (10,000 of them
-    must stay small), taken after the hooks ran so status and changes are final."""
+    must stay small), taken after the hooks ran so status and changes are final. A tuple: it is
+    built for every relayed message, and a tuple is the cheapest thing Python builds."""
 
-    __slots__ = ("raw", "direction", "seq", "t", "wall", "status", "changed", "injected", "error")
+    __slots__ = ()
+    raw = property(lambda self: self[0])
+    direction = property(lambda self: self[1])
+    seq = property(lambda self: self[2])
+    t = property(lambda self: self[3])
+    wall = property(lambda self: self[4])
+    status = property(lambda self: self[5])
+    changed = property(lambda self: self[6])
+    injected = property(lambda self: self[7])
+    error = property(lambda self: self[8])
 
-    def __init__(self, line: Line):
-        self.raw = line.raw
-        self.direction = line.direction
-        self.seq = line.seq
-        self.t = line.t
-        self.wall = line.wall
-        self.status = line.status
-        self.changed = line.changed
-        self.injected = line.injected
-        self.error = line.error
+
+def slim(line: Line) -> Slim:
+    return Slim((line.raw, line.direction, line.seq, line.t, line.wall, line.status, line.changed, line.injected,
+                 line.error))
 
 
 class Subscriber:
@@ -213,10 +217,10 @@ class InspectorAddon:
             self._modern_raw = raw
         elif not self._handshake_ready and b"notifications/initialized" in raw:
             self._handshake_ready = True
-        self._event(Slim(line))
+        self._event(slim(line))
 
     def _on_mcp_server_message(self, line: Line) -> None:
-        self._event(Slim(line))
+        self._event(slim(line))
 
     def _on_server_stderr(self, text: str) -> None:
         self._event(("stderr", self.proxy.next_seq(), time.monotonic(), time.time(), {"line": text}))

@@ -299,9 +299,8 @@ class Proxy:
     def make_line(self, raw: bytes, direction: str, parsed: Any = None, error: str | None = None,
                   parsed_known: bool = False) -> Line:
         if parsed_known:
-            return Line(raw, direction, seq=next(self._seq_counter), t=_monotonic(), wall=_time(), parsed=parsed,
-                        error=error)
-        return Line(raw, direction, seq=next(self._seq_counter), t=_monotonic(), wall=_time())
+            return Line(raw, direction, next(self._seq_counter), _monotonic(), _time(), parsed, error)
+        return Line(raw, direction, next(self._seq_counter), _monotonic(), _time())
 
     def prepare_addons(self) -> None:
         """Sync set-up of addons before traffic flows (the inspector binds its socket here)."""

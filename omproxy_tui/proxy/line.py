@@ -155,7 +155,7 @@ class Line:
     __slots__ = ("raw", "direction", "seq", "t", "wall", "element", "_json", "error", "_message",
                  "status", "changed", "injected")
 
-    def __init__(self, raw: bytes, direction: str, *, seq: int = 0, t: float = 0.0, wall: float = 0.0,
+    def __init__(self, raw: bytes, direction: str, seq: int = 0, t: float = 0.0, wall: float = 0.0,
                  parsed: Any = _UNSET, error: str | None = None, element: int | None = None):
         self.raw = raw
         self.direction = direction
