@@ -208,3 +208,27 @@ def test_seed_style_hooks_see_typed_messages_batch_elements_and_stderr(tmp_path)
     assert seen[-1] == {"closed": True}
     # the batch reached the server untouched, as one line
     assert r.stdout.count(b"\n") == 1
+
+
+def test_library_api_with_the_sdks_server_parameters(tmp_path):
+    """The seed's API: StdioProxy().run(StdioServerParameters(...)) from a user's own script."""
+    script = tmp_path / "my_proxy.py"
+    script.write_text(
+        "import sys\n"
+        "from mcp import StdioServerParameters\n"
+        "from omproxy_tui.proxy import StdioProxy\n"
+        "class Mine(StdioProxy):\n"
+        "    seen = []\n"
+        "    def _on_mcp_client_message(self, message):\n"
+        "        self.seen.append(type(message).__name__ + ':' + message.method)\n"
+        "    async def _on_mcp_server_message(self, message):\n"
+        "        self.seen.append(type(message).__name__)\n"
+        "    def _on_close(self):\n"
+        "        sys.stderr.write('SEEN ' + ','.join(sorted(self.seen)) + '\\n')\n"
+        f"raw = {RAW_SERVER!r}\n"
+        "sys.exit(Mine().run(StdioServerParameters(command=raw[0], args=raw[1:] + ['echo'])))\n")
+    r = subprocess.run([sys.executable, str(script)], input=b'{"jsonrpc":"2.0","id":1,"method":"m"}\n',
+                       capture_output=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["id"] == 1
+    assert "SEEN JSONRPCRequest:m,JSONRPCResponse" in r.stderr.decode()

@@ -202,6 +202,7 @@ class Proxy:
         self._typed: dict[str, list[_Hook]] = {C2S: [], S2C: []}
         self._early: list[Line] = []  # typed-hook lines waiting for mcp_types (see _hold_for_types)
         self._typed_queue: collections.deque[Line] = collections.deque()
+        self._async_pending: set = set()
         self._typed_lock = threading.Lock()
         self._early_lock = threading.RLock()
         self._types_ready = "mcp_types" in sys.modules
@@ -406,16 +407,21 @@ class Proxy:
     def _run_async(self, hook: _Hook, coro: Any, what: str, wait: bool) -> Any:
         if self.loop is None:
             self.start_loop()
+        def done(f: Any) -> None:
+            self._async_pending.discard(f)
+            if not f.cancelled() and f.exception() is not None:
+                self._hook_failed(hook, f.exception(), what)
+
         if threading.current_thread() is getattr(self, "_loop_thread", None):
             # On the loop itself (a remote proxy's reader) we cannot block: schedule it.
             task = self.loop.create_task(coro)
-            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
-                                   or self._hook_failed(hook, t.exception(), what))
+            self._async_pending.add(task)
+            task.add_done_callback(done)
             return None
         fut = self.run_on_loop(coro)
         if not wait:
-            fut.add_done_callback(lambda f: f.cancelled() or f.exception() is None
-                                  or self._hook_failed(hook, f.exception(), what))
+            self._async_pending.add(fut)
+            fut.add_done_callback(done)
             return None
         try:
             return fut.result()
@@ -659,6 +665,17 @@ class Proxy:
         with self._typed_lock:
             while self._typed_queue:
                 self._run_typed(self._typed_queue.popleft())
+        # ...and async observe hooks still running on the loop get a moment to finish.
+        deadline = _monotonic() + 5.0
+        while self._async_pending and _monotonic() < deadline:
+            for f in list(self._async_pending):
+                if hasattr(f, "result") and not hasattr(f, "get_loop"):  # a concurrent future
+                    try:
+                        f.result(max(0.0, deadline - _monotonic()))
+                    except Exception:  # noqa: BLE001 - reported by its callback
+                        pass
+            if any(hasattr(f, "get_loop") for f in self._async_pending):
+                break  # loop tasks (remote proxies): the loop finishes them itself
 
 def write_all(fd: int) -> Callable[[bytes], None]:
     """A blocking writer for one fd that writes everything (pipes take partial writes)."""
