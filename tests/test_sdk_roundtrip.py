@@ -2,6 +2,7 @@
 2026 (default `Client()`, `server/discover`) and the legacy handshake era, over stdio, streamable
 HTTP and SSE. Nothing is mocked: real processes, real pipes, uvicorn on 127.0.0.1."""
 
+import json
 import sys
 
 import anyio
@@ -86,9 +87,22 @@ def test_stdio_sdk_client_all_round_trips(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_streamable_http_sdk_client_all_round_trips(mode, http_server):
+def test_streamable_http_sdk_client_all_round_trips(mode, http_server, tmp_path):
     url = http_server("http")
-    check(anyio.run(exercise, proxied("http", "--url", url, "-H", "X-Test: a=b,c"), mode))
+    rec = tmp_path / "rec.jsonl"
+    check(anyio.run(exercise, proxied("http", "--url", url, "-H", "X-Test: a=b,c", "--record", str(rec)), mode))
+    sent = [json.loads(f["raw"]) for f in map(json.loads, rec.read_text().splitlines())
+            if f["type"] == "message" and f["dir"] == "c2s"]
+    methods = [m.get("method") for m in sent]
+    if mode == "auto":
+        # The 2026 client kept its era through the proxy: no fallback to the handshake.
+        assert methods[0] == "server/discover" and "initialize" not in methods
+        got = [json.loads(f["raw"]) for f in map(json.loads, rec.read_text().splitlines())
+               if f["type"] == "message" and f["dir"] == "s2c"]
+        discover = next(m for m in got if m.get("id") == sent[0]["id"])
+        assert "result" in discover, discover
+    else:
+        assert methods[0] == "initialize"
 
 
 @pytest.mark.parametrize("mode", MODES)
