@@ -516,7 +516,7 @@ class OmproxyApp(App[None]):
             log.refresh()
         if text != self._last_status:
             self._last_status = text
-            self.query_one("#status", Static).update(text)
+            self.query_one("#status", Static).update(text, layout=False)  # height 1: never resizes
         subtitle = f"▼ {log.new_count:,} new · End to follow" if (not log.follow and log.new_count) else ""
         if log.border_subtitle != subtitle:
             log.border_subtitle = subtitle
@@ -525,10 +525,18 @@ class OmproxyApp(App[None]):
 
     @on(MessageLog.CursorMoved)
     def _cursor_moved(self, event: MessageLog.CursorMoved) -> None:
-        # debounce: holding a key down renders the detail pane once, when it stops
+        # Leading-edge debounce: a lone move (a jump, a click, one key) shows its record at
+        # once, in the same screen update as the log; moves that follow within 30 ms (a key
+        # held down) only restart the timer, and the pane is rendered once, when they stop.
         if self._detail_timer is not None:
             self._detail_timer.stop()
-        self._detail_timer = self.set_timer(0.03, self._show_detail)
+            self._detail_timer = self.set_timer(0.03, self._show_detail)
+            return
+        self._show_detail()
+        self._detail_timer = self.set_timer(0.03, self._detail_quiet)
+
+    def _detail_quiet(self) -> None:
+        self._detail_timer = None
 
     def _show_detail(self) -> None:
         self._detail_timer = None
@@ -579,10 +587,8 @@ class OmproxyApp(App[None]):
         elif scope is None:
             self.view.set_filter(parsed)
         else:
-            def scoped(rec: Any, parsed: Any = parsed, scope: str = scope) -> bool:
-                return rec.session == scope and (parsed is None or parsed(rec))
-
-            self.view.set_filter(scoped)
+            scoped = filters.FSessionIs(scope)
+            self.view.set_filter(scoped if parsed is None else filters.FAnd([scoped, parsed]))
         self.log_widget.reset()
         self._refresh_status()
 

@@ -374,3 +374,57 @@ def test_suggest(prefix, expected):
     got = suggest(prefix, METHODS, TOOLS)
     assert got == expected
     assert all(g.startswith(prefix) for g in got)
+
+
+# ---- Filter.select (column-at-a-time evaluation) agrees with per-record evaluation ---------------
+
+
+def _select_store() -> Store:
+    s = build_store()
+    extra = [
+        ("s2c", [{"jsonrpc": "2.0", "id": 10, "result": {}}, {"jsonrpc": "2.0", "id": 99, "error": {"code": 1, "message": "x"}}]),
+        ("s2c", {"jsonrpc": "2.0", "id": 77, "result": {"content": []}}),  # orphan: method None
+        ("c2s", {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "Ünïcode", "arguments": {"q": "İstanbul 99 ms"}}}),
+        ("s2c", {"jsonrpc": "2.0", "id": 5, "result": {"content": [{"type": "text", "text": "query number 99"}]}}),
+        ("c2s", [{"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 1, "progress": 1}}]),
+        ("c2s", "not json { at all"),
+    ]
+    for n, (d, obj) in enumerate(extra):
+        raw = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+        s.add(record_from_line(raw, d, session="gamma" if n % 2 else "alpha", t=3.0 + n * 0.3))
+    return s
+
+
+SELECT_STORE = _select_store()
+
+
+def _check_select(f):
+    recs = SELECT_STORE.records
+    n = len(recs)
+    for rows in (range(n), range(3, n - 2), [0, 1, 3, 7, 8, 12, 13, 15, n - 1], []):
+        assert f.select(recs, rows) == [i for i in rows if f(recs[i])], (str(f), rows)
+
+
+@pytest.mark.parametrize("expr, expected", MATCHES)
+def test_select_matches_per_record(expr, expected):
+    f = parse(expr)
+    assert f.select(STORE.records, range(len(STORE))) == expected
+    _check_select(f)
+
+
+@pytest.mark.parametrize("expr", ["query number 99", "99 MS", "istanbul", "~tool ünïcode", "~e | ~m ^tools & ~slow 100",
+                                  "!~m tools & !~e", "~r ~b result", "~s gamma | ~id 99", "~size 80", "~pending | ~held"])
+def test_select_edge_cases(expr):
+    _check_select(parse(expr))
+
+
+def test_session_scope_filter():
+    f = F.FAnd([F.FSessionIs("beta"), parse("~q")])
+    _check_select(f)
+    assert f.select(STORE.records, range(len(STORE))) == [8, 9, 10]
+
+
+@settings(max_examples=300, deadline=None)
+@given(asts)
+def test_select_agrees_with_call_on_generated_filters(f):
+    _check_select(f)
