@@ -450,6 +450,7 @@ class FBody(_Rex):
         # A pattern without regex syntax is searched as a plain substring: ``in`` is several
         # times faster than the regex engine on kilobyte lines.
         self.literal = expr if expr and re.escape(expr) == expr else None
+        self.cost = 10 if self.literal is not None else 40
 
     def __call__(self, rec: Record) -> bool:
         if self.literal is not None:
@@ -621,6 +622,8 @@ class FBare(FBody):
             best = max(runs, key=len) if runs else ""
             if len(best) >= 2 and best.strip():
                 self.anchor = best
+        # literal with an anchor < caseless literal < case-insensitive regex (for & and |)
+        self.cost = 30 if self.literal is None else (15 if self.anchor else 25)
 
     def __call__(self, rec: Record) -> bool:
         if self.literal is not None:
@@ -632,6 +635,8 @@ class FBare(FBody):
         if lit is None:
             return list(compress(rows, map(self.search, map(_get_raw, _recs(records, rows)))))
         anchor = self.anchor
+        if anchor == lit:  # no letters at all: case does not matter
+            return list(compress(rows, map(operator.contains, map(_get_raw, _recs(records, rows)), repeat(lit))))
         if anchor:
             # Narrow first with a case-sensitive ``in`` on the literal's longest run without
             # letters (it must appear verbatim), then lowercase only the candidates.
