@@ -549,7 +549,10 @@ class OmproxyApp(App[None]):
 
     @on(MessageLog.FollowChanged)
     def _follow_changed(self, event: MessageLog.FollowChanged) -> None:
-        self._refresh_status()
+        try:  # can arrive while the main screen is being torn down (as in _tick)
+            self._refresh_status()
+        except NoMatches:
+            return
 
     @on(OptionList.OptionSelected, "#sessions")
     def _session_selected(self, event: OptionList.OptionSelected) -> None:
