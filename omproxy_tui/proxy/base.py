@@ -561,9 +561,9 @@ class Proxy:
         return line
 
     def _observe(self, line: Line) -> None:
-        """After forwarding. Line-level hooks (the inspector) run here, inline and cheap; hooks that
-        want the SDK's typed message run on the hook thread, so neither the ~6 us of validation per
-        message nor the ~200 ms import of mcp_types ever sits on the relay's path."""
+        """After forwarding. Line-level hooks (the inspector) run here, inline and cheap. Hooks that
+        want the SDK's typed message run here too once `mcp_types` is imported, one relay thread
+        at a time (see _typed_runner); until then their lines wait in order (see _hold_for_types)."""
         d = line.direction
         inline = self._inline[d]
         if inline:
