@@ -1,7 +1,7 @@
 """What every proxy shares: the hook API, the addon chain and the per-direction delivery gate.
 
 Data flows one way. A *reader* (a thread per stdio leg, a task per remote leg) cuts its input into
-lines and hands them to :meth:`Proxy._relay`. There, only hooks that may change traffic run before
+lines and hands them to :meth:`Proxy.relay_line`. There, only hooks that may change traffic run before
 the bytes move; the line is then written (or held) by its :class:`Direction`; observe-only hooks run
 after the write, so they cost the message itself no latency.
 
@@ -19,6 +19,10 @@ A message hook marked with :func:`modifies` (or on a class with ``modifies_traff
 message, dict, str or bytes). Any hook may be ``async``; async observe hooks run on the proxy's event
 loop, async traffic-changing hooks are awaited before the message moves. An exception in a hook is
 reported on stderr and the message is forwarded unchanged.
+
+Threads: each relay thread calls observe hooks right after it forwarded a line. Typed (seed-style)
+hooks never run concurrently with each other; hooks taking the raw ``line`` may run on both relay
+threads at once, so such a hook that keeps shared state should guard it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ import itertools
 import os
 import sys
 import threading
+from collections import deque
 from time import monotonic as _monotonic
 from time import time as _time
-from collections import deque
 from typing import Any, Callable
 
 from .line import _UNSET, C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
