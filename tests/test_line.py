@@ -6,7 +6,7 @@ import mcp_types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omproxy_tui.proxy.line import Line, encode_replacement, parse_json, typed_message
+from omproxy_tui.proxy.line import _UNSET, Line, encode_replacement, parse_json, typed_message
 
 values = st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False, allow_infinity=False) | \
     st.text(max_size=5) | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2) | st.lists(st.integers(),
@@ -57,7 +57,8 @@ def test_batch_elements_and_lazy_parse():
     els = line.elements()
     assert [e.method for e in els] == ["a", "b"] and [e.element for e in els] == [0, 1]
     single = Line(b'{"jsonrpc":"2.0","id":1,"method":"a"}', "c2s")
-    assert single.elements() == [single] and single._json is not None or True
+    assert single.elements() == [single]
+    assert single._json is _UNSET  # finding out it is not a batch did not parse it
     assert type(single.message).__name__ == "JSONRPCRequest"
     bad = Line(b"\xff", "s2c")
     assert isinstance(bad.message, ValueError) and "invalid UTF-8" in str(bad.message)
@@ -74,3 +75,11 @@ def test_encode_replacement_refuses_bad_values():
         encode_replacement('{"a":\n1}')
     with pytest.raises(TypeError):
         encode_replacement(42)
+
+
+def test_looks_like_json_shape_check():
+    from omproxy_tui.proxy.line import looks_like_json
+
+    assert looks_like_json(b'  {"a":1}\r\n') and looks_like_json(b"[1]\n")
+    assert not looks_like_json(b"Server starting\n") and not looks_like_json(b" \n") and not looks_like_json(b"")
+    assert not looks_like_json(b'{"unterminated": ')

@@ -160,9 +160,8 @@ class InspectorAddon:
         self.serve = serve
         self.socket_path = socket_path
         self.wait = wait
-        self.backlog: collections.deque = collections.deque(maxlen=max(backlog, 0) or None) if backlog else \
-            collections.deque(maxlen=1)
         self.keep_backlog = backlog > 0
+        self.backlog: collections.deque = collections.deque(maxlen=max(backlog, 1))
         self.record_path = record
         self.prefix = f"omproxy-{os.getpid()}-"
         secrets = list(secrets or [])
@@ -176,7 +175,7 @@ class InspectorAddon:
         self.redactor = Redactor(secrets, enabled=redact)
         self.identity = {
             "pid": os.getpid(), "name": name or default_name, "transport": transport,
-            "target": shown_target if not isinstance(shown_target, bytes) else str(shown_target),
+            "target": shown_target,
             "started": time.time(), "version": __version__, "socket": None,
         }
         if headers:
@@ -271,7 +270,6 @@ class InspectorAddon:
         except UnicodeDecodeError:
             raw = '"raw_b64":"' + base64.b64encode(line.raw).decode() + '"'
         error = line.error
-        tail = ""
         if line.changed is not None or line.injected is not None:
             tail = ',"changed":' + json.dumps(line.changed) + ',"injected":' + json.dumps(line.injected)
         else:

@@ -440,21 +440,22 @@ class Proxy:
         ``validate`` (server -> client on a stdio leg): a line that is not JSON is not forwarded
         (it would break the client) but reported and shown to hooks as an Exception.
         """
-        body = raw[:-1] if raw.endswith(b"\n") else raw
+        # `body` (the line without its newline) is a copy: only made when someone will look at it.
         direction = d.name
         parsed = None
         error = None
         parsed_known = False
         if validate:
-            if not body.strip():
+            if not raw or raw.isspace():
                 return  # blank lines carry nothing; dropping them keeps strict clients happy
-            if len(body) <= PARSE_BEFORE_FORWARD_MAX:
-                parsed, error = parse_json(body)
+            if len(raw) <= PARSE_BEFORE_FORWARD_MAX:
+                parsed, error = parse_json(raw)  # the trailing newline is JSON whitespace
                 parsed_known = True
-            elif not looks_like_json(body):
+            elif not looks_like_json(raw):
                 error = "not JSON (a large line that does not start with { or [)"
                 parsed_known = True
             if error is not None:
+                body = raw[:-1] if raw.endswith(b"\n") else raw
                 line = self.make_line(body, direction, None, error, True)
                 line.status = "blocked"
                 shown = body[:200].decode("utf-8", "replace")
@@ -467,12 +468,13 @@ class Proxy:
             # Fast path: forward first, build the view after.
             status = d.submit(raw if raw.endswith(b"\n") else raw + b"\n", None, None)
             if self._post[direction]:
-                line = self.make_line(body, direction, parsed, error, parsed_known)
+                line = self.make_line(raw[:-1] if raw.endswith(b"\n") else raw, direction, parsed, error,
+                                      parsed_known)
                 if status == "closed":
                     line.status = "dropped"
                 self._observe(line)
             return
-        line = self.make_line(body, direction, parsed, error, parsed_known)
+        line = self.make_line(raw[:-1] if raw.endswith(b"\n") else raw, direction, parsed, error, parsed_known)
         hold = None
         for gate in gates:
             verdict = gate(line)

@@ -60,9 +60,14 @@ def parse_json(raw: bytes) -> tuple[Any, str | None]:
 
 
 def looks_like_json(raw: bytes) -> bool:
-    """Cheap shape check used instead of a full parse before forwarding very large lines."""
-    s = raw.strip()
-    return bool(s) and s[:1] in (b"{", b"[") and s[-1:] in (b"}", b"]")
+    """Cheap shape check used instead of a full parse before forwarding very large lines: looks at
+    the first and last non-blank bytes only (no copy of a line that may be tens of MB)."""
+    i, j = 0, len(raw) - 1
+    while i <= j and raw[i] in b" \t\r\n":
+        i += 1
+    while j >= i and raw[j] in b" \t\r\n":
+        j -= 1
+    return i <= j and raw[i] in b"{[" and raw[j] in b"}]"
 
 
 _TYPES: Any = None
