@@ -68,3 +68,14 @@ class Records(StdioProxy):
         self.out.write(json.dumps({"closed": True}) + "\n")
         self.out.close()
         print("closing", file=sys.stderr)
+
+
+class ImportProbe(StdioProxy):
+    """A raw-line hook that reports, on close, which heavy modules the proxy process loaded."""
+
+    def _on_mcp_client_message(self, line):
+        pass
+
+    def _on_close(self):
+        loaded = {m: m in sys.modules for m in ("mcp_types", "asyncio", "textual", "pydantic")}
+        sys.stderr.write("LOADED " + json.dumps(loaded) + "\n")

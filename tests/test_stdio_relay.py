@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import RAW_SERVER, ROOT, omproxy_cmd, pid_alive, run_proxy
+from helpers import RAW_SERVER, ROOT, omproxy_cmd, pid_alive, run_proxy, short_tmpdir
 
 ODD_CLIENT_LINES = [
     b'{"jsonrpc":"2.0","id":1.0,"method":"ping"}',
@@ -232,3 +232,17 @@ def test_library_api_with_the_sdks_server_parameters(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["id"] == 1
     assert "SEEN JSONRPCRequest:m,JSONRPCResponse" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("inspect", [False, True])
+def test_raw_line_hooks_and_unwatched_inspect_stay_light(inspect, tmp_path):
+    """The README's claims: a hook taking the raw `line` never imports the SDK's types, an
+    `--inspect` proxy nobody attaches to never imports asyncio, and the proxy never imports textual."""
+    args = ["stdio", "--hooks", "hook_examples:ImportProbe"]
+    if inspect:
+        args += ["--inspect-socket", os.path.join(short_tmpdir(), "p.sock")]
+    r = run_proxy(args, [*RAW_SERVER, "echo"], b'{"jsonrpc":"2.0","id":1,"method":"m"}\n',
+                  env=dict(os.environ, PYTHONPATH=str(ROOT / "tests")))
+    assert json.loads(r.stdout)["id"] == 1
+    loaded = json.loads(r.stderr.decode().split("LOADED ", 1)[1].splitlines()[0])
+    assert loaded == {"mcp_types": False, "asyncio": False, "textual": False, "pydantic": False}, loaded
