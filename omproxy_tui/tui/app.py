@@ -18,7 +18,6 @@ from rich.text import Text
 from textual import events, on, work
 from textual.css.query import NoMatches
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -367,10 +366,17 @@ class OmproxyApp(App[None]):
             update = self.stats.update
             for i in old_changed:
                 update(records[i])
-        log = self.log_widget
-        selected = log.selected_record()
         if n_new:
             self._arrivals.append((self.clock(), n_new))
+        try:
+            log = self.log_widget
+        except NoMatches:
+            # Frames can arrive before the main screen is mounted (or after it is gone): the model
+            # is up to date, and the log renders from it when it mounts.
+            if changed_all:
+                self.view.on_added(old_changed)
+            return
+        selected = log.selected_record()
         if changed_all:
             # the view appends new records and re-checks changed older ones (e.g. ~pending)
             self.view.on_added(old_changed)
