@@ -378,3 +378,21 @@ def test_remote_http_proxy_with_inspect(sock, http_server):
     assert "injected over http" in answer["raw"]
     assert "hunter2-secret" not in json.dumps(insp.seen)
     assert s.close() == 0
+
+
+def test_frames_arrive_in_seq_order_across_threads(sock):
+    """Both relay threads and the stderr thread emit events; inspectors must get them in seq
+    order with no duplicates (a TUI de-duplicates a replayed backlog by seq)."""
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "chatty"])
+    insp = Inspector(sock)
+    insp.read()
+    for i in range(300):
+        s.send({"jsonrpc": "2.0", "id": i, "method": "m"})
+    for i in range(300):
+        assert s.recv()["id"] == i
+    insp.message(lambda f, m: m.get("id") == 299 and f["dir"] == "s2c")
+    assert s.close() == 0
+    insp.until(lambda f: f["type"] == "lifecycle" and f["event"] == "exited")
+    seqs = [f["seq"] for f in insp.seen if "seq" in f and f["type"] != "reply"]
+    assert seqs == sorted(set(seqs)), "frames out of seq order or duplicated"
+    assert any(f["type"] == "stderr" for f in insp.seen)

@@ -72,3 +72,23 @@ def test_redaction_helpers():
     r = Redactor(['se"cret'])
     assert r(json.dumps({"a": 'x se"cret y'}).encode()) == b'{"a": "x *** y"}'
     assert Redactor(["abc"])(b"abc") == b"abc"  # too short to mask safely
+
+
+def test_events_are_numbered_in_the_order_they_are_recorded():
+    """Lines get a number when read, but two relay threads (and the stderr thread) finish in any
+    order: the inspector numbers frames when it records them, so seq order is delivery order."""
+    from omproxy_tui.inspect.server import InspectorAddon
+    from omproxy_tui.proxy import StdioProxy
+    from omproxy_tui.proxy.line import Line
+
+    proxy = StdioProxy()
+    insp = InspectorAddon(proxy, serve=False, target=["srv"])
+    late = Line(b'{"jsonrpc":"2.0","id":1,"result":{}}', "s2c", seq=proxy.next_seq())   # read first...
+    early = Line(b'{"jsonrpc":"2.0","id":2,"method":"m"}', "c2s", seq=proxy.next_seq())
+    insp._on_mcp_client_message(early)                                                   # ...recorded last
+    insp._on_server_stderr("a stderr line")
+    insp._on_mcp_server_message(late)
+    seqs = [item.seq if hasattr(item, "seq") else item[1] for _, item in insp.backlog]
+    assert seqs == [1, 2, 3]
+    assert [index for index, _ in insp.backlog] == seqs
+    assert late.seq == 3  # the Line (shared with a Held entry) carries the frame's number

@@ -216,24 +216,35 @@ class InspectorAddon:
             self._modern_raw = raw
         elif not self._handshake_ready and b"notifications/initialized" in raw:
             self._handshake_ready = True
-        self._event(slim(line))
+        self._event(line)
 
     def _on_mcp_server_message(self, line: Line) -> None:
-        self._event(slim(line))
+        self._event(line)
 
     def _on_server_stderr(self, text: str) -> None:
-        self._event(("stderr", self.proxy.next_seq(), time.monotonic(), time.time(), {"line": text}))
+        self._event(("stderr", time.monotonic(), time.time(), {"line": text}))
 
     def _on_lifecycle(self, event: str, info: dict) -> None:
         info = {k: v for k, v in info.items() if k != "argv"}
-        self._event(("lifecycle", self.proxy.next_seq(), time.monotonic(), time.time(), dict(info, event=event)))
+        self._event(("lifecycle", time.monotonic(), time.time(), dict(info, event=event)))
 
-    def _event(self, item: Any) -> None:
-        # One lock around index + ring + pending: a subscriber that attaches gets each event exactly
-        # once, from the backlog replay or live, however the two relay threads interleave.
+    def _event(self, item: Line | tuple) -> None:
+        """Number and queue one event: a relayed Line, or (kind, t, wall, fields).
+
+        One lock around numbering + ring + pending + recording: frames go out in `seq` order
+        (numbering when the line was read would not do: two relay threads and the stderr thread
+        finish in any order), and a subscriber that attaches gets each event exactly once, from
+        the backlog replay or live."""
         with self._lock:
             self._index += 1
-            entry = (self._index, item)
+            seq = self._index
+            if isinstance(item, Line):
+                item.seq = seq  # the number inspectors use to release/drop it (Held shares this Line)
+                item = slim(item)
+            else:
+                kind, t, wall, fields = item
+                item = (kind, seq, t, wall, fields)
+            entry = (seq, item)
             if self.keep_backlog:
                 self.backlog.append(entry)
             if self._record is not None:
@@ -253,7 +264,7 @@ class InspectorAddon:
 
     # ================================================================================ encoding
     def _encode(self, item: Any) -> bytes:
-        if isinstance(item, (Line, Slim)):
+        if isinstance(item, Slim):
             return self.redactor(self._encode_line(item))
         if isinstance(item, tuple):
             kind, seq, t, wall, extra = item
@@ -554,7 +565,7 @@ class InspectorAddon:
             for h in out:
                 self._resolved(h, "released", "fail-open")
         self.proxy.report(f"last inspector left: released {released} held message(s) and stopped holding")
-        self._event(("lifecycle", self.proxy.next_seq(), time.monotonic(), time.time(),
+        self._event(("lifecycle", time.monotonic(), time.time(),
                      {"event": "fail_open", "released": released}))
 
     # ================================================================================ gates
@@ -605,6 +616,9 @@ class InspectorAddon:
             return
         line.status = "routed"
         line.injected = {"by": info["sub"].id, "id": inject_id}
+        with self._lock:  # numbered like every frame; only its injector sees this one
+            self._index += 1
+            line.seq = self._index
         frame = self._message_frame(line, to_inspector=True)
         if "method" not in (line.json or {}):
             self.injections.pop(inject_id, None)
@@ -674,7 +688,7 @@ class InspectorAddon:
         if cmd.name == "inject":
             return await self._inject(sub, cmd.raw, cmd.direction, cmd.timeout, cmd.extra.get("force", False))
         if cmd.name == "replay":
-            item = next((i for _, i in self.backlog if isinstance(i, (Line, Slim)) and i.seq == cmd.seq), None)
+            item = next((i for _, i in self.backlog if isinstance(i, Slim) and i.seq == cmd.seq), None)
             if item is None:
                 raise CommandError(f"no message #{cmd.seq} in the backlog")
             obj = parse_json(item.raw)[0]
@@ -736,7 +750,7 @@ class InspectorAddon:
     def _resolved(self, held, action: str, by: Any) -> None:
         if held.line is None:
             return
-        self._event(("resolved", self.proxy.next_seq(), time.monotonic(), time.time(),
+        self._event(("resolved", time.monotonic(), time.time(),
                      {"of": held.line.seq, "action": action, "by": by}))
 
     # ================================================================================ inject

@@ -19,8 +19,10 @@ and may be deleted by whoever finds it (see :func:`omproxy_tui.protocol.discover
 Proxy -> inspector frames
 =========================
 Every frame has ``"type"``. Frames describing something that happened also carry ``seq`` (one
-counter per proxy, shared by all event frames, starting at 1), ``t`` (seconds, the proxy's
-monotonic clock: use differences for latency) and ``wall`` (seconds since the epoch).
+counter per proxy, shared by all event frames, starting at 1; frames are sent in ``seq`` order, and
+a gap means frames were lost or were addressed to another inspector, like replies to its
+injections), ``t`` (seconds, the proxy's monotonic clock: use differences for latency) and
+``wall`` (seconds since the epoch).
 
 ``hello``
     ``{"type":"hello","v":1,"proxy":{...},"backlog":N,"subscriber":ID}`` -- first frame. ``proxy`` has

@@ -10,6 +10,7 @@ Modes:
   late DELAY                 read requests until EOF, then wait DELAY s and answer them all
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
   stderr                     write lines to stderr, then behave like echo
+  chatty                     a stderr line, then the reply, for every request
 """
 
 import json
@@ -36,6 +37,13 @@ def main(argv):
         with open(argv[2], "wb") as rec:
             while chunk := os.read(0, 1 << 16):
                 rec.write(chunk)
+        return 0
+    if mode == "chatty":  # a stderr line with every reply: events from two of our threads at once
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            sys.stderr.write(f"handling {msg.get('id')}\n")
+            sys.stderr.flush()
+            reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
         return 0
     if mode in ("echo", "stderr"):
         if mode == "stderr":
