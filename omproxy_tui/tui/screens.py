@@ -51,22 +51,21 @@ class HelpScreen(ModalScreen[None]):
         return table
 
     @staticmethod
-    def _filters() -> Table:
-        table = Table(title="Filter language (/)", title_justify="left", expand=True, show_edge=False)
-        table.add_column("Expression", style="bold", no_wrap=True)
-        table.add_column("Matches")
-        for code, text in filters.HELP:
-            table.add_row(code, text)
+    def _two_columns(title: str, left: str, right: str, rows) -> Table:
+        table = Table(title=title, title_justify="left", expand=True, show_edge=False)
+        table.add_column(left, style="bold", no_wrap=True)
+        table.add_column(right)
+        for left, text in rows:
+            table.add_row(left, text)
         return table
 
-    @staticmethod
-    def _columns() -> Table:
-        table = Table(title="Log columns and marks", title_justify="left", expand=True, show_edge=False)
-        table.add_column("Column", style="bold", no_wrap=True)
-        table.add_column("Meaning")
-        for col, text in COLUMN_HELP:
-            table.add_row(col, text)
-        return table
+    @classmethod
+    def _filters(cls) -> Table:
+        return cls._two_columns("Filter language (/)", "Expression", "Matches", filters.HELP)
+
+    @classmethod
+    def _columns(cls) -> Table:
+        return cls._two_columns("Log columns and marks", "Column", "Meaning", COLUMN_HELP)
 
 
 NAV_KEYS = [
