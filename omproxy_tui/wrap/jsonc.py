@@ -124,10 +124,21 @@ class _Parser:
         m = _STRING.match(self.s, i)
         if not m:
             # find the offending spot for a precise location
-            j = i + 1
-            while j < self.n and self.s[j] not in '"\n':
-                j += 2 if self.s[j] == "\\" else 1
-            raise JsoncError("unterminated or invalid string", min(j, self.n))
+            s, j = self.s, i + 1
+            while j < self.n:
+                c = s[j]
+                if c == "\\":
+                    if not re.match(r'\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})', s[j:j + 6]):
+                        raise JsoncError("invalid escape in string", j)
+                    j += 6 if s[j + 1] == "u" else 2
+                    continue
+                if c == '"':  # pragma: no cover - the pattern would have matched
+                    break
+                if c < " ":
+                    what = "unterminated string" if c in "\r\n" else f"control character {c!r} in string"
+                    raise JsoncError(what, j)
+                j += 1
+            raise JsoncError("unterminated string", j)
         return json.loads(m.group()), m.end()
 
     def obj(self, i: int) -> Node:
