@@ -288,6 +288,9 @@ def wrap(servers, configs, project, dry_run, omproxy_command, no_remote, args) -
     (env, cwd, envFile, type and ${...} variables stay as they were); remote servers are bridged with
     `omproxy http|sse --url`. A timestamped backup is written next to each file first; `omproxy unwrap`
     restores the entries exactly. Restart the client afterwards.
+
+    OMPROXY OPTIONS are `omproxy stdio` options put on every wrapped server (not --name,
+    --inspect-socket or --record, which must differ per server).
     """
     from .wrap.clients import client_path_env
     from .wrap.entries import options_ok
@@ -296,6 +299,7 @@ def wrap(servers, configs, project, dry_run, omproxy_command, no_remote, args) -
     from .wrap.plan import apply, plan_file
 
     tokens, options = _split_wrap_args(args)
+    options = [o for o in options if o != "--inspect"]  # always there already
     why = options_ok(options)
     if why:
         raise click.UsageError(f"cannot put {why}")
