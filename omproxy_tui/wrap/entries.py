@@ -30,6 +30,7 @@ class Wrapped:
     inner: list[int] = field(default_factory=list)  # stdio: indexes into args of the server's argv
     url: int | None = None  # remote: index into args of the URL
     headers: list[str] = field(default_factory=list)
+    inspect: bool = False  # serves the inspect channel, so omproxy-tui can see it
 
 
 @dataclass
@@ -82,6 +83,8 @@ def recognise(entry: Node) -> Wrapped | None:
             continue
         if a.startswith("--name="):
             w.name = a[7:]
+        if a in ("--inspect", "--inspect-wait") or a.startswith("--inspect-socket"):
+            w.inspect = True
         if w.sub != "stdio":
             if a == "--url" and i + 1 < len(args):
                 w.url = i + 1
@@ -115,7 +118,11 @@ def wrap_entry(text: str, key: str, entry: Node, launcher: list[str], options: l
                accepts_stdio: bool = True) -> EntryChange:
     if entry.kind != "object":
         return EntryChange("skipped", reason="not an object")
-    if recognise(entry) is not None:
+    w = recognise(entry)
+    if w is not None:
+        if not w.inspect:
+            return EntryChange("already wrapped", reason="by hand, without --inspect: omproxy-tui cannot see "
+                                                         "it (unwrap it, then wrap it again)")
         return EntryChange("already wrapped")
     cmd = entry.get("command")
     head = [dumps(a) for a in launcher[1:]]

@@ -213,3 +213,12 @@ def test_command_override_forms():
         assert parse_override("'/opt/my py/python' -m omproxy_tui") == ["/opt/my py/python", "-m", "omproxy_tui"]
     with pytest.raises(ValueError):
         parse_override("[1]")
+
+
+def test_a_hand_wrapped_entry_without_inspect_is_pointed_out():
+    text = json.dumps({"mcpServers": {"s": {"command": "omproxy", "args": ["stdio", "--", "uvx", "x"]}}})
+    node = parse(text).get("mcpServers").value.get("s").value
+    change = wrap_entry(text, "s", node, ["omproxy"], [])
+    assert change.action == "already wrapped" and "without --inspect" in change.reason
+    back = apply_edits(text, unwrap_entry(text, node).edits)
+    assert parse(back).py() == {"mcpServers": {"s": {"command": "uvx", "args": ["x"]}}}
