@@ -303,8 +303,13 @@ def wrap(servers, configs, project, dry_run, omproxy_command, no_remote, args) -
     why = options_ok(options)
     if why:
         raise click.UsageError(f"cannot put {why}")
-    stdio.make_context("stdio", [*options, "--", "server"])  # rejects bad values now, not at client start
+    try:  # bad values are refused now, not when the client starts the server
+        stdio.make_context("stdio", [*options, "--", "server"])
+    except click.UsageError as exc:
+        raise click.UsageError(f"omproxy option: {exc.format_message()}") from None
     remote_why = "remote server (--no-remote)" if no_remote else None
+    if not remote_why and any(o == "--hooks" or o.startswith("--hooks=") for o in options):
+        remote_why = "remote server: --hooks names a StdioProxy subclass"
     if not remote_why:
         try:
             http.make_context("http", [*options, "--url", "http://x"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,11 @@ async def session_through(m: Machine, entry: dict, runtime: str, name: str, chec
                 assert r.content[0].text == "from the config's env block"
             proxy = await anyio.to_thread.run_sync(wait_for_proxy, Path(runtime) / "omproxy", name)
             status = await anyio.to_thread.run_sync(lambda: m.run("status"))
+            tui_list = await anyio.to_thread.run_sync(lambda: subprocess.run(
+                [sys.executable, "-m", "omproxy_tui.tui_cli", "--list"], env=m.env, capture_output=True,
+                text=True, timeout=60))
+            assert tui_list.returncode == 0, tui_list.stderr
+            assert f"{proxy['pid']:>7}  {name}" in tui_list.stdout
             r = await client.call_tool("echo", {"text": "still relaying"})
             assert r.content[0].text == "still relaying"
     return {"proxy": proxy, "status": status}
