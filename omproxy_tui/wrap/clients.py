@@ -43,7 +43,7 @@ CLIENTS = (
     Client("vscode", "VS Code", gui=True, aliases=("code", "vs-code")),
     Client("windsurf", "Windsurf", gui=True),
 )
-CUSTOM = Client("config", "--config", gui=False)
+CUSTOM = Client("config", "Config file", gui=False)
 
 
 def client_by_name(name: str) -> Client | None:

@@ -222,3 +222,20 @@ def test_a_hand_wrapped_entry_without_inspect_is_pointed_out():
     assert change.action == "already wrapped" and "without --inspect" in change.reason
     back = apply_edits(text, unwrap_entry(text, node).edits)
     assert parse(back).py() == {"mcpServers": {"s": {"command": "uvx", "args": ["x"]}}}
+
+
+def test_atomic_write_keeps_mode_and_refuses_a_file_changed_underneath(tmp_path):
+    from omproxy_tui.wrap.files import ChangedUnderneath, atomic_write, backup
+
+    f = tmp_path / "c.json"
+    f.write_bytes(b"old")
+    f.chmod(0o604)
+    with pytest.raises(ChangedUnderneath):
+        atomic_write(f, b"new", expect=b"what we read earlier")
+    assert f.read_bytes() == b"old"
+    atomic_write(f, b"new", expect=b"old")
+    assert f.read_bytes() == b"new" and stat.S_IMODE(f.stat().st_mode) == 0o604
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]  # no temp file left behind
+    b1, b2 = backup(f, now=0), backup(f, now=0)  # same second: two distinct names
+    assert b1 != b2 and b1.read_bytes() == b2.read_bytes() == b"new"
+    assert stat.S_IMODE(b1.stat().st_mode) == 0o604
