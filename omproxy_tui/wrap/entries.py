@@ -53,6 +53,18 @@ def _is_omproxy(command: str) -> bool:
     return base == "omproxy"
 
 
+def _subcommand_at(command: str, args: list[str]) -> int | None:
+    """Where omproxy's subcommand sits in args, when this command line runs omproxy."""
+    for i, a in enumerate(args):
+        if a not in ("stdio", "http", "sse"):
+            continue
+        before = command if i == 0 else args[i - 1]
+        if _is_omproxy(before) or (before == "omproxy_tui" and i >= 2 and args[i - 2] == "-m"):
+            return i
+        return None  # the first subcommand-like word is not omproxy's: a server's own argument
+    return None
+
+
 def recognise(entry: Node) -> Wrapped | None:
     """The wrapped form of an entry, or None when it is not one of ours."""
     if entry.kind != "object":
@@ -62,13 +74,9 @@ def recognise(entry: Node) -> Wrapped | None:
     args = _strings(args_m.value) if args_m else []
     if cmd is None or cmd.value.kind != "string" or args is None:
         return None
-    if _is_omproxy(cmd.value.value):
-        start = 0
-    elif args[:2] == ["-m", "omproxy_tui"]:
-        start = 2
-    else:
-        return None
-    if len(args) <= start or args[start] not in ("stdio", "http", "sse"):
+    # the launcher may be `omproxy`, `python -m omproxy_tui`, `uvx --from omproxy-tui omproxy`, …
+    start = _subcommand_at(cmd.value.value, args)
+    if start is None:
         return None
     w = Wrapped(sub=args[start], name=None)
     i = start + 1

@@ -142,6 +142,14 @@ def test_launcher_prefix_is_recognised():
                                             "args": ["-m", "omproxy_tui", "stdio", "--inspect", "--", "x"]}}})
     node = parse(text).get("mcpServers").value.get("s").value
     assert recognise(node).sub == "stdio"
+    for launcher in (["uvx", "--from", "omproxy-tui", "omproxy"], ["/usr/bin/env", "omproxy"],
+                     ["C:\\Tools\\omproxy.EXE"]):
+        text = json.dumps({"mcpServers": {"s": {"command": "x", "args": ["y"]}}})
+        node = parse(text).get("mcpServers").value.get("s").value
+        out = apply_edits(text, wrap_entry(text, "s", node, launcher, []).edits)
+        again = parse(out).get("mcpServers").value.get("s").value
+        assert recognise(again) is not None, launcher
+        assert wrap_entry(out, "s", again, launcher, []).action == "already wrapped"
     # a python server that is not omproxy is not mistaken for one
     text = json.dumps({"mcpServers": {"s": {"command": "python3", "args": ["-m", "mypkg", "stdio", "--", "x"]}}})
     assert recognise(parse(text).get("mcpServers").value.get("s").value) is None
