@@ -91,9 +91,11 @@ def _entry_kind(entry: Node, url_key: str) -> str:
     w = recognise(entry)
     if w is not None:
         return w.sub
-    if entry.kind == "object" and entry.get("command") is not None:
+    if entry.kind != "object":
+        return "?"
+    if entry.get("command") is not None:
         return "stdio"
-    return remote_kind(entry, url_key) or "?" if entry.kind == "object" else "?"
+    return remote_kind(entry, url_key) or "?"
 
 
 def plan_file(config: ConfigFile, mode: str, *, servers: set[str] | None = None, journal: Journal,

@@ -59,9 +59,11 @@ def results(plans: list[FilePlan], mode: str, dry_run: bool) -> list[tuple[str, 
         if not plan.entries:
             out.append((f"{_where(plan)}: no servers", False))
             continue
-        verb = "would change" if dry_run else "changed"
-        head = f"{_where(plan)}" + (f" ({verb}" + (f"; backup {shown_path(plan.backup)})" if plan.backup else ")")
-                                    if plan.changed else "")
+        head = _where(plan)
+        if plan.changed:
+            head += " (would change)" if dry_run else " (changed"
+            if not dry_run:
+                head += f"; backup {shown_path(plan.backup)})" if plan.backup else ")"
         out.append((head, False))
         for e in plan.entries:
             action = e.action
