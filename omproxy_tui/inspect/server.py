@@ -560,7 +560,7 @@ class InspectorAddon:
         self._update_gates()
         released = 0
         for d in self.proxy.directions.values():
-            out = await self._in_thread(d.flush, True)
+            out = d.flush(True, wait=False)
             released += len(out)
             for h in out:
                 self._resolved(h, "released", "fail-open")
@@ -678,7 +678,7 @@ class InspectorAddon:
         if cmd.name == "release_all":
             n = 0
             for d in cmd.dirs:
-                for h in await self._in_thread(self.proxy.directions[d].flush, True):
+                for h in self.proxy.directions[d].flush(True, wait=False):
                     self._resolved(h, "released", sub.id)
                     n += 1
             self._send_state()
@@ -710,20 +710,24 @@ class InspectorAddon:
             self.proxy.directions[d].paused = False
         self._update_gates()
         for d in dirs:
-            for h in await self._in_thread(self.proxy.directions[d].flush, False):
+            for h in self.proxy.directions[d].flush(False, wait=False):
                 self._resolved(h, "released", who)
                 n += 1
         self._send_state()
         return {"released": n}
 
     async def _release_or_drop(self, sub: Subscriber, cmd: Command) -> dict:
+        # On the loop, never waiting for the write: the held message (edited or not) and what
+        # was queued behind it are handed to the direction's writer in one step, in order.
+        drop = cmd.name == "drop"
+        data = None if cmd.raw is None else cmd.raw + b"\n"
         for d in self.proxy.directions.values():
-            item = d.take(lambda h: h.line is not None and h.line.seq == cmd.seq)
+            item, after = d.release(lambda h: h.line is not None and h.line.seq == cmd.seq, data, drop)
             if item is not None:
                 break
         else:
             raise CommandError(f"message #{cmd.seq} is not held (released already, or never held)")
-        if cmd.name == "drop":
+        if drop:
             self._resolved(item, "dropped", sub.id)
             obj = item.line.json
             if d.name == C2S and isinstance(obj, dict) and "method" in obj and "id" in obj:
@@ -731,18 +735,15 @@ class InspectorAddon:
                 reply = {"jsonrpc": "2.0", "id": obj["id"],
                          "error": {"code": DROPPED_CODE, "message": "Request dropped by the omproxy inspector"}}
                 await self._in_thread(self.proxy.inject, S2C, reply, None,
-                                      {"by": "inspector", "action": "answered-drop", "original": None})
+                                      {"by": "inspector", "action": "answered-drop", "original": None}, False)
+        elif cmd.raw is not None:
+            self._resolved(item, "edited", sub.id)
+            edited = self.proxy.make_line(cmd.raw, d.name)
+            edited.changed = {"by": "inspector", "action": "replaced", "original": item.line.text}
+            self._event(edited)
         else:
-            data = item.data if cmd.raw is None else cmd.raw + b"\n"
-            await self._in_thread(d.write, data)
-            if cmd.raw is not None:
-                self._resolved(item, "edited", sub.id)
-                edited = self.proxy.make_line(cmd.raw, d.name)
-                edited.changed = {"by": "inspector", "action": "replaced", "original": item.line.text}
-                self._event(edited)
-            else:
-                self._resolved(item, "released", sub.id)
-        for h in await self._in_thread(d.flush, False):
+            self._resolved(item, "released", sub.id)
+        for h in after:
             self._resolved(h, "released", sub.id)
         self._send_state()
         return {"seq": cmd.seq}
@@ -774,7 +775,8 @@ class InspectorAddon:
             self._update_gates()
             result["inject_id"] = iid
         data = json.dumps(obj, separators=(",", ":")).encode()
-        line = await self._in_thread(self.proxy.inject, direction, data, {"by": sub.id, "id": result.get("inject_id")})
+        line = await self._in_thread(self.proxy.inject, direction, data, {"by": sub.id, "id": result.get("inject_id")},
+                                     None, False)
         if line is None or line.status == "dropped":
             if is_request:
                 self.injections.pop(result["inject_id"], None)
@@ -814,8 +816,10 @@ class InspectorAddon:
             info["timer"].cancel()
         note = {"jsonrpc": "2.0", "method": "notifications/cancelled",
                 "params": {"requestId": iid, "reason": f"omproxy: injected request {reason}"}}
-        await self._in_thread(self.proxy.inject, info["direction"], note, {"by": info["sub"].id, "id": iid})
+        await self._in_thread(self.proxy.inject, info["direction"], note, {"by": info["sub"].id, "id": iid}, None,
+                              False)
 
     async def _in_thread(self, fn, *args):
-        """Writes can block on a full pipe: never on the loop."""
+        """Hooks run on injected lines (user code): never on the loop. The writes themselves are
+        only queued (``wait=False``), so the reply to a command never waits for the other side."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

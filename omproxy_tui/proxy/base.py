@@ -117,43 +117,137 @@ class Held:
 
 
 class Direction:
-    """Delivery for one direction: a lock so lines from the reader, releases and injections
-    never interleave, and an ordered queue of held messages that gates everything behind it."""
+    """Delivery for one direction, strictly in order: lines from the reader, releases of held
+    messages and injections all go through one write queue, and one thread at a time (whoever
+    holds the *writer token*) writes it, oldest first.
+
+    Why a token and not a lock held across the write: a write blocks for as long as the other
+    side does not read (a busy server, a stalled client). ``lock`` guards only state -- the held
+    list, the paused flag, the queue, counts -- and is never held across I/O, so the event loop
+    (state, pause, release, a new inspector's hello) and shutdown never wait on a blocked write.
+    The reader waits (on a condition, not holding the lock) until its own line is written, so a
+    destination that stops reading still stops the reader: back-pressure as before.
+    """
 
     def __init__(self, name: str, write: Callable[[bytes], None], held_cap: int = 64 << 20):
         self.name = name
         self._write = write
         self.lock = threading.Lock()
+        self._room = threading.Condition(self.lock)  # written/room/closed: waiters re-check
         self.held: deque[Held] = deque()
         self.held_bytes = 0
         self.held_cap = held_cap
         self.paused = False
-        self.closed = False
-        self._room = threading.Condition(self.lock)
+        self.closed = False  # accepts nothing more: closed by us, or the destination is gone
+        self.broken = False  # a write failed: the destination is gone
+        self._out: deque[bytes] = deque()  # queued for the writer, in order
+        self._issued = 0  # tickets handed out, one per queued write
+        self._done = 0  # tickets written (or discarded once broken)
+        self._failed_from: int | None = None  # first ticket that was not written
+        self._writing = False  # the writer token
+        self._closer: Callable[[], None] | None = None
 
-    def write(self, data: bytes) -> bool:
-        """Write now (caller holds no lock). False when the destination is gone."""
+    # ---- queueing (lock held) ------------------------------------------------------------------
+    def _queue_locked(self, data: bytes) -> int:
+        self._issued += 1
+        self._out.append(data)
+        return self._issued
+
+    def _kick_locked(self) -> bool:
+        """Take the writer token for a new writer thread if nobody writes; True if one must start."""
+        if self._writing or not self._out:
+            return False
+        self._writing = True
+        return True
+
+    def _start_writer(self) -> None:
+        threading.Thread(target=self._write_queue, name=f"omproxy-{self.name}-writer", daemon=True).start()
+
+    # ---- the writer ----------------------------------------------------------------------------
+    def _write_queue(self) -> None:
+        """Holder of the token: write everything queued, in order, then hand the token back."""
+        closer = None
+        while True:
+            with self.lock:
+                if self.broken and self._out:
+                    self._done += len(self._out)  # nobody will read them: discard, wake waiters
+                    self._out.clear()
+                if not self._out:
+                    self._writing = False
+                    if self.closed and self._closer is not None:
+                        closer, self._closer = self._closer, None
+                    self._room.notify_all()
+                    break
+                data = self._out.popleft()
+            ok = True
+            try:
+                self._write(data)
+            except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
+                ok = False
+            with self.lock:
+                self._done += 1
+                if not ok:
+                    self.broken = self.closed = True
+                    if self._failed_from is None:
+                        self._failed_from = self._done
+                self._room.notify_all()
+        if closer is not None:
+            closer()
+
+    def settle(self, ticket: int) -> bool:
+        """Wait until `ticket` has been written -- writing the queue ourselves when nobody else
+        is. True if it was written, False if the destination went away first."""
+        if not ticket:
+            return False
         with self.lock:
-            return self._write_locked(data)
+            while self._done < ticket:
+                if not self._writing:
+                    self._writing = True
+                    break
+                self._room.wait()
+            else:
+                return self._failed_from is None or ticket < self._failed_from
+        self._write_queue()
+        with self.lock:
+            return self._failed_from is None or ticket < self._failed_from
 
-    def _write_locked(self, data: bytes) -> bool:
-        if self.closed:
-            return False
-        try:
-            self._write(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
-            self.closed = True
-            return False
-
-    def submit(self, data: bytes, hold: str | None, line: Line | None) -> str:
-        """Forward or hold one message; returns "relayed", "held" or "closed"."""
+    # ---- entry points --------------------------------------------------------------------------
+    def enqueue(self, data: bytes, hold: str | None, line: Line | None) -> tuple[str, int]:
+        """Queue one message from the reader, or hold it. Returns (status, ticket): "relayed"
+        with a ticket to :meth:`settle`, "held" or "closed" with 0. Never blocks."""
         with self.lock:
             if hold is None and not self.held:
-                return "relayed" if self._write_locked(data) else "closed"
+                if self.closed:
+                    return "closed", 0
+                return "relayed", self._queue_locked(data)
             self.held.append(Held(data, line, hold or "behind"))
             self.held_bytes += len(data)
-            return "held"
+            return "held", 0
+
+    def submit(self, data: bytes, hold: str | None, line: Line | None) -> str:
+        """Forward (waiting until written) or hold one message: "relayed", "held" or "closed"."""
+        status, ticket = self.enqueue(data, hold, line)
+        if ticket and not self.settle(ticket):
+            return "closed"
+        return status
+
+    def send(self, data: bytes, wait: bool = True) -> bool:
+        """Queue bytes that bypass the held list (an injection). With ``wait``, return once
+        written (False: the destination is gone); without, return at once (False: closed)."""
+        with self.lock:
+            if self.closed:
+                return False
+            ticket = self._queue_locked(data)
+            start = not wait and self._kick_locked()
+        if wait:
+            return self.settle(ticket)
+        if start:
+            self._start_writer()
+        return True
+
+    def write(self, data: bytes) -> bool:
+        """Write now, in order with everything queued before. False when the destination is gone."""
+        return self.send(data, wait=True)
 
     def wait_for_room(self) -> None:
         """Backpressure: the reader of this direction waits while held bytes exceed the cap."""
@@ -165,27 +259,89 @@ class Direction:
         with self.lock:
             for item in self.held:
                 if pred(item):
-                    self.held.remove(item)
-                    self.held_bytes -= item.nbytes
-                    self._room.notify_all()
+                    self._remove_locked(item)
                     return item
         return None
 
-    def flush(self, release_all: bool = False) -> list[Held]:
-        """Write held messages from the head while they may go (all of them with release_all);
-        returns what was written."""
-        out = []
+    def _remove_locked(self, item: Held) -> None:
+        self.held.remove(item)
+        self.held_bytes -= item.nbytes
+        self._room.notify_all()
+
+    def release(self, pred: Callable[[Held], bool], data: bytes | None = None, drop: bool = False,
+                wait: bool = False) -> tuple[Held | None, list[Held]]:
+        """Take the first held message matching `pred` and queue it (its bytes, or `data` when
+        edited; nothing when `drop`), then queue what may follow it -- atomically, so no line
+        from the reader can slip in between. Returns (the message or None, the ones after it)."""
         with self.lock:
-            while self.held:
-                head = self.held[0]
-                if not (release_all or head.reason == "behind" or (head.reason == "paused" and not self.paused)):
-                    break
-                self.held.popleft()
-                self.held_bytes -= head.nbytes
-                self._write_locked(head.data)
-                out.append(head)
-            self._room.notify_all()
+            item = next((h for h in self.held if pred(h)), None)
+            if item is None:
+                return None, []
+            self._remove_locked(item)
+            ticket = 0
+            if not drop and not self.closed:
+                ticket = self._queue_locked(item.data if data is None else data)
+            after, last = self._flush_locked(False)
+            ticket = last or ticket
+            start = not wait and self._kick_locked()
+        if wait and ticket:
+            self.settle(ticket)
+        elif start:
+            self._start_writer()
+        return item, after
+
+    def _flush_locked(self, release_all: bool) -> tuple[list[Held], int]:
+        out: list[Held] = []
+        ticket = 0
+        while self.held:
+            head = self.held[0]
+            if not (release_all or head.reason == "behind" or (head.reason == "paused" and not self.paused)):
+                break
+            self.held.popleft()
+            self.held_bytes -= head.nbytes
+            if not self.closed:
+                ticket = self._queue_locked(head.data)
+            out.append(head)
+        self._room.notify_all()
+        return out, ticket
+
+    def flush(self, release_all: bool = False, wait: bool = True) -> list[Held]:
+        """Queue held messages from the head while they may go (all of them with release_all);
+        returns them. With ``wait``, return once they are written; without, never block."""
+        with self.lock:
+            out, ticket = self._flush_locked(release_all)
+            start = not wait and self._kick_locked()
+        if wait and ticket:
+            self.settle(ticket)
+        elif start:
+            self._start_writer()
         return out
+
+    def close(self, closer: Callable[[], None] | None = None) -> None:
+        """Accept nothing more; what is queued is still written in order, then `closer` runs (now,
+        or when the writer in progress is done). Never blocks: a writer stuck on a destination
+        that does not read runs the closer once its write fails (e.g. the server was killed)."""
+        with self.lock:
+            self.closed = True
+            if closer is not None:
+                self._closer = closer
+            if self._writing:
+                return
+            if self._out:
+                self._writing = True
+                start = True
+            else:
+                start = False
+                closer, self._closer = self._closer, None
+        if start:
+            self._start_writer()
+        elif closer is not None:
+            closer()
+
+    def idle(self) -> bool:
+        """Nothing queued and nobody writing."""
+        with self.lock:
+            return not self._out and not self._writing
 
 
 class Proxy:
@@ -550,9 +706,11 @@ class Proxy:
                      "error": {"code": DROPPED_CODE, "message": f"Request dropped by omproxy ({by})"}}
             self.inject(back, reply)
 
-    def inject(self, direction: str, obj: Any, injected: dict | None = None, changed: dict | None = None) -> Line | None:
+    def inject(self, direction: str, obj: Any, injected: dict | None = None, changed: dict | None = None,
+               wait: bool = True) -> Line | None:
         """Send a message the proxy made up (an answer, an injection) in one direction. It bypasses
-        holds (it is not client or server traffic) and observe hooks see it with status "injected"."""
+        holds (it is not client or server traffic) and observe hooks see it with status "injected".
+        Without ``wait`` it is only queued (in order) and this never blocks on the write."""
         d = self.directions.get(direction)
         if d is None:
             return None
@@ -561,7 +719,7 @@ class Proxy:
         line.status = "injected"
         line.injected = injected or {"by": "proxy", "id": None}
         line.changed = changed
-        if not d.write(data + b"\n"):
+        if not d.send(data + b"\n", wait):
             line.status = "dropped"
         self._observe(line)
         return line
