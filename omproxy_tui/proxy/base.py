@@ -28,7 +28,6 @@ threads at once, so such a hook that keeps shared state should guard it.
 from __future__ import annotations
 
 import collections
-import itertools
 import os
 import sys
 import threading
@@ -38,6 +37,7 @@ from time import time as _time
 from typing import Any, Callable
 
 from .line import _UNSET, C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
+from .sequence import Sequencer
 
 HOOK_FOR_DIRECTION = {C2S: "_on_mcp_client_message", S2C: "_on_mcp_server_message"}
 
@@ -249,6 +249,19 @@ class Direction:
         """Write now, in order with everything queued before. False when the destination is gone."""
         return self.send(data, wait=True)
 
+    def queue(self, data: bytes) -> int:
+        """Queue bytes that bypass the held list; a ticket for :meth:`settle` (then it is the
+        caller's to write), or 0 when closed. Follow with settle() or :meth:`kick`."""
+        with self.lock:
+            return 0 if self.closed else self._queue_locked(data)
+
+    def kick(self) -> None:
+        """Make sure what is queued gets written, without waiting for it."""
+        with self.lock:
+            start = self._kick_locked()
+        if start:
+            self._start_writer()
+
     def wait_for_room(self) -> None:
         """Backpressure: the reader of this direction waits while held bytes exceed the cap."""
         with self.lock:
@@ -370,7 +383,8 @@ class Proxy:
         self._import_timer: threading.Timer | None = None
         self._gates: dict[str, list[Callable[[Line], Any]]] = {C2S: [], S2C: []}
         self._other: dict[str, list[_Hook]] = {}
-        self._seq_counter = itertools.count(1)
+        # One numbering, taken before a line moves, that hooks and inspectors share (sequence.py).
+        self.sequencer = Sequencer(self.report)
         self._err_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.RLock()
@@ -455,13 +469,31 @@ class Proxy:
         self.report(f"hook {hook.name} raised {type(exc).__name__}: {exc} ({what})\n{tb}")
 
     def next_seq(self) -> int:
-        return next(self._seq_counter)  # itertools.count: atomic under the GIL, no lock needed
+        """A fresh seq no ordered observer waits for."""
+        return self.sequencer.number_gap()
 
     def make_line(self, raw: bytes, direction: str, parsed: Any = None, error: str | None = None,
                   parsed_known: bool = False) -> Line:
+        """A numbered, timestamped view of a line, made *before* it is forwarded. The caller must
+        hand it to :meth:`announce` (or :meth:`_observe`) once its fate is known."""
+        seq, t, wall = self.sequencer.number()
         if parsed_known:
-            return Line(raw, direction, next(self._seq_counter), _monotonic(), _time(), parsed, error)
-        return Line(raw, direction, next(self._seq_counter), _monotonic(), _time())
+            return Line(raw, direction, seq, t, wall, parsed, error)
+        return Line(raw, direction, seq, t, wall)
+
+    def announce(self, line: Line) -> None:
+        """The line's fate (status) is known: ordered observers (the inspector) get it in seq order.
+        Idempotent; a no-op when nothing observes in order."""
+        if self.sequencer.observers:
+            self.sequencer.fill(line.seq, line)
+
+    def _undelivered(self, line: Line) -> None:
+        """A line was queued (and announced as relayed), then the destination went away before it
+        was written: tell ordered observers with a ``resolved`` event."""
+        line.status = "dropped"
+        if self.sequencer.observers:
+            self.sequencer.event("resolved", {"of": line.seq, "action": "dropped", "by": "proxy",
+                                              "reason": "the other side went away before it was written"})
 
     def prepare_addons(self) -> None:
         """Sync set-up of addons before traffic flows (the inspector binds its socket here)."""
@@ -620,36 +652,46 @@ class Proxy:
                 return
         pre = self._pre[direction]
         gates = self._gates[direction]
-        if not pre and not gates:
-            # Fast path: forward first, build the view after.
-            status = d.submit(raw if raw.endswith(b"\n") else raw + b"\n", None, None)
-            if self._post[direction]:
-                line = self.make_line(raw[:-1] if raw.endswith(b"\n") else raw, direction, parsed, error,
-                                      parsed_known)
-                if status == "closed":
-                    line.status = "dropped"
-                self._observe(line)
+        data = raw if raw.endswith(b"\n") else raw + b"\n"
+        if not pre and not gates and not self._post[direction] and not self.sequencer.observers:
+            d.submit(data, None, None)  # nobody looks at this line: no view, no number
             return
+        # Numbered before it moves (see sequence.py), announced once its fate is known -- before
+        # any write that may block -- and shown to observe hooks after it was written.
         line = self.make_line(raw[:-1] if raw.endswith(b"\n") else raw, direction, parsed, error, parsed_known)
-        hold = None
-        for gate in gates:
-            verdict = gate(line)
-            if verdict is ROUTED:
-                return
-            if verdict is DROP:
-                line.status = "dropped"
+        ticket = 0
+        observe = True
+        try:
+            hold = None
+            for gate in gates:
+                verdict = gate(line)
+                if verdict is ROUTED:
+                    observe = False  # the gate took it (a reply to an injected request)
+                    return
+                if verdict is DROP:
+                    line.status = "dropped"
+                    return
+                if isinstance(verdict, Hold):
+                    hold = verdict.reason
+            if pre:
+                data = self._apply_modifiers(line, pre)
+                if data is None:
+                    observe = False  # dropped by a hook (and already shown to observers)
+                    return
+            status, ticket = d.enqueue(data, hold, line)
+            if status != "relayed":
+                line.status = "held" if status == "held" else "dropped"
+        finally:
+            self.announce(line)
+            if not ticket and observe:
                 self._observe(line)
-                return
-            if isinstance(verdict, Hold):
-                hold = verdict.reason
-        data = self._apply_modifiers(line, pre)
-        if data is None:
+        if not ticket:
+            if line.status == "held":
+                d.wait_for_room()
             return
-        status = d.submit(data, hold, line)
-        line.status = "held" if status == "held" else ("dropped" if status == "closed" else line.status)
+        if not d.settle(ticket):
+            self._undelivered(line)
         self._observe(line)
-        if status == "held":
-            d.wait_for_room()
 
     def _apply_modifiers(self, line: Line, pre: list[_Hook]) -> bytes | None:
         """Run traffic-changing hooks; the bytes to send, or None when the message was dropped."""
@@ -704,7 +746,7 @@ class Proxy:
             back = S2C if el.direction == C2S else C2S
             reply = {"jsonrpc": "2.0", "id": obj["id"],
                      "error": {"code": DROPPED_CODE, "message": f"Request dropped by omproxy ({by})"}}
-            self.inject(back, reply)
+            self.inject(back, reply, wait=False)  # never block this relay thread on the other side
 
     def inject(self, direction: str, obj: Any, injected: dict | None = None, changed: dict | None = None,
                wait: bool = True) -> Line | None:
@@ -719,8 +761,16 @@ class Proxy:
         line.status = "injected"
         line.injected = injected or {"by": "proxy", "id": None}
         line.changed = changed
-        if not d.send(data + b"\n", wait):
+        ticket = d.queue(data + b"\n")  # never blocks
+        if not ticket:
             line.status = "dropped"
+        self.announce(line)
+        if ticket:
+            if wait:
+                if not d.settle(ticket):
+                    self._undelivered(line)
+            else:
+                d.kick()
         self._observe(line)
         return line
 
@@ -728,6 +778,7 @@ class Proxy:
         """After forwarding. Line-level hooks (the inspector) run here, inline and cheap. Hooks that
         want the SDK's typed message run here too once `mcp_types` is imported, one relay thread
         at a time (see _typed_runner); until then their lines wait in order (see _hold_for_types)."""
+        self.announce(line)  # in case nobody did yet (a line that never reached relay_line)
         d = line.direction
         inline = self._inline[d]
         if inline:
