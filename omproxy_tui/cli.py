@@ -91,11 +91,21 @@ def _load_class(spec: str | None, default):
     return cls
 
 
-def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[str],
+def _attach_inspector(proxy, opts: dict, target, transport: str, named: dict[str, str],
                       headers: dict | None = None) -> None:
+    """`named`: the NAME=value pairs given to us (--env, -H); those that are secrets (by name or
+    by look, see inspect/redact.py) are masked wherever they appear in frames."""
     if not (opts["inspect"] or opts["inspect_socket"] or opts["record"] or opts["inspect_wait"]):
         return
+    from .inspect.redact import secret_values
     from .inspect.server import InspectorAddon
+
+    named = dict(named)
+    if isinstance(target, str):  # a URL: ?api_key=… in its query is a secret too
+        from urllib.parse import parse_qsl, urlsplit
+
+        named.update((f"query:{k}", v) for k, v in parse_qsl(urlsplit(target).query))
+    secrets = secret_values(named)
 
     proxy.hold_limit = opts["inspect_hold_limit"]
     proxy.add_addon(InspectorAddon(
@@ -132,7 +142,7 @@ def stdio(envs, cwd, command, **opts) -> None:
         env[key] = value
     cls = _load_class(opts["hooks"], StdioProxy)
     proxy = cls()
-    _attach_inspector(proxy, opts, list(command), "stdio", list(env.values()))
+    _attach_inspector(proxy, opts, list(command), "stdio", env)
     _exit(proxy.run(ServerParams(command=command[0], args=list(command[1:]), env=env, cwd=cwd)))
 
 
@@ -158,7 +168,7 @@ def _remote_command(kind: str):
             parsed[name] = value
         cls = _load_class(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
         proxy = cls()
-        _attach_inspector(proxy, opts, url, kind, list(parsed.values()), parsed)
+        _attach_inspector(proxy, opts, url, kind, parsed, parsed)
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))
 
     command.__doc__ = (
