@@ -357,7 +357,7 @@ class SessionModel:
         c2s = list(map(_get_dir, new)).count("c2s")
         session.c2s += c2s
         session.s2c += n - c2s
-        session.errors += sum(1 for r in new if r.kind == "error" or r.error or r.tool_error)
+        session.errors += sum(1 for r in new if r.is_error)
         methods = set(map(_get_method, new))
         methods.discard(None)
         self.methods_seen |= methods

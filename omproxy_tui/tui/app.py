@@ -7,6 +7,7 @@ app's handler mutates the model, then tells widgets what changed (attributes dow
 from __future__ import annotations
 
 import gc
+import operator
 import os
 import time
 from pathlib import Path
@@ -44,6 +45,9 @@ def styles_dir() -> Path:
 GC_FREEZE_EVERY = 20_000
 
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
+
+
+_is_error = operator.attrgetter("is_error")
 
 
 class FramesReceived(Message):
@@ -561,15 +565,11 @@ class OmproxyApp(App[None]):
             pos += step
         self.notify(f"No {what} {'below' if step > 0 else 'above'}.", severity="information")
 
-    @staticmethod
-    def _is_error(rec: Any) -> bool:
-        return rec.kind in ("error", "invalid") or bool(rec.error) or bool(getattr(rec, "tool_error", False))
-
     def action_next_error(self) -> None:
-        self._jump(self._is_error, 1, "error")
+        self._jump(_is_error, 1, "error")
 
     def action_prev_error(self) -> None:
-        self._jump(self._is_error, -1, "error")
+        self._jump(_is_error, -1, "error")
 
     def action_next_pending(self) -> None:
         self._jump(lambda r: r.pending, 1, "pending request")
@@ -647,7 +647,7 @@ class OmproxyApp(App[None]):
             info.source.close()
         self.exit()
 
-    # ---- steering hook for the next issue ------------------------------------------------
+    # ---- commands to a proxy ---------------------------------------------------------------
 
     async def send(self, session_label: str, cmd: dict[str, Any]) -> Any:
         info = self.sessions_by_label[session_label]
