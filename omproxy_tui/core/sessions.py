@@ -69,6 +69,10 @@ class Session:
     missing_before: int = 0
     #: the hello's proxy name has been applied (a session is renamed at most once)
     relabelled: bool = False
+    #: recordings holding several sessions (exports): the ``session`` name of the frames this
+    #: session shows, and the keys of the sessions made for the file's other names
+    recorded_as: str | None = None
+    children: list[str] = field(default_factory=list)
     # ---- steering state (mirrors the proxy's ``state`` frame) -------------------------------
     held: list[dict[str, Any]] = field(default_factory=list)
     paused: dict[str, bool] = field(default_factory=dict)
@@ -255,7 +259,8 @@ class SessionModel:
         """Apply a batch of frames from the source ``key``; unknown keys are ignored.
 
         Per frame only the store's work; counters, stats and the view are updated once per
-        batch, over the new records. A malformed frame is skipped, never raised.
+        batch, over the new records. A malformed frame is skipped, never raised. Frames with a
+        ``session`` key (exports holding several sessions) go to a session of that name.
         """
         out = Ingested()
         session = self.sessions.get(key)
@@ -263,11 +268,74 @@ class SessionModel:
             return out
         store = self.store
         records = store.records
-        add_frame = store.add_frame
-        label = session.label
         before_view = len(self.view.indices)
         start = len(records)
         changed_all: list[int] = []
+        for target, run in self._runs(session, frames):
+            run_start = len(records)
+            self._apply(target, run, changed_all)
+            if len(records) > run_start:
+                self._account(target, records, run_start)
+        out.new = n_new = len(records) - start
+        old_changed = sorted({i for i in changed_all if i < start}) if changed_all else []
+        out.old_changed = old_changed
+        if n_new:
+            self._arrivals.append((self.clock(), n_new))
+        if old_changed:
+            update = self.stats.update
+            for i in old_changed:
+                update(records[i])
+        if changed_all or n_new:
+            out.view_changed = self.view.on_added(old_changed)
+        out.added_rows = max(0, len(self.view.indices) - before_view)
+        out.sessions_changed = True
+        if n_new and self.on_records is not None:
+            self.on_records(len(records))
+        return out
+
+    def _runs(self, session: Session, frames: list[dict[str, Any]]):
+        """Split ``frames`` into consecutive runs per target session (order kept)."""
+        if not any("session" in f for f in frames):
+            yield session, frames
+            return
+        run: list[dict[str, Any]] = []
+        target = session
+        for frame in frames:
+            name = frame.get("session")
+            dest = session if name is None else self._recorded(session, str(name))
+            if dest is not target and run:
+                yield target, run
+                run = []
+            target = dest
+            run.append(frame)
+        if run:
+            yield target, run
+
+    def _recorded(self, parent: Session, name: str) -> Session:
+        """The session showing the frames recorded under ``name`` in ``parent``'s file."""
+        if parent.recorded_as is None and parent.messages == 0 and not parent.children:
+            # the file's first session is shown as the file's session, under its recorded name
+            parent.recorded_as = name
+            if parent.label != name:
+                self._relabel(parent, name)
+            return parent
+        if parent.recorded_as == name:
+            return parent
+        key = f"{parent.key}\x1f{name}"
+        child = self.sessions.get(key)
+        if child is None:
+            child = self.attach(key, name, source=parent.source, proxy=parent.proxy, state=parent.state)
+            child.recorded_as = name
+            child.relabelled = True
+            parent.children.append(key)
+        return child
+
+    def _apply(self, session: Session, frames: list[dict[str, Any]], changed_all: list[int]) -> None:
+        store = self.store
+        records = store.records
+        add_frame = store.add_frame
+        label = session.label
+        start = len(records)
         for frame in frames:
             ftype = frame.get("type")
             if ftype == "message" or ftype == "resolved":
@@ -293,13 +361,8 @@ class SessionModel:
                 self._hello(session, frame, len(records) == start)
                 label = session.label
             elif ftype == "connection":
-                state = frame.get("state", session.state)
-                session.state = state
-                session.detail = frame.get("detail", "")
-                if frame.get("code") is not None:
-                    session.exit_code = frame["code"]
-                if state in ENDED_STATES:
-                    session.held = []
+                for target in [session] + [self.sessions[k] for k in session.children]:
+                    self._connection(target, frame, changed_all)
             elif ftype == "state":
                 session.held = list(frame.get("held") or [])
                 session.paused = dict(frame.get("paused") or {})
@@ -313,23 +376,15 @@ class SessionModel:
                 self.lost_before[at] = self.lost_before.get(at, 0) + n
                 session.lifecycle.append((self.clock(), "lost", {"n": n}))
             # reply / error / inject_timeout frames answer commands: the steering layer's
-        out.new = n_new = len(records) - start
-        old_changed = sorted({i for i in changed_all if i < start}) if changed_all else []
-        out.old_changed = old_changed
-        if n_new:
-            self._account(session, records, start)
-            self._arrivals.append((self.clock(), n_new))
-        if old_changed:
-            update = self.stats.update
-            for i in old_changed:
-                update(records[i])
-        if changed_all or n_new:
-            out.view_changed = self.view.on_added(old_changed)
-        out.added_rows = max(0, len(self.view.indices) - before_view)
-        out.sessions_changed = True
-        if n_new and self.on_records is not None:
-            self.on_records(len(records))
-        return out
+
+    def _connection(self, session: Session, frame: dict[str, Any], changed_all: list[int]) -> None:
+        state = frame.get("state", session.state)
+        session.state = state
+        session.detail = frame.get("detail", "")
+        if frame.get("code") is not None:
+            session.exit_code = frame["code"]
+        if state in ENDED_STATES:
+            session.held = []
 
     def _hello(self, session: Session, frame: dict[str, Any], nothing_yet: bool) -> None:
         proxy = frame.get("proxy") or {}

@@ -88,6 +88,8 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
     text.append(f"  {info.state_text}", style=state_style)
     if info.state in ("connecting", "reconnecting") and info.detail:
         text.append(f" {info.detail[:40]}", style="dim")
+    elif info.state == "loaded" and info.detail:  # what was wrong with the file
+        text.append(f"\n  {info.detail}", style="bold yellow")
     if info.era:
         text.append(f" · {info.protocol_version or info.era}", style="dim")
     text.append("\n")
