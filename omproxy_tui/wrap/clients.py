@@ -86,12 +86,25 @@ def config_files(client: Client, *, system: str | None = None, env: Mapping[str,
     if client.name == "cursor":
         return [f(home / ".cursor" / "mcp.json", "user"), f(proj / ".cursor" / "mcp.json", "project")]
     if client.name == "vscode":
-        return [f(appdata / "Code" / "User" / "mcp.json", "user", ("servers",)),
-                f(appdata / "Code - Insiders" / "User" / "mcp.json", "user", ("servers",)),
-                f(proj / ".vscode" / "mcp.json", "project", ("servers",))]
+        users = [appdata / "Code" / "User", appdata / "Code - Insiders" / "User"]
+        # each VS Code profile has its own mcp.json under User/profiles/<id>/
+        profiles = [p / "mcp.json" for u in users for p in _subdirs(u / "profiles")]
+        return ([f(u / "mcp.json", "user", ("servers",)) for u in users]
+                + [f(p, "user", ("servers",)) for p in profiles]
+                + [f(proj / ".vscode" / "mcp.json", "project", ("servers",))])
     if client.name == "windsurf":
         return [f(home / ".codeium" / "windsurf" / "mcp_config.json", "user", url_key="serverUrl")]
     raise ValueError(client.name)
+
+
+def _subdirs(path: PurePath) -> list[PurePath]:
+    """Sub-directories of path on this machine, sorted (none when it is another OS's path)."""
+    if type(path) is not type(PurePath()):
+        return []
+    try:
+        return [path / p.name for p in sorted(Path(path).iterdir()) if p.is_dir()]
+    except OSError:
+        return []
 
 
 def custom_file(path: str | os.PathLike[str]) -> ConfigFile:

@@ -191,6 +191,17 @@ def test_linux_paths_follow_xdg_and_claude_config_dir():
         "/home/me/.config/Claude/claude_desktop_config.json"]
 
 
+def test_vscode_profiles_have_their_own_files(tmp_path):
+    user = tmp_path / ".config" / "Code" / "User"
+    for prof in ("1a2b", "9f8e"):
+        (user / "profiles" / prof).mkdir(parents=True)
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    got = paths("vscode", "Linux", env, str(tmp_path / "p"))
+    assert got == [str(user / "mcp.json"), str(tmp_path / ".config" / "Code - Insiders" / "User" / "mcp.json"),
+                   str(user / "profiles" / "1a2b" / "mcp.json"), str(user / "profiles" / "9f8e" / "mcp.json"),
+                   str(tmp_path / "p" / ".vscode" / "mcp.json")]
+
+
 # --- which omproxy command to write --------------------------------------------------------------
 
 def test_bare_name_only_when_the_clients_path_finds_this_omproxy(tmp_path):
