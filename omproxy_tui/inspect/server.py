@@ -301,22 +301,6 @@ class InspectorAddon:
                     "null" if error is None else _json_str(error), "true" if line.status == "held" else "false",
                     line.status, tail, "true" if line.status == "routed" else "false")).encode()
 
-    @staticmethod
-    def _message_frame(line: Line, to_inspector: bool = False) -> dict:
-        frame = {"type": "message", "seq": line.seq, "t": line.t, "wall": line.wall, "dir": line.direction}
-        try:
-            frame["raw"] = line.raw.decode("utf-8")
-        except UnicodeDecodeError:
-            frame["raw_b64"] = base64.b64encode(line.raw).decode()
-        frame["size"] = len(line.raw)
-        frame["error"] = line.error if line._json is not None or line.error else None
-        frame["held"] = line.status == "held"
-        frame["status"] = line.status
-        frame["changed"] = line.changed
-        frame["injected"] = line.injected
-        frame["to_inspector"] = to_inspector
-        return frame
-
     def _drain_soon(self) -> None:
         # Wake once per few milliseconds, not once per message: a person watching cannot tell
         # 4 ms apart, and batching saves a loop wake-up and a socket write per message (the
