@@ -104,7 +104,10 @@ Inspector -> proxy commands
 ``pause``   ``{"dir":"c2s"|"s2c"|"both"}`` -- hold everything in that direction.
 ``resume``  ``{"dir":…}`` -- stop holding and release what is held, in order.
 ``intercept`` ``{"filter":"<filter expression>"|null}`` -- hold only matching messages (see
-            :mod:`omproxy_tui.core.filters`); null clears.
+            :mod:`omproxy_tui.core.filters`); null clears. The expression means what it means in a
+            view: ``~s`` sees the session name, ``~m``/``~tool`` on a response its request's method and
+            target. Operators that need what happens after the line moves (``~pending``, ``~slow``,
+            ``~held``, ``~status``, ``~changed``, ``~injected``) are refused with an error naming them.
 ``release`` ``{"seq":N, "raw":optional "<edited line>"}`` -- release one held message, optionally
             replaced (the edit must be valid JSON; invalid edits are refused with an error reply).
 ``drop``    ``{"seq":N}`` -- drop a held message; a dropped client request is answered to the
