@@ -385,6 +385,8 @@ class SessionModel:
             session.exit_code = frame["code"]
         if state in ENDED_STATES:
             session.held = []
+            # nothing can answer its waiting requests any more: "no response", not pending
+            changed_all += self.store.end_session(session.label)
 
     def _hello(self, session: Session, frame: dict[str, Any], nothing_yet: bool) -> None:
         proxy = frame.get("proxy") or {}

@@ -78,3 +78,16 @@ def test_sessions_module_is_textual_free():
     code = "import sys, omproxy_tui.core.sessions; bad=[m for m in sys.modules if m.split('.')[0] in ('textual','rich','mcp','pydantic')]; assert not bad, bad"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_loaded_recording_leaves_nothing_pending():
+    model = SessionModel(lambda: T0)
+    s = model.attach("k", "p")
+    model.ingest("k", canned_session())
+    held_or_slow = [r.index for r in model.store if r.pending]
+    assert held_or_slow
+    changes = model.ingest("k", [{"type": "connection", "state": "loaded", "detail": ""}])
+    assert changes.old_changed == held_or_slow
+    assert model.pending_count == 0 and model.store.unanswered == set(held_or_slow)
+    assert all(r.in_flight == 0 for r in model.stats.rows())
+    assert s.ended

@@ -59,7 +59,8 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def show(self, record: Record | None, *, force: bool = False) -> None:
         key = None if record is None else (
-            record.index, record.pair, record.pending, record.status, record.held, record.latency, self.raw
+            record.index, record.pair, record.pending, record.status, record.held, record.latency, self.raw,
+            record.index in self.store.unanswered,
         )
         if not force and key == self._shown and record is self.record:
             return
@@ -139,7 +140,12 @@ class DetailPane(VerticalScroll, can_focus=True):
             timing.append("   p", style="bold reverse")
             timing.append(f" jumps to the {word}", style="dim")
         elif rec.kind == "request":
-            timing.append("awaiting response…" if rec.pending else "no response", style="italic")
+            if rec.pending:
+                timing.append("awaiting response…", style="italic")
+            elif rec.index in self.store.unanswered:
+                timing.append("no response (session ended)", style="italic")
+            else:
+                timing.append("no response", style="italic")
         elif rec.kind in ("response", "error"):
             timing.append("no matching request seen", style="dim italic")
         if timing:

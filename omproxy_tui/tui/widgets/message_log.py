@@ -418,6 +418,8 @@ class MessageLog(ScrollView, can_focus=True):
             method = f"{method} {rec.tool}"
         if rec.pending and not rec.cancelled:
             latency, lat_style = "…", st("pending")
+        elif rec.index in self.store.unanswered:
+            latency, lat_style = "no resp", st("dim")
         elif rec.cancelled:
             latency, lat_style = "cancel", st("error")
         elif rec.kind in ("response", "error") and rec.latency is not None:
