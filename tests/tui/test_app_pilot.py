@@ -509,3 +509,20 @@ async def test_a_response_shown_before_its_request_still_pairs(sockdir):
             assert row.in_flight == 0 and row.responses == 1
     finally:
         await fake.stop()
+
+
+async def test_a_session_whose_start_left_the_backlog_shows_the_gap(sockdir):
+    """Issue 10.2: a first seq above 1 means earlier frames are gone; the log says how many."""
+    frames = [message(41, "c2s", {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "x"}}),
+              message(42, "s2c", {"jsonrpc": "2.0", "id": 9, "result": {}})]
+    fake = await FakeProxy(str(sockdir / "g.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 2)
+            info = next(iter(app.sessions.values()))
+            assert info.missing_before == 40
+            assert "✂ 40 earlier not in backlog" in app.log_widget._render_row(app.store[0], False, 140).text
+            assert "earlier not" not in app.log_widget._render_row(app.store[1], False, 140).text
+    finally:
+        await fake.stop()

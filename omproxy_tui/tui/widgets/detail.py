@@ -38,6 +38,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         session_label: Callable[[object], str] = str,
         stderr_near: Callable[[object, float], list[tuple[float, str, bool]]] | None = None,
         lost_before: dict[int, int] | None = None,
+        missing_before: dict[int, int] | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -45,6 +46,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.session_label = session_label
         self.stderr_near = stderr_near
         self.lost_before = lost_before if lost_before is not None else {}
+        self.missing_before = missing_before if missing_before is not None else {}
         self.record: Record | None = None
         self.raw = False
         self._shown: object = object()
@@ -126,6 +128,10 @@ class DetailPane(VerticalScroll, can_focus=True):
         lost = self.lost_before.get(rec.index)
         if lost:
             flags.append((f"{lost} frames were lost just before this message", "bold red"))
+        missing = self.missing_before.get(rec.index)
+        if missing:
+            flags.append((f"{missing:,} earlier frames of this session were no longer in the proxy's backlog",
+                          "bold red"))
         for text, style in flags:
             lines.append(Text(text, style=style))
         timing = Text()
