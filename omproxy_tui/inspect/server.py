@@ -27,6 +27,7 @@ from ..protocol.frames import PROTOCOL_VERSION
 from ..proxy.base import DROPPED_CODE, ROUTED, Hold
 from ..proxy.line import C2S, S2C, Line, parse_json
 from .commands import Command, CommandError, parse_command
+from .intercept import Pairing, compile_rule
 from .redact import Redactor, mask_argv, mask_headers
 
 MODERN_META_KEY = b"io.modelcontextprotocol/protocolVersion"
@@ -187,6 +188,7 @@ class InspectorAddon:
         self._wake_scheduled = False
         self._lock = threading.Lock()
         self._last = 0  # seq of the last event handed to us
+        self.pairing = Pairing()
         proxy.sequencer.add_observer(self._ordered)
         # loop side
         self.subscribers: dict[int, Subscriber] = {}
@@ -301,22 +303,6 @@ class InspectorAddon:
                     "null" if error is None else _json_str(error), "true" if line.status == "held" else "false",
                     line.status, tail, "true" if line.status == "routed" else "false")).encode()
 
-    @staticmethod
-    def _message_frame(line: Line, to_inspector: bool = False) -> dict:
-        frame = {"type": "message", "seq": line.seq, "t": line.t, "wall": line.wall, "dir": line.direction}
-        try:
-            frame["raw"] = line.raw.decode("utf-8")
-        except UnicodeDecodeError:
-            frame["raw_b64"] = base64.b64encode(line.raw).decode()
-        frame["size"] = len(line.raw)
-        frame["error"] = line.error if line._json is not None or line.error else None
-        frame["held"] = line.status == "held"
-        frame["status"] = line.status
-        frame["changed"] = line.changed
-        frame["injected"] = line.injected
-        frame["to_inspector"] = to_inspector
-        return frame
-
     def _drain_soon(self) -> None:
         # Wake once per few milliseconds, not once per message: a person watching cannot tell
         # 4 ms apart, and batching saves a loop wake-up and a socket write per message (the
@@ -382,6 +368,7 @@ class InspectorAddon:
                 self._record = None
         if self.serve:
             self._bind()
+        self._update_gates()
         if self.wait and self._lsock is not None:
             self.paused = {C2S: True, S2C: True}
             for d in self.proxy.directions.values():
@@ -593,13 +580,14 @@ class InspectorAddon:
 
     # ================================================================================ gates
     def _update_gates(self) -> None:
-        holding = self.intercept is not None or any(self.paused.values())
+        # Always on: the gate also remembers requests (see intercept.Pairing), so that a rule set
+        # later can match their answers by method and tool, as the view filter does.
         for d in (C2S, S2C):
-            on = holding or self._routing
-            self.proxy.set_gate(d, self._gate if on else None, self)
+            self.proxy.set_gate(d, self._gate, self)
 
     def _gate(self, line: Line) -> Any:
         """Relay thread, before forwarding: route injected replies, hold what must be held."""
+        self.pairing.feed(line)  # before it moves: its answer can only come after this
         if self._routing:
             obj = line.json
             if isinstance(obj, dict):
@@ -615,10 +603,8 @@ class InspectorAddon:
             return Hold("paused")
         f = self.intercept
         if f is not None:
-            from ..core.records import record_from_line
-
             try:
-                if f(record_from_line(line.text, d)):
+                if f(self.pairing.record(line, self.identity["name"])):
                     return Hold("intercept")
             except Exception:  # noqa: BLE001 - a filter must never break the relay
                 return None
@@ -681,12 +667,7 @@ class InspectorAddon:
                 self.intercept = None
                 self.intercept_text = None
             else:
-                from ..core.filters import FilterError, parse
-
-                try:
-                    self.intercept = parse(cmd.filter)
-                except FilterError as exc:
-                    raise CommandError(f"bad filter: {exc}") from None
+                self.intercept = compile_rule(cmd.filter)
                 self.intercept_text = cmd.filter
             self._update_gates()
             self._send_state()
