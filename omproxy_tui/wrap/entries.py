@@ -206,6 +206,9 @@ def unwrap_entry(text: str, entry: Node, url_key: str = "url") -> EntryChange:
         else:
             edits += delete_member(text, entry, args_m)
         return EntryChange("unwrapped", edits)
+    if any(i.value == "--headers" or i.value.startswith("--headers=") for i in items):
+        # omproxy 0.3's header form: rebuilding without it would silently drop credentials
+        return EntryChange("skipped", reason="its --headers (old form) cannot be read back; edit it by hand")
     edits = [Edit(cmd.key_start, cmd.value.end, f"{dumps(url_key)}: {items[w.url].text(text)}")]
     headers = {}
     for h in w.headers:

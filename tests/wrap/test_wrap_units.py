@@ -258,3 +258,11 @@ def test_atomic_write_keeps_mode_and_refuses_a_file_changed_underneath(tmp_path)
     b1, b2 = backup(f, now=0), backup(f, now=0)  # same second: two distinct names
     assert b1 != b2 and b1.read_bytes() == b2.read_bytes() == b"new"
     assert stat.S_IMODE(b1.stat().st_mode) == 0o604
+
+
+def test_rebuild_never_drops_old_form_headers():
+    text = json.dumps({"mcpServers": {"s": {"command": "omproxy", "args": [
+        "http", "--inspect", "--url", "https://h/mcp", "--headers", "Authorization=Bearer x"]}}})
+    node = parse(text).get("mcpServers").value.get("s").value
+    change = unwrap_entry(text, node)
+    assert change.action == "skipped" and "--headers" in change.reason and not change.edits
