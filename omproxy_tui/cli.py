@@ -114,11 +114,52 @@ def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[s
     ))
 
 
+def _otlp_options(f):
+    """--otlp and friends (OpenTelemetry export; see omproxy_tui/otel/)."""
+    opts = [
+        click.option("--otlp", "otlp", is_flag=False, flag_value="", default=None, metavar="[ENDPOINT]",
+                     help="Export every MCP call as an OpenTelemetry span (OTLP/HTTP) to ENDPOINT (a base URL, "
+                          "default $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318). Put -- before the "
+                          "server command, or write --otlp=URL."),
+        click.option("--otlp-content", is_flag=True,
+                     help="With --otlp: add tool arguments and results to spans (secrets masked, truncated)."),
+        click.option("--otlp-propagate", is_flag=True,
+                     help="With --otlp: write each request's traceparent into its params._meta so the server's "
+                          "spans join the trace. This CHANGES THE BYTES sent (the request is re-encoded); off by "
+                          "default."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _attach_otlp(proxy, opts: dict, target, transport: str, secrets: list[str]) -> None:
+    endpoint = opts.get("otlp")
+    if endpoint is None:
+        if opts.get("otlp_content") or opts.get("otlp_propagate"):
+            raise click.BadParameter("needs --otlp", param_hint="--otlp-content/--otlp-propagate")
+        return
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{endpoint!r} is not an http(s) URL (put -- before the server command)",
+                                 param_hint="--otlp")
+    try:
+        from .otel.addon import attach
+    except ImportError as exc:
+        raise click.ClickException(f"--otlp needs the OpenTelemetry SDK: pip install 'omproxy-tui[otlp]' ({exc})")
+    from .inspect.server import session_name
+
+    name = opts.get("name") or (session_name(target) if isinstance(target, list) else str(target))
+    attach(proxy, endpoint=endpoint or None, name=name, transport=transport, target=target,
+           content=opts["otlp_content"], propagate=opts["otlp_propagate"], secrets=secrets,
+           redact=not opts.get("no_redact"))
+
+
 @main.command(epilog=STDIO_EXAMPLES, context_settings={"ignore_unknown_options": True})
 @click.option("--env", "-e", "envs", multiple=True, metavar="KEY=VALUE",
               help="Extra environment for the server (repeatable). It gets our whole environment too.")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Working directory of the server.")
 @_inspect_options
+@_otlp_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def stdio(envs, cwd, command, **opts) -> None:
     """Run a local stdio MCP server (everything after --) and relay our stdin/stdout to it."""
@@ -133,6 +174,7 @@ def stdio(envs, cwd, command, **opts) -> None:
     cls = _load_class(opts["hooks"], StdioProxy)
     proxy = cls()
     _attach_inspector(proxy, opts, list(command), "stdio", list(env.values()))
+    _attach_otlp(proxy, opts, list(command), "stdio", list(env.values()))
     _exit(proxy.run(ServerParams(command=command[0], args=list(command[1:]), env=env, cwd=cwd)))
 
 
@@ -146,6 +188,7 @@ def _remote_command(kind: str):
     @click.option("--sse-read-timeout", type=float, default=300.0, show_default=True,
                   help="Seconds to wait for the next server-sent event.")
     @_inspect_options
+    @_otlp_options
     def command(url, headers, timeout, sse_read_timeout, **opts) -> None:
         from .proxy.remote import SseProxy, StreamableHttpProxy, parse_header
 
@@ -159,6 +202,7 @@ def _remote_command(kind: str):
         cls = _load_class(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
         proxy = cls()
         _attach_inspector(proxy, opts, url, kind, list(parsed.values()), parsed)
+        _attach_otlp(proxy, opts, url, kind, list(parsed.values()))
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))
 
     command.__doc__ = (
