@@ -213,6 +213,39 @@ def _remote_command(kind: str):
     return main.command(name=kind, epilog=REMOTE_EXAMPLES.format(cmd=kind, path=path))(command)
 
 
+@main.command(name="export")
+@click.option("--otlp", "endpoint", required=True, metavar="ENDPOINT",
+              help="OTLP/HTTP base URL to send the spans to (e.g. http://localhost:4318).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def export_cmd(endpoint, files) -> None:
+    """Send recordings (--record files, TUI exports) to an OpenTelemetry backend as the spans
+    --otlp would have sent live, with their original timestamps."""
+    if not endpoint.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{endpoint!r} is not an http(s) URL", param_hint="--otlp")
+    try:
+        from .otel.replay import export_recordings
+        from .otel.sdk import OtlpSink
+    except ImportError as exc:
+        raise click.ClickException(f"export needs the OpenTelemetry SDK: pip install 'omproxy-tui[otlp]' ({exc})")
+
+    def report(text: str) -> None:
+        click.echo(f"omproxy: {text}", err=True)
+
+    def sink(name, transport, target):
+        return OtlpSink(endpoint, {"omproxy.session.name": name, "omproxy.transport": transport,
+                                   "omproxy.version": __version__}, report=report)
+
+    sinks = export_recordings(list(files), sink)
+    failed = False
+    for name, s in sinks.items():
+        exported, dropped = s.close(timeout=30)
+        click.echo(f"{name}: {exported} spans exported" + (f", {dropped} dropped" if dropped else ""), err=True)
+        failed = failed or bool(dropped)
+    if not sinks:
+        raise click.ClickException("no MCP messages in " + ", ".join(files))
+    sys.exit(1 if failed else 0)
+
+
 sse = _remote_command("sse")
 http = _remote_command("http")
 
