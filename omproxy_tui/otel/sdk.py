@@ -23,6 +23,7 @@ the tracer provider is made then; spans finished before that (rare) wait for it 
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -51,6 +52,10 @@ METRIC_KEYS = ("mcp.method.name", "error.type", "gen_ai.prompt.name", "gen_ai.to
                "network.transport", "network.protocol.name", "server.address", "server.port")
 #: Spans finished before the handshake answered wait at most this many for the full resource.
 EARLY_SPANS = 64
+#: How often the sink's thread turns finished spans into SDK spans (seconds).
+WORK_INTERVAL = 0.1
+#: Finished spans waiting for the sink's thread at most; past it they are dropped (and counted).
+INBOX_MAX = 20000
 
 # The exporters log every failed attempt; omproxy reports failures itself, once, in one line.
 logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
@@ -167,7 +172,11 @@ class OtlpSink:
         self.want_metrics = metrics
         self.op_hist: Any = None
         self.session_hist: Any = None
-        self.early: list[SpanData] = []
+        self.inbox: collections.deque = collections.deque()
+        self.worker: threading.Thread | None = None
+        self.ready = False  # the server has said who it is: the resource is complete
+        self.stop = threading.Event()
+        self.start_lock = threading.Lock()
         self.target = signal_url(endpoint, "traces") or os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or \
             "http://localhost:4318"
@@ -187,11 +196,15 @@ class OtlpSink:
                 self.server["mcp.server.version"] = info["version"]
         if protocol_version:
             self.server["mcp.protocol.version"] = protocol_version
-        self._start()
+        self.ready = True
+        self._start_worker()
 
     def _start(self) -> None:
-        if self.provider is not None:
-            return
+        with self.start_lock:
+            if self.provider is None:
+                self._make_providers()
+
+    def _make_providers(self) -> None:
         resource = self.resource()
         exporter = _CountingExporter(OTLPSpanExporter(endpoint=signal_url(self.endpoint, "traces")), self)
         self.provider = TracerProvider(resource=resource, id_generator=self.ids)
@@ -209,17 +222,52 @@ class OtlpSink:
             self.session_hist = meter.create_histogram(
                 "mcp.client.session.duration", unit="s", description="Duration of the MCP session relayed by omproxy.",
                 explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
-        early, self.early = self.early, []
-        for span in early:
-            self.span(span)
 
     # ---- spans and metrics ---------------------------------------------------------------------
+    # Called on the relay threads: only an append. Turning SpanData into SDK spans and recording
+    # the histogram (~35 µs per call) happens on the sink's own thread, in batches every
+    # WORK_INTERVAL, so it never holds the GIL between a response and the next request.
     def span(self, data: SpanData) -> None:
-        if self.tracer is None:
-            self.early.append(data)
-            if len(self.early) >= EARLY_SPANS:
-                self._start()
+        self._put((self._span, data))
+
+    def operation(self, seconds: float, attributes: dict) -> None:
+        self._put((self._operation, seconds, attributes))
+
+    def _put(self, item: tuple) -> None:
+        inbox = self.inbox
+        if len(inbox) >= INBOX_MAX:  # the sink thread cannot keep up: drop, and count it
+            with self.lock:
+                self.dropped += 1
             return
+        inbox.append(item)
+        if self.worker is None:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        with self.lock:
+            if self.worker is not None:
+                return
+            self.worker = threading.Thread(target=self._work, name="omproxy-otlp", daemon=True)
+            self.worker.start()
+
+    def _work(self) -> None:
+        inbox = self.inbox
+        while True:
+            stopping = self.stop.wait(WORK_INTERVAL)
+            if self.tracer is None:
+                if not (stopping or self.ready or len(inbox) >= EARLY_SPANS):
+                    continue  # wait (briefly) for the handshake to complete the resource
+                self._start()
+            while inbox:
+                fn, *args = inbox.popleft()
+                try:
+                    fn(*args)
+                except Exception as exc:  # noqa: BLE001 - one bad span must not stop the rest
+                    self.report(f"otlp: could not export a span ({type(exc).__name__}: {exc})")
+            if stopping:
+                return
+
+    def _span(self, data: SpanData) -> None:
         parent_ctx = None
         if data.parent is not None:
             ptrace, pspan, flags, remote = data.parent
@@ -237,11 +285,14 @@ class OtlpSink:
             span.set_status(Status(StatusCode.ERROR, data.error))
         span.end(end_time=data.end)
 
-    def operation(self, seconds: float, attributes: dict) -> None:
+    def _operation(self, seconds: float, attributes: dict) -> None:
         if self.op_hist is not None:
             self.op_hist.record(seconds, {k: attributes[k] for k in METRIC_KEYS if k in attributes})
 
     def session(self, seconds: float, attributes: dict) -> None:
+        self._put((self._session, seconds, attributes))
+
+    def _session(self, seconds: float, attributes: dict) -> None:
         if self.session_hist is not None:
             self.session_hist.record(seconds, attributes)
 
@@ -266,10 +317,12 @@ class OtlpSink:
     def close(self, timeout: float | None = None) -> tuple[int, int]:
         """Flush and stop, waiting at most ``timeout`` seconds; (exported, dropped). Spans still
         queued when time runs out count as dropped."""
-        if self.provider is None and self.early:
-            self._start()
         if timeout is None:
             timeout = float(os.environ.get("OMPROXY_OTLP_FLUSH_TIMEOUT", "5"))
+        deadline = time.monotonic() + timeout
+        self.stop.set()
+        if self.worker is not None:
+            self.worker.join(timeout)
         done = threading.Event()
 
         def stop() -> None:
@@ -283,11 +336,13 @@ class OtlpSink:
             done.set()
 
         threading.Thread(target=stop, name="omproxy-otlp-flush", daemon=True).start()
-        done.wait(timeout)
+        done.wait(max(0.0, deadline - time.monotonic()))
         with self.lock:
-            if self.queued > 0:
-                self.dropped += self.queued
+            lost = self.queued + len(self.inbox)
+            if lost > 0:
+                self.dropped += lost
                 self.queued = 0
+                self.inbox.clear()
             return self.exported, self.dropped
 
 
