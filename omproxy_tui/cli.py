@@ -142,10 +142,11 @@ def _attach_otlp(proxy, opts: dict, target, transport: str, secrets: list[str]) 
     if endpoint and not endpoint.startswith(("http://", "https://")):
         raise click.BadParameter(f"{endpoint!r} is not an http(s) URL (put -- before the server command)",
                                  param_hint="--otlp")
-    try:
-        from .otel.addon import attach
-    except ImportError as exc:
-        raise click.ClickException(f"--otlp needs the OpenTelemetry SDK: pip install 'omproxy-tui[otlp]' ({exc})")
+    from .otel.addon import attach, sdk_missing
+
+    missing = sdk_missing()
+    if missing:
+        raise click.ClickException(f"--otlp needs {missing}: pip install 'omproxy-tui[otlp]'")
     from .inspect.server import session_name
 
     name = opts.get("name") or (session_name(target) if isinstance(target, list) else str(target))
@@ -222,11 +223,13 @@ def export_cmd(endpoint, files) -> None:
     --otlp would have sent live, with their original timestamps."""
     if not endpoint.startswith(("http://", "https://")):
         raise click.BadParameter(f"{endpoint!r} is not an http(s) URL", param_hint="--otlp")
-    try:
-        from .otel.replay import export_recordings
-        from .otel.sdk import OtlpSink
-    except ImportError as exc:
-        raise click.ClickException(f"export needs the OpenTelemetry SDK: pip install 'omproxy-tui[otlp]' ({exc})")
+    from .otel.addon import sdk_missing
+    from .otel.replay import export_recordings
+    from .otel.sink import OtlpSink
+
+    missing = sdk_missing()
+    if missing:
+        raise click.ClickException(f"export needs {missing}: pip install 'omproxy-tui[otlp]'")
 
     def report(text: str) -> None:
         click.echo(f"omproxy: {text}", err=True)

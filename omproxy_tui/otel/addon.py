@@ -172,12 +172,27 @@ class OtelPropagator:
         return {**obj, "params": {**params, "_meta": meta}}
 
 
+def sdk_missing() -> str | None:
+    """Which required distribution is not installed, without importing it (the SDK is imported
+    later, on the sink's thread, so a missing one must be caught here to be a clear error)."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("opentelemetry")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for rel, dist in (("sdk", "opentelemetry-sdk"),
+                      (os.path.join("exporter", "otlp", "proto", "http"), "opentelemetry-exporter-otlp-proto-http")):
+        if not any(os.path.isdir(os.path.join(root, rel)) for root in roots):
+            return dist
+    return None
+
+
 def attach(proxy: Any, *, endpoint: str | None, name: str, transport: str, target: Any,
            content: bool = False, propagate: bool = False, secrets: list[str] | None = None,
            redact: bool = True) -> OtelAddon:
     """Build the sink and addons and add them to ``proxy`` (what ``--otlp`` does). Imports the SDK."""
     from ..inspect.redact import Redactor
-    from .sdk import OtlpSink
+    from .sink import OtlpSink
 
     attrs = {"omproxy.session.name": name, "omproxy.transport": transport, "omproxy.version": __version__}
     sink = OtlpSink(endpoint, attrs, report=lambda text: proxy.report(text),
