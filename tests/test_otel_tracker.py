@@ -90,11 +90,20 @@ def test_progress_by_token_and_unknown_token():
             "params": {"progressToken": "tok", "progress": 1, "total": 2}}
     t.feed(prog, "s2c", 2)
     t.feed({**prog, "params": {**prog["params"], "progressToken": "other"}}, "s2c", 3)
-    assert [s.name for s in spans] == ["notifications/progress"]  # unknown token: its own span
+    assert spans == []  # unknown token: its request may not have been observed yet
     t.feed(ok(1), "s2c", 4)
-    assert spans[1].events[0][2]["mcp.progress.progress"] == 1
-    t.feed(prog, "s2c", 5)  # after the answer the token means nothing any more
-    assert spans[2].name == "notifications/progress"
+    assert spans[0].events[0][2]["mcp.progress.progress"] == 1
+    t.finish(6)  # never claimed: a span of its own, at its own time
+    assert spans[1].name == "notifications/progress" and spans[1].start == 3
+
+
+def test_progress_seen_before_its_request_attaches_to_it():
+    t, spans, _ = tracker()
+    prog = {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 9, "progress": 1}}
+    t.feed(prog, "s2c", 2)
+    t.feed(req(1, name="a", _meta={"progressToken": 9}), "c2s", 1)
+    t.feed(ok(1), "s2c", 3)
+    assert len(spans) == 1 and [e[0] for e in spans[0].events] == ["notifications/progress"]
 
 
 def test_content_is_opt_in_redacted_and_truncated():

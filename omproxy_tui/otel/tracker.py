@@ -102,6 +102,7 @@ class Tracker:
         self.pending: dict[str, dict[tuple, SpanData]] = {C2S: {}, S2C: {}}
         self.tokens: dict[tuple, SpanData] = {}
         self.early: dict[tuple, tuple] = {}
+        self.early_notes: dict[tuple, list] = {}  # progress whose request was not seen yet
         self.protocol_version: str | None = None
         self.first: int | None = None
         self.last: int | None = None
@@ -140,6 +141,10 @@ class Tracker:
             self.pending[d].clear()
         self.tokens.clear()
         self.early.clear()
+        notes, self.early_notes = self.early_notes, {}
+        for waiting in notes.values():
+            for note in waiting:
+                self._notification(*note, early=True)
 
     # ---- messages ------------------------------------------------------------------------------
     def _new(self, name: str, attrs: dict, method: str, direction: str, wall_ns: int, meta: dict,
@@ -202,6 +207,8 @@ class Tracker:
         if token is not None and isinstance(token, (str, int)):
             span.token = key_of(token)
             self.tokens[span.token] = span
+            for note in self.early_notes.pop(span.token, ()):
+                self._notification(*note, early=True)
         early = self.early.pop((direction, key), None)
         if early is not None:
             self._response(*early)
@@ -235,14 +242,26 @@ class Tracker:
             span.attributes["gen_ai.tool.call.result"] = semconv.content_json(result, self.content_max, self.redact)
         self._end(span, max(wall_ns, span.start))
 
+    def _defer(self, token: tuple, note: tuple) -> None:
+        if sum(len(v) for v in self.early_notes.values()) >= MAX_EARLY:
+            oldest = next(iter(self.early_notes))
+            for old in self.early_notes.pop(oldest):
+                self._notification(*old, early=True)
+        self.early_notes.setdefault(token, []).append(note)
+
     def _notification(self, obj: dict, method: str, direction: str, wall_ns: int, status: str,
-                      changed: dict | None, injected: dict | None) -> None:
+                      changed: dict | None, injected: dict | None, early: bool = False) -> None:
         params = obj.get("params") if isinstance(obj.get("params"), dict) else {}
         owner: SpanData | None = None
         event_attrs: dict[str, Any] = {"mcp.method.name": method}
         if method == "notifications/progress":
             token = params.get("progressToken")
             owner = self.tokens.get(key_of(token)) if isinstance(token, (str, int)) else None
+            if owner is None and isinstance(token, (str, int)) and not early:
+                # Its request may not have been observed yet (the server can answer the relayed
+                # request before the other relay thread has looked at it): wait for it.
+                self._defer(key_of(token), (obj, method, direction, wall_ns, status, changed, injected))
+                return
             for k in ("progress", "total"):
                 if isinstance(params.get(k), (int, float)) and not isinstance(params.get(k), bool):
                     event_attrs[f"mcp.progress.{k}"] = params[k]
