@@ -1,22 +1,26 @@
-"""The front of the OTLP export: finished spans in, counted, handed to the SDK on a thread of its
-own. Standard library only: the relay threads call :meth:`OtlpSink.span` / :meth:`operation`,
-which only append to a bounded inbox; the sink's thread imports the OpenTelemetry SDK (~0.3 s,
-so never before the session has started), then every :data:`WORK_INTERVAL` turns what arrived
-into SDK spans and histogram records (~35 µs each, which would otherwise hold the GIL between a
-response and the next request).
+"""The proxy's side of the OTLP export: finished spans in, counted, written to the exporter
+process (:mod:`.exporter`). Standard library only.
+
+The relay threads call :meth:`OtlpSink.span` / :meth:`operation`, which only append to a bounded
+inbox (past :data:`INBOX_MAX` spans are dropped and counted). The sink's thread wakes every
+:data:`WORK_INTERVAL`, serialises what arrived and writes it to the exporter's stdin in one write;
+the exporter process imports the OpenTelemetry SDK and does the encoding and HTTP. The proxy
+never imports the SDK (see :mod:`.exporter` for why), and a backend that is down or slow only
+fills the exporter's bounded queue: nothing waits on it.
 
 The resource (session name, transport, omproxy version, and the server's name and version from
-the handshake) is complete once the server answered ``initialize``/``server/discover``, so the SDK
-objects are made then (or after :data:`EARLY_SPANS` spans, or at the end, if it never answers).
+the handshake) is complete once the server answered ``initialize``/``server/discover``, so the
+exporter is started then (or after :data:`EARLY_SPANS` spans, or at the end, if it never answers).
 
 Every span that never reached the backend is counted in :attr:`OtlpSink.dropped`: the inbox or
-the batch queue was full, an export failed, or the end-of-session flush ran out of time
+the exporter's queue was full, an export failed, or the end-of-session flush ran out of time
 (``OMPROXY_OTLP_FLUSH_TIMEOUT``, default 5 s, so a proxy whose backend is gone still exits promptly).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import threading
 import time
@@ -58,7 +62,6 @@ class OtlpSink:
         self.base_attributes = dict(attributes)
         self.server: dict[str, Any] = {}
         self.lock = threading.Lock()
-        self.queued = 0  # handed to the batch processor, not yet exported or failed
         self.exported = 0
         self.dropped = 0
         self.reported = False
@@ -67,8 +70,11 @@ class OtlpSink:
         self.worker: threading.Thread | None = None
         self.stop = threading.Event()
         self.ready = False  # the server has said who it is: the resource is complete
-        self.backend: Any = None
+        self.child: Any = None  # the exporter process
         self.broken = False
+        self.sent = 0  # spans written to the exporter
+        self.confirmed = False  # the exporter reported its counts at the end
+        self.finished = threading.Event()
         self.target = signal_url(endpoint, "traces") or os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or \
             "http://localhost:4318"
@@ -113,45 +119,86 @@ class OtlpSink:
             self.worker = threading.Thread(target=self._work, name="omproxy-otlp", daemon=True)
             self.worker.start()
 
+    def _spawn(self) -> None:
+        """Start the exporter process (see :mod:`.exporter`) and tell it the resource."""
+        import subprocess
+        import sys
+
+        try:
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "omproxy_tui.otel.exporter", self.endpoint or ""],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, close_fds=True,
+                start_new_session=True)  # our signals (Ctrl-C in a terminal) are not its business
+        except OSError as exc:
+            self.broken = True
+            self.report(f"otlp: export disabled (cannot start the exporter: {exc})")
+            return
+        threading.Thread(target=self._read_child, name="omproxy-otlp-reader", daemon=True).start()
+        self._send([json.dumps(["resource", {"base": self.base_attributes, "server": self.server}])])
+
+    def _send(self, lines: list[str]) -> bool:
+        child = self.child
+        if child is None or self.broken:
+            return False
+        try:
+            child.stdin.write(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
+            child.stdin.flush()
+            return True
+        except (OSError, ValueError):
+            self.broken = True
+            self.report("otlp: the exporter process went away; spans are dropped from now on")
+            return False
+
+    def _read_child(self) -> None:
+        for line in self.child.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg[0] == "failed":
+                self._failed(int(msg[1]), str(msg[2]), counted=True)
+            elif msg[0] == "done":
+                with self.lock:
+                    self.exported += int(msg[1])
+                    self.dropped += int(msg[2])
+                    self.confirmed = True
+                self.finished.set()
+                return
+        self.finished.set()
+
     def _work(self) -> None:
         inbox = self.inbox
         while True:
             stopping = self.stop.wait(WORK_INTERVAL)
-            if self.backend is None and not self.broken:
+            if self.child is None and not self.broken:
                 if not (stopping or self.ready or len(inbox) >= EARLY_SPANS):
                     continue  # wait (briefly) for the handshake to complete the resource
-                try:
-                    from .sdk import Backend
-
-                    self.backend = Backend(self)
-                except Exception as exc:  # noqa: BLE001 - no SDK, or a bad OTEL_* setting
-                    self.broken = True
-                    self.report(f"otlp: export disabled ({type(exc).__name__}: {exc})")
-            backend = self.backend
+                self._spawn()
+            lines = []
+            spans = 0
             while inbox:
-                kind, *args = inbox.popleft()
-                if backend is None:
-                    if kind == "span":
-                        with self.lock:
-                            self.dropped += 1
-                    continue
-                try:
-                    getattr(backend, kind)(*args)
-                except Exception as exc:  # noqa: BLE001 - one bad span must not stop the rest
-                    self.report(f"otlp: could not export a span ({type(exc).__name__}: {exc})")
+                item = inbox.popleft()
+                if item[0] == "span":
+                    d = item[1]
+                    lines.append(json.dumps(["span", d.name, d.trace_id, d.span_id, d.parent, d.start, d.end,
+                                             d.attributes, d.events, d.error]))
+                    spans += 1
+                else:
+                    lines.append(json.dumps(item))
+            if lines:
+                if self._send(lines):
+                    with self.lock:
+                        self.sent += spans
+                else:
+                    with self.lock:
+                        self.dropped += spans
             if stopping:
                 return
 
-    # ---- counting (called by the SDK's export thread) ------------------------------------------
-    def _exported(self, n: int) -> None:
+    # ---- counting ------------------------------------------------------------------------------
+    def _failed(self, n: int, why: str, counted: bool = False) -> None:
+        """The exporter reported its first failed export (it counts the spans itself)."""
         with self.lock:
-            self.queued -= n
-            self.exported += n
-
-    def _failed(self, n: int, why: str) -> None:
-        with self.lock:
-            self.queued -= n
-            self.dropped += n
             self.last_error = why
             first = not self.reported
             self.reported = True
@@ -162,7 +209,7 @@ class OtlpSink:
 
     def close(self, timeout: float | None = None) -> tuple[int, int]:
         """Flush and stop, waiting at most ``timeout`` seconds in all; (exported, dropped).
-        Spans still waiting when time runs out count as dropped."""
+        Spans the exporter did not confirm when time runs out count as dropped."""
         if timeout is None:
             timeout = float(os.environ.get("OMPROXY_OTLP_FLUSH_TIMEOUT", "5"))
         deadline = time.monotonic() + timeout
@@ -171,22 +218,24 @@ class OtlpSink:
             self._start_worker()
         if self.worker is not None:
             self.worker.join(timeout)
-        backend = self.backend
-        if backend is not None:
-            done = threading.Event()
-
-            def stop() -> None:
-                try:
-                    backend.shutdown(max(0.1, deadline - time.monotonic()))
-                except Exception:  # noqa: BLE001 - nothing a failing flush may do to the proxy's exit
-                    pass
-                done.set()
-
-            threading.Thread(target=stop, name="omproxy-otlp-flush", daemon=True).start()
-            done.wait(max(0.0, deadline - time.monotonic()))
+        child = self.child
+        if child is not None:
+            self._send([json.dumps(["close", max(0.1, deadline - time.monotonic() - 0.2)])])
+            try:
+                child.stdin.close()
+            except OSError:
+                pass
+            self.finished.wait(max(0.0, deadline - time.monotonic()))
+            if child.poll() is None and not self.finished.is_set():
+                child.kill()
+            try:
+                child.wait(1)
+            except Exception:  # noqa: BLE001
+                pass
         with self.lock:
-            lost = self.queued + sum(1 for item in self.inbox if item[0] == "span")
-            self.dropped += max(0, lost)
-            self.queued = 0
+            waiting = sum(1 for item in self.inbox if item[0] == "span")
             self.inbox.clear()
+            if not self.confirmed:
+                self.dropped += self.sent  # nothing confirmed: assume nothing arrived
+            self.dropped += waiting
             return self.exported, self.dropped
