@@ -2,8 +2,8 @@
 
 ``OtelAddon`` is an observe-only addon (hooks taking ``line``): it runs on the relay thread right
 after the bytes went out, so it never delays the message it looks at. Per message it does the
-pairing bookkeeping and, when a request's response arrives, finishes one span into the SDK's
-batch processor (an append to a bounded queue); encoding and HTTP happen on the processor's thread.
+pairing bookkeeping and, when a request's response arrives, appends one finished span to the
+sink's bounded inbox; serialising, encoding and HTTP happen elsewhere (see :mod:`.sink`).
 The two relay threads share the pairing state, so a lock serialises them (uncontended in practice:
 the directions take turns).
 
@@ -174,7 +174,7 @@ class OtelPropagator:
 
 def sdk_missing() -> str | None:
     """Which required distribution is not installed, without importing it (the SDK is imported
-    later, on the sink's thread, so a missing one must be caught here to be a clear error)."""
+    by the exporter process, later, so a missing one must be caught here to be a clear error)."""
     import importlib.util
     import os
 
@@ -190,7 +190,8 @@ def sdk_missing() -> str | None:
 def attach(proxy: Any, *, endpoint: str | None, name: str, transport: str, target: Any,
            content: bool = False, propagate: bool = False, secrets: list[str] | None = None,
            redact: bool = True) -> OtelAddon:
-    """Build the sink and addons and add them to ``proxy`` (what ``--otlp`` does). Imports the SDK."""
+    """Build the sink and addons and add them to ``proxy`` (what ``--otlp`` does). The exporter
+    process starts once the server has answered the handshake."""
     from ..inspect.redact import Redactor
     from .sink import OtlpSink
 

@@ -1,5 +1,5 @@
-"""The OpenTelemetry SDK objects behind a :class:`~.sink.OtlpSink`: the only module that imports
-``opentelemetry``, and only on the sink's own thread (so ``--otlp`` does not delay start-up).
+"""The OpenTelemetry SDK objects of the exporter process (:mod:`.exporter`): the only module that
+imports ``opentelemetry``; the proxy's own process never does.
 
 Why the SDK and not a hand-written OTLP encoder: the batch processor, the OTLP/HTTP protobuf
 exporters, the standard ``OTEL_*`` environment variables (endpoint, headers, timeout, batch sizes,
