@@ -292,3 +292,25 @@ def test_bad_endpoint_is_a_clear_error():
     assert r.returncode == 2 and b"is not an http(s) URL" in r.stderr
     r = run_proxy(["stdio", "--otlp-content"], [*RAW_SERVER, "echo"])
     assert r.returncode == 2 and b"needs --otlp" in r.stderr
+
+
+def test_streamable_http_spans_name_the_remote_server(http_server):
+    """`omproxy http --otlp`: network.transport tcp and server.address/port of the server behind
+    the proxy (the conventions ask for the server behind intermediaries), resource transport http."""
+    url = http_server("http")
+    port = int(url.split(":")[2].split("/")[0])
+
+    async def session(params):
+        with anyio.fail_after(60):
+            async with Client(params, mode="legacy") as client:
+                assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
+
+    with Receiver() as receiver:
+        anyio.run(session, proxied("http", "--url", url, "--otlp", receiver.url))
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call echo" for x in s))
+    call = one(spans, "tools/call echo")
+    a = call["attributes"]
+    assert a["network.transport"] == "tcp" and a["network.protocol.name"] == "http"
+    assert a["server.address"] == "127.0.0.1" and a["server.port"] == port
+    assert call["resource"]["omproxy.transport"] == "http"
+    assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
