@@ -154,6 +154,51 @@ def _attach_inspector(proxy, opts: dict, target, transport: str, named: dict[str
     ))
 
 
+def _otlp_options(f):
+    """--otlp and friends (OpenTelemetry export; see omproxy_tui/otel/)."""
+    opts = [
+        click.option("--otlp", "otlp", is_flag=False, flag_value="", default=None, metavar="[ENDPOINT]",
+                     help="Export every MCP call as an OpenTelemetry span (OTLP/HTTP) to ENDPOINT (a base URL, "
+                          "default $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318). Put -- before the "
+                          "server command, or write --otlp=URL."),
+        click.option("--otlp-content", is_flag=True,
+                     help="With --otlp: add tool arguments and results to spans (secrets masked, truncated)."),
+        click.option("--otlp-propagate", is_flag=True,
+                     help="With --otlp: write each request's traceparent into its params._meta so the server's "
+                          "spans join the trace. This CHANGES THE BYTES sent (the request is re-encoded); off by "
+                          "default."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _attach_otlp(proxy, opts: dict, target, transport: str, named: dict[str, str]) -> None:
+    """`named`: the NAME=value pairs given to us (--env, -H); secrets among them (and in the
+    command line) are masked in --otlp-content attributes, as in inspect frames."""
+    endpoint = opts.get("otlp")
+    if endpoint is None:
+        if opts.get("otlp_content") or opts.get("otlp_propagate"):
+            raise click.BadParameter("needs --otlp", param_hint="--otlp-content/--otlp-propagate")
+        return
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{endpoint!r} is not an http(s) URL (put -- before the server command)",
+                                 param_hint="--otlp")
+    from .otel.addon import attach, sdk_missing
+
+    missing = sdk_missing()
+    if missing:
+        raise click.ClickException(f"--otlp needs {missing}: pip install 'omproxy-tui[otlp]'")
+    from .inspect.redact import mask_argv, secret_values
+    from .inspect.server import session_name
+
+    secrets = secret_values(named) + (mask_argv(target)[1] if isinstance(target, list) else [])
+    name = opts.get("name") or (session_name(target) if isinstance(target, list) else str(target))
+    attach(proxy, endpoint=endpoint or None, name=name, transport=transport, target=target,
+           content=opts["otlp_content"], propagate=opts["otlp_propagate"], secrets=secrets,
+           redact=not opts.get("no_redact"))
+
+
 # Our options come before the server's command; from the command on, every word is the server's
 # (`omproxy stdio srv --port 1` passes --port to srv, and `--` is optional, as in omproxy 0.3), so
 # a mistyped option of ours before it is an error, not a command to run.
@@ -162,6 +207,7 @@ def _attach_inspector(proxy, opts: dict, target, transport: str, named: dict[str
               help="Extra environment for the server (repeatable). It gets our whole environment too.")
 @click.option("--cwd", type=click.Path(exists=True, file_okay=False), help="Working directory of the server.")
 @_inspect_options
+@_otlp_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def stdio(envs, cwd, command, **opts) -> None:
     """Run a local stdio MCP server (everything after --) and relay our stdin/stdout to it."""
@@ -175,6 +221,7 @@ def stdio(envs, cwd, command, **opts) -> None:
         env[key] = value
     proxy = _make_proxy(opts["hooks"], StdioProxy)
     _attach_inspector(proxy, opts, list(command), "stdio", env)
+    _attach_otlp(proxy, opts, list(command), "stdio", env)
     _exit(proxy.run(ServerParams(command=command[0], args=list(command[1:]), env=env, cwd=cwd)))
 
 
@@ -218,6 +265,7 @@ def _remote_command(kind: str):
     @click.option("--sse-read-timeout", type=float, default=300.0, show_default=True,
                   help="Seconds to wait for the next server-sent event.")
     @_inspect_options
+    @_otlp_options
     def command(url, headers, old_headers, timeout, sse_read_timeout, **opts) -> None:
         from .proxy.remote import SseProxy, StreamableHttpProxy, parse_header
 
@@ -243,6 +291,7 @@ def _remote_command(kind: str):
             put(name, value)
         proxy = _make_proxy(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
         _attach_inspector(proxy, opts, url, kind, parsed, parsed)
+        _attach_otlp(proxy, opts, url, kind, parsed)
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))
 
     command.__doc__ = (
@@ -251,6 +300,41 @@ def _remote_command(kind: str):
         "Bridge our stdio to a remote server over streamable HTTP."
     )
     return main.command(name=kind, epilog=REMOTE_EXAMPLES.format(cmd=kind, path=path))(command)
+
+
+@main.command(name="export")
+@click.option("--otlp", "endpoint", required=True, metavar="ENDPOINT",
+              help="OTLP/HTTP base URL to send the spans to (e.g. http://localhost:4318).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def export_cmd(endpoint, files) -> None:
+    """Send recordings (--record files, TUI exports) to an OpenTelemetry backend as the spans
+    --otlp would have sent live, with their original timestamps."""
+    if not endpoint.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{endpoint!r} is not an http(s) URL", param_hint="--otlp")
+    from .otel.addon import sdk_missing
+    from .otel.replay import export_recordings
+    from .otel.sink import OtlpSink
+
+    missing = sdk_missing()
+    if missing:
+        raise click.ClickException(f"export needs {missing}: pip install 'omproxy-tui[otlp]'")
+
+    def report(text: str) -> None:
+        click.echo(f"omproxy: {text}", err=True)
+
+    def sink(name, transport, target):
+        return OtlpSink(endpoint, {"omproxy.session.name": name, "omproxy.transport": transport,
+                                   "omproxy.version": __version__}, report=report)
+
+    sinks = export_recordings(list(files), sink)
+    failed = False
+    for name, s in sinks.items():
+        exported, dropped = s.close(timeout=30)
+        click.echo(f"{name}: {exported} spans exported" + (f", {dropped} dropped" if dropped else ""), err=True)
+        failed = failed or bool(dropped)
+    if not sinks:
+        raise click.ClickException("no MCP messages in " + ", ".join(files))
+    sys.exit(1 if failed else 0)
 
 
 sse = _remote_command("sse")

@@ -81,7 +81,9 @@ Ordering guarantees:
     ``{"type":"lifecycle","seq","t","wall","event":E, ...}`` with E one of ``spawned`` (``pid``),
     ``exited`` (``code``), ``connected`` / ``failed`` (remote; ``detail``), ``client_eof``,
     ``signal`` (``signal``), ``closing``, ``fail_open`` (held traffic released because the last
-    inspector left; ``released``).
+    inspector left; ``released``); with ``--otlp``: ``otlp_dropped`` (the first export failed;
+    ``dropped``, ``endpoint``, ``error``) and ``otlp`` (at the end: ``exported``, ``dropped``,
+    ``endpoint``).
 ``state``
     ``{"type":"state","paused":{"c2s":bool,"s2c":bool},"intercept":null|"<filter>",
     "held":[{"seq":N,"dir":D,"reason":"paused"|"intercept"|"behind"},...],"held_bytes":N,
