@@ -70,7 +70,7 @@ def test_redaction_helpers():
     assert argv == ["srv", "--token", "***", "--api-key=***", "API_KEY=***", "--port", "1"]
     assert found == ["abc", "def", "ghi"]
     r = Redactor(['se"cret'])
-    assert r(json.dumps({"a": 'x se"cret y'}).encode()) == b'{"a": "x *** y"}'
+    assert json.loads(r(json.dumps({"a": 'x se"cret y'}).encode())) == {"a": "x *** y"}
     assert Redactor(["abc"])(b"abc") == b"abc"  # too short to mask safely
 
 

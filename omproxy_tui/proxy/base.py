@@ -578,18 +578,18 @@ class Proxy:
     def run_hook_now(self, name: str) -> None:
         """Run _on_start/_on_close hooks to completion, async ones included."""
         for hook in self._other.get(name, ()):
-            try:
-                result = hook.fn()
-            except Exception as exc:  # noqa: BLE001
-                self._hook_failed(hook, exc, name)
-                continue
-            if hasattr(result, "__await__"):
+            result = self._call(hook, (), name) if not hook.is_async else hook.fn()
+            if result is not None and hasattr(result, "__await__"):
                 self._run_async(hook, result, name, wait=True)
 
     def _call(self, hook: _Hook, args: tuple, what: str) -> Any:
         try:
             result = hook.fn(*args)
-        except Exception as exc:  # noqa: BLE001 -- a hook must never kill the relay
+        except BaseException as exc:  # noqa: BLE001 -- a hook must never kill the relay
+            # SystemExit or GeneratorExit from a hook would end the relay thread silently; only
+            # Ctrl-C on the main thread (a hook run at start-up or shutdown) still interrupts.
+            if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+                raise
             self._hook_failed(hook, exc, what)
             return None
         if result is not None and (hook.is_async or hasattr(result, "__await__")):
@@ -694,9 +694,20 @@ class Proxy:
         self._observe(line)
 
     def _apply_modifiers(self, line: Line, pre: list[_Hook]) -> bytes | None:
-        """Run traffic-changing hooks; the bytes to send, or None when the message was dropped."""
+        """Run traffic-changing hooks; the bytes to send, or None when the message was dropped.
+        Fails open: whatever goes wrong, the message goes on unchanged."""
         if not pre:
             return line.raw + b"\n"
+        raw = line.raw
+        try:
+            return self._modify(line, pre)
+        except BaseException as exc:  # noqa: BLE001 -- e.g. RecursionError on a hostile line
+            self.report(f"changing a {line.direction} message failed ({type(exc).__name__}: {exc}); "
+                        "forwarded unchanged")
+            line.raw, line._json, line._message, line.changed = raw, _UNSET, _UNSET, None
+            return raw + b"\n"
+
+    def _modify(self, line: Line, pre: list[_Hook]) -> bytes | None:
         elements = line.elements() if line.json is not None else [line]
         out: list[Any] = []
         changed = False
@@ -714,7 +725,7 @@ class Proxy:
                     break
                 try:
                     data = encode_replacement(result)
-                except (TypeError, ValueError) as exc:
+                except Exception as exc:  # noqa: BLE001 -- TypeError, ValueError, RecursionError
                     self._hook_failed(hook, exc, "replacement refused, message forwarded unchanged")
                     continue
                 parsed, _ = parse_json(data)
@@ -775,6 +786,14 @@ class Proxy:
         return line
 
     def _observe(self, line: Line) -> None:
+        """After forwarding; never raises (a hostile line must not kill the relay thread)."""
+        try:
+            self._observe_line(line)
+        except BaseException as exc:  # noqa: BLE001
+            self.report(f"observing {line.direction} message #{line.seq} failed "
+                        f"({type(exc).__name__}: {exc}); the relay goes on")
+
+    def _observe_line(self, line: Line) -> None:
         """After forwarding. Line-level hooks (the inspector) run here, inline and cheap. Hooks that
         want the SDK's typed message run here too once `mcp_types` is imported, one relay thread
         at a time (see _typed_runner); until then their lines wait in order (see _hold_for_types)."""
@@ -825,9 +844,14 @@ class Proxy:
         return targets
 
     def _run_typed(self, line: Line) -> None:
-        for hook in self._typed[line.direction]:
-            for el in self._elements(line):
-                self._call(hook, hook.args(el), "after forwarding")
+        try:
+            targets = self._elements(line)
+            for hook in self._typed[line.direction]:
+                for el in targets:
+                    self._call(hook, hook.args(el), "after forwarding")
+        except BaseException as exc:  # noqa: BLE001 -- never lose the lines queued behind this one
+            self.report(f"typed hooks on {line.direction} message #{line.seq} failed "
+                        f"({type(exc).__name__}: {exc}); the relay goes on")
 
     # Seed-style hooks want the SDK's typed messages, and `mcp_types` takes ~200 ms to import,
     # much of it in native calls that hold the GIL. Importing it before the server's first reply

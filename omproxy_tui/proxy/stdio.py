@@ -213,7 +213,15 @@ class StdioProxy(Proxy):
         A line is accumulated in a bytearray (amortised O(1) appends: a 50 MB line costs what its
         bytes cost, not quadratic re-joins), and the newline is searched only in new data.
         """
-        relay = self.relay_line
+        relay_line = self.relay_line
+
+        def relay(d: Direction, data: bytes, validate: bool) -> None:
+            try:
+                relay_line(d, data, validate)
+            except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
+                self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
+                            f"({type(exc).__name__}: {exc}); the relay goes on")
+
         pre, gates, post = self._pre, self._gates, self._post
         name = d.name
         buf = bytearray()

@@ -102,7 +102,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         status = rec.status or "relayed"
         flags = []
         if rec.held or status == "held":
-            flags.append(("HELD — waiting for release (steering arrives in the next version)", "bold reverse"))
+            flags.append(("HELD — the proxy holds it until an inspector releases or drops it", "bold reverse"))
         elif status != "relayed":
             flags.append((status.upper(), "bold"))
         extra = getattr(rec, "extra", None) or {}
@@ -116,8 +116,10 @@ class DetailPane(VerticalScroll, can_focus=True):
             flags.append((f"modified by {ch.get('by', '?')} ({ch.get('action', 'changed')})", "bold"))
         if rec.error:
             flags.append((f"error: {rec.error}", "bold red"))
-        elif getattr(rec, "tool_error", False):
+        elif rec.tool_error:
             flags.append(("tool error (result has isError: true)", "bold red"))
+        elif rec.is_error:
+            flags.append(("batch with an error or invalid element", "bold red"))
         if rec.cancelled:
             flags.append(("cancelled by notifications/cancelled", "bold"))
         lost = self.lost_before.get(rec.index)
