@@ -4,6 +4,7 @@ needs none of it)."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
@@ -27,6 +28,7 @@ Examples:
   omproxy {cmd} --url https://example.com/{path}
   omproxy {cmd} --url https://example.com/{path} -H 'Authorization: Bearer tok=='
   omproxy {cmd} --inspect --url http://127.0.0.1:8000/{path}
+  omproxy {cmd} --url https://example.com/{path} --headers 'Authorization=Bearer tok==,X-Team=a'  (old form)
 """
 
 
@@ -176,26 +178,69 @@ def stdio(envs, cwd, command, **opts) -> None:
     _exit(proxy.run(ServerParams(command=command[0], args=list(command[1:]), env=env, cwd=cwd)))
 
 
+# A comma followed by an HTTP header name (RFC 9110 token) and "=", or by nothing, ends a --headers pair.
+_OLD_HEADER_START = re.compile(r",\s*(?=[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*=|$)")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_old_headers(text: str) -> list[tuple[str, str]]:
+    """``--headers 'k1=v1,k2=v2'`` (omproxy 0.3's form) -> [(name, value)…].
+
+    Each pair splits on its first ``=``, so values may hold ``=`` (base64 padding); a comma starts
+    a new pair only when ``NAME=`` follows it, so values may hold commas too (``Accept=a/b, c/d``).
+    The one ambiguous case, a value holding ``,word=``, is read as two headers: use -H for it.
+    (0.3 split on every ``,`` and ``=``, and failed on both.)"""
+    pairs = []
+    for piece in _OLD_HEADER_START.split(text):
+        if not piece.strip():
+            continue
+        name, sep, value = piece.partition("=")
+        name = name.strip()
+        if not sep or not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{piece.strip()!r} is not NAME=VALUE (the form is 'k1=v1,k2=v2'; "
+                             f"for 'Name: value' use -H)")
+        pairs.append((name, value.strip()))
+    return pairs
+
+
 def _remote_command(kind: str):
     path = "sse" if kind == "sse" else "mcp"
 
     @click.option("--url", required=True, help="The server's endpoint URL.")
     @click.option("--header", "-H", "headers", multiple=True, metavar="'Name: value'",
-                  help="HTTP header for every request (repeatable); split on the first colon.")
+                  help="HTTP header for every request (repeatable); split on the first colon. "
+                       "The recommended form.")
+    @click.option("--headers", "old_headers", multiple=True, metavar="'k1=v1,k2=v2'",
+                  help="The old form (omproxy 0.3) of -H, kept for existing configs: NAME=VALUE pairs "
+                       "separated by commas; values may hold '=', and ',' unless NAME= follows it. "
+                       "-H wins for the same name.")
     @click.option("--timeout", type=float, default=30.0, show_default=True, help="HTTP timeout in seconds.")
     @click.option("--sse-read-timeout", type=float, default=300.0, show_default=True,
                   help="Seconds to wait for the next server-sent event.")
     @_inspect_options
-    def command(url, headers, timeout, sse_read_timeout, **opts) -> None:
+    def command(url, headers, old_headers, timeout, sse_read_timeout, **opts) -> None:
         from .proxy.remote import SseProxy, StreamableHttpProxy, parse_header
 
-        parsed = {}
+        parsed: dict[str, str] = {}
+
+        def put(name: str, value: str) -> None:  # header names are case-insensitive: the last one wins
+            for known in [k for k in parsed if k.lower() == name.lower()]:
+                del parsed[known]
+            parsed[name] = value
+
+        for text in old_headers:
+            try:
+                pairs = parse_old_headers(text)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--headers") from None
+            for name, value in pairs:
+                put(name, value)
         for h in headers:
             try:
                 name, value = parse_header(h)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--header") from None
-            parsed[name] = value
+            put(name, value)
         proxy = _make_proxy(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
         _attach_inspector(proxy, opts, url, kind, parsed, parsed)
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))

@@ -180,3 +180,24 @@ def test_redactor_on_a_line_that_is_not_json_inside_a_frame():
     out = r(json.dumps({"type": "stderr", "line": f"not json {SECRET} {{\"x"}).encode() + b"\n")
     assert json.loads(out)["line"] == 'not json *** {"x'
     assert out.endswith(b"\n")
+
+
+def test_remote_url_query_and_credential_headers_are_masked(tmp_path):
+    """A secret-named query parameter of --url and a header whose value is a credential (whatever
+    its name) are masked in the identity and every frame; other values are shown as they are."""
+    import subprocess
+
+    from helpers import ROOT, free_port, omproxy_cmd
+
+    rec = tmp_path / "rec.jsonl"
+    url = f"http://127.0.0.1:{free_port()}/mcp?api_key=sekrit1234&page=1000"  # nothing listens: exits 1
+    r = subprocess.run(omproxy_cmd("http", "--url", url, "-H", "X-Custom: Bearer abcdef", "-H", "X-Team: core",
+                                   "--record", str(rec)),
+                       input=b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}\n',
+                       capture_output=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1
+    text = rec.read_text()
+    hello = json.loads(text.splitlines()[0])
+    assert hello["proxy"]["target"].endswith("?api_key=***&page=1000")
+    assert hello["proxy"]["headers"] == {"X-Custom": "***", "X-Team": "core"}
+    assert "sekrit1234" not in text and "abcdef" not in text

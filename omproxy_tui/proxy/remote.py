@@ -215,29 +215,24 @@ class _RemoteProxy(Proxy):
                 return what
 
     def _stdin_pump(self, c2s: Direction) -> None:
-        from .stdio import READ_SIZE
+        from .cutter import LineCutter
 
-        buf = bytearray()
+        cutter = LineCutter()  # linear time: a 50 MB line is not rescanned per chunk
         while True:
             try:
-                chunk = os.read(0, READ_SIZE)
+                chunk = os.read(0, cutter.read_size())
             except OSError:
                 break
             if not chunk:
                 break
-            buf += chunk
-            while True:
-                nl = buf.find(b"\n")
-                if nl < 0:
-                    break
-                line = bytes(buf[: nl + 1])
-                del buf[: nl + 1]
+            for line in cutter.lines(chunk):
                 if line.strip():
                     self._note_request(line)
                     self.relay_line(c2s, line, False)
-        if buf.strip():
-            self._note_request(bytes(buf))
-            self.relay_line(c2s, bytes(buf), False)
+        rest = cutter.finish()
+        if rest.strip():
+            self._note_request(rest)
+            self.relay_line(c2s, rest, False)
         c2s.flush(release_all=True)
         self.call_hooks("_on_lifecycle", "client_eof", {})
         self._events.put("client_eof")

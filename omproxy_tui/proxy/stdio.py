@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Direction, Proxy, exit_code, protect_stdout, restore_stdout, write_all
+from .cutter import BIG_READ_SIZE, READ_SIZE, LineCutter
 from .line import C2S, S2C
 
-READ_SIZE = 1 << 16
-BIG_READ_SIZE = 1 << 20  # once a line is known to be long, read in bigger gulps
 
 
 @dataclass
@@ -208,11 +207,8 @@ class StdioProxy(Proxy):
 
     # ---- the hot path ------------------------------------------------------------------------
     def _pump(self, fd: int, d: Direction, validate: bool, on_eof) -> None:
-        """Read fd until EOF, relaying whole lines as soon as they are complete.
-
-        A line is accumulated in a bytearray (amortised O(1) appends: a 50 MB line costs what its
-        bytes cost, not quadratic re-joins), and the newline is searched only in new data.
-        """
+        """Read fd until EOF, relaying whole lines as soon as they are complete (cut in linear
+        time by the shared :class:`~omproxy_tui.proxy.cutter.LineCutter`)."""
         relay_line = self.relay_line
 
         def relay(d: Direction, data: bytes, validate: bool) -> None:
@@ -224,40 +220,31 @@ class StdioProxy(Proxy):
 
         pre, gates, post = self._pre, self._gates, self._post
         name = d.name
-        buf = bytearray()
+        cutter = LineCutter()
+        feed = cutter.feed
         try:
             while True:
-                chunk = os.read(fd, BIG_READ_SIZE if buf else READ_SIZE)
+                chunk = os.read(fd, BIG_READ_SIZE if cutter.buf else READ_SIZE)
                 if not chunk:
                     break
-                nl = chunk.find(b"\n")
-                if nl < 0:
-                    buf += chunk
-                    continue
-                start = 0
-                if buf:
-                    buf += chunk[: nl + 1]
-                    relay(d, bytes(buf), validate)
-                    buf.clear()
-                    start = nl + 1
-                end = chunk.rfind(b"\n")
-                if end >= start:
+                first, block, single = feed(chunk)
+                if first is not None:
+                    relay(d, first, validate)
+                if block is not None:
                     if not validate and not pre[name] and not gates[name] and not post[name]:
-                        # nobody looks at this direction: forward every complete line in one write
-                        d.submit(chunk[start:end + 1] if (start or end + 1 < len(chunk)) else chunk, None, None)
-                    elif start == 0 and end == nl:
-                        relay(d, chunk[: end + 1] if end + 1 < len(chunk) else chunk, validate)
+                        d.submit(block, None, None)  # nobody looks at this direction: one write
+                    elif single:
+                        relay(d, block, validate)
                     else:
-                        for piece in chunk[start:end].split(b"\n"):
+                        for piece in block[:-1].split(b"\n"):
                             relay(d, piece + b"\n", validate)
-                if end + 1 < len(chunk):
-                    buf += chunk[end + 1:]
                 if d.closed and d.name == S2C:
                     break  # the client is gone
         except OSError:
             pass
-        if buf.strip():
-            relay(d, bytes(buf), validate)  # a last line with no newline
+        rest = cutter.finish()
+        if rest.strip():
+            relay(d, rest, validate)  # a last line with no newline
         on_eof()
 
     def _stderr_pump(self, fd: int) -> None:
