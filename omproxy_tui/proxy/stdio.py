@@ -102,7 +102,7 @@ class StdioProxy(Proxy):
 
         def client_eof() -> None:
             # Release anything held (fail open), then the spec's first shutdown step.
-            c2s.flush(release_all=True)
+            c2s.flush(release_all=True, wait=False)  # queued before the close, written in order
             self._close_stdin(c2s)
             notify("client_eof")
 
@@ -133,12 +133,15 @@ class StdioProxy(Proxy):
         return code
 
     def _close_stdin(self, c2s: Direction) -> None:
-        with c2s.lock:
-            c2s.closed = True
+        """Never blocks: with a write to a server that does not read in progress, the pipe is
+        closed once that write ends (it fails when the server is killed)."""
+        def close() -> None:
             try:
                 self.proc.stdin.close()
             except OSError:
                 pass
+
+        c2s.close(close)
 
     def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
                    s2c_thread: threading.Thread) -> int:
@@ -165,7 +168,7 @@ class StdioProxy(Proxy):
             if what.startswith("signal:"):
                 self.call_hooks("_on_lifecycle", "signal", {"signal": what[7:]})
                 self.report(f"got {what[7:]}, stopping the server")
-                c2s.flush(release_all=True)
+                c2s.flush(release_all=True, wait=False)  # never wait on a server that does not read
                 self._close_stdin(c2s)
                 break
         if proc.poll() is None:
