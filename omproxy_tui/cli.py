@@ -142,7 +142,8 @@ def _remote_command(kind: str):
     @click.option("--url", required=True, help="The server's endpoint URL.")
     @click.option("--header", "-H", "headers", multiple=True, metavar="'Name: value'",
                   help="HTTP header for every request (repeatable); split on the first colon.")
-    @click.option("--timeout", type=float, default=30.0, show_default=True, help="HTTP timeout in seconds.")
+    @click.option("--timeout", type=float, default=30.0, show_default=True,
+                  help="HTTP timeout in seconds; also how long replies are awaited after the client closes stdin.")
     @click.option("--sse-read-timeout", type=float, default=300.0, show_default=True,
                   help="Seconds to wait for the next server-sent event.")
     @_inspect_options
