@@ -258,7 +258,12 @@ class _RemoteProxy(Proxy):
                                 if self._session_lost is not None and self._failure is None:
                                     await self._reinitialise(write)
                                 if item is not _WAKE and self._failure is None:
-                                    for msg in self._outbound(item):
+                                    try:
+                                        messages = self._outbound(item)
+                                    except Exception as exc:  # noqa: BLE001 - no line may stop the sender
+                                        self.report(f"client line could not be sent: {type(exc).__name__}: {exc}")
+                                        messages = []
+                                    for msg in messages:
                                         await self._send(write, msg)
                             finally:
                                 self._queued -= 1
