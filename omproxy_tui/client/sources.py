@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import time
 from collections.abc import Callable
@@ -23,8 +22,9 @@ from typing import Any
 
 from omproxy_tui.protocol import discovery
 from omproxy_tui.protocol.frames import decode, encode
+from omproxy_tui.protocol.recording import RecordingReader, read_recording, write_recording
 
-__all__ = ["BATCH_INTERVAL", "Source", "SocketSource", "RecordingSource", "ProxyWatcher"]
+__all__ = ["BATCH_INTERVAL", "Source", "SocketSource", "RecordingSource", "ProxyWatcher", "load_recording", "write_recording"]
 
 #: Frames arriving within this many seconds of the first frame of a batch are delivered together.
 BATCH_INTERVAL = 0.025
@@ -100,8 +100,10 @@ class _Batcher:
 class SocketSource(Source):
     """Attach to one proxy's inspect socket; reconnect with backoff until the proxy is gone.
 
-    Event frames are de-duplicated by ``seq`` across reconnects (the backlog replays the session
-    from its start); a seq gap after a reconnect is reported as a synthetic ``lost`` frame.
+    After a reconnect the proxy replays its backlog (``hello`` says how many event frames that
+    is): only those replayed frames are de-duplicated by ``seq``; live frames are never dropped.
+    A seq gap between what was seen and the first new frame after a reconnect is reported as a
+    synthetic ``lost`` frame.
     """
 
     can_send = True
@@ -224,6 +226,7 @@ class SocketSource(Source):
 
     async def _read(self, reader: asyncio.StreamReader, batcher: _Batcher) -> None:
         first_event = True
+        replay = 0  # event frames of the backlog replay still to come (from hello)
         while True:
             line = await reader.readline()
             if not line:
@@ -243,17 +246,22 @@ class SocketSource(Source):
                     self.proxy.update(proxy)
                     self.label = self.proxy.get("name") or self.label
                 self.state = "live"
+                n = frame.get("backlog")
+                replay = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
                 batcher.push(frame)
                 batcher.push(connection_frame("live", self.path))
                 continue
             if ftype in _EVENT_TYPES:
                 seq = frame.get("seq")
+                replayed = replay > 0
+                if replayed:
+                    replay -= 1
                 if isinstance(seq, int):
-                    if seq <= self.last_seq:
-                        continue  # already seen before a reconnect
+                    if replayed and seq <= self.last_seq:
+                        continue  # seen before a reconnect
                     if first_event and self.connects > 1 and seq > self.last_seq + 1:
                         batcher.push({"type": "lost", "n": seq - self.last_seq - 1, "reconnect": True})
-                    self.last_seq = seq
+                    self.last_seq = max(self.last_seq, seq)
                 first_event = False
                 if ftype == "lifecycle" and frame.get("event") == "exited":
                     code = frame.get("code")
@@ -266,10 +274,11 @@ class SocketSource(Source):
 
 
 class RecordingSource(Source):
-    """Read a recording: a ``.jsonl`` file of frames, one per line (``hello`` optional).
+    """Read a recording (see :mod:`omproxy_tui.protocol.recording`, the one reader of the format).
 
-    Lines that are bare message objects (``dir`` + ``raw`` without ``type``) are accepted as
-    ``message`` frames, so exports can be reopened.
+    Frames are emitted in chunks. Frames of exports carry a ``session`` key; the session model
+    keeps those sessions apart. When the file is read, a ``loaded`` connection frame says how many
+    lines were skipped and why (``detail``), or that the file held no frames at all.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000) -> None:
@@ -278,37 +287,36 @@ class RecordingSource(Source):
         self.key = self.path
         self.label = Path(self.path).stem
         self.chunk = chunk
-        self.bad_lines = 0
+        self.reader = RecordingReader(self.path)
 
-    @staticmethod
-    def _normalise(obj: dict[str, Any]) -> dict[str, Any]:
-        if "type" not in obj and "dir" in obj and ("raw" in obj or "raw_b64" in obj):
-            obj = dict(obj)
-            obj["type"] = "message"
-        return obj
+    @property
+    def bad_lines(self) -> int:
+        return sum(self.reader.skipped.values())
 
     def _read_chunks(self) -> list[list[dict[str, Any]]]:
         chunks: list[list[dict[str, Any]]] = []
         batch: list[dict[str, Any]] = []
-        with open(self.path, "rb") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    frame = self._normalise(decode(line))
-                except ValueError:
-                    self.bad_lines += 1
-                    continue
-                if frame.get("type") == "hello" and isinstance(frame.get("proxy"), dict):
-                    self.proxy.update(frame["proxy"])
-                    self.label = self.proxy.get("name") or self.label
-                batch.append(frame)
-                if len(batch) >= self.chunk:
-                    chunks.append(batch)
-                    batch = []
+        for frame in self.reader:
+            if frame.get("type") == "hello" and isinstance(frame.get("proxy"), dict):
+                self.proxy.update(frame["proxy"])
+                self.label = self.proxy.get("name") or self.label
+            batch.append(frame)
+            if len(batch) >= self.chunk:
+                chunks.append(batch)
+                batch = []
         if batch:
             chunks.append(batch)
         return chunks
+
+    def _problem(self, chunks: list[list[dict[str, Any]]]) -> str:
+        """What is wrong with the file, in one line ("" when nothing is)."""
+        reader = self.reader
+        if reader.lines == 0:
+            return "empty file: no frames"
+        skipped = reader.skipped_text
+        if not any(f.get("type") == "message" for chunk in chunks for f in chunk):
+            return f"not a recording: no message frames ({skipped})" if skipped else "no message frames"
+        return skipped
 
     async def run(self, emit: Emit) -> None:
         emit([connection_frame("connecting", self.path)])
@@ -327,8 +335,7 @@ class RecordingSource(Source):
             emit(batch)
             await asyncio.sleep(0)
         self.state = "loaded"
-        detail = f"{self.path}" + (f" ({self.bad_lines} unreadable lines skipped)" if self.bad_lines else "")
-        emit([connection_frame("loaded", detail)])
+        emit([connection_frame("loaded", self._problem(chunks))])
 
 
 class ProxyWatcher:
@@ -364,12 +371,4 @@ class ProxyWatcher:
 
 def load_recording(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """All frames of a recording (convenience for scripts and tests)."""
-    src = RecordingSource(path)
-    return [frame for chunk in src._read_chunks() for frame in chunk]
-
-
-def write_recording(frames: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Write frames as a recording."""
-    with open(path, "w", encoding="utf-8") as fh:
-        for frame in frames:
-            fh.write(json.dumps(frame, separators=(",", ":")) + "\n")
+    return read_recording(path)

@@ -337,32 +337,22 @@ class _RemoteProxy(Proxy):
                                                            "timeout": self.timeout})
 
     def _stdin_pump(self, c2s: Direction) -> None:
-        from .stdio import READ_SIZE
+        from .cutter import LineCutter
 
-        buf = bytearray()
-        scanned = 0  # bytes of buf already known to hold no newline: a 50 MB line is cut in linear time
+        cutter = LineCutter()  # linear time: a 50 MB line is not rescanned per chunk
         while True:
             try:
-                chunk = os.read(0, READ_SIZE)
+                chunk = os.read(0, cutter.read_size())
             except OSError:
                 break
             if not chunk:
                 break
-            buf += chunk
-            start = 0
-            while True:
-                nl = buf.find(b"\n", max(start, scanned))
-                if nl < 0:
-                    break
-                line = bytes(buf[start:nl + 1])
-                start = nl + 1
-                if not line.isspace():
+            for line in cutter.lines(chunk):
+                if line and not line.isspace():  # isspace, not strip: no copy of a large line
                     self.relay_line(c2s, line, False)
-            if start:
-                del buf[:start]
-            scanned = len(buf)
-        if buf.strip():
-            self.relay_line(c2s, bytes(buf), False)
+        rest = cutter.finish()
+        if rest and not rest.isspace():
+            self.relay_line(c2s, rest, False)
         c2s.flush(release_all=True)
         self.call_hooks("_on_lifecycle", "client_eof", {})
         self._events.put("client_eof")

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Direction, Proxy, exit_code, protect_stdout, restore_stdout, write_all
+from .cutter import BIG_READ_SIZE, READ_SIZE, LineCutter
 from .line import C2S, S2C
 
-READ_SIZE = 1 << 16
-BIG_READ_SIZE = 1 << 20  # once a line is known to be long, read in bigger gulps
 
 
 @dataclass
@@ -96,7 +95,7 @@ class StdioProxy(Proxy):
 
         def client_eof() -> None:
             # Release anything held (fail open), then the spec's first shutdown step.
-            c2s.flush(release_all=True)
+            c2s.flush(release_all=True, wait=False)  # queued before the close, written in order
             self._close_stdin(c2s)
             notify("client_eof")
 
@@ -127,12 +126,15 @@ class StdioProxy(Proxy):
         return code
 
     def _close_stdin(self, c2s: Direction) -> None:
-        with c2s.lock:
-            c2s.closed = True
+        """Never blocks: with a write to a server that does not read in progress, the pipe is
+        closed once that write ends (it fails when the server is killed)."""
+        def close() -> None:
             try:
                 self.proc.stdin.close()
             except OSError:
                 pass
+
+        c2s.close(close)
 
     def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
                    s2c_thread: threading.Thread) -> int:
@@ -155,7 +157,7 @@ class StdioProxy(Proxy):
             if what.startswith("signal:"):
                 self.call_hooks("_on_lifecycle", "signal", {"signal": what[7:]})
                 self.report(f"got {what[7:]}, stopping the server")
-                c2s.flush(release_all=True)
+                c2s.flush(release_all=True, wait=False)  # never wait on a server that does not read
                 self._close_stdin(c2s)
                 break
         if proc.poll() is None:
@@ -205,48 +207,44 @@ class StdioProxy(Proxy):
 
     # ---- the hot path ------------------------------------------------------------------------
     def _pump(self, fd: int, d: Direction, validate: bool, on_eof) -> None:
-        """Read fd until EOF, relaying whole lines as soon as they are complete.
+        """Read fd until EOF, relaying whole lines as soon as they are complete (cut in linear
+        time by the shared :class:`~omproxy_tui.proxy.cutter.LineCutter`)."""
+        relay_line = self.relay_line
 
-        A line is accumulated in a bytearray (amortised O(1) appends: a 50 MB line costs what its
-        bytes cost, not quadratic re-joins), and the newline is searched only in new data.
-        """
-        relay = self.relay_line
+        def relay(d: Direction, data: bytes, validate: bool) -> None:
+            try:
+                relay_line(d, data, validate)
+            except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
+                self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
+                            f"({type(exc).__name__}: {exc}); the relay goes on")
+
         pre, gates, post = self._pre, self._gates, self._post
         name = d.name
-        buf = bytearray()
+        cutter = LineCutter()
+        feed = cutter.feed
         try:
             while True:
-                chunk = os.read(fd, BIG_READ_SIZE if buf else READ_SIZE)
+                chunk = os.read(fd, BIG_READ_SIZE if cutter.buf else READ_SIZE)
                 if not chunk:
                     break
-                nl = chunk.find(b"\n")
-                if nl < 0:
-                    buf += chunk
-                    continue
-                start = 0
-                if buf:
-                    buf += chunk[: nl + 1]
-                    relay(d, bytes(buf), validate)
-                    buf.clear()
-                    start = nl + 1
-                end = chunk.rfind(b"\n")
-                if end >= start:
+                first, block, single = feed(chunk)
+                if first is not None:
+                    relay(d, first, validate)
+                if block is not None:
                     if not validate and not pre[name] and not gates[name] and not post[name]:
-                        # nobody looks at this direction: forward every complete line in one write
-                        d.submit(chunk[start:end + 1] if (start or end + 1 < len(chunk)) else chunk, None, None)
-                    elif start == 0 and end == nl:
-                        relay(d, chunk[: end + 1] if end + 1 < len(chunk) else chunk, validate)
+                        d.submit(block, None, None)  # nobody looks at this direction: one write
+                    elif single:
+                        relay(d, block, validate)
                     else:
-                        for piece in chunk[start:end].split(b"\n"):
+                        for piece in block[:-1].split(b"\n"):
                             relay(d, piece + b"\n", validate)
-                if end + 1 < len(chunk):
-                    buf += chunk[end + 1:]
                 if d.closed and d.name == S2C:
                     break  # the client is gone
         except OSError:
             pass
-        if buf.strip():
-            relay(d, bytes(buf), validate)  # a last line with no newline
+        rest = cutter.finish()
+        if rest.strip():
+            relay(d, rest, validate)  # a last line with no newline
         on_eof()
 
     def _stderr_pump(self, fd: int) -> None:
