@@ -261,7 +261,8 @@ def _remote_command(kind: str):
                   help="The old form (omproxy 0.3) of -H, kept for existing configs: NAME=VALUE pairs "
                        "separated by commas; values may hold '=', and ',' unless NAME= follows it. "
                        "-H wins for the same name.")
-    @click.option("--timeout", type=float, default=30.0, show_default=True, help="HTTP timeout in seconds.")
+    @click.option("--timeout", type=float, default=30.0, show_default=True,
+                  help="HTTP timeout in seconds; also how long replies are awaited after the client closes stdin.")
     @click.option("--sse-read-timeout", type=float, default=300.0, show_default=True,
                   help="Seconds to wait for the next server-sent event.")
     @_inspect_options
