@@ -133,6 +133,9 @@ class OtlpSink:
             self.broken = True
             self.report(f"otlp: export disabled (cannot start the exporter: {exc})")
             return
+        from ..proxy.reaper import mark_own
+
+        mark_own(self.child.pid)  # its own session: without this, shutdown would end it as a server stray
         threading.Thread(target=self._read_child, name="omproxy-otlp-reader", daemon=True).start()
         self._send([json.dumps(["resource", {"base": self.base_attributes, "server": self.server}])])
 
