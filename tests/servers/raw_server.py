@@ -83,6 +83,8 @@ def main(argv):
         size = int(argv[1])
         for line in sys.stdin.buffer:
             msg = json.loads(line)
+            if "id" not in msg:
+                continue  # a notification
             out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
                       + b"x" * size + b'","got":' + str(len(line)).encode() + b"}}\n")
             out.flush()
