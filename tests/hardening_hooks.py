@@ -94,3 +94,20 @@ class HangsSync(StdioProxy):
         if line.method == "hang":
             time.sleep(3600)
         return None
+
+
+class ExitsAsync(StdioProxy):
+    """Async hooks raising SystemExit: inside a task that would stop the whole event loop."""
+
+    n = 0
+
+    async def _on_mcp_server_message(self, line):
+        self.n += 1
+        if self.n == 2:
+            raise SystemExit(5)
+
+    @modifies
+    async def _on_mcp_client_message(self, line):
+        if line.id == 1:
+            raise SystemExit(6)
+        return None
