@@ -1,0 +1,133 @@
+"""Shutdown under pressure (issue 8 items 1, 2, 9, 11): a server that does not read, a client that
+reads slowly, replies held at the hold limit, a reply still being computed at client EOF. Real
+processes and pipes; every wait is for a condition with a deadline."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from helpers import RAW_SERVER, ROOT, Inspector, omproxy_cmd, pid_alive, short_tmpdir
+
+
+class SlowReader:
+    """Reads a pipe in 64 KiB gulps with a pause between them (~10 MB/s): a slow client."""
+
+    def __init__(self, pipe, pause: float = 0.006):
+        self.data = bytearray()
+        self.done = threading.Event()
+
+        def run():
+            while chunk := pipe.read1(65536):
+                self.data += chunk
+                time.sleep(pause)
+            self.done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+
+
+def spawn(args, server, stdin=subprocess.PIPE):
+    return subprocess.Popen(omproxy_cmd(*args, "--", *server), stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+
+
+def wait_until(pred, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_sigterm_while_the_server_does_not_read_and_a_big_request_is_being_written(tmp_path):
+    """Item 1: shutdown never waits on a blocked write: omproxy exits, the server group is killed."""
+    pidfile = tmp_path / "pid"
+    proc = spawn(["stdio"], [*RAW_SERVER, "deaf", str(pidfile)])
+    try:
+        wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 20, "the server to start")
+        server = int(pidfile.read_text())
+        big = b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"x":"' + b"y" * (1 << 20) + b'"}}\n'
+        writer = threading.Thread(target=lambda: (proc.stdin.write(big), proc.stdin.flush()), daemon=True)
+        writer.start()
+        # the proxy is now stuck writing to a server that does not read
+        wait_until(lambda: b"" == b"" and not writer.is_alive() or _pipe_full(proc.pid), 20, "a blocked write")
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+        assert code in (128 + signal.SIGTERM, 0), proc.stderr.read()[-2000:]
+        wait_until(lambda: not pid_alive(server), 10, "the server to be gone")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _pipe_full(pid: int) -> bool:
+    """True once the proxy's thread writing to the server is blocked in write(2)."""
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                if "pipe_write" in f.read():
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def test_fifty_megabyte_reply_then_exit_reaches_a_slow_reader():
+    """Item 2: the server writes one 50 MB reply and exits at once; the client reads at ~10 MB/s.
+    It used to get ~1.4 MB and a stdout cut in the middle of the line."""
+    size = 50 * 1024 * 1024
+    proc = spawn(["stdio"], [*RAW_SERVER, "bigexit", str(size)])
+    proc.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"big"}\n')
+    proc.stdin.flush()
+    reader = SlowReader(proc.stdout)
+    try:
+        assert proc.wait(120) == 0
+        assert reader.done.wait(30)
+        expected = b'{"jsonrpc":"2.0","id":1,"result":{"data":"' + b"x" * size + b'"}}\n'
+        assert len(reader.data) == len(expected)
+        assert hashlib.sha256(reader.data).digest() == hashlib.sha256(expected).digest()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_requests_from_a_file_with_thirty_megabytes_of_replies_and_a_slow_reader(tmp_path):
+    """Item 2: `omproxy stdio -- srv < requests.jsonl`: client EOF comes first; the server is only
+    waiting on omproxy's own back-pressure, so the grace period must not kill it."""
+    reqs = tmp_path / "requests.jsonl"
+    reqs.write_bytes(b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"m"}\n' % i for i in range(30)))
+    with open(reqs, "rb") as stdin:
+        proc = spawn(["stdio"], [*RAW_SERVER, "big", str(1 << 20)], stdin=stdin)
+    reader = SlowReader(proc.stdout, pause=0.01)
+    try:
+        assert proc.wait(180) == 0, proc.stderr.read()[-2000:]
+        assert reader.done.wait(30)
+        ids = [json.loads(line)["id"] for line in bytes(reader.data).splitlines()]
+        assert ids == list(range(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_replies_held_at_the_hold_limit_are_released_at_shutdown():
+    """Item 11: s2c paused, the server writes 7 replies (past the 1 KiB hold limit, so the reader
+    parks) and exits. The reader must still see EOF and the release at shutdown must happen."""
+    sock = os.path.join(short_tmpdir(), "p.sock")
+    proc = spawn(["stdio", "--inspect-socket", sock, "--inspect-hold-limit", "1024"],
+                 [*RAW_SERVER, "burst", "7", "5000"])
+    insp = Inspector(sock)
+    try:
+        insp.read()
+        assert insp.send("pause", dir="s2c")["ok"]
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":0,"method":"go"}\n')
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=30)
+        assert [json.loads(x)["id"] for x in out.splitlines()] == [1, 2, 3, 4, 5, 6, 7], err[-2000:]
+        assert proc.returncode == 0
+    finally:
+        insp.close()
+        if proc.poll() is None:
+            proc.kill()
