@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -131,3 +132,53 @@ def test_replies_held_at_the_hold_limit_are_released_at_shutdown():
         insp.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_client_eof_with_a_slow_reply_outstanding(tmp_path):
+    """Item 9: stdin from a file (EOF at once) and a tool call that takes longer than the exit
+    grace: the reply used to be dropped silently when the server was stopped after 3 s."""
+    reqs = tmp_path / "requests.jsonl"
+    reqs.write_bytes(b'{"jsonrpc":"2.0","id":"slow-1","method":"tools/call"}\n'
+                     b'{"jsonrpc":"2.0","id":2,"method":"tools/call"}\n')
+    with open(reqs, "rb") as stdin:
+        r = subprocess.run(omproxy_cmd("stdio", "--", *RAW_SERVER, "slow", "2.5"), stdin=stdin,
+                           capture_output=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["slow-1", 2]
+    assert b"unanswered" not in r.stderr
+
+
+def test_requests_never_answered_are_reported(tmp_path):
+    """...bounded: a server that never answers is stopped after reply_timeout, and says so."""
+    reqs = tmp_path / "requests.jsonl"
+    reqs.write_bytes(b'{"jsonrpc":"2.0","id":1,"method":"m"}\n{"jsonrpc":"2.0","id":"two","method":"m"}\n'
+                     b'{"jsonrpc":"2.0","method":"notifications/x"}\n')
+    script = tmp_path / "quick.py"
+    script.write_text("import sys\n"
+                      "from omproxy_tui.proxy import ServerParams, StdioProxy\n"
+                      "class Quick(StdioProxy):\n"
+                      "    reply_timeout = 1.0\n"
+                      "    exit_grace = 0.5\n"
+                      f"raw = {RAW_SERVER!r}\n"
+                      f"sys.exit(Quick().run(ServerParams(raw[0], raw[1:] + ['deaf', {str(tmp_path / 'pid')!r}])))\n")
+    with open(reqs, "rb") as stdin:
+        r = subprocess.run([sys.executable, str(script)], stdin=stdin, capture_output=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 128 + signal.SIGTERM
+    assert "stopping the server with 2 request(s) unanswered (id 1, 'two')" in r.stderr.decode()
+
+
+def test_outstanding_tracks_ids_of_small_big_and_batched_lines():
+    from omproxy_tui.proxy.outstanding import Outstanding
+
+    o = Outstanding()
+    o.sent(b'{"jsonrpc":"2.0","id":1,"method":"a"}')
+    o.sent(b'[{"jsonrpc":"2.0","id":"b","method":"b"},{"jsonrpc":"2.0","method":"note"}]')
+    o.sent(b'{"jsonrpc":"2.0","id":3,"method":"big","params":{"x":"' + b"y" * 100000 + b'"}}')
+    o.sent(b'{"jsonrpc":"2.0","id":9,"result":{}}')  # the client answering the server: not a request
+    assert sorted(o.ids()) == sorted(["1", "'b'", "3"])
+    o.answered(b'{"jsonrpc":"2.0","id":1.0,"result":{}}')
+    o.answered(b'{"jsonrpc":"2.0","id":3,"result":{"data":"' + b"x" * 100000 + b'"}}')
+    o.answered(b'{"jsonrpc":"2.0","id":"b","method":"sampling/createMessage"}')  # a request, not an answer
+    assert o.ids() == ["'b'"]
+    o.answered(b'[{"jsonrpc":"2.0","id":"b","error":{"code":1,"message":"no"}}]')
+    assert not o
