@@ -37,6 +37,7 @@ from time import time as _time
 from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Any, Callable
 
+from .addon import OTHER_HOOKS, Addon
 from .line import _UNSET, C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
 from .sequence import Sequencer
 
@@ -427,7 +428,8 @@ class Proxy:
         """Called on spawned / exited / connected / failed / client_eof / signal / closing."""
 
     # ---- addons -------------------------------------------------------------------------------
-    def add_addon(self, addon: Any) -> None:
+    def add_addon(self, addon: Addon | Any) -> None:
+        """Add an addon (see :class:`~omproxy_tui.proxy.addon.Addon` for what is called on it)."""
         self.addons.append(addon)
         self.refresh_hooks()
 
@@ -445,7 +447,7 @@ class Proxy:
             self._pre[d], self._post[d] = pre, post
             self._inline[d] = [h for h in post if h.whole or h.wants == "line"]
             self._typed[d] = [h for h in post if not (h.whole or h.wants == "line")]
-        for name in ("_on_start", "_on_close", "_on_server_stderr", "_on_lifecycle"):
+        for name in OTHER_HOOKS:
             hooks = []
             for addon in self.addons:
                 fn = self._hook_fn(addon, name)
