@@ -166,3 +166,31 @@ def test_signal_exits_while_a_sync_modifier_hangs(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER is Linux-only")
+def test_the_embedding_programs_own_children_are_left_alone(tmp_path):
+    """The subreaper ends the server's strays only: a child the embedding program started before
+    (and one it starts from a hook) outlives the session."""
+    pidfile = tmp_path / "pids"
+    script = tmp_path / "embed.py"
+    script.write_text(
+        "import subprocess, sys\n"
+        "from omproxy_tui.proxy import ServerParams, StdioProxy\n"
+        "before = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "class Embedded(StdioProxy):\n"
+        "    def _on_start(self):\n"
+        "        self.mine = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"raw = {RAW_SERVER!r}\n"
+        "p = Embedded()\n"
+        f"code = p.run(ServerParams(raw[0], raw[1:] + ['detach', {str(pidfile)!r}]))\n"
+        "alive = [x.poll() is None for x in (before, p.mine)]\n"
+        "before.kill(); p.mine.kill()\n"
+        "sys.stderr.write(f'ALIVE {alive}\\n')\n"
+        "sys.exit(code)\n")
+    r = subprocess.run([sys.executable, str(script)], input=b'{"jsonrpc":"2.0","id":1,"method":"m"}\n',
+                       capture_output=True, timeout=60, cwd=ROOT)
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert b"ALIVE [True, True]" in r.stderr
+    assert [p for p in pids if pid_alive(p)] == []

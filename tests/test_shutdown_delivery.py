@@ -54,7 +54,7 @@ def test_sigterm_while_the_server_does_not_read_and_a_big_request_is_being_writt
         writer = threading.Thread(target=lambda: (proc.stdin.write(big), proc.stdin.flush()), daemon=True)
         writer.start()
         # the proxy is now stuck writing to a server that does not read
-        wait_until(lambda: b"" == b"" and not writer.is_alive() or _pipe_full(proc.pid), 20, "a blocked write")
+        wait_until(lambda: _pipe_full(proc.pid), 20, "the proxy blocked in a write to the server")
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
         assert code in (128 + signal.SIGTERM, 0), proc.stderr.read()[-2000:]
@@ -182,3 +182,26 @@ def test_outstanding_tracks_ids_of_small_big_and_batched_lines():
     assert o.ids() == ["'b'"]
     o.answered(b'[{"jsonrpc":"2.0","id":"b","error":{"code":1,"message":"no"}}]')
     assert not o
+
+
+def test_a_client_that_stops_reading_is_given_up_on(tmp_path):
+    """Delivery at shutdown is bounded: a client that reads nothing for delivery_stall seconds is
+    given up on (with a report) instead of keeping omproxy alive forever."""
+    script = tmp_path / "stall.py"
+    script.write_text("import sys\n"
+                      "from omproxy_tui.proxy import ServerParams, StdioProxy\n"
+                      "class Stall(StdioProxy):\n"
+                      "    delivery_stall = 1.0\n"
+                      f"raw = {RAW_SERVER!r}\n"
+                      f"sys.exit(Stall().run(ServerParams(raw[0], raw[1:] + ['bigexit', '{8 << 20}'])))\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"big"}\n')
+        proc.stdin.flush()
+        # never read stdout: the 8 MB reply cannot be delivered
+        assert proc.wait(60) == 0
+        assert b"the client read nothing for 1 s" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
