@@ -77,6 +77,9 @@ def _inspect_options(f):
         click.option("--hooks", "hooks", metavar="MODULE:CLASS",
                      help="Use your own proxy subclass (a StdioProxy/SseProxy/StreamableHttpProxy subclass), "
                           "from a module (the current directory is searched too) or path/to/file.py:CLASS."),
+        click.option("--hook-timeout", type=click.FloatRange(0), metavar="SECONDS",
+                     help="Deadline for async hooks that change traffic (and async _on_start/_on_close); "
+                          "past it the message goes on unchanged. 0: none. [default: 10]"),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -251,6 +254,8 @@ def stdio(envs, cwd, command, **opts) -> None:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
         env[key] = value
     proxy = _make_proxy(opts["hooks"], StdioProxy)
+    if opts["hook_timeout"] is not None:
+        proxy.hook_timeout = opts["hook_timeout"]
     _attach_inspector(proxy, opts, list(command), "stdio", env)
     _attach_otlp(proxy, opts, list(command), "stdio", env)
     _exit(proxy.run(ServerParams(command=command[0], args=list(command[1:]), env=env, cwd=cwd)))
@@ -322,6 +327,8 @@ def _remote_command(kind: str):
                 raise click.BadParameter(str(exc), param_hint="--header") from None
             put(name, value)
         proxy = _make_proxy(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
+        if opts["hook_timeout"] is not None:
+            proxy.hook_timeout = opts["hook_timeout"]
         _attach_inspector(proxy, opts, url, kind, parsed, parsed)
         _attach_otlp(proxy, opts, url, kind, parsed)
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))

@@ -10,6 +10,10 @@ Modes:
   detach PIDFILE             start two grandchildren that leave our process group and session (one
                              directly with setsid, one through a double fork) and ignore SIGTERM;
                              their pids to PIDFILE; then behave like echo
+  deaf PIDFILE               never read stdin; pid to PIDFILE; sleep
+  bigexit SIZE               read one request, answer it with SIZE bytes of 'x', exit at once
+  burst N SIZE               read one request, write N replies (ids 1..N) of SIZE bytes each, exit
+  slow DELAY                 answer each request DELAY s after reading it (requests in turn)
   late DELAY                 read requests until EOF, then wait DELAY s and answer them all
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
   stderr                     write lines to stderr, then behave like echo
@@ -93,6 +97,28 @@ def main(argv):
         for line in sys.stdin.buffer:
             msg = json.loads(line)
             reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
+        return 0
+    if mode == "deaf":
+        with open(argv[1], "w") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(600)
+        return 0
+    if mode == "bigexit":
+        msg = json.loads(sys.stdin.buffer.readline())
+        out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
+                  + b"x" * int(argv[1]) + b'"}}\n')
+        out.flush()
+        return 0
+    if mode == "burst":
+        sys.stdin.buffer.readline()
+        for i in range(1, int(argv[1]) + 1):
+            reply({"jsonrpc": "2.0", "id": i, "result": {"pad": "x" * int(argv[2])}})
+        return 0
+    if mode == "slow":
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            time.sleep(float(argv[1]))
+            reply({"jsonrpc": "2.0", "id": msg["id"], "result": {"slow": True}})
         return 0
     if mode == "late":
         pending = [json.loads(line) for line in sys.stdin.buffer]
