@@ -416,3 +416,27 @@ def test_reply_abandoned_after_timeout_is_reported(kind, server, tmp_path):
     assert len(line) == 1 and "tools/call" in line[0] and "7" in line[0], c.stderr
     events = [f for f in frames(rec) if f["type"] == "lifecycle" and f["event"] == "abandoned"]
     assert len(events) == 1 and events[0]["ids"] == [7], events
+
+
+def test_http_request_while_the_server_restarts_fails_alone(server):
+    """A request sent while the server is down gets an error; once it is back, the session goes on."""
+    srv = server("http")
+    c = Client("http", srv.url)
+    try:
+        c.handshake()
+        c.send(call(1, "echo", text="before"))
+        assert c.recv()["id"] == 1
+        srv.stop()
+        c.send(call(2, "echo", text="while down"))
+        reply = c.recv()
+        assert reply["id"] == 2 and "cannot reach the server" in reply["error"]["message"], reply
+        srv.start()
+        c.send(call(3, "echo", text="after"))
+        reply = c.recv()
+        assert reply["id"] == 3 and reply["result"]["content"][0]["text"] == "after", (reply, c.stderr)
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    no_traceback(c.stderr)
+    assert "cannot reach the server for tools/call (id 2)" in c.stderr, c.stderr

@@ -194,6 +194,19 @@ class _RemoteProxy(Proxy):
         if key is not None:
             self._http_errors[key] = (text, status)
 
+    def _unreachable(self, exc: BaseException, message: Any) -> str | None:
+        """A POST that got no HTTP answer at all. Before the server ever answered, that is fatal
+        (a wrong URL); later it is a server restarting: fail this message, keep the session."""
+        if self._first_response:
+            return None
+        method = getattr(message, "method", None)
+        mid = getattr(message, "id", None)
+        detail = f"{type(exc).__name__}: {str(exc) or 'no answer'}"
+        what = f"{method} (id {json.dumps(mid)})" if mid is not None and method else (method or "a response")
+        self.report(f"cannot reach the server for {what}: {detail}")
+        self.call_hooks("_on_lifecycle", "unreachable", {"method": method, "id": mid, "detail": detail})
+        return f"omproxy: cannot reach the server: {detail}"
+
     def _on_session_lost(self, session: str, why: str, key: tuple | None) -> None:
         """A 404 for a session id: the server no longer knows it (it restarted, or expired it)."""
         current = getattr(self._transport, "session_id", None)
@@ -605,7 +618,7 @@ class StreamableHttpProxy(_RemoteProxy):
 
         @asynccontextmanager
         async def opened():
-            async with open_streamable_http(client, self.url) as (transport, read, write):
+            async with open_streamable_http(client, self.url, self._unreachable) as (transport, read, write):
                 self._transport = transport
                 yield read, write
 
