@@ -105,7 +105,7 @@ class _RemoteProxy(Proxy):
             return anyio.run(self._serve, timeout, sse_read_timeout)
         finally:
             logger.removeHandler(sdk_log)
-            logger.propagate, _ = saved
+            logger.propagate = saved[0]
             logger.setLevel(saved[1])
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
