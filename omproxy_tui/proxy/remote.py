@@ -80,6 +80,7 @@ class _RemoteProxy(Proxy):
         self._queued = 0  # client lines (and wake-ups) given to the sender and not done yet
         self._transport: Any = None
         self._reinit_n = 0
+        self._answers: list[dict] = []  # error answers to the client, written by the sender
 
     def run(self, url: str, headers: dict[str, str] | None = None, timeout: float = 30.0,
             sse_read_timeout: float = 300.0) -> int:
@@ -276,8 +277,10 @@ class _RemoteProxy(Proxy):
                                     except Exception as exc:  # noqa: BLE001 - no line may stop the sender
                                         self.report(f"client line could not be sent: {type(exc).__name__}: {exc}")
                                         messages = []
+                                    await self._write_answers()
                                     for msg in messages:
                                         await self._send(write, msg)
+                                await self._write_answers()  # e.g. requests a lost session refused
                             finally:
                                 self._queued -= 1
 
@@ -427,7 +430,15 @@ class _RemoteProxy(Proxy):
         return self._stamp(message)
 
     def _answer(self, mid: Any, code: int, message: str) -> None:
-        self.inject(S2C, {"jsonrpc": "2.0", "id": mid, "error": {"code": code, "message": message}})
+        """Queue an error answer to the client; the sender writes it from a worker thread (a slow
+        client's stdout must not stall the event loop, which the inspector shares)."""
+        self._answers.append({"jsonrpc": "2.0", "id": mid, "error": {"code": code, "message": message}})
+
+    async def _write_answers(self) -> None:
+        import anyio.to_thread
+
+        while self._answers:
+            await anyio.to_thread.run_sync(self.inject, S2C, self._answers.pop(0))
 
     def _stamp(self, message: Any) -> Any:
         """The SDK's SessionMessage, with the per-message routing headers."""
@@ -489,7 +500,7 @@ class _RemoteProxy(Proxy):
         init = self._handshake.get("initialize")
         old = getattr(transport, "session_id", None)
         if init is None or transport is None:
-            self._give_up(f"the server lost the session ({why}) and there is no initialize handshake to replay")
+            await self._give_up(f"the server lost the session ({why}) and there is no initialize handshake to replay")
             return
         self._reinit_n += 1
         rid = f"omproxy-reinit-{os.getpid()}-{self._reinit_n}"
@@ -500,7 +511,7 @@ class _RemoteProxy(Proxy):
         error = getattr(reply, "error", None)
         if reply is None or error is not None or not transport.session_id:
             reason = error.message if error is not None else "no session id in the answer"
-            self._give_up(f"the server lost the session ({why}) and did not accept the replayed initialize: {reason}")
+            await self._give_up(f"the server lost the session ({why}) and did not accept the replayed initialize: {reason}")
             return
         initialized = self._handshake.get("initialized")
         if initialized is not None:
@@ -514,12 +525,13 @@ class _RemoteProxy(Proxy):
         for msg in lost:
             await self._send(write, msg)
 
-    def _give_up(self, reason: str) -> None:
+    async def _give_up(self, reason: str) -> None:
         """The session cannot go on: answer the requests it refused, then fail (exit 1)."""
         for key, msg in list(self._lost.items()):
             self._pending.pop(key, None)
             self._answer(msg.message.id, INVALID_REQUEST, f"omproxy: {reason}")
         self._lost.clear()
+        await self._write_answers()  # before failing: the client gets them before we exit
         self._fail(reason)
 
     # ---- server -> client ---------------------------------------------------------------------
