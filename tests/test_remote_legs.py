@@ -462,3 +462,25 @@ def test_http_request_while_the_server_restarts_fails_alone(server):
             c.proc.kill()
     no_traceback(c.stderr)
     assert "cannot reach the server for tools/call (id 2)" in c.stderr, c.stderr
+
+
+def test_sigterm_while_waiting_for_replies_after_eof(server, tmp_path):
+    """The wait after client EOF (up to --timeout) ends at once on SIGTERM, reporting what it abandons."""
+    import signal
+
+    srv = server("http")
+    rec = tmp_path / "rec.jsonl"
+    c = Client("http", srv.url, "--timeout", "600", "--record", str(rec))
+    try:
+        c.handshake()
+        c.send(call(4, "wait_for", path=str(tmp_path / "never")))
+        wait_until(lambda: any(e["method"] == "tools/call" for e in srv.entries()), "the call reached the server")
+        c.proc.stdin.close()
+        wait_until(lambda: any(f.get("event") == "client_eof" for f in frames(rec)), "the proxy saw EOF")
+        c.proc.send_signal(signal.SIGTERM)
+        code = c.wait(60)
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    assert code == 1, c.stderr
+    assert "SIGTERM" in c.stderr and "abandoned 1 request" in c.stderr and "id 4 (tools/call)" in c.stderr, c.stderr

@@ -298,7 +298,11 @@ class _RemoteProxy(Proxy):
                     reader.start()
                     why = await anyio.to_thread.run_sync(self._wait_end, abandon_on_cancel=True)
                     if why == "client_eof":
-                        await self._drain()
+                        why = await self._drain()
+                    if why.startswith("signal:"):
+                        self._report_abandoned(f"got {why[7:]}")
+                    elif why == "client_eof":
+                        self._report_abandoned(f"the client closed stdin and --timeout ({self.timeout:g} s) ran out")
                     tg.cancel_scope.cancel()
             if why == "remote_closed":
                 self._fail("the server closed the session")
@@ -334,20 +338,31 @@ class _RemoteProxy(Proxy):
                     self.report(f"got {what[7:]}, closing the remote session")
                 return what
 
-    async def _drain(self) -> None:
-        """Client EOF: let what it sent go out and its replies come back, for up to --timeout."""
+    async def _drain(self) -> str:
+        """Client EOF: let what it sent go out and its replies come back, for up to --timeout
+        (or until a signal, whose event is returned)."""
         import anyio
 
         with anyio.move_on_after(self.timeout):
             while (self._pending or self._queued) and self._failure is None:
                 await anyio.sleep(0.02)
+                try:
+                    what = self._events.get_nowait()
+                except queue.Empty:
+                    continue
+                if what.startswith("signal:"):  # a signal cuts the wait short
+                    self.report(f"got {what[7:]}, closing the remote session")
+                    return what
+        return "client_eof"
+
+    def _report_abandoned(self, why: str) -> None:
+        """Name the client's requests that will never be answered (the session is ending)."""
         left = [(mid, method) for mid, method, _ in self._pending.values()]
         if left and self._failure is None:
             self._abandoned = True
             shown = ", ".join(f"id {json.dumps(mid)} ({method})" for mid, method in left[:10])
             more = f" and {len(left) - 10} more" if len(left) > 10 else ""
-            self.report(f"the client closed stdin; abandoned {len(left)} request(s) still unanswered after "
-                        f"--timeout {self.timeout:g} s: {shown}{more}")
+            self.report(f"abandoned {len(left)} request(s) still unanswered ({why}): {shown}{more}")
             self.call_hooks("_on_lifecycle", "abandoned", {"ids": [m for m, _ in left],
                                                            "methods": [m for _, m in left],
                                                            "timeout": self.timeout})
