@@ -88,7 +88,8 @@ Ordering guarantees:
     inspector left; ``released``); remote proxies also send ``http_error`` (``status``, ``reason``,
     ``method``, ``id``, ``detail``), ``reinitialized`` (the server lost the session and the client's
     handshake was replayed; ``reason``, ``old_session``, ``session``) and ``abandoned`` (requests
-    unanswered when the client closed stdin and ``--timeout`` ran out; ``ids``, ``methods``); with
+    unanswered when the client closed stdin and ``--timeout`` ran out, or at a signal; ``ids``,
+    ``methods``), ``unreachable`` (a POST got no HTTP answer; ``method``, ``id``, ``detail``); with
     ``--otlp``: ``otlp_dropped`` (the first export failed; ``dropped``, ``endpoint``, ``error``) and
     ``otlp`` (at the end: ``exported``, ``dropped``, ``endpoint``).
 ``state``
