@@ -201,3 +201,22 @@ def test_remote_url_query_and_credential_headers_are_masked(tmp_path):
     assert hello["proxy"]["target"].endswith("?api_key=***&page=1000")
     assert hello["proxy"]["headers"] == {"X-Custom": "***", "X-Team": "core"}
     assert "sekrit1234" not in text and "abcdef" not in text
+
+
+def test_redactor_frames_with_spaces_keep_their_keys():
+    r = Redactor(["paused-secret-1"])
+    frame = json.dumps({"type": "state", "paused-secret-1": {"x": "a paused-secret-1"}}).encode() + b"\n"
+    assert json.loads(r(frame)) == {"type": "state", "paused-secret-1": {"x": f"a {MASK}"}}
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ('{not json ' + SECRET, '{not json ' + MASK),                         # not JSON: masked anywhere
+    ('{"id":12345678,"s":"12345678"}', '{"id":12345678,"s":"***"}'),      # a number stays a number
+    ('[' * 3000 + '"12345678"' + ']' * 3000, '[' * 3000 + '"***"' + ']' * 3000),  # deeper than json's recursion
+    ('{"a":"x\\u0041","b":"12345678"}', '{"a":"x\\u0041","b":"***"}'),    # other strings keep their bytes
+])
+def test_redactor_on_relayed_lines(raw, expected):
+    r = Redactor([SECRET, "12345678"])
+    frame = ('{"type":"message","seq":1,"raw":' + json.dumps(raw) + ',"held":false}\n').encode()
+    out = json.loads(r(frame))
+    assert out["raw"] == expected and out["held"] is False and out["seq"] == 1
