@@ -142,7 +142,7 @@ def test_not_secret_names(name):
     "Bearer tok==", "bearer x", "Basic dXNlcjpwYXNz", "sk-proj-abcdefghijklmnop", "ghp_abcdefghijklmnop1234",
     "github_pat_11ABCDEFG", "xoxb-1234-5678-abcd", "AKIAIOSFODNN7EXAMPLE",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
-    "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
+    "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==", "Zm9v/YmFy+YmF6cXV4MTIzNDU2Nzg5MA==",
 ])
 def test_credential_looking_values(value):
     assert looks_like_credential(value)
@@ -151,7 +151,7 @@ def test_credential_looking_values(value):
 @pytest.mark.parametrize("value", [
     "false", "true", "1000", "8080", "info", "/usr/local/bin/python3.12", "./data/file-2024.json",
     "https://example.com/v1", "en_US.UTF-8", "hello world 1234567890 abc", "com.example.app.service1234",
-    "2024-01-01T00:00:00Z", "application/json",
+    "2024-01-01T00:00:00Z", "application/json", "src/server_v2/main_module1.py", "~/servers/fetch2024abc",
 ])
 def test_plain_values(value):
     assert not looks_like_credential(value)

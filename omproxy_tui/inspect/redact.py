@@ -63,8 +63,8 @@ def looks_like_credential(value: str) -> bool:
     """Whether a value looks like a credential whatever its name: an ``Authorization``-style
     ``<scheme> <credential>``, a well-known token prefix (``sk-``, ``ghp_``, ``AKIA``, a JWT's
     ``eyJ``…) on a 12+ character word, or one word of 20+ characters from ``A-Z a-z 0-9 _ - + / = .``
-    with at least one letter and one digit that is not a path (no leading ``/ . ~``) and has at
-    most two dots (a dotted name like ``com.example.app1`` is not a key)."""
+    with at least one letter and one digit that is not a path (no leading ``/ . ~``, not both ``/``
+    and ``.``) and has at most two dots (a dotted name like ``com.example.app1`` is not a key)."""
     v = value.strip()
     if _AUTH_SCHEME.match(v):
         return True
@@ -72,8 +72,9 @@ def looks_like_credential(value: str) -> bool:
         return False
     if _KNOWN_PREFIX.match(v) and len(v) >= 12:
         return True
-    return (len(v) >= 20 and v[0] not in "/.~" and v.count(".") <= 2
-            and any(c.isalpha() for c in v) and any(c.isdigit() for c in v))
+    if len(v) < 20 or v[0] in "/.~" or v.count(".") > 2 or ("/" in v and "." in v):
+        return False  # a path (/x, ./x, ~/x, a/b/c.py) or a dotted name (com.example.app1)
+    return any(c.isalpha() for c in v) and any(c.isdigit() for c in v)
 
 
 def secret_values(items: Mapping[str, str]) -> list[str]:
@@ -143,7 +144,7 @@ class Redactor:
         self.forms = sorted({_esc_ascii(sp)[1:-1].encode() for sp in spellings}, key=len, reverse=True)
 
     def __call__(self, data: bytes) -> bytes:
-        if not any(form in data for form in self.forms):
+        if not self.forms or not any(form in data for form in self.forms):
             return data
         text = data.decode("utf-8", "replace")
         new = self._json_strings(text, 0) if text.lstrip()[:1] in ("{", "[") else None
