@@ -100,6 +100,8 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         extras.append((f"{info.errors} errors", "bold red"))
     if info.lost:
         extras.append((f"{info.lost} lost", "bold red"))
+    if info.missing_before:
+        extras.append((f"{info.missing_before:,} before backlog", "bold red"))
     if info.held:
         extras.append((f"{len(info.held)} held", "bold magenta"))
     if info.stderr:
@@ -243,6 +245,7 @@ class OmproxyApp(App[None]):
                     self.view,
                     session_label=str,
                     lost_before=self.lost_before,
+                    missing_before=self.model.missing_before,
                     empty_text=EMPTY_TEXT,
                     id="log",
                 )
@@ -256,6 +259,7 @@ class OmproxyApp(App[None]):
                     self.store,
                     stderr_near=self._stderr_near,
                     lost_before=self.lost_before,
+                    missing_before=self.model.missing_before,
                     id="detail",
                 )
         yield Static("", id="status")

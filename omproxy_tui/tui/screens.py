@@ -79,7 +79,7 @@ COLUMN_HELP = [
     ("H M I D B", "held, modified by a hook, injected, dropped, blocked (not JSON)"),
     ("kind", "req, note (notification), resp, ERR, batch, inv (invalid)"),
     ("method", "the request's method; responses show their request's method and target"),
-    ("latency", "responses: time since the request; … = still awaiting a response"),
+    ("latency", "time between request and response; … = still awaiting one; no resp = the session ended first"),
     ("✂ N lost", "the inspector fell behind and N frames were skipped here"),
 ]
 

@@ -452,3 +452,77 @@ async def test_next_error_stops_on_a_batch_with_an_error_element(sockdir):
             assert kind_cell.style.color == error_color  # coloured as an error
     finally:
         await fake.stop()
+
+
+async def test_requests_of_an_ended_session_are_no_longer_pending(sockdir):
+    """Issue 10.3: a request never answered before the proxy exited says so and is not pending."""
+    frames = [
+        message(1, "c2s", {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow"}}),
+        message(2, "c2s", {"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+        message(3, "s2c", {"jsonrpc": "2.0", "id": 2, "result": {}}),
+    ]
+    fake = await FakeProxy(str(sockdir / "x.sock"), frames).start()
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == 3)
+        info = next(iter(app.sessions.values()))
+        app._refresh_status()
+        assert "1 pending" in plain(app.query_one("#status"))
+        await fake.emit({"type": "lifecycle", "seq": 4, "t": 1.0, "wall": T0 + 20, "event": "exited", "code": 0})
+        await fake.stop()
+        await wait_for(pilot, lambda: info.state == "ended")
+        app._refresh_status()
+        assert "pending" not in plain(app.query_one("#status"))
+        assert app.store.pending_count == 0 and not app.store[0].pending
+        log = app.log_widget
+        assert "no resp" in log._render_row(app.store[0], False, 140).text
+        assert "…" not in log._render_row(app.store[0], False, 140).text
+        log.focus()
+        log.move_cursor(0)
+        await wait_for(pilot, lambda: app.detail.record is app.store[0])
+        assert "no response (session ended)" in plain(app.detail.query_one("#detail-head"))
+        assert app.apply_filter("~pending") and len(app.view.indices) == 0
+        row = {r.key: r for r in app.stats.rows()}["tools/call"]
+        assert row.in_flight == 0
+
+
+async def test_a_response_shown_before_its_request_still_pairs(sockdir):
+    """Issue 10.1: nothing stays "awaiting response" when the reply was recorded first."""
+    frames = [
+        message(1, "s2c", {"jsonrpc": "2.0", "id": 5, "result": {"content": []}}, t=1.0),
+        message(2, "c2s", {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo"}}, t=1.0001),
+        message(3, "c2s", {"jsonrpc": "2.0", "method": "notifications/x"}, t=1.1),
+    ]
+    fake = await FakeProxy(str(sockdir / "o.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 3)
+            assert app.store.pending_count == 0 and app.store[1].pair == 0
+            app._refresh_status()
+            assert "pending" not in plain(app.query_one("#status"))
+            app.log_widget.focus()
+            await pilot.press("home", "w")
+            await pilot.pause()
+            assert app.log_widget.cursor == 0  # w found no pending request below
+            row = {r.key: r for r in app.stats.rows()}["tools/call"]
+            assert row.in_flight == 0 and row.responses == 1
+    finally:
+        await fake.stop()
+
+
+async def test_a_session_whose_start_left_the_backlog_shows_the_gap(sockdir):
+    """Issue 10.2: a first seq above 1 means earlier frames are gone; the log says how many."""
+    frames = [message(41, "c2s", {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "x"}}),
+              message(42, "s2c", {"jsonrpc": "2.0", "id": 9, "result": {}})]
+    fake = await FakeProxy(str(sockdir / "g.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 2)
+            info = next(iter(app.sessions.values()))
+            assert info.missing_before == 40
+            assert "✂ 40 earlier not in backlog" in app.log_widget._render_row(app.store[0], False, 140).text
+            assert "earlier not" not in app.log_widget._render_row(app.store[1], False, 140).text
+    finally:
+        await fake.stop()

@@ -160,6 +160,7 @@ class MessageLog(ScrollView, can_focus=True):
         *,
         session_label: Callable[[object], str] = str,
         lost_before: dict[int, int] | None = None,
+        missing_before: dict[int, int] | None = None,
         empty_text: str = "",
         name: str | None = None,
         id: str | None = None,
@@ -170,6 +171,7 @@ class MessageLog(ScrollView, can_focus=True):
         self.view = view
         self.session_label = session_label
         self.lost_before = lost_before if lost_before is not None else {}
+        self.missing_before = missing_before if missing_before is not None else {}
         self.empty_text = empty_text
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
         self._styles: dict[str, Style] = {}
@@ -194,7 +196,13 @@ class MessageLog(ScrollView, can_focus=True):
         return None
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, self.row_count)
+        size = Size(self.scrollable_content_region.width, self.row_count)
+        if size != self.virtual_size:
+            self.virtual_size = size
+            # Scrollbars otherwise learn the new size only at the next layout pass, so a repaint
+            # in between (a busy machine, a screenshot) draws the thumb for the old row count.
+            if self.container_size:
+                self._scroll_update(size)
 
     def rows_added(self, added: int, changed: list[int]) -> None:
         """Rows were appended to the view; ``changed`` store indices need repainting."""
@@ -418,6 +426,8 @@ class MessageLog(ScrollView, can_focus=True):
             method = f"{method} {rec.tool}"
         if rec.pending and not rec.cancelled:
             latency, lat_style = "…", st("pending")
+        elif rec.index in self.store.unanswered:
+            latency, lat_style = "no resp", st("dim")
         elif rec.cancelled:
             latency, lat_style = "cancel", st("error")
         elif rec.kind in ("response", "error") and rec.latency is not None:
@@ -445,10 +455,11 @@ class MessageLog(ScrollView, can_focus=True):
         used = sum(seg.cell_length for seg in segments)
         rest = max(0, width - used)
         lost = self.lost_before.get(rec.index)
-        if lost:
-            marker = f"✂ {lost} lost "
-            segments.append(Segment(set_cell_size(marker, min(rest, cell_len(marker))), style + st("lost")))
-            rest = max(0, rest - cell_len(marker))
+        missing = self.missing_before.get(rec.index)
+        for marker in (f"✂ {lost} lost " if lost else "", f"✂ {missing:,} earlier not in backlog " if missing else ""):
+            if marker:
+                segments.append(Segment(set_cell_size(marker, min(rest, cell_len(marker))), style + st("lost")))
+                rest = max(0, rest - cell_len(marker))
         summary = (rec.summary or "").replace("\n", " ")
         if is_error and rec.error and rec.error not in summary:
             summary = f"{rec.error} {summary}"
