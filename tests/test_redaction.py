@@ -220,3 +220,10 @@ def test_redactor_on_relayed_lines(raw, expected):
     frame = ('{"type":"message","seq":1,"raw":' + json.dumps(raw) + ',"held":false}\n').encode()
     out = json.loads(r(frame))
     assert out["raw"] == expected and out["held"] is False and out["seq"] == 1
+
+
+def test_redactor_on_utf8_json_with_a_non_ascii_secret():
+    """JSON that is not an ASCII frame (--otlp-content passes UTF-8 JSON) is masked as well."""
+    secret = "pässwörd-1234"
+    text = json.dumps({"result": {"text": f"x {secret}"}}, ensure_ascii=False).encode()
+    assert json.loads(Redactor([secret])(text)) == {"result": {"text": f"x {MASK}"}}

@@ -140,8 +140,10 @@ class Redactor:
                 spellings.update((esc, esc.replace("/", "\\/")))
             spellings.add(s)
         self.spellings = sorted(spellings, key=len, reverse=True)
-        # ...and inside the encoded frame, where all of those are escaped once more (frames are ASCII).
-        self.forms = sorted({_esc_ascii(sp)[1:-1].encode() for sp in spellings}, key=len, reverse=True)
+        # ...and inside the encoded frame, where all of those are escaped once more (frames are
+        # ASCII; other JSON given to us, such as --otlp-content's, may hold UTF-8).
+        forms = {_esc_ascii(sp)[1:-1].encode() for sp in spellings} | {_esc(sp)[1:-1].encode() for sp in spellings}
+        self.forms = sorted(forms, key=len, reverse=True)
 
     def __call__(self, data: bytes) -> bytes:
         if not self.forms or not any(form in data for form in self.forms):
