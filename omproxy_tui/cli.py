@@ -94,6 +94,9 @@ class _Cli(click.Group):
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `omproxy`: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             sys.stderr.write(_one_line(exc) + "\n")
             sys.exit(exc.exit_code)
@@ -244,7 +247,8 @@ def _attach_otlp(proxy, opts: dict, target, transport: str, named: dict[str, str
 @_otlp_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def stdio(envs, cwd, command, **opts) -> None:
-    """Run a local stdio MCP server (everything after --) and relay our stdin/stdout to it."""
+    """Run a local stdio MCP server (COMMAND and its arguments, after our options; the -- before it
+    is optional) and relay our stdin/stdout to it."""
     from .proxy.stdio import ServerParams, StdioProxy
 
     env = {}
