@@ -18,19 +18,32 @@ and may be deleted by whoever finds it (see :func:`omproxy_tui.protocol.discover
 
 Proxy -> inspector frames
 =========================
-Every frame has ``"type"``. Frames describing something that happened also carry ``seq`` (one
-counter per proxy, shared by all event frames, starting at 1; frames are sent in ``seq`` order, and
-a gap means frames were lost or were addressed to another inspector, like replies to its
-injections), ``t`` (seconds, the proxy's monotonic clock: use differences for latency) and
-``wall`` (seconds since the epoch).
+Every frame has ``"type"``. Frames describing something that happened (*event frames*:
+``message``, ``resolved``, ``stderr``, ``lifecycle``) also carry ``seq``, ``t`` (seconds, the
+proxy's monotonic clock: use differences for latency) and ``wall`` (seconds since the epoch).
+
+Ordering guarantees:
+
+- ``seq`` is one counter per proxy, starting at 1, shared by all event frames and by the proxy's
+  hooks (``Line.seq``). A message is numbered and timestamped *before* it is forwarded, so a reply
+  always has a higher ``seq`` (and ``t``) than its request.
+- Each inspector receives event frames in strictly increasing ``seq`` order, live frames included
+  (replies to its injections too). A gap means frames were lost (see ``lost``), were addressed to
+  another inspector (replies to its injections), or were numbered for nothing to show.
+- Frames without ``seq`` (``reply``, ``state``, ``inject_timeout``, ``lost``, ``error``) go into the
+  same ordered stream: each is sent after every event frame numbered before it was sent, so e.g. the
+  ``reply`` to ``inject`` comes after the injected ``message`` frame it names.
+- The stream never waits on the relay: a message is sent as soon as its fate is known (forwarded,
+  held, dropped), even while its write to a side that does not read is still blocked.
 
 ``hello``
     ``{"type":"hello","v":1,"proxy":{...},"backlog":N,"subscriber":ID}`` -- first frame. ``proxy`` has
     ``pid``, ``name`` (session name), ``transport`` (``stdio``/``sse``/``http``), ``target`` (the
     command line as a list of strings, or the URL), ``started`` (wall time), ``version`` (omproxy's),
-    ``socket`` (path). ``backlog`` is how many event frames follow from the backlog ring before
-    live ones. The backlog replays the session from its first message (bounded by
-    ``--inspect-backlog``).
+    ``socket`` (path). ``backlog`` is exactly how many event frames follow from the backlog ring
+    before live ones. The backlog replays the session from its first message (bounded by
+    ``--inspect-backlog``). An inspector that reconnects may de-duplicate *these* replayed frames
+    by ``seq``; live frames are never repeats and must never be dropped.
 ``message``
     one relayed (or held, dropped, injected) MCP message::
 
@@ -46,7 +59,9 @@ injections), ``t`` (seconds, the proxy's monotonic clock: use differences for la
     ``raw`` is decoded as UTF-8; a line that is not valid UTF-8 is sent with ``"raw_b64"`` (base64
     of the bytes) instead of ``raw``. ``error`` is set when the proxy parsed the line and found it
     is not JSON (server lines are always checked; client lines are forwarded unchecked, so an
-    inspector should parse ``raw`` itself). ``status``: ``relayed``; ``held`` (waiting for the
+    inspector should parse ``raw`` itself). ``status``: ``relayed`` (handed to the writer for its
+    side, in order; if that write later fails because the side went away, a ``resolved`` frame
+    with ``action: "dropped"``, ``by: "proxy"`` follows); ``held`` (waiting for the
     inspector); ``dropped`` (by a hook, or the other side was gone); ``blocked`` (a server line that
     was not forwarded because it is not JSON: a banner, a stray print); ``injected`` (made up by an
     inspector or the proxy, e.g. the error answering a dropped request); ``routed`` (a reply to an
@@ -58,13 +73,20 @@ injections), ``t`` (seconds, the proxy's monotonic clock: use differences for la
     edited line and ``changed.by = "inspector"``).
 ``resolved``
     ``{"type":"resolved","seq","t","wall","of":<seq of the held message>,"action":"released"|"dropped"|"edited","by":ID}``
+    -- also sent with ``"action":"dropped","by":"proxy","reason":"…"`` for a ``relayed`` message
+    whose write failed because the other side went away before it was written.
 ``stderr``
     ``{"type":"stderr","seq","t","wall","line":"<one line of the server's stderr>"}``
 ``lifecycle``
     ``{"type":"lifecycle","seq","t","wall","event":E, ...}`` with E one of ``spawned`` (``pid``),
     ``exited`` (``code``), ``connected`` / ``failed`` (remote; ``detail``), ``client_eof``,
     ``signal`` (``signal``), ``closing``, ``fail_open`` (held traffic released because the last
-    inspector left; ``released``).
+    inspector left; ``released``); remote proxies also send ``http_error`` (``status``, ``reason``,
+    ``method``, ``id``, ``detail``), ``reinitialized`` (the server lost the session and the client's
+    handshake was replayed; ``reason``, ``old_session``, ``session``) and ``abandoned`` (requests
+    unanswered when the client closed stdin and ``--timeout`` ran out; ``ids``, ``methods``); with
+    ``--otlp``: ``otlp_dropped`` (the first export failed; ``dropped``, ``endpoint``, ``error``) and
+    ``otlp`` (at the end: ``exported``, ``dropped``, ``endpoint``).
 ``state``
     ``{"type":"state","paused":{"c2s":bool,"s2c":bool},"intercept":null|"<filter>",
     "held":[{"seq":N,"dir":D,"reason":"paused"|"intercept"|"behind"},...],"held_bytes":N,
@@ -87,7 +109,10 @@ Inspector -> proxy commands
 ``pause``   ``{"dir":"c2s"|"s2c"|"both"}`` -- hold everything in that direction.
 ``resume``  ``{"dir":…}`` -- stop holding and release what is held, in order.
 ``intercept`` ``{"filter":"<filter expression>"|null}`` -- hold only matching messages (see
-            :mod:`omproxy_tui.core.filters`); null clears.
+            :mod:`omproxy_tui.core.filters`); null clears. The expression means what it means in a
+            view: ``~s`` sees the session name, ``~m``/``~tool`` on a response its request's method and
+            target. Operators that need what happens after the line moves (``~pending``, ``~slow``,
+            ``~held``, ``~status``, ``~changed``, ``~injected``) are refused with an error naming them.
 ``release`` ``{"seq":N, "raw":optional "<edited line>"}`` -- release one held message, optionally
             replaced (the edit must be valid JSON; invalid edits are refused with an error reply).
 ``drop``    ``{"seq":N}`` -- drop a held message; a dropped client request is answered to the

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Direction, Proxy, exit_code, protect_stdout, restore_stdout, write_all
+from .cutter import BIG_READ_SIZE, READ_SIZE, LineCutter
 from .line import C2S, S2C
+from .reaper import Reaper, become_subreaper, children
 
-READ_SIZE = 1 << 16
-BIG_READ_SIZE = 1 << 20  # once a line is known to be long, read in bigger gulps
 
 
 @dataclass
@@ -48,10 +48,14 @@ class StdioProxy(Proxy):
     exit_grace = 3.0
     #: seconds between SIGTERM and SIGKILL
     term_grace = 2.0
+    #: Linux: adopt descendants that leave the server's process group (setsid) and end them at
+    #: shutdown (see proxy/reaper.py)
+    reap_strays = True
 
     def __init__(self) -> None:
         super().__init__()
         self.proc: subprocess.Popen | None = None
+        self.reaper: Reaper | None = None
         self.target: list[str] = []
 
     def run(self, server: Any) -> int:
@@ -76,6 +80,7 @@ class StdioProxy(Proxy):
         env = dict(os.environ)
         env.update(getattr(server, "env", None) or {})
         cwd = getattr(server, "cwd", None)
+        keep = children() if self.reap_strays and become_subreaper() else None
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=env, cwd=cwd, start_new_session=True, bufsize=0)
@@ -84,6 +89,7 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         self.proc = proc
+        self.reaper = Reaper(keep, proc.pid) if keep is not None else None
         wire = protect_stdout()
         c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
         s2c = Direction(S2C, write_all(wire), self.hold_limit)
@@ -96,7 +102,7 @@ class StdioProxy(Proxy):
 
         def client_eof() -> None:
             # Release anything held (fail open), then the spec's first shutdown step.
-            c2s.flush(release_all=True)
+            c2s.flush(release_all=True, wait=False)  # queued before the close, written in order
             self._close_stdin(c2s)
             notify("client_eof")
 
@@ -127,20 +133,27 @@ class StdioProxy(Proxy):
         return code
 
     def _close_stdin(self, c2s: Direction) -> None:
-        with c2s.lock:
-            c2s.closed = True
+        """Never blocks: with a write to a server that does not read in progress, the pipe is
+        closed once that write ends (it fails when the server is killed)."""
+        def close() -> None:
             try:
                 self.proc.stdin.close()
             except OSError:
                 pass
 
+        c2s.close(close)
+
     def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
                    s2c_thread: threading.Thread) -> int:
         server_eof = False
+        ticks = 0
         while True:
             try:
                 what = events.get(timeout=0.5)  # a timeout keeps signal handlers running promptly
             except queue.Empty:
+                ticks += 1
+                if self.reaper is not None and ticks % 4 == 0:
+                    self.reaper.reap()  # adopted orphans that exited: no zombies pile up
                 continue
             if what == "server_eof":
                 server_eof = True
@@ -155,7 +168,7 @@ class StdioProxy(Proxy):
             if what.startswith("signal:"):
                 self.call_hooks("_on_lifecycle", "signal", {"signal": what[7:]})
                 self.report(f"got {what[7:]}, stopping the server")
-                c2s.flush(release_all=True)
+                c2s.flush(release_all=True, wait=False)  # never wait on a server that does not read
                 self._close_stdin(c2s)
                 break
         if proc.poll() is None:
@@ -175,6 +188,12 @@ class StdioProxy(Proxy):
             s2c_thread.join(1.0)
             if self._group_alive(proc):
                 self._killpg(proc, signal.SIGKILL)
+        # ...and so do descendants that left the group (setsid): adopted by us on Linux.
+        if self.reaper is not None:
+            ended = self.reaper.end_all(self.term_grace)
+            if ended:
+                self.report(f"ended {len(ended)} process(es) the server left behind outside its process "
+                            f"group: {' '.join(map(str, ended))}")
         s2c_thread.join(1.0)
         code = proc.returncode
         self.call_hooks("_on_lifecycle", "exited", {"code": code})
@@ -205,48 +224,44 @@ class StdioProxy(Proxy):
 
     # ---- the hot path ------------------------------------------------------------------------
     def _pump(self, fd: int, d: Direction, validate: bool, on_eof) -> None:
-        """Read fd until EOF, relaying whole lines as soon as they are complete.
+        """Read fd until EOF, relaying whole lines as soon as they are complete (cut in linear
+        time by the shared :class:`~omproxy_tui.proxy.cutter.LineCutter`)."""
+        relay_line = self.relay_line
 
-        A line is accumulated in a bytearray (amortised O(1) appends: a 50 MB line costs what its
-        bytes cost, not quadratic re-joins), and the newline is searched only in new data.
-        """
-        relay = self.relay_line
+        def relay(d: Direction, data: bytes, validate: bool) -> None:
+            try:
+                relay_line(d, data, validate)
+            except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
+                self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
+                            f"({type(exc).__name__}: {exc}); the relay goes on")
+
         pre, gates, post = self._pre, self._gates, self._post
         name = d.name
-        buf = bytearray()
+        cutter = LineCutter()
+        feed = cutter.feed
         try:
             while True:
-                chunk = os.read(fd, BIG_READ_SIZE if buf else READ_SIZE)
+                chunk = os.read(fd, BIG_READ_SIZE if cutter.buf else READ_SIZE)
                 if not chunk:
                     break
-                nl = chunk.find(b"\n")
-                if nl < 0:
-                    buf += chunk
-                    continue
-                start = 0
-                if buf:
-                    buf += chunk[: nl + 1]
-                    relay(d, bytes(buf), validate)
-                    buf.clear()
-                    start = nl + 1
-                end = chunk.rfind(b"\n")
-                if end >= start:
+                first, block, single = feed(chunk)
+                if first is not None:
+                    relay(d, first, validate)
+                if block is not None:
                     if not validate and not pre[name] and not gates[name] and not post[name]:
-                        # nobody looks at this direction: forward every complete line in one write
-                        d.submit(chunk[start:end + 1] if (start or end + 1 < len(chunk)) else chunk, None, None)
-                    elif start == 0 and end == nl:
-                        relay(d, chunk[: end + 1] if end + 1 < len(chunk) else chunk, validate)
+                        d.submit(block, None, None)  # nobody looks at this direction: one write
+                    elif single:
+                        relay(d, block, validate)
                     else:
-                        for piece in chunk[start:end].split(b"\n"):
+                        for piece in block[:-1].split(b"\n"):
                             relay(d, piece + b"\n", validate)
-                if end + 1 < len(chunk):
-                    buf += chunk[end + 1:]
                 if d.closed and d.name == S2C:
                     break  # the client is gone
         except OSError:
             pass
-        if buf.strip():
-            relay(d, bytes(buf), validate)  # a last line with no newline
+        rest = cutter.finish()
+        if rest.strip():
+            relay(d, rest, validate)  # a last line with no newline
         on_eof()
 
     def _stderr_pump(self, fd: int) -> None:

@@ -7,10 +7,15 @@ Modes:
   echo                       for each request line, reply {"jsonrpc":"2.0","id":<id>,"result":{"n":<len>}}
   die CODE                   read one line, exit with CODE without answering
   stubborn PIDFILE           ignore EOF and SIGTERM; start a grandchild that does too; pids to PIDFILE
+  detach PIDFILE             start two grandchildren that leave our process group and session (one
+                             directly with setsid, one through a double fork) and ignore SIGTERM;
+                             their pids to PIDFILE; then behave like echo
   late DELAY                 read requests until EOF, then wait DELAY s and answer them all
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
   stderr                     write lines to stderr, then behave like echo
   chatty                     a stderr line, then the reply, for every request
+  deaf                       echo; on method "deafen" answer it, write two notifications, then never
+                             read stdin again (a busy server); exits when its parent (the proxy) dies
 """
 
 import json
@@ -50,7 +55,10 @@ def main(argv):
             sys.stderr.write("server starting\nsecond stderr line\n")
             sys.stderr.flush()
         for line in sys.stdin.buffer:
-            msg = json.loads(line)
+            try:
+                msg = json.loads(line)
+            except (ValueError, RecursionError):  # hostile lines from robustness tests
+                continue
             if isinstance(msg, dict) and "id" in msg and "method" in msg:
                 reply({"jsonrpc": "2.0", "id": msg["id"], "result": {"n": len(line)}})
         return 0
@@ -68,6 +76,22 @@ def main(argv):
             reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
         time.sleep(600)  # stdin closed: keep going anyway
         return 0
+    if mode == "detach":
+        stubborn = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+        # (this one keeps our stdin/stdout/stderr open, as a detached node child does by default)
+        direct = subprocess.Popen([sys.executable, "-c", stubborn], start_new_session=True)
+        # the double fork of a daemon: the middle process starts the grandchild in a new session
+        # and exits, so the grandchild has no parent left but whoever adopts orphans
+        middle = subprocess.run([sys.executable, "-c", "import subprocess,sys; print(subprocess.Popen("
+                                 f"[sys.executable, '-c', {stubborn!r}], start_new_session=True, stdin=subprocess.DEVNULL, "
+                                 "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"],
+                                capture_output=True, text=True, check=True)
+        with open(argv[1], "w") as f:
+            f.write(f"{os.getpid()} {direct.pid} {int(middle.stdout)}\n")
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
+        return 0
     if mode == "late":
         pending = [json.loads(line) for line in sys.stdin.buffer]
         time.sleep(float(argv[1]))
@@ -81,6 +105,21 @@ def main(argv):
             out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
                       + b"x" * size + b'","got":' + str(len(line)).encode() + b"}}\n")
             out.flush()
+        return 0
+    if mode == "deaf":
+        parent = os.getppid()
+        while True:
+            line = sys.stdin.buffer.readline()
+            if not line:
+                return 0
+            msg = json.loads(line)
+            reply({"jsonrpc": "2.0", "id": msg.get("id"), "result": {"pid": os.getpid()}})
+            if msg.get("method") == "deafen":
+                for n in (1, 2):
+                    reply({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n}})
+                break
+        while os.getppid() == parent:  # stop reading; go when the proxy goes
+            time.sleep(0.1)
         return 0
     raise SystemExit(f"unknown mode {mode}")
 
