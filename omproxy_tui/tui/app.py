@@ -489,9 +489,9 @@ class OmproxyApp(App[None]):
             text.append(f" │ {lost} lost", style="bold red")
         text.append(" │ ", style="dim")
         if log.follow:
-            text.append("FOLLOW", style="bold green")
+            text.append("following", style="bold green")
         else:
-            text.append("PAUSED", style="bold yellow")
+            text.append("not following", style="bold yellow")
             if log.new_count:
                 text.append(f" ▼ {log.new_count:,} new (End)", style="bold reverse")
         if self.session_scope:

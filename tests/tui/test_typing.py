@@ -71,10 +71,9 @@ async def test_filter_keys_typed_at_once_reach_the_filter(proxy):
     app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
-        before = app.log_widget.cursor
         await type_now(pilot, "slash", *"~m ping & ~c2ss", "backspace", "enter")
         await wait_for(pilot, lambda: app.filter_text == "~m ping & ~c2s")
-        assert app.detail.display and app.log_widget.cursor == before  # no key reached the log
+        assert app.detail.display  # "d" did not reach the log
         assert all(app.store[i].method == "ping" for i in app.view.indices)
 
 
