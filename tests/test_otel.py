@@ -314,3 +314,33 @@ def test_streamable_http_spans_name_the_remote_server(http_server):
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == port
     assert call["resource"]["omproxy.transport"] == "http"
     assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
+
+
+def test_held_released_edited_and_dropped_requests_are_marked(tmp_path):
+    """An inspector holds three requests and releases one, edits one, drops one: each span says so."""
+    from helpers import Inspector, Session, short_tmpdir
+
+    sock = os.path.join(short_tmpdir(), "i.sock")
+    with Receiver() as receiver:
+        s = Session(["stdio", "--inspect-socket", sock, "--otlp", receiver.url], [*RAW_SERVER, "echo"])
+        insp = Inspector(sock)
+        insp.read()
+        assert insp.send("pause", dir="c2s")["ok"]
+        for i in (1, 2, 3):
+            s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": f"t{i}"}})
+        held = [insp.message(lambda f, m, i=i: m.get("id") == i and f["dir"] == "c2s") for i in (1, 2, 3)]
+        edited = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "t2", "x": 1}}
+        assert insp.send("release", seq=held[1]["seq"], raw=json.dumps(edited))["ok"]
+        assert insp.send("drop", seq=held[2]["seq"])["ok"]
+        assert insp.send("release", seq=held[0]["seq"])["ok"]
+        assert {s.recv()["id"] for _ in range(3)} == {1, 2, 3}
+        assert s.close() == 0
+        spans = receiver.collector.wait_spans(lambda x: len(x) >= 3)
+    by = {sp["name"]: sp for sp in spans}
+    for name, action in (("tools/call t1", "released"), ("tools/call t2", "edited"), ("tools/call t3", "dropped")):
+        a = by[name]["attributes"]
+        assert a["omproxy.status"] == "held" and a["omproxy.resolved"] == action, (name, a)
+        assert [e[0] for e in by[name]["events"]] == [f"omproxy.{action}"]
+    assert by["tools/call t2"]["attributes"]["omproxy.changed.by"] == "inspector"
+    assert by["tools/call t3"]["attributes"]["error.type"] == "-32010"
+    assert "error.type" not in by["tools/call t1"]["attributes"]
