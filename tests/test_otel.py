@@ -344,3 +344,47 @@ def test_held_released_edited_and_dropped_requests_are_marked(tmp_path):
     assert by["tools/call t2"]["attributes"]["omproxy.changed.by"] == "inspector"
     assert by["tools/call t3"]["attributes"]["error.type"] == "-32010"
     assert "error.type" not in by["tools/call t1"]["attributes"]
+
+
+def test_export_of_a_tui_export_with_two_sessions(tmp_path):
+    """A TUI export: `message` frames with a `session` key and no hello. Each session gets its own
+    resource; spans keep the frames' timestamps."""
+    path = tmp_path / "export.jsonl"
+    frames = []
+    for n, (session, d, msg, wall) in enumerate([
+            ("alpha", "c2s", {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}, 100.0),
+            ("beta", "c2s", {"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "p"}}, 100.5),
+            ("alpha", "s2c", {"jsonrpc": "2.0", "id": 1, "result": {"content": [], "isError": True}}, 101.0),
+            ("beta", "s2c", {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "no such prompt"}}, 102.0),
+    ], 1):
+        frames.append({"type": "message", "seq": n, "t": wall, "wall": wall, "dir": d, "raw": json.dumps(msg),
+                       "size": 0, "error": None, "held": False, "status": "relayed", "changed": None,
+                       "injected": None, "to_inspector": False, "session": session})
+    path.write_text("".join(json.dumps(f) + "\n" for f in frames))
+    with Receiver() as receiver:
+        r = subprocess.run(omproxy_cmd("export", "--otlp", receiver.url, str(path)), capture_output=True,
+                           timeout=60, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        spans = receiver.collector.wait_spans(lambda s: len(s) >= 2)
+    x, p = one(spans, "tools/call x"), one(spans, "prompts/get p")
+    assert x["resource"]["omproxy.session.name"] == "alpha" and p["resource"]["omproxy.session.name"] == "beta"
+    assert (x["start"], x["end"]) == (100_000_000_000, 101_000_000_000)
+    assert x["attributes"]["error.type"] == "tool_error"
+    assert p["attributes"]["error.type"] == "-32602" and p["status_message"] == "no such prompt"
+
+
+def test_modern_era_session_names_the_server_from_discover():
+    """A default 2.x Client() opens with server/discover (2026-07-28, no initialize)."""
+    async def session(params):
+        with anyio.fail_after(60):
+            async with Client(params) as client:
+                assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
+
+    with Receiver() as receiver:
+        anyio.run(session, proxied("stdio", "--otlp", receiver.url, "--", *SDK_SERVER))
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call echo" for x in s))
+    call = one(spans, "tools/call echo")
+    assert call["attributes"]["mcp.protocol.version"] == "2026-07-28"
+    assert "initialize" not in {s["name"] for s in spans}
+    assert call["resource"]["mcp.protocol.version"] == "2026-07-28"
+    assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
