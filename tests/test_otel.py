@@ -388,3 +388,55 @@ def test_modern_era_session_names_the_server_from_discover():
     assert "initialize" not in {s["name"] for s in spans}
     assert call["resource"]["mcp.protocol.version"] == "2026-07-28"
     assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
+
+
+def _exporter_of(pid: int, timeout: float = 20.0) -> int:
+    """The pid of the proxy's exporter process, once it has started."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid and b"omproxy_tui.otel.exporter" in cmd:
+                return int(entry)
+        time.sleep(0.05)
+    raise AssertionError("no exporter process")
+
+
+def test_exporter_that_stops_reading_never_blocks_the_relay_or_the_exit():
+    """The exporter process is frozen (SIGSTOP) mid-session: every request is still answered,
+    spans pile up until they are dropped, and the proxy exits within its flush bound, reports
+    the drops, and leaves no exporter behind."""
+    import signal
+
+    from helpers import Session, pid_alive
+
+    with Receiver() as receiver:
+        s = Session(["stdio", "--otlp", receiver.url], [*RAW_SERVER, "echo"],
+                    env=dict(os.environ, OMPROXY_OTLP_FLUSH_TIMEOUT="2"))
+        s.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}})
+        assert s.recv()["id"] == 0
+        exporter = _exporter_of(s.proc.pid)
+        os.kill(exporter, signal.SIGSTOP)
+        try:
+            name = "t" * 500  # ~1 KB of JSON per span: far more than a pipe holds
+            for i in range(1, 3001):
+                s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": name}})
+                assert s.recv()["id"] == i
+            assert s.close(timeout=30) == 0
+        finally:
+            if pid_alive(exporter):
+                os.kill(exporter, signal.SIGCONT)
+    text = s.stderr.decode()
+    line = next(x for x in text.splitlines() if "spans were dropped" in x)
+    assert int(line.split("otlp: ")[1].split()[0]) > 0
+    assert not pid_alive(exporter)
