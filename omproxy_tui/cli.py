@@ -261,7 +261,8 @@ def _remote_command(kind: str):
                   help="The old form (omproxy 0.3) of -H, kept for existing configs: NAME=VALUE pairs "
                        "separated by commas; values may hold '=', and ',' unless NAME= follows it. "
                        "-H wins for the same name.")
-    @click.option("--timeout", type=float, default=30.0, show_default=True, help="HTTP timeout in seconds.")
+    @click.option("--timeout", type=float, default=30.0, show_default=True,
+                  help="HTTP timeout in seconds; also how long replies are awaited after the client closes stdin.")
     @click.option("--sse-read-timeout", type=float, default=300.0, show_default=True,
                   help="Seconds to wait for the next server-sent event.")
     @_inspect_options
@@ -339,6 +340,218 @@ def export_cmd(endpoint, files) -> None:
 
 sse = _remote_command("sse")
 http = _remote_command("http")
+
+
+# --- omproxy wrap / unwrap / status ------------------------------------------------------------
+# Edits MCP clients' own config files; the logic lives in omproxy_tui/wrap/. Self-contained so the
+# other commands above can change without touching it.
+
+WRAP_EXAMPLES = """\b
+Clients: claude-desktop, claude-code, cursor, vscode, windsurf (default: every one with a config).
+\b
+Examples:
+  omproxy wrap --dry-run                      # show the diff for every client, change nothing
+  omproxy wrap                                # wrap every server of every client found
+  omproxy wrap claude-desktop --server fetch  # one server of one client
+  omproxy wrap cursor --inspect-wait --no-redact   # omproxy options go on every wrapped server
+  omproxy wrap --config ~/work/.mcp.json
+  omproxy unwrap                              # put everything back as it was
+  omproxy status                              # what is wrapped, and which proxies are running
+"""
+
+
+def _wrap_clients(tokens, configs, project):
+    from .wrap import client_by_name, config_files, select_files
+
+    clients = []
+    for t in tokens:
+        c = client_by_name(t)
+        if c is None:
+            raise click.UsageError(f"unknown client {t!r} (known: claude-desktop, claude-code, cursor, vscode, "
+                                   "windsurf)")
+        if c not in clients:
+            clients.append(c)
+    files = select_files(clients, configs, project=project)
+    for c in clients:
+        if not any(f.client == c for f in files):
+            looked = ", ".join(str(f.path) for f in config_files(c, project=project))
+            click.echo(f"{c.title}: no config found (looked in {looked})", err=True)
+    return files
+
+
+def _split_wrap_args(tokens):
+    """CLIENT names and pass-through omproxy options, told apart using `omproxy stdio`'s own options."""
+    takes_value = {}
+    for p in stdio.params:
+        if isinstance(p, click.Option):
+            for o in p.opts + p.secondary_opts:
+                takes_value[o] = not p.is_flag
+    clients, options = [], []
+    it = iter(tokens)
+    for t in it:
+        if t.startswith("-"):
+            name = t.split("=", 1)[0]
+            if name not in takes_value:
+                raise click.UsageError(f"no such omproxy option: {name}")
+            options.append(t)
+            if takes_value[name] and "=" not in t:
+                value = next(it, None)
+                if value is None:
+                    raise click.UsageError(f"{name} needs a value")
+                options.append(value)
+        else:
+            clients.append(t)
+    return clients, options
+
+
+def _print_results(plans, mode, dry_run) -> bool:
+    from .wrap.report import diff, results
+
+    if dry_run:
+        for plan in plans:
+            if plan.changed:
+                click.echo(diff(plan))
+    bad = False
+    for line, is_error in results(plans, mode, dry_run):
+        click.echo(line, err=is_error)
+        bad |= is_error
+    return bad
+
+
+def _missing_servers(plans, servers) -> bool:
+    seen = {e.server for p in plans for e in p.entries}
+    missing = [s for s in servers if s not in seen]
+    if missing:
+        click.echo(f"no server named {', '.join(missing)} in the files looked at", err=True)
+    return bool(missing)
+
+
+_WRAP_COMMON = [
+    click.option("--server", "-s", "servers", multiple=True, metavar="NAME",
+                 help="Only the server with this key (repeatable)."),
+    click.option("--config", "configs", multiple=True, metavar="PATH", type=click.Path(dir_okay=False),
+                 help="Also this config file, of any client's shape (repeatable)."),
+    click.option("--project", metavar="DIR", type=click.Path(file_okay=False),
+                 help="Where project files are looked for (.mcp.json, .cursor/, .vscode/); default: here."),
+]
+
+
+def _wrap_common(f):
+    for opt in reversed(_WRAP_COMMON):
+        f = opt(f)
+    return f
+
+
+@main.command(epilog=WRAP_EXAMPLES, context_settings={"ignore_unknown_options": True})
+@_wrap_common
+@click.option("--dry-run", is_flag=True, help="Print a coloured diff per file of what would change; write nothing.")
+@click.option("--omproxy-command", envvar="OMPROXY_COMMAND", metavar="CMD",
+              help="The command to write for omproxy (a command line or a JSON list) [env: OMPROXY_COMMAND]; "
+                   "default: 'omproxy' if the client's PATH finds this one, else its absolute path.")
+@click.option("--no-remote", is_flag=True, help="Leave remote (url) servers alone instead of bridging them.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[CLIENT]... [OMPROXY OPTIONS]...")
+def wrap(servers, configs, project, dry_run, omproxy_command, no_remote, args) -> None:
+    """Put the servers in your MCP clients' configs behind `omproxy stdio --inspect`.
+
+    Each stdio server's command becomes `omproxy stdio --inspect --name KEY [OPTIONS] -- command args`
+    (env, cwd, envFile, type and ${...} variables stay as they were); remote servers are bridged with
+    `omproxy http|sse --url`. A timestamped backup is written next to each file first; `omproxy unwrap`
+    restores the entries exactly. Restart the client afterwards.
+
+    OMPROXY OPTIONS are `omproxy stdio` options put on every wrapped server (not --name,
+    --inspect-socket or --record, which must differ per server).
+    """
+    from .wrap.clients import client_path_env
+    from .wrap.entries import options_ok
+    from .wrap.journal import Journal
+    from .wrap.launcher import launcher_for, parse_override
+    from .wrap.plan import apply, plan_file
+
+    tokens, options = _split_wrap_args(args)
+    options = [o for o in options if o != "--inspect"]  # always there already
+    why = options_ok(options)
+    if why:
+        raise click.UsageError(f"cannot put {why}")
+    try:  # bad values are refused now, not when the client starts the server
+        stdio.make_context("stdio", [*options, "--", "server"])
+    except click.UsageError as exc:
+        raise click.UsageError(f"omproxy option: {exc.format_message()}") from None
+    remote_why = "remote server (--no-remote)" if no_remote else None
+    if not remote_why and any(o == "--hooks" or o.startswith("--hooks=") for o in options):
+        remote_why = "remote server: --hooks names a StdioProxy subclass"
+    if not remote_why:
+        try:
+            http.make_context("http", [*options, "--url", "http://x"])
+        except click.ClickException:
+            remote_why = "remote server: the omproxy options given are for stdio servers only"
+    try:
+        override = parse_override(omproxy_command) if omproxy_command else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--omproxy-command") from None
+    files = _wrap_clients(tokens, configs, project)
+    journal = Journal()
+    plans = [plan_file(f, "wrap", servers=set(servers) or None, journal=journal, options=options,
+                       launcher=launcher_for(client_path_env(f.client), override=override), skip_remote=remote_why)
+             for f in files]
+    if not dry_run:
+        apply(plans, journal)
+    bad = _print_results(plans, "wrap", dry_run) | _missing_servers(plans, servers)
+    touched = sorted({p.config.client.title for p in plans if p.changed and not dry_run})
+    if touched:
+        click.echo(f"Restart {', '.join(touched)} to start the servers through omproxy; "
+                   "then `omproxy-tui` shows them. `omproxy unwrap` undoes this.")
+    if not files:
+        click.echo("No MCP client config found.", err=True)
+    sys.exit(1 if bad else 0)
+
+
+@main.command(epilog=WRAP_EXAMPLES)
+@_wrap_common
+@click.option("--dry-run", is_flag=True, help="Print a coloured diff per file of what would change; write nothing.")
+@click.argument("clients", nargs=-1, metavar="[CLIENT]...")
+def unwrap(servers, configs, project, dry_run, clients) -> None:
+    """Take servers out from behind omproxy again, restoring each entry exactly as it was."""
+    from .wrap.journal import Journal
+    from .wrap.plan import apply, plan_file
+
+    files = _wrap_clients(clients, configs, project)
+    journal = Journal()
+    plans = [plan_file(f, "unwrap", servers=set(servers) or None, journal=journal) for f in files]
+    if not dry_run:
+        apply(plans, journal)
+    bad = _print_results(plans, "unwrap", dry_run) | _missing_servers(plans, servers)
+    if not files:
+        click.echo("No MCP client config found.", err=True)
+    sys.exit(1 if bad else 0)
+
+
+@main.command(epilog=WRAP_EXAMPLES)
+@_wrap_common
+@click.argument("clients", nargs=-1, metavar="[CLIENT]...")
+def status(servers, configs, project, clients) -> None:
+    """Every configured server: its client and file, whether it is wrapped, and whether a proxy is
+    running for it now (the ones `omproxy-tui` will see)."""
+    from rich.console import Console
+
+    from .protocol.discovery import list_proxies
+    from .wrap.journal import Journal
+    from .wrap.plan import plan_file
+    from .wrap.report import status_rows, status_table
+
+    files = _wrap_clients(clients, configs, project)
+    journal = Journal()
+    plans = [plan_file(f, "status", servers=set(servers) or None, journal=journal) for f in files]
+    rows = status_rows(plans, list_proxies())
+    if not rows:
+        click.echo("No MCP servers configured in any client config found.")
+        sys.exit(0)
+    Console(soft_wrap=False).print(status_table(rows))
+    idle = sorted({r["client"] for r in rows if r["wrapped"].startswith("yes") and r["running"] == "no"})
+    if idle:
+        click.echo(f"Wrapped but not running: restart {', '.join(idle)} (or it has not started them yet).")
+    sys.exit(1 if any(r["wrapped"] == "error" for r in rows) else 0)
+
+# --- end of omproxy wrap / unwrap / status -----------------------------------------------------
 
 
 if __name__ == "__main__":

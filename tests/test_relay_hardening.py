@@ -3,10 +3,14 @@ kill a relay thread, lose a reply, hang or orphan a process. Real subprocesses a
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from helpers import RAW_SERVER, ROOT, run_proxy
+from helpers import RAW_SERVER, ROOT, omproxy_cmd, pid_alive, run_proxy
 
 HOOK_ENV = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
 GOOD_REPLY = b'{"jsonrpc":"2.0","id":1,"result":{}}'
@@ -91,3 +95,36 @@ def test_server_lines_are_checked_as_exactly_rfc_8259(tmp_path):
         err = r.stderr.decode()
         assert err.count("not forwarded") == 3
         assert "NaN is not JSON" in err and "-Infinity is not JSON" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER is Linux-only")
+@pytest.mark.parametrize("how", ["client_eof", "sigterm"])
+def test_detached_grandchildren_do_not_survive(tmp_path, how):
+    """Issue 8 item 13: grandchildren that setsid() (node's detached spawn, a browser under
+    Puppeteer), directly or through a double fork, are outside the server's process group."""
+    pidfile = tmp_path / "pids"
+    proc = subprocess.Popen(omproxy_cmd("stdio", "--", *RAW_SERVER, "detach", str(pidfile)), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"m"}\n')
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        pids = [int(p) for p in pidfile.read_text().split()]
+        assert all(pid_alive(p) for p in pids)
+        if how == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            proc.stdin.close()
+        assert proc.wait(30) == 0  # the server itself exits at stdin EOF
+        dead_by = time.monotonic() + 10
+        while any(pid_alive(p) for p in pids) and time.monotonic() < dead_by:
+            time.sleep(0.05)
+        assert [p for p in pids if pid_alive(p)] == [], proc.stderr.read().decode()[-2000:]
+    finally:
+        for p in [int(x) for x in pidfile.read_text().split()] if pidfile.exists() else []:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        if proc.poll() is None:
+            proc.kill()

@@ -20,6 +20,7 @@ from typing import Any
 from .base import Direction, Proxy, exit_code, protect_stdout, restore_stdout, write_all
 from .cutter import BIG_READ_SIZE, READ_SIZE, LineCutter
 from .line import C2S, S2C
+from .reaper import Reaper, become_subreaper, children
 
 
 
@@ -47,10 +48,14 @@ class StdioProxy(Proxy):
     exit_grace = 3.0
     #: seconds between SIGTERM and SIGKILL
     term_grace = 2.0
+    #: Linux: adopt descendants that leave the server's process group (setsid) and end them at
+    #: shutdown (see proxy/reaper.py)
+    reap_strays = True
 
     def __init__(self) -> None:
         super().__init__()
         self.proc: subprocess.Popen | None = None
+        self.reaper: Reaper | None = None
         self.target: list[str] = []
 
     def run(self, server: Any) -> int:
@@ -75,6 +80,7 @@ class StdioProxy(Proxy):
         env = dict(os.environ)
         env.update(getattr(server, "env", None) or {})
         cwd = getattr(server, "cwd", None)
+        keep = children() if self.reap_strays and become_subreaper() else None
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=env, cwd=cwd, start_new_session=True, bufsize=0)
@@ -83,6 +89,7 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         self.proc = proc
+        self.reaper = Reaper(keep, proc.pid) if keep is not None else None
         wire = protect_stdout()
         c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
         s2c = Direction(S2C, write_all(wire), self.hold_limit)
@@ -139,10 +146,14 @@ class StdioProxy(Proxy):
     def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
                    s2c_thread: threading.Thread) -> int:
         server_eof = False
+        ticks = 0
         while True:
             try:
                 what = events.get(timeout=0.5)  # a timeout keeps signal handlers running promptly
             except queue.Empty:
+                ticks += 1
+                if self.reaper is not None and ticks % 4 == 0:
+                    self.reaper.reap()  # adopted orphans that exited: no zombies pile up
                 continue
             if what == "server_eof":
                 server_eof = True
@@ -177,6 +188,12 @@ class StdioProxy(Proxy):
             s2c_thread.join(1.0)
             if self._group_alive(proc):
                 self._killpg(proc, signal.SIGKILL)
+        # ...and so do descendants that left the group (setsid): adopted by us on Linux.
+        if self.reaper is not None:
+            ended = self.reaper.end_all(self.term_grace)
+            if ended:
+                self.report(f"ended {len(ended)} process(es) the server left behind outside its process "
+                            f"group: {' '.join(map(str, ended))}")
         s2c_thread.join(1.0)
         code = proc.returncode
         self.call_hooks("_on_lifecycle", "exited", {"code": code})

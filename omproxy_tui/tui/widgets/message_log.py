@@ -196,7 +196,13 @@ class MessageLog(ScrollView, can_focus=True):
         return None
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, self.row_count)
+        size = Size(self.scrollable_content_region.width, self.row_count)
+        if size != self.virtual_size:
+            self.virtual_size = size
+            # Scrollbars otherwise learn the new size only at the next layout pass, so a repaint
+            # in between (a busy machine, a screenshot) draws the thumb for the old row count.
+            if self.container_size:
+                self._scroll_update(size)
 
     def rows_added(self, added: int, changed: list[int]) -> None:
         """Rows were appended to the view; ``changed`` store indices need repainting."""
