@@ -222,7 +222,10 @@ class OtlpSink:
         if self.worker is not None:
             self.worker.join(timeout)
         child = self.child
-        if child is not None:
+        if child is not None and self.worker is not None and self.worker.is_alive():
+            # the worker is stuck writing to an exporter that stopped reading: never wait on it
+            child.kill()
+        elif child is not None:
             self._send([json.dumps(["close", max(0.1, deadline - time.monotonic() - 0.2)])])
             try:
                 child.stdin.close()
