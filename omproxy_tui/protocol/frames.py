@@ -85,7 +85,13 @@ Ordering guarantees:
     ``{"type":"lifecycle","seq","t","wall","event":E, ...}`` with E one of ``spawned`` (``pid``),
     ``exited`` (``code``), ``connected`` / ``failed`` (remote; ``detail``), ``client_eof``,
     ``signal`` (``signal``), ``closing``, ``fail_open`` (held traffic released because the last
-    inspector left; ``released``).
+    inspector left; ``released``); remote proxies also send ``http_error`` (``status``, ``reason``,
+    ``method``, ``id``, ``detail``), ``reinitialized`` (the server lost the session and the client's
+    handshake was replayed; ``reason``, ``old_session``, ``session``) and ``abandoned`` (requests
+    unanswered when the client closed stdin and ``--timeout`` ran out, or at a signal; ``ids``,
+    ``methods``), ``unreachable`` (a POST got no HTTP answer; ``method``, ``id``, ``detail``); with
+    ``--otlp``: ``otlp_dropped`` (the first export failed; ``dropped``, ``endpoint``, ``error``) and
+    ``otlp`` (at the end: ``exported``, ``dropped``, ``endpoint``).
 ``state``
     ``{"type":"state","paused":{"c2s":bool,"s2c":bool},"intercept":null|"<filter>",
     "held":[{"seq":N,"dir":D,"reason":"paused"|"intercept"|"behind"},...],"held_bytes":N,
