@@ -160,6 +160,7 @@ class Direction:
         self._failed_from: int | None = None  # first ticket that was not written
         self._writing = False  # the writer token
         self._closer: Callable[[], None] | None = None
+        self._waiters = 0  # threads waiting on _room: notify only when someone listens (it costs)
 
     # ---- queueing (lock held) ------------------------------------------------------------------
     def _queue_locked(self, data: bytes) -> int:
@@ -178,21 +179,47 @@ class Direction:
         threading.Thread(target=self._write_queue, name=f"omproxy-{self.name}-writer", daemon=True).start()
 
     # ---- the writer ----------------------------------------------------------------------------
-    def _write_queue(self) -> None:
-        """Holder of the token: write everything queued, in order, then hand the token back."""
+    def _notify_locked(self) -> None:
+        if self._waiters:
+            self._room.notify_all()
+
+    def _wait_locked(self, timeout: float | None = None) -> None:
+        self._waiters += 1
+        try:
+            self._room.wait(timeout)
+        finally:
+            self._waiters -= 1
+
+    def _next_locked(self) -> bytes | None:
+        if self.broken and self._out:
+            self._done += len(self._out)  # nobody will read them: discard (waiters see it)
+            self._out.clear()
+        return self._out.popleft() if self._out else None
+
+    def _release_token_locked(self) -> Callable[[], None] | None:
+        self._writing = False
         closer = None
-        while True:
-            with self.lock:
-                if self.broken and self._out:
-                    self._done += len(self._out)  # nobody will read them: discard, wake waiters
-                    self._out.clear()
-                if not self._out:
-                    self._writing = False
-                    if self.closed and self._closer is not None:
-                        closer, self._closer = self._closer, None
-                    self._room.notify_all()
-                    break
-                data = self._out.popleft()
+        if self.closed and self._closer is not None:
+            closer, self._closer = self._closer, None
+        return closer
+
+    def _write_queue(self) -> None:
+        """Take over as the token holder (already marked) and write what is queued."""
+        with self.lock:
+            data = self._next_locked()
+            closer = self._release_token_locked() if data is None else None
+            if data is None:
+                self._notify_locked()
+        if data is not None:
+            self._write_from(data)
+        elif closer is not None:
+            closer()
+
+    def _write_from(self, data: bytes | None) -> None:
+        """Holder of the token: write `data` and everything queued after it, in order, then hand
+        the token back."""
+        closer = None
+        while data is not None:
             ok = True
             try:
                 self._write(data)
@@ -204,7 +231,10 @@ class Direction:
                     self.broken = self.closed = True
                     if self._failed_from is None:
                         self._failed_from = self._done
-                self._room.notify_all()
+                data = self._next_locked()
+                if data is None:
+                    closer = self._release_token_locked()
+                self._notify_locked()
         if closer is not None:
             closer()
 
@@ -217,13 +247,22 @@ class Direction:
             while self._done < ticket:
                 if not self._writing:
                     self._writing = True
+                    data = self._next_locked()
+                    if data is None:  # discarded (broken) meanwhile
+                        closer = self._release_token_locked()
+                        self._notify_locked()
+                        break
+                    closer = None
                     break
-                self._room.wait()
+                self._wait_locked()
             else:
                 return self._failed_from is None or ticket < self._failed_from
-        self._write_queue()
-        with self.lock:
-            return self._failed_from is None or ticket < self._failed_from
+        if data is not None:
+            self._write_from(data)
+        elif closer is not None:
+            closer()
+        failed = self._failed_from  # set once, never changed: no lock needed to read it
+        return failed is None or ticket < failed
 
     # ---- entry points --------------------------------------------------------------------------
     def enqueue(self, data: bytes, hold: str | None, line: Line | None) -> tuple[str, int]:
@@ -280,7 +319,7 @@ class Direction:
         """Backpressure: the reader of this direction waits while held bytes exceed the cap."""
         with self.lock:
             while self.held_bytes > self.held_cap and not self.closed:
-                self._room.wait(0.5)
+                self._wait_locked(0.5)
 
     def take(self, pred: Callable[[Held], bool]) -> Held | None:
         with self.lock:
@@ -293,7 +332,7 @@ class Direction:
     def _remove_locked(self, item: Held) -> None:
         self.held.remove(item)
         self.held_bytes -= item.nbytes
-        self._room.notify_all()
+        self._notify_locked()
 
     def release(self, pred: Callable[[Held], bool], data: bytes | None = None, drop: bool = False,
                 wait: bool = False) -> tuple[Held | None, list[Held]]:
@@ -329,7 +368,7 @@ class Direction:
             if not self.closed:
                 ticket = self._queue_locked(head.data)
             out.append(head)
-        self._room.notify_all()
+        self._notify_locked()
         return out, ticket
 
     def flush(self, release_all: bool = False, wait: bool = True) -> list[Held]:
@@ -821,7 +860,9 @@ class Proxy:
         """After forwarding. Line-level hooks (the inspector) run here, inline and cheap. Hooks that
         want the SDK's typed message run here too once `mcp_types` is imported, one relay thread
         at a time (see _typed_runner); until then their lines wait in order (see _hold_for_types)."""
-        self.announce(line)  # in case nobody did yet (a line that never reached relay_line)
+        seqr = self.sequencer
+        if seqr.observers and line.seq >= seqr._base:
+            seqr.fill(line.seq, line)  # in case nobody did yet (a line that never reached relay_line)
         d = line.direction
         inline = self._inline[d]
         if inline:
