@@ -91,7 +91,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
     text.append(f"  {server}\n")
     text.append(f"  {info.state_text}", style=state_style)
     if info.state in ("connecting", "reconnecting") and info.detail:
-        text.append(f" {info.detail[:40]}", style="dim")
+        text.append(f"\n  {info.detail}", style="dim")
     elif info.state == "loaded" and info.detail:  # what was wrong with the file
         text.append(f"\n  {info.detail}", style="bold yellow")
     if info.era:
@@ -451,6 +451,8 @@ class OmproxyApp(App[None]):
             widget.add_options([Option(p, id=i.label) for p, i in zip(prompts, infos)])
             if highlighted is not None and highlighted < len(prompts):
                 widget.highlighted = highlighted
+        if widget.highlighted is None and widget.option_count:
+            widget.highlighted = 0  # so Enter works on the first press
         else:
             for n, prompt in enumerate(prompts):
                 widget.replace_option_prompt_at_index(n, prompt)
@@ -552,8 +554,11 @@ class OmproxyApp(App[None]):
 
     @on(OptionList.OptionSelected, "#sessions")
     def _session_selected(self, event: OptionList.OptionSelected) -> None:
-        label = event.option.id
-        if label is not None:
+        # by position: the option's id is the label it had when the list was last refreshed, and
+        # a hello may have renamed the session since
+        infos = list(self.model.sessions.values())
+        if 0 <= event.option_index < len(infos):
+            label = infos[event.option_index].label
             self.scope_session(None if self.session_scope == label else label)
 
     # ---- filtering -----------------------------------------------------------------------

@@ -576,3 +576,30 @@ async def test_first_down_with_nothing_selected_selects_the_row_in_view(sockdir)
             assert log.cursor == top and int(log.scroll_y) == top  # no jump to row 0
     finally:
         await fake.stop()
+
+
+async def test_enter_on_the_sessions_list_works_on_the_first_press(proxy):
+    """Issue 10.10: the first session is highlighted when the list gets focus."""
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        from omproxy_tui.tui.app import SessionList
+
+        app.query_one(SessionList).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.session_scope == "demo"
+
+
+async def test_a_socket_that_never_appears_says_why_it_waits(sockdir):
+    path = str(sockdir / "never.sock")
+    app = OmproxyApp([SocketSource(path)], clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        [info] = app.sessions.values()
+        await wait_for(pilot, lambda: "no proxy at" in info.detail)
+        assert info.state == "connecting" and path in info.detail
+        from omproxy_tui.tui.app import SessionList
+
+        app._refresh_sessions()
+        option = app.query_one(SessionList).get_option_at_index(0)
+        assert "waiting" in str(option.prompt)
