@@ -71,10 +71,15 @@ ACTIONS: list[ActionSpec] = [
 BY_ID = {spec.id: spec for spec in ACTIONS}
 
 
+#: Shown first in the footer, so a narrow terminal never cuts them off.
+FOOTER_FIRST = ("help", "quit")
+
+
 def bindings() -> list[Binding]:
+    ordered = sorted(ACTIONS, key=lambda spec: spec.id not in FOOTER_FIRST)  # stable: otherwise as listed
     return [
         Binding(spec.keys, spec.action, spec.description, show=spec.footer, id=spec.id, priority=spec.priority)
-        for spec in ACTIONS
+        for spec in ordered
     ]
 
 

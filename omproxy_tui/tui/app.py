@@ -114,6 +114,9 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         text.append("\n ")
         for word, style in extras:
             text.append(" " + word, style=style)
+    # one line per line: a long name or detail is cut with an ellipsis, never wrapped in two
+    text.no_wrap = True
+    text.overflow = "ellipsis"
     return text
 
 
@@ -184,6 +187,9 @@ class OmproxyApp(App[None]):
         self._type_into: Any = None
         self._typed: list[events.Key] = []
         self._filter_before = ""
+        self._need_key: tuple = ()
+        self._need = 24
+        self._header = ""
 
     # ---- the model, under the names widgets and tests use ----------------------------------
 
@@ -303,13 +309,14 @@ class OmproxyApp(App[None]):
         with Horizontal(id="main"):
             yield SessionList(id="sessions")
             with Vertical(id="center"):
-                yield Static(header_text(400), id="log-header")
+                yield Static("", id="log-header")
                 yield MessageLog(
                     self.store,
                     self.view,
                     session_label=str,
                     lost_before=self.lost_before,
                     missing_before=self.model.missing_before,
+                    method_need=self._method_need,
                     empty_text=EMPTY_TEXT,
                     id="log",
                 )
@@ -431,6 +438,7 @@ class OmproxyApp(App[None]):
             if self._sessions_dirty:
                 self._refresh_sessions()
             self._refresh_status()
+            self._refresh_header()
         except NoMatches:
             return
 
@@ -442,7 +450,7 @@ class OmproxyApp(App[None]):
         log = self.log_widget
         if log.show_session != show_session:
             log.show_session = show_session
-            self.query_one("#log-header", Static).update(header_text(400, show_session))
+        self._refresh_header()
         prompts = [_session_prompt(i, i.label == self.session_scope) for i in infos]
         ids = [widget.get_option_at_index(n).id for n in range(widget.option_count)]
         if ids != [i.label for i in infos]:
@@ -456,6 +464,32 @@ class OmproxyApp(App[None]):
         else:
             for n, prompt in enumerate(prompts):
                 widget.replace_option_prompt_at_index(n, prompt)
+
+    def _method_need(self) -> int:
+        """Cells the log's method column would like: the longest method (with its target)."""
+        model = self.model
+        key = (len(model.methods_seen), len(model.tools_seen))
+        if key != self._need_key:
+            self._need_key = key
+            tool = max(map(len, model.tools_seen), default=0)
+            need = 0
+            for m in model.methods_seen:
+                n = len(m)
+                if tool and (m == "tools/call" or m == "prompts/get" or m.startswith("resources/")):
+                    n += 1 + tool
+                need = max(need, n)
+            self._need = max(need, 6)
+        return self._need
+
+    def _refresh_header(self) -> None:
+        log = self.log_widget
+        width = log.scrollable_content_region.width
+        if width <= 0:
+            return
+        text = header_text(max(width, 40), log.show_session, self._method_need())
+        if text != self._header:
+            self._header = text
+            self.query_one("#log-header", Static).update(text)
 
     def _refresh_status(self) -> None:
         self._status_dirty = False
@@ -681,6 +715,9 @@ class OmproxyApp(App[None]):
         # narrow terminals give the log the width, unless the user chose otherwise with `v`
         if not self._sessions_user_set:
             self.query_one(SessionList).display = event.size.width >= 120
+        # short terminals: the filter bar is one row (no border)
+        self.screen.set_class(event.size.height <= 30, "-short")
+        self.call_after_refresh(self._refresh_header)
 
     def action_zoom(self) -> None:
         focused = self.focused

@@ -603,3 +603,26 @@ async def test_a_socket_that_never_appears_says_why_it_waits(sockdir):
         app._refresh_sessions()
         option = app.query_one(SessionList).get_option_at_index(0)
         assert "waiting" in str(option.prompt)
+
+
+async def test_columns_adapt_to_80_columns(proxy):
+    """Issue 10.8: size and summary survive at 80 columns, long methods get an ellipsis, the
+    footer keeps help and quit, the filter bar is one row, session lines never wrap."""
+    app = make_app(proxy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        log = app.log_widget
+        width = log.scrollable_content_region.width
+        big = next(r for r in app.store if r.size > 300_000)
+        row = log._render_row(big, False, width).text
+        assert "300.1K" in row and "xxxxxxxx" in row
+        note = next(r for r in app.store if r.method == "notifications/roots/list_changed")
+        assert "notifications/roots…" in log._render_row(note, False, width).text  # cut, and says so
+        await pilot.press("slash")
+        await pilot.pause()
+        assert app.filter_bar.size.height == 1
+        await pilot.press("escape")
+        from omproxy_tui.tui.actions import bindings
+
+        shown = [b.id for b in bindings() if b.show]
+        assert shown[:2] == ["help", "quit"]
