@@ -538,7 +538,13 @@ class OmproxyApp(App[None]):
         if not infos:
             empty = EMPTY_TEXT
         elif total == 0:
-            empty = "No messages yet."
+            problems = [f"{i.label}: {i.detail}" for i in infos if i.state == "loaded" and i.detail]
+            if problems:  # an empty log from a bad file must not look like one still waiting
+                empty = "Nothing to show. " + "; ".join(problems)
+            elif all(i.state == "loaded" for i in infos):
+                empty = "The recording holds no messages."
+            else:
+                empty = "No messages yet."
         elif self.filter_text or self.session_scope:
             empty = "No message matches the filter  (\\ clears it)."
         else:
