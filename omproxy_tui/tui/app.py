@@ -20,6 +20,7 @@ from textual.css.query import NoMatches
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.message import Message
 from textual.widgets import Footer, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
@@ -739,7 +740,22 @@ class OmproxyApp(App[None]):
             self.screen.minimize()
 
     def action_stats(self) -> None:
-        self.push_screen(StatsScreen(self.model))
+        def done(expression: str | None) -> None:
+            if expression:
+                self.apply_filter(expression)
+
+        self.push_screen(StatsScreen(self.model), done)
+
+    #: app actions that still make sense on top of another screen (the others act on the log)
+    _ANYWHERE = frozenset({"help", "quit", "command_palette", "pop_screen", "toggle_dark", "screenshot"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # On the stats and server log screens, hide (and disable) what only works on the log,
+        # so their footers list only what works there.
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen) and action not in self._ANYWHERE:
+            if any(spec.action == action for spec in actions.ACTIONS):
+                return None
+        return True
 
     def action_server_log(self) -> None:
         rec = self.log_widget.selected_record()
