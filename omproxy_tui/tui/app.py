@@ -754,7 +754,7 @@ class OmproxyApp(App[None]):
         # so their footers list only what works there.
         if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen) and action not in self._ANYWHERE:
             if any(spec.action == action for spec in actions.ACTIONS):
-                return None
+                return False  # False hides it from the footer (None would show it greyed out)
         return True
 
     def action_server_log(self) -> None:
