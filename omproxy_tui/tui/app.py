@@ -27,7 +27,7 @@ from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
 from omproxy_tui.core.sessions import Session, SessionModel
-from omproxy_tui.tui import actions
+from omproxy_tui.tui import actions, clipboard
 from omproxy_tui.tui.model import FilterError, export_jsonl, filters
 from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
 from omproxy_tui.tui.widgets.detail import DetailPane
@@ -707,8 +707,47 @@ class OmproxyApp(App[None]):
         if rec is None:
             self.notify("Nothing selected.", severity="warning")
             return
-        self.copy_to_clipboard(rec.raw)
-        self.notify(f"Copied {len(rec.raw):,} characters (raw line) to the clipboard.")
+        problem = clipboard.osc52_problem(rec.size)
+        if problem is None:
+            self.copy_to_clipboard(rec.raw)
+            self.notify(f"Copied {len(rec.raw):,} characters (raw line) to the clipboard.")
+            return
+        tool = clipboard.clipboard_tool()
+        if tool is None:
+            self.notify(f"Cannot copy: {problem}, and no clipboard tool (wl-copy, xclip, xsel, pbcopy) "
+                        "is installed. Press W to save this message to a file.", severity="warning", timeout=10)
+            return
+        self._copy_with_tool(tool, rec.raw, problem)
+
+    @work(thread=True, exclusive=True, group="copy")
+    def _copy_with_tool(self, tool: list[str], text: str, why: str) -> None:
+        # in a thread: a 20 MB message must not stall the UI
+        try:
+            clipboard.copy_with(tool, text)
+        except Exception as exc:  # noqa: BLE001 - any failure of the tool is reported, not raised
+            self.call_from_thread(self.notify, f"Copy failed: {exc}. Press W to save this message to a file.",
+                                  severity="error")
+            return
+        self.call_from_thread(self.notify, f"Copied {len(text):,} characters with {tool[0]} ({why}).")
+
+    def action_save_message(self) -> None:
+        rec = self.log_widget.selected_record()
+        if rec is None:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(rec.session)) or "session"
+        path = Path.cwd() / f"omproxy-message-{safe}-{rec.seq}.json"
+        self._save_message(rec.raw, path)
+
+    @work(thread=True, exclusive=True, group="save")
+    def _save_message(self, text: str, path: Path) -> None:
+        try:
+            with open(path, "w", encoding="utf-8", errors="surrogatepass") as fh:
+                fh.write(text)
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"Save failed: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"Saved the message ({len(text):,} characters) to {path}")
 
     def action_toggle_detail(self) -> None:
         self.detail.display = not self.detail.display
