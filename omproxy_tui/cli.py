@@ -32,12 +32,41 @@ Examples:
 """
 
 
+class _Size(click.ParamType):
+    """A size in bytes: 1048576, 64k, 64m, 1g (powers of 1024)."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+        unit = text[-1:] if text[-1:] in "kmg" else ""
+        number = text[:-1] if unit else text
+        try:
+            size = int(float(number) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size (like 65536, 64k, 64m or 1g)", param, ctx)
+        if size < 0:
+            self.fail(f"{value!r} is negative", param, ctx)
+        return size
+
+
+SIZE = _Size()
+
+
 def _inspect_options(f):
     opts = [
         click.option("--inspect", is_flag=True, help="Serve the inspect channel (a unix socket) for omproxy-tui."),
         click.option("--inspect-socket", metavar="PATH", help="Serve the inspect channel at PATH (implies --inspect)."),
         click.option("--inspect-backlog", type=click.IntRange(0), default=10000, show_default=True,
                      help="Messages kept and replayed to each inspector that attaches."),
+        click.option("--inspect-backlog-bytes", type=SIZE, default="64m", show_default=True,
+                     help="Bytes of messages kept for replay (oldest go first; the handshake is always kept)."),
+        click.option("--inspect-queue-bytes", type=SIZE, default=None,
+                     help="Bytes queued per inspector; one that falls further behind loses frames (and is told). "
+                          "[default: 32m]"),
         click.option("--inspect-wait", is_flag=True, help="Hold all traffic until the first inspector attaches."),
         click.option("--inspect-hold-limit", type=click.IntRange(1024), default=64 << 20, show_default=True,
                      metavar="BYTES", help="Held bytes per direction before that side is made to wait."),
@@ -48,6 +77,9 @@ def _inspect_options(f):
         click.option("--hooks", "hooks", metavar="MODULE:CLASS",
                      help="Use your own proxy subclass (a StdioProxy/SseProxy/StreamableHttpProxy subclass), "
                           "from a module (the current directory is searched too) or path/to/file.py:CLASS."),
+        click.option("--hook-timeout", type=click.FloatRange(0), metavar="SECONDS",
+                     help="Deadline for async hooks that change traffic (and async _on_start/_on_close); "
+                          "past it the message goes on unchanged. 0: none. [default: 10]"),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -62,6 +94,9 @@ class _Cli(click.Group):
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `omproxy`: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             sys.stderr.write(_one_line(exc) + "\n")
             sys.exit(exc.exit_code)
@@ -143,6 +178,8 @@ def _attach_inspector(proxy, opts: dict, target, transport: str, named: dict[str
         socket_path=opts["inspect_socket"],
         serve=bool(opts["inspect"] or opts["inspect_socket"] or opts["inspect_wait"]),
         backlog=opts["inspect_backlog"],
+        backlog_bytes=opts["inspect_backlog_bytes"],
+        queue_bytes=opts["inspect_queue_bytes"],
         wait=opts["inspect_wait"],
         name=opts["name"],
         record=opts["record"],
@@ -251,7 +288,8 @@ def _attach_restarter(proxy, opts: dict) -> None:
 @_restart_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def stdio(envs, cwd, command, **opts) -> None:
-    """Run a local stdio MCP server (everything after --) and relay our stdin/stdout to it.
+    """Run a local stdio MCP server (COMMAND and its arguments, after our options; the -- before it
+    is optional) and relay our stdin/stdout to it.
 
     Hot restart: SIGUSR1, the TUI (or the inspect channel's `restart` command), --watch or
     --restart-tool start a fresh server under the live client, keeping its session."""
@@ -264,6 +302,8 @@ def stdio(envs, cwd, command, **opts) -> None:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
         env[key] = value
     proxy = _make_proxy(opts["hooks"], StdioProxy)
+    if opts["hook_timeout"] is not None:
+        proxy.hook_timeout = opts["hook_timeout"]
     _attach_inspector(proxy, opts, list(command), "stdio", env)
     _attach_otlp(proxy, opts, list(command), "stdio", env)
     _attach_restarter(proxy, opts)
@@ -336,6 +376,8 @@ def _remote_command(kind: str):
                 raise click.BadParameter(str(exc), param_hint="--header") from None
             put(name, value)
         proxy = _make_proxy(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
+        if opts["hook_timeout"] is not None:
+            proxy.hook_timeout = opts["hook_timeout"]
         _attach_inspector(proxy, opts, url, kind, parsed, parsed)
         _attach_otlp(proxy, opts, url, kind, parsed)
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))

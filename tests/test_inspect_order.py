@@ -110,3 +110,21 @@ def test_many_concurrent_injections_and_replays_reach_the_tui_source_in_order(so
     for r in got["replies"]:
         assert first_seen[(r["inject_id"], "injected")] == r["seq"]
         assert first_seen[(r["inject_id"], "injected")] < first_seen[(r["inject_id"], "routed")]
+
+
+def test_a_relayed_message_whose_write_fails_is_reported_with_a_resolved_frame(sock):
+    """A message is announced as relayed when it is queued (the stream never waits on a write);
+    if the write then fails because the side went away, a resolved frame says so."""
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "closein"])
+    try:
+        insp = Inspector(sock)
+        insp.read()
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "m"})
+        assert s.recv()["id"] == 1  # the server has closed its stdin by now
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "m"})
+        sent = insp.message(lambda f, m: m.get("id") == 2)
+        resolved = insp.until(lambda f: f["type"] == "resolved" and f["of"] == sent["seq"])
+        assert resolved["action"] == "dropped" and resolved["by"] == "proxy" and resolved["seq"] > sent["seq"]
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)

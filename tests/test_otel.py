@@ -314,3 +314,129 @@ def test_streamable_http_spans_name_the_remote_server(http_server):
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == port
     assert call["resource"]["omproxy.transport"] == "http"
     assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
+
+
+def test_held_released_edited_and_dropped_requests_are_marked(tmp_path):
+    """An inspector holds three requests and releases one, edits one, drops one: each span says so."""
+    from helpers import Inspector, Session, short_tmpdir
+
+    sock = os.path.join(short_tmpdir(), "i.sock")
+    with Receiver() as receiver:
+        s = Session(["stdio", "--inspect-socket", sock, "--otlp", receiver.url], [*RAW_SERVER, "echo"])
+        insp = Inspector(sock)
+        insp.read()
+        assert insp.send("pause", dir="c2s")["ok"]
+        for i in (1, 2, 3):
+            s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": f"t{i}"}})
+        held = [insp.message(lambda f, m, i=i: m.get("id") == i and f["dir"] == "c2s") for i in (1, 2, 3)]
+        edited = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "t2", "x": 1}}
+        assert insp.send("release", seq=held[1]["seq"], raw=json.dumps(edited))["ok"]
+        assert insp.send("drop", seq=held[2]["seq"])["ok"]
+        assert insp.send("release", seq=held[0]["seq"])["ok"]
+        assert {s.recv()["id"] for _ in range(3)} == {1, 2, 3}
+        assert s.close() == 0
+        spans = receiver.collector.wait_spans(lambda x: len(x) >= 3)
+    by = {sp["name"]: sp for sp in spans}
+    for name, action in (("tools/call t1", "released"), ("tools/call t2", "edited"), ("tools/call t3", "dropped")):
+        a = by[name]["attributes"]
+        assert a["omproxy.status"] == "held" and a["omproxy.resolved"] == action, (name, a)
+        assert [e[0] for e in by[name]["events"]] == [f"omproxy.{action}"]
+    assert by["tools/call t2"]["attributes"]["omproxy.changed.by"] == "inspector"
+    assert by["tools/call t3"]["attributes"]["error.type"] == "-32010"
+    assert "error.type" not in by["tools/call t1"]["attributes"]
+
+
+def test_export_of_a_tui_export_with_two_sessions(tmp_path):
+    """A TUI export: `message` frames with a `session` key and no hello. Each session gets its own
+    resource; spans keep the frames' timestamps."""
+    path = tmp_path / "export.jsonl"
+    frames = []
+    for n, (session, d, msg, wall) in enumerate([
+            ("alpha", "c2s", {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}, 100.0),
+            ("beta", "c2s", {"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "p"}}, 100.5),
+            ("alpha", "s2c", {"jsonrpc": "2.0", "id": 1, "result": {"content": [], "isError": True}}, 101.0),
+            ("beta", "s2c", {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "no such prompt"}}, 102.0),
+    ], 1):
+        frames.append({"type": "message", "seq": n, "t": wall, "wall": wall, "dir": d, "raw": json.dumps(msg),
+                       "size": 0, "error": None, "held": False, "status": "relayed", "changed": None,
+                       "injected": None, "to_inspector": False, "session": session})
+    path.write_text("".join(json.dumps(f) + "\n" for f in frames))
+    with Receiver() as receiver:
+        r = subprocess.run(omproxy_cmd("export", "--otlp", receiver.url, str(path)), capture_output=True,
+                           timeout=60, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        spans = receiver.collector.wait_spans(lambda s: len(s) >= 2)
+    x, p = one(spans, "tools/call x"), one(spans, "prompts/get p")
+    assert x["resource"]["omproxy.session.name"] == "alpha" and p["resource"]["omproxy.session.name"] == "beta"
+    assert (x["start"], x["end"]) == (100_000_000_000, 101_000_000_000)
+    assert x["attributes"]["error.type"] == "tool_error"
+    assert p["attributes"]["error.type"] == "-32602" and p["status_message"] == "no such prompt"
+
+
+def test_modern_era_session_names_the_server_from_discover():
+    """A default 2.x Client() opens with server/discover (2026-07-28, no initialize)."""
+    async def session(params):
+        with anyio.fail_after(60):
+            async with Client(params) as client:
+                assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
+
+    with Receiver() as receiver:
+        anyio.run(session, proxied("stdio", "--otlp", receiver.url, "--", *SDK_SERVER))
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call echo" for x in s))
+    call = one(spans, "tools/call echo")
+    assert call["attributes"]["mcp.protocol.version"] == "2026-07-28"
+    assert "initialize" not in {s["name"] for s in spans}
+    assert call["resource"]["mcp.protocol.version"] == "2026-07-28"
+    assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
+
+
+def _exporter_of(pid: int, timeout: float = 20.0) -> int:
+    """The pid of the proxy's exporter process, once it has started."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid and b"omproxy_tui.otel.exporter" in cmd:
+                return int(entry)
+        time.sleep(0.05)
+    raise AssertionError("no exporter process")
+
+
+def test_exporter_that_stops_reading_never_blocks_the_relay_or_the_exit():
+    """The exporter process is frozen (SIGSTOP) mid-session: every request is still answered,
+    spans pile up until they are dropped, and the proxy exits within its flush bound, reports
+    the drops, and leaves no exporter behind."""
+    import signal
+
+    from helpers import Session, pid_alive
+
+    with Receiver() as receiver:
+        s = Session(["stdio", "--otlp", receiver.url], [*RAW_SERVER, "echo"],
+                    env=dict(os.environ, OMPROXY_OTLP_FLUSH_TIMEOUT="2"))
+        s.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}})
+        assert s.recv()["id"] == 0
+        exporter = _exporter_of(s.proc.pid)
+        os.kill(exporter, signal.SIGSTOP)
+        try:
+            name = "t" * 500  # ~1 KB of JSON per span: far more than a pipe holds
+            for i in range(1, 3001):
+                s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": name}})
+                assert s.recv()["id"] == i
+            assert s.close(timeout=30) == 0
+        finally:
+            if pid_alive(exporter):
+                os.kill(exporter, signal.SIGCONT)
+    text = s.stderr.decode()
+    line = next(x for x in text.splitlines() if "spans were dropped" in x)
+    assert int(line.split("otlp: ")[1].split()[0]) > 0
+    assert not pid_alive(exporter)

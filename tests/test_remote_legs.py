@@ -209,19 +209,41 @@ def test_pipelined_handshake_keeps_order_and_session(server):
     c = Client("http", srv.url)
     try:
         # One write, no waiting: what a pipelining client does.
-        c.send(INIT, INITIALIZED, call(1, "echo", text="piped"))
-        got = c.replies([0, 1])
-        assert got["1"]["result"]["content"][0]["text"] == "piped", got
+        # The first call is large: its body takes longest to send, a later one must still wait for it.
+        calls = [call(1, "echo", text="x" * 3_000_000)] + [call(i, "echo", text=f"piped {i}") for i in range(2, 21)]
+        c.send(INIT, INITIALIZED, *calls)
+        got = c.replies(range(21))
+        assert len(got["1"]["result"]["content"][0]["text"]) == 3_000_000
+        assert all(got[str(i)]["result"]["content"][0]["text"] == f"piped {i}" for i in range(2, 21)), got
         assert c.close() == 0
     finally:
         if c.proc.poll() is None:
             c.proc.kill()
     posts = [e for e in srv.entries() if e["http"] == "POST"]
-    assert [e["method"] for e in posts] == ["initialize", "notifications/initialized", "tools/call"], posts
+    assert [e["method"] for e in posts[:2]] == ["initialize", "notifications/initialized"], posts
     assert posts[0]["session"] is None and posts[1]["session"], posts
     assert posts[1]["status"] == 202, posts  # the server accepted it: it saw `initialized`
-    assert posts[2]["session"] == posts[1]["session"] and posts[2]["version"] == "2025-06-18", posts
+    # every call started in the client's order (each request is on the wire before the next message
+    # goes), in the session, with the negotiated version
+    assert [e["id"] for e in posts[2:]] == list(range(1, 21)), posts
+    assert all(e["session"] == posts[1]["session"] and e["version"] == "2025-06-18" for e in posts[2:]), posts
     assert all(e["status"] < 400 for e in srv.entries()), srv.entries()
+
+
+def test_sse_pipelined_messages_keep_their_order(server):
+    srv = server("sse")
+    c = Client("sse", srv.url)
+    try:
+        c.send(INIT, INITIALIZED, *(call(i, "echo", text=str(i)) for i in range(1, 21)))
+        got = c.replies(range(21))
+        assert all(got[str(i)]["result"]["content"][0]["text"] == str(i) for i in range(1, 21)), got
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    posts = [e for e in srv.entries() if e["http"] == "POST"]
+    assert [e["method"] for e in posts[:2]] == ["initialize", "notifications/initialized"], posts
+    assert [e["id"] for e in posts[2:]] == list(range(1, 21)), posts
 
 
 # ---- item 8 (and item 7's rejected POST): HTTP error statuses are visible, the session goes on ----
@@ -416,3 +438,49 @@ def test_reply_abandoned_after_timeout_is_reported(kind, server, tmp_path):
     assert len(line) == 1 and "tools/call" in line[0] and "7" in line[0], c.stderr
     events = [f for f in frames(rec) if f["type"] == "lifecycle" and f["event"] == "abandoned"]
     assert len(events) == 1 and events[0]["ids"] == [7], events
+
+
+def test_http_request_while_the_server_restarts_fails_alone(server):
+    """A request sent while the server is down gets an error; once it is back, the session goes on."""
+    srv = server("http")
+    c = Client("http", srv.url)
+    try:
+        c.handshake()
+        c.send(call(1, "echo", text="before"))
+        assert c.recv()["id"] == 1
+        srv.stop()
+        c.send(call(2, "echo", text="while down"))
+        reply = c.recv()
+        assert reply["id"] == 2 and "cannot reach the server" in reply["error"]["message"], reply
+        srv.start()
+        c.send(call(3, "echo", text="after"))
+        reply = c.recv()
+        assert reply["id"] == 3 and reply["result"]["content"][0]["text"] == "after", (reply, c.stderr)
+        assert c.close() == 0
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    no_traceback(c.stderr)
+    assert "cannot reach the server for tools/call (id 2)" in c.stderr, c.stderr
+
+
+def test_sigterm_while_waiting_for_replies_after_eof(server, tmp_path):
+    """The wait after client EOF (up to --timeout) ends at once on SIGTERM, reporting what it abandons."""
+    import signal
+
+    srv = server("http")
+    rec = tmp_path / "rec.jsonl"
+    c = Client("http", srv.url, "--timeout", "600", "--record", str(rec))
+    try:
+        c.handshake()
+        c.send(call(4, "wait_for", path=str(tmp_path / "never")))
+        wait_until(lambda: any(e["method"] == "tools/call" for e in srv.entries()), "the call reached the server")
+        c.proc.stdin.close()
+        wait_until(lambda: any(f.get("event") == "client_eof" for f in frames(rec)), "the proxy saw EOF")
+        c.proc.send_signal(signal.SIGTERM)
+        code = c.wait(60)
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    assert code == 1, c.stderr
+    assert "SIGTERM" in c.stderr and "abandoned 1 request" in c.stderr and "id 4 (tools/call)" in c.stderr, c.stderr

@@ -28,12 +28,34 @@ from ..proxy.line import C2S, S2C, Line
 from .commands import CommandError, parse_command
 
 DRAIN_DELAY = 0.004  # seconds: how long frames may gather before one wake-up sends them all
-# Per-subscriber queue bounds: past them the subscriber loses frames (it is told how many).
-MAX_SUBSCRIBER_BYTES = int(os.environ.get("OMPROXY_INSPECT_MAX_BYTES", str(64 << 20)))
+# Per-subscriber queue bound (--inspect-queue-bytes): past it the subscriber loses frames (it is
+# told how many). The environment variable is for tests that need a small one.
+MAX_SUBSCRIBER_BYTES = int(os.environ.get("OMPROXY_INSPECT_MAX_BYTES", str(32 << 20)))
 MAX_SOCKET_PATH = 100
+REPLAY_CHUNK = 1 << 20  # bytes of replayed frames in the socket buffer before waiting for the reader
 
 
 from json.encoder import encode_basestring_ascii as _json_str  # noqa: E402 - C speedup, ASCII-safe
+
+
+TRIM_EVERY = 16 << 20  # bytes evicted from the backlog between two calls of _trim_heap
+_libc: Any = None
+
+
+def _trim_heap() -> None:
+    """Give freed memory back to the OS. Big messages leave holes in the C heap that glibc keeps
+    resident (it stops using mmap for them after the first is freed); with a backlog that keeps
+    evicting megabyte messages, that is tens of MB of RSS for nothing."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc(0)
 
 
 class _Lazy:
@@ -72,16 +94,45 @@ def slim(line: Line) -> Slim:
 
 class Subscriber:
     """One attached inspector. Frames go straight into its socket transport's buffer (no task
-    switch per frame); that buffer is the bounded queue: past MAX_SUBSCRIBER_BYTES the subscriber
-    loses frames, and is told how many with a ``lost`` frame as soon as it has room again."""
+    switch per frame); that buffer is the bounded queue: past ``max_bytes`` (``--inspect-queue-bytes``)
+    the subscriber loses frames, and is told how many with a ``lost`` frame as soon as it has room
+    again. One frame larger than the bound still goes when the buffer is empty, so memory stays
+    within the bound plus one frame and a huge message is not lost to a reader that keeps up."""
 
-    def __init__(self, sid: int, writer: asyncio.StreamWriter):
+    def __init__(self, sid: int, writer: asyncio.StreamWriter, max_bytes: int = MAX_SUBSCRIBER_BYTES):
         self.id = sid
         self.writer = writer
         self.transport = writer.transport
+        self.max_bytes = max_bytes
         self.lost = 0
         self.closed = False
         self.floor = 0  # events up to this index came with the backlog replay
+        # While the backlog is replayed (paced by the socket, see Channel._client), later frames
+        # wait here, in order, under the same bound.
+        self._later: list[bytes] | None = None
+        self._later_bytes = 0
+
+    def _buffered(self) -> int:
+        return self._later_bytes if self._later is not None else self.transport.get_write_buffer_size()
+
+    def _write(self, data: bytes) -> None:
+        if self._later is not None:
+            self._later.append(data)
+            self._later_bytes += len(data)
+        else:
+            self.transport.write(data)
+
+    def start_replay(self) -> None:
+        self._later = []
+        self._later_bytes = 0
+
+    def end_replay(self) -> None:
+        later, self._later, self._later_bytes = self._later, None, 0
+        if later and not self.transport.is_closing():
+            self.transport.write(b"".join(later))
+
+    def _fits(self, buffered: int, size: int) -> bool:
+        return buffered + size <= self.max_bytes or buffered == 0
 
     def push(self, data: bytes, index: int = 0) -> None:
         if self.closed or (index and index <= self.floor):
@@ -90,12 +141,12 @@ class Subscriber:
         if transport.is_closing():
             self.closed = True
             return
-        if transport.get_write_buffer_size() + len(data) > MAX_SUBSCRIBER_BYTES:
+        if not self._fits(self._buffered(), len(data)):
             self.lost += 1
             return
         if self.lost:
-            self.flush_lost()
-        transport.write(data)
+            self._write(self._lost_frame())
+        self._write(data)
 
     def push_batch(self, batch: list[tuple[int, bytes]]) -> None:
         if self.closed:
@@ -109,24 +160,30 @@ class Subscriber:
         if transport.is_closing():
             self.closed = True
             return
-        room = MAX_SUBSCRIBER_BYTES - transport.get_write_buffer_size()
+        buffered = self._buffered()
         out = []
         for _, data in batch:
-            if len(data) > room:
+            if not self._fits(buffered, len(data)):
                 self.lost += 1
                 continue
-            if self.lost:
-                self.flush_lost()
-            room -= len(data)
+            if self.lost:  # the gap is announced where it happened, before the next frame
+                note = self._lost_frame()
+                out.append(note)
+                buffered += len(note)
+            buffered += len(data)
             out.append(data)
         if out:
-            transport.write(b"".join(out))
+            self._write(b"".join(out))
+
+    def _lost_frame(self) -> bytes:
+        data = json.dumps({"type": "lost", "n": self.lost}).encode() + b"\n"
+        self.lost = 0
+        return data
 
     def flush_lost(self) -> None:
-        """Announce a gap once there is room (called on the next frame, or by a timer)."""
-        if self.lost and not self.closed and self.transport.get_write_buffer_size() < MAX_SUBSCRIBER_BYTES // 2:
-            self.transport.write(json.dumps({"type": "lost", "n": self.lost}).encode() + b"\n")
-            self.lost = 0
+        """Announce a gap once there is room, when no frame came to carry it (called by a timer)."""
+        if self.lost and not self.closed and self._buffered() < self.max_bytes // 2:
+            self._write(self._lost_frame())
 
 
 class Channel:
@@ -152,12 +209,13 @@ class Channel:
             if item.direction == C2S:
                 self._track_handshake(item.raw)
             entry = (item.seq, slim(item))
+            line, size = item, len(item.raw)
         else:
             entry = (item[1], item)
+            line, size = None, len(item[4].get("line") or "")
         with self._lock:
             self._last = entry[0]
-            if self.keep_backlog:
-                self.backlog.append(entry)
+            self.backlog.add(entry, line, size)
             if self._record is not None:
                 # Before the message is written: a crash loses nothing that was relayed.
                 self._write_record(self._encode(entry[1]))
@@ -215,6 +273,9 @@ class Channel:
         Also called before any other frame goes to a subscriber (reply, state, inject_timeout),
         so each subscriber gets one ordered stream."""
         self._wake_scheduled = False
+        if self.backlog.freed > TRIM_EVERY:
+            self.backlog.freed = 0
+            _trim_heap()
         pending = self._pending
         batch = []
         private = False
@@ -390,20 +451,30 @@ class Channel:
             discovery.remove_paths(os.getpid())
         self._lsock = None
 
-    def _hello(self, sub: Subscriber | None, backlog: int = 0) -> dict:
+    def _hello(self, sub: Subscriber | None, backlog: int = 0, evicted: int = 0) -> dict:
         return {"type": "hello", "v": PROTOCOL_VERSION, "proxy": self.identity, "backlog": backlog,
-                "subscriber": sub.id if sub else None}
+                "evicted": evicted, "subscriber": sub.id if sub else None}
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._next_sub += 1
-        sub = Subscriber(self._next_sub, writer)
+        sub = Subscriber(self._next_sub, writer, self.queue_bytes)
         with self._lock:
-            replay = list(self.backlog) if self.keep_backlog else []
+            replay, evicted = self.backlog.replay()
             sub.floor = self._last
             self.subscribers[sub.id] = sub
-        sub.push(self._encode(self._hello(sub, len(replay))))
-        for _, item in replay:
-            sub.push(self._encode(item))
+        sub.push(self._encode(self._hello(sub, len(replay), evicted)))
+        # The replay is paced by the socket (it may be 64 MB): live frames wait behind it, in
+        # order and bounded like any queue, so memory stays bounded and nothing is reordered.
+        sub.start_replay()
+        try:
+            for _, item in replay:
+                writer.write(self._encode(item))
+                if writer.transport.get_write_buffer_size() > REPLAY_CHUNK:
+                    await writer.drain()
+        except (ConnectionError, OSError):
+            sub.closed = True
+        del replay
+        sub.end_replay()
         sub.push(json.dumps(self._state()).encode() + b"\n")
         first = not self._ever_attached
         self._ever_attached = True

@@ -33,8 +33,8 @@ class Injection:
         if cmd.name == "inject":
             return await self._inject(sub, cmd.raw, cmd.direction, cmd.timeout, cmd.extra.get("force", False))
         if cmd.name == "replay":
-            item = next((i for _, i in self.backlog if isinstance(i, Slim) and i.seq == cmd.seq), None)
-            if item is None:
+            item = self.backlog.find(cmd.seq)
+            if not isinstance(item, Slim):
                 raise CommandError(f"no message #{cmd.seq} in the backlog")
             obj = parse_json(item.raw)[0]
             if not (isinstance(obj, dict) and "method" in obj):

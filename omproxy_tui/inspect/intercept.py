@@ -17,6 +17,7 @@ before the message moves. So:
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -90,6 +91,7 @@ class Pairing:
 
     def __init__(self) -> None:
         self._requests: OrderedDict[tuple, tuple[str, str | None]] = OrderedDict()
+        self._lock = threading.Lock()  # both relay threads feed it (servers send requests too)
 
     def feed(self, line: Line) -> None:
         raw = line.raw
@@ -100,10 +102,12 @@ class Pairing:
             return
         method = obj["method"]
         key = (line.direction, _key(obj["id"]))
-        self._requests[key] = (method, _target(method, obj.get("params")))
-        self._requests.move_to_end(key)
-        while len(self._requests) > MAX_REMEMBERED:
-            self._requests.popitem(last=False)
+        value = (method, _target(method, obj.get("params")))
+        with self._lock:
+            self._requests[key] = value
+            self._requests.move_to_end(key)
+            while len(self._requests) > MAX_REMEMBERED:
+                self._requests.popitem(last=False)
 
     def record(self, line: Line, session: str) -> Any:
         """The line as the view would see it: session name, and a response's method and tool."""

@@ -10,8 +10,8 @@ Its parts, each in its own module:
 
 from __future__ import annotations
 
-import collections
 import os
+from collections import deque
 import threading
 import time
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 from .. import __version__
 from ..proxy.line import C2S, S2C, Line
 from . import injection, steering
-from .channel import Channel, Subscriber
+from .backlog import Backlog
+from .channel import MAX_SUBSCRIBER_BYTES, Channel, Subscriber
 from .commands import Command, CommandError
 from .injection import Injection
 from .intercept import Pairing
@@ -46,6 +47,7 @@ class InspectorAddon(Channel, Steering, Injection):
     whole_lines = True  # see a batch as the one line that was relayed
 
     def __init__(self, proxy: Any, *, socket_path: str | None = None, serve: bool = True, backlog: int = 10000,
+                 backlog_bytes: int = 64 << 20, queue_bytes: int | None = None,
                  wait: bool = False, name: str | None = None, record: str | None = None, redact: bool = True,
                  secrets: list[str] | None = None, target: Any = None, transport: str = "stdio",
                  headers: dict[str, str] | None = None):
@@ -53,8 +55,8 @@ class InspectorAddon(Channel, Steering, Injection):
         self.serve = serve
         self.socket_path = socket_path
         self.wait = wait
-        self.keep_backlog = backlog > 0
-        self.backlog: collections.deque = collections.deque(maxlen=max(backlog, 1))
+        self.backlog = Backlog(backlog, backlog_bytes)
+        self.queue_bytes = MAX_SUBSCRIBER_BYTES if queue_bytes is None else queue_bytes
         self.record_path = record
         self.prefix = f"omproxy-{os.getpid()}-"
         secrets = list(secrets or [])
@@ -76,7 +78,7 @@ class InspectorAddon(Channel, Steering, Injection):
         if isinstance(shown_target, str) and redact:
             self.identity["target"] = self.redactor(shown_target.encode()).decode()
         # relay-thread side
-        self._pending: collections.deque = collections.deque()
+        self._pending: deque = deque()
         self._wake_scheduled = False
         self._lock = threading.Lock()
         self._last = 0  # seq of the last event handed to us

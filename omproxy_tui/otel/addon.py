@@ -103,9 +103,19 @@ class OtelAddon:
                 return
             own = self.own.pop((line.seq, line.element), None) if self.own else None
             try:
-                self.tracker.feed(obj, line.direction, wall, line.status, changed, line.injected, own)
+                self.tracker.feed(obj, line.direction, wall, line.status, changed, line.injected, own, line.seq)
             except Exception as exc:  # noqa: BLE001 - tracing must never cost the relay a message
                 self.proxy.report(f"otlp: could not trace a message ({type(exc).__name__}: {exc})")
+
+    def _ordered(self, item: Any) -> None:
+        """The proxy's ordered stream (only when an inspector is attached, which is the only way
+        traffic is held): a held request's ``resolved`` event marks its span."""
+        if type(item) is tuple and item[0] == "resolved":
+            fields = item[4]
+            with self.lock:
+                if not self.closed and isinstance(fields.get("of"), int):
+                    self.tracker.resolve(fields["of"], str(fields.get("action")), fields.get("by"),
+                                         int(item[3] * 1e9))
 
     # ---- the end of the session ----------------------------------------------------------------
     def _on_close(self) -> None:
@@ -202,6 +212,9 @@ def attach(proxy: Any, *, endpoint: str | None, name: str, transport: str, targe
     addon = OtelAddon(proxy, sink, name=name, transport=transport, target=target, content=content,
                       redact=redactor if redactor.forms else None)
     proxy.add_addon(addon)
+    sequencer = getattr(proxy, "sequencer", None)
+    if sequencer is not None and sequencer.observers:  # an inspector can hold traffic
+        sequencer.add_observer(addon._ordered)
     if propagate:
         proxy.add_addon(OtelPropagator(addon))
     return addon

@@ -133,6 +133,9 @@ class OtlpSink:
             self.broken = True
             self.report(f"otlp: export disabled (cannot start the exporter: {exc})")
             return
+        from ..proxy.reaper import mark_own
+
+        mark_own(self.child.pid)  # its own session: without this, shutdown would end it as a server stray
         threading.Thread(target=self._read_child, name="omproxy-otlp-reader", daemon=True).start()
         self._send([json.dumps(["resource", {"base": self.base_attributes, "server": self.server}])])
 
@@ -219,7 +222,10 @@ class OtlpSink:
         if self.worker is not None:
             self.worker.join(timeout)
         child = self.child
-        if child is not None:
+        if child is not None and self.worker is not None and self.worker.is_alive():
+            # the worker is stuck writing to an exporter that stopped reading: never wait on it
+            child.kill()
+        elif child is not None:
             self._send([json.dumps(["close", max(0.1, deadline - time.monotonic() - 0.2)])])
             try:
                 child.stdin.close()

@@ -23,6 +23,8 @@ forwarding; offline, by ``omproxy export`` from a recording's frames, with their
 - a ``params._meta.traceparent`` on a message makes the remote span its parent.
 
 What the proxy did is marked on the span: ``omproxy.status`` (held, dropped, injected, routed),
+``omproxy.resolved`` (released, edited, dropped: what an inspector did with a held request, also an
+event ``omproxy.<action>`` at that moment),
 ``omproxy.changed.by`` / ``omproxy.changed.action`` (a hook or the inspector replaced or dropped
 it), ``omproxy.injected`` (an inspector made it up), ``omproxy.direction`` (c2s / s2c).
 """
@@ -103,14 +105,27 @@ class Tracker:
         self.tokens: dict[tuple, SpanData] = {}
         self.early: dict[tuple, tuple] = {}
         self.early_notes: dict[tuple, list] = {}  # progress whose request was not seen yet
+        self.held: dict[int, SpanData] = {}  # held requests by seq, until an inspector resolves them
         self.protocol_version: str | None = None
         self.first: int | None = None
         self.last: int | None = None
         self.spans = 0
 
     # ---- input ---------------------------------------------------------------------------------
+    def resolve(self, seq: int, action: str, by: Any, wall_ns: int) -> None:
+        """A held request was released, edited or dropped by an inspector (the inspect channel's
+        ``resolved`` event): marked on its span, with an event at the moment it happened."""
+        span = self.held.pop(seq, None)
+        if span is None:
+            return
+        span.attributes["omproxy.resolved"] = action
+        span.events.append((f"omproxy.{action}", max(wall_ns, span.start), {"omproxy.by": str(by)}))
+        if action == "edited":
+            span.attributes["omproxy.changed.by"] = "inspector"
+            span.attributes["omproxy.changed.action"] = "replaced"
+
     def feed(self, obj: Any, direction: str, wall_ns: int, status: str = "relayed", changed: dict | None = None,
-             injected: dict | None = None, own: tuple | None = None) -> None:
+             injected: dict | None = None, own: tuple | None = None, seq: int | None = None) -> None:
         """One relayed JSON-RPC object (an element of a batch counts as one). ``own``: span ids
         the propagator already wrote into this request, ``(trace_id, span_id, parent)``."""
         if not isinstance(obj, dict):
@@ -124,7 +139,11 @@ class Tracker:
             if pv:
                 self.protocol_version = pv
             if "id" in obj:
-                self._request(obj, method, direction, wall_ns, status, changed, injected, own)
+                span = self._request(obj, method, direction, wall_ns, status, changed, injected, own)
+                if status == "held" and seq is not None:
+                    if len(self.held) >= MAX_EARLY:
+                        self.held.pop(next(iter(self.held)))
+                    self.held[seq] = span
             else:
                 self._notification(obj, method, direction, wall_ns, status, changed, injected)
         elif "id" in obj and ("result" in obj or "error" in obj):
@@ -141,6 +160,7 @@ class Tracker:
             self.pending[d].clear()
         self.tokens.clear()
         self.early.clear()
+        self.held.clear()
         notes, self.early_notes = self.early_notes, {}
         for waiting in notes.values():
             for note in waiting:
@@ -177,7 +197,7 @@ class Tracker:
             attrs[f"omproxy.{prefix}injected"] = True
 
     def _request(self, obj: dict, method: str, direction: str, wall_ns: int, status: str,
-                 changed: dict | None, injected: dict | None, own: tuple | None) -> None:
+                 changed: dict | None, injected: dict | None, own: tuple | None) -> SpanData:
         params = obj.get("params")
         name, attrs = semconv.request_span(method, params, obj.get("id"), True)
         if self.content and method == "tools/call" and isinstance(params, dict) and "arguments" in params:
@@ -212,6 +232,7 @@ class Tracker:
         early = self.early.pop((direction, key), None)
         if early is not None:
             self._response(*early)
+        return span
 
     def _response(self, obj: dict, direction: str, wall_ns: int, status: str, changed: dict | None,
                   injected: dict | None) -> None:

@@ -37,13 +37,17 @@ Ordering guarantees:
   held, dropped), even while its write to a side that does not read is still blocked.
 
 ``hello``
-    ``{"type":"hello","v":1,"proxy":{...},"backlog":N,"subscriber":ID}`` -- first frame. ``proxy`` has
+    ``{"type":"hello","v":1,"proxy":{...},"backlog":N,"evicted":E,"subscriber":ID}`` -- first frame. ``proxy`` has
     ``pid``, ``name`` (session name), ``transport`` (``stdio``/``sse``/``http``), ``target`` (the
     command line as a list of strings, or the URL), ``started`` (wall time), ``version`` (omproxy's),
     ``socket`` (path). ``backlog`` is exactly how many event frames follow from the backlog ring
-    before live ones. The backlog replays the session from its first message (bounded by
-    ``--inspect-backlog``). An inspector that reconnects may de-duplicate *these* replayed frames
-    by ``seq``; live frames are never repeats and must never be dropped.
+    before live ones. The backlog replays the session from its first message, bounded by count
+    (``--inspect-backlog``) and by bytes (``--inspect-backlog-bytes``, default 64 MiB), oldest
+    evicted first; the session's handshake (``initialize`` / ``server/discover`` requests and their
+    answers, ``notifications/initialized``) is always replayed first, even once evicted.
+    ``evicted`` (older proxies omit it: read it as 0) is how many earlier event frames the replay
+    does not contain. An inspector that reconnects may de-duplicate *these* replayed frames by
+    ``seq``; live frames are never repeats and must never be dropped.
 ``message``
     one relayed (or held, dropped, injected) MCP message::
 
@@ -84,7 +88,8 @@ Ordering guarantees:
     inspector left; ``released``); remote proxies also send ``http_error`` (``status``, ``reason``,
     ``method``, ``id``, ``detail``), ``reinitialized`` (the server lost the session and the client's
     handshake was replayed; ``reason``, ``old_session``, ``session``) and ``abandoned`` (requests
-    unanswered when the client closed stdin and ``--timeout`` ran out; ``ids``, ``methods``); with
+    unanswered when the client closed stdin and ``--timeout`` ran out, or at a signal; ``ids``,
+    ``methods``), ``unreachable`` (a POST got no HTTP answer; ``method``, ``id``, ``detail``); with
     ``--otlp``: ``otlp_dropped`` (the first export failed; ``dropped``, ``endpoint``, ``error``) and
     ``otlp`` (at the end: ``exported``, ``dropped``, ``endpoint``).
 ``state``
@@ -96,7 +101,11 @@ Ordering guarantees:
     ``{"type":"inject_timeout","inject_id":"…"}`` -- an injected request got no answer in time;
     ``notifications/cancelled`` was sent for it and a late answer will be swallowed.
 ``lost``
-    ``{"type":"lost","n":N}`` -- this subscriber fell behind and N frames were skipped.
+    ``{"type":"lost","n":N}`` -- this subscriber fell behind and N frames were skipped. Each
+    inspector's outbound queue is bounded by bytes (``--inspect-queue-bytes``, default 32 MiB; one
+    frame larger than that still goes when the queue is empty); frames that do not fit are skipped
+    and counted, and ``lost`` is sent where the gap is, before the next frame that fits (or once
+    the queue has room again). The relay never waits for an inspector.
 ``reply``
     ``{"type":"reply","id":<command id>,"ok":true,...}`` or ``{"type":"reply","id":…,"ok":false,
     "error":"<clear message>"}`` -- the answer to each command. A command frame that cannot be

@@ -34,8 +34,10 @@ import threading
 from collections import deque
 from time import monotonic as _monotonic
 from time import time as _time
+from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Any, Callable
 
+from .addon import OTHER_HOOKS, Addon
 from .line import _UNSET, C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
 from .sequence import Sequencer
 
@@ -48,6 +50,18 @@ PARSE_BEFORE_FORWARD_MAX = 1 << 20
 
 # JSON-RPC error code for requests the proxy answers itself (implementation-defined range).
 DROPPED_CODE = -32010
+
+
+class HookExit(Exception):
+    """An async hook raised SystemExit or KeyboardInterrupt: carried as an ordinary error, because
+    raised inside a task those would stop the whole event loop."""
+
+
+async def _guarded(coro: Any) -> Any:
+    try:
+        return await coro
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise HookExit(f"{type(exc).__name__}({exc})") from exc
 
 
 class Hold:
@@ -364,6 +378,10 @@ class Proxy:
     modifies_traffic = False
     #: bytes of held messages per direction before that direction's reader stops reading
     hold_limit = 64 << 20
+    #: seconds an async hook that is waited for (a traffic-changing one, _on_start, _on_close)
+    #: may take; past it the hook is cancelled and reported, and the message goes on unchanged.
+    #: None or 0: no deadline. ``omproxy --hook-timeout``.
+    hook_timeout: float | None = 10.0
 
     def __init__(self) -> None:
         self.addons: list[Any] = [self]
@@ -410,7 +428,8 @@ class Proxy:
         """Called on spawned / exited / connected / failed / client_eof / signal / closing."""
 
     # ---- addons -------------------------------------------------------------------------------
-    def add_addon(self, addon: Any) -> None:
+    def add_addon(self, addon: Addon | Any) -> None:
+        """Add an addon (see :class:`~omproxy_tui.proxy.addon.Addon` for what is called on it)."""
         self.addons.append(addon)
         self.refresh_hooks()
 
@@ -428,7 +447,7 @@ class Proxy:
             self._pre[d], self._post[d] = pre, post
             self._inline[d] = [h for h in post if h.whole or h.wants == "line"]
             self._typed[d] = [h for h in post if not (h.whole or h.wants == "line")]
-        for name in ("_on_start", "_on_close", "_on_server_stderr", "_on_lifecycle"):
+        for name in OTHER_HOOKS:
             hooks = []
             for addon in self.addons:
                 fn = self._hook_fn(addon, name)
@@ -606,17 +625,22 @@ class Proxy:
 
         if threading.current_thread() is getattr(self, "_loop_thread", None):
             # On the loop itself (a remote proxy's reader) we cannot block: schedule it.
-            task = self.loop.create_task(coro)
+            task = self.loop.create_task(_guarded(coro))
             self._async_pending.add(task)
             task.add_done_callback(done)
             return None
-        fut = self.run_on_loop(coro)
+        fut = self.run_on_loop(_guarded(coro))
         if not wait:
             self._async_pending.add(fut)
             fut.add_done_callback(done)
             return None
+        timeout = self.hook_timeout if self.hook_timeout and self.hook_timeout > 0 else None
         try:
-            return fut.result()
+            return fut.result(timeout)
+        except _FutureTimeout:  # (the builtin TimeoutError since 3.11)
+            fut.cancel()
+            self.report(f"hook {hook.name} did not finish within {timeout} s ({what}); cancelled")
+            return None
         except Exception as exc:  # noqa: BLE001
             self._hook_failed(hook, exc, what)
             return None

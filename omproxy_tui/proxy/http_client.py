@@ -17,15 +17,41 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
 
 
-@asynccontextmanager
-async def open_streamable_http(client: Any, url: str) -> AsyncIterator[tuple[Any, Any, Any]]:
-    """Yield (transport, read_stream, write_stream); no event size limit."""
-    import anyio
+def _relay_transport(url: str, on_unreachable: Callable[[BaseException, Any], str | None] | None) -> Any:
+    import httpx2
     from mcp.client.streamable_http import StreamableHTTPTransport
+    from mcp_types import JSONRPCRequest
+
+    class RelayTransport(StreamableHTTPTransport):
+        """The SDK's transport, except that a POST that cannot reach the server (a restart in
+        progress) may fail only its own message: in the SDK it ends the whole transport."""
+
+        async def _handle_post_request(self, ctx: Any) -> None:
+            try:
+                await super()._handle_post_request(ctx)
+            except httpx2.TransportError as exc:
+                message = ctx.session_message.message
+                text = on_unreachable(exc, message) if on_unreachable is not None else None
+                if text is None:
+                    raise
+                if isinstance(message, JSONRPCRequest):
+                    await self._resolve_abandoned_request(ctx.read_stream_writer, message.id, text)
+
+    return RelayTransport(url, max_sse_event_size=None)
+
+
+@asynccontextmanager
+async def open_streamable_http(client: Any, url: str,
+                               on_unreachable: Callable[[BaseException, Any], str | None] | None = None,
+                               ) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """Yield (transport, read_stream, write_stream); no event size limit. ``on_unreachable(exc,
+    message)`` decides about a POST that failed below HTTP: the error text for its request, or
+    None to end the transport (the SDK's behaviour)."""
+    import anyio
     from mcp.shared._context_streams import create_context_streams  # what post_writer requires
     from mcp.shared.message import SessionMessage
 
-    transport = StreamableHTTPTransport(url, max_sse_event_size=None)
+    transport = _relay_transport(url, on_unreachable)
     async with client:
         read_writer, read_stream = create_context_streams[Any](0)
         write_stream, write_reader = create_context_streams[SessionMessage](0)

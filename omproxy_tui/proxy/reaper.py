@@ -62,6 +62,15 @@ def _table() -> dict[int, tuple[int, int, bytes]]:
     return out
 
 
+# Helper processes omproxy itself starts after the server (e.g. the OTLP exporter): never strays.
+_OWN: set[int] = set()
+
+
+def mark_own(pid: int) -> None:
+    """Declare a process omproxy started for itself, so shutdown does not end it as the server's."""
+    _OWN.add(pid)
+
+
 def children() -> set[int]:
     """Our direct children now (taken before the server starts: those are not the server's)."""
     if not LINUX:
@@ -88,7 +97,7 @@ class Reaper:
         for pid, (ppid, _, _) in table.items():
             below.setdefault(ppid, []).append(pid)
         out = []
-        todo = [p for p in below.get(self.me, ()) if p not in self.keep]
+        todo = [p for p in below.get(self.me, ()) if p not in self.keep and p not in _OWN]
         while todo:
             pid = todo.pop()
             todo.extend(below.get(pid, ()))

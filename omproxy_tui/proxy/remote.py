@@ -80,6 +80,7 @@ class _RemoteProxy(Proxy):
         self._queued = 0  # client lines (and wake-ups) given to the sender and not done yet
         self._transport: Any = None
         self._reinit_n = 0
+        self._answers: list[dict] = []  # error answers to the client, written by the sender
 
     def run(self, url: str, headers: dict[str, str] | None = None, timeout: float = 30.0,
             sse_read_timeout: float = 300.0) -> int:
@@ -105,7 +106,7 @@ class _RemoteProxy(Proxy):
             return anyio.run(self._serve, timeout, sse_read_timeout)
         finally:
             logger.removeHandler(sdk_log)
-            logger.propagate, _ = saved
+            logger.propagate = saved[0]
             logger.setLevel(saved[1])
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -194,6 +195,19 @@ class _RemoteProxy(Proxy):
         if key is not None:
             self._http_errors[key] = (text, status)
 
+    def _unreachable(self, exc: BaseException, message: Any) -> str | None:
+        """A POST that got no HTTP answer at all. Before the server ever answered, that is fatal
+        (a wrong URL); later it is a server restarting: fail this message, keep the session."""
+        if self._first_response:
+            return None
+        method = getattr(message, "method", None)
+        mid = getattr(message, "id", None)
+        detail = f"{type(exc).__name__}: {str(exc) or 'no answer'}"
+        what = f"{method} (id {json.dumps(mid)})" if mid is not None and method else (method or "a response")
+        self.report(f"cannot reach the server for {what}: {detail}")
+        self.call_hooks("_on_lifecycle", "unreachable", {"method": method, "id": mid, "detail": detail})
+        return f"omproxy: cannot reach the server: {detail}"
+
     def _on_session_lost(self, session: str, why: str, key: tuple | None) -> None:
         """A 404 for a session id: the server no longer knows it (it restarted, or expired it)."""
         current = getattr(self._transport, "session_id", None)
@@ -263,8 +277,10 @@ class _RemoteProxy(Proxy):
                                     except Exception as exc:  # noqa: BLE001 - no line may stop the sender
                                         self.report(f"client line could not be sent: {type(exc).__name__}: {exc}")
                                         messages = []
+                                    await self._write_answers()
                                     for msg in messages:
                                         await self._send(write, msg)
+                                await self._write_answers()  # e.g. requests a lost session refused
                             finally:
                                 self._queued -= 1
 
@@ -282,7 +298,11 @@ class _RemoteProxy(Proxy):
                     reader.start()
                     why = await anyio.to_thread.run_sync(self._wait_end, abandon_on_cancel=True)
                     if why == "client_eof":
-                        await self._drain()
+                        why = await self._drain()
+                    if why.startswith("signal:"):
+                        self._report_abandoned(f"got {why[7:]}")
+                    elif why == "client_eof":
+                        self._report_abandoned(f"the client closed stdin and --timeout ({self.timeout:g} s) ran out")
                     tg.cancel_scope.cancel()
             if why == "remote_closed":
                 self._fail("the server closed the session")
@@ -318,20 +338,31 @@ class _RemoteProxy(Proxy):
                     self.report(f"got {what[7:]}, closing the remote session")
                 return what
 
-    async def _drain(self) -> None:
-        """Client EOF: let what it sent go out and its replies come back, for up to --timeout."""
+    async def _drain(self) -> str:
+        """Client EOF: let what it sent go out and its replies come back, for up to --timeout
+        (or until a signal, whose event is returned)."""
         import anyio
 
         with anyio.move_on_after(self.timeout):
             while (self._pending or self._queued) and self._failure is None:
                 await anyio.sleep(0.02)
+                try:
+                    what = self._events.get_nowait()
+                except queue.Empty:
+                    continue
+                if what.startswith("signal:"):  # a signal cuts the wait short
+                    self.report(f"got {what[7:]}, closing the remote session")
+                    return what
+        return "client_eof"
+
+    def _report_abandoned(self, why: str) -> None:
+        """Name the client's requests that will never be answered (the session is ending)."""
         left = [(mid, method) for mid, method, _ in self._pending.values()]
         if left and self._failure is None:
             self._abandoned = True
             shown = ", ".join(f"id {json.dumps(mid)} ({method})" for mid, method in left[:10])
             more = f" and {len(left) - 10} more" if len(left) > 10 else ""
-            self.report(f"the client closed stdin; abandoned {len(left)} request(s) still unanswered after "
-                        f"--timeout {self.timeout:g} s: {shown}{more}")
+            self.report(f"abandoned {len(left)} request(s) still unanswered ({why}): {shown}{more}")
             self.call_hooks("_on_lifecycle", "abandoned", {"ids": [m for m, _ in left],
                                                            "methods": [m for _, m in left],
                                                            "timeout": self.timeout})
@@ -414,7 +445,15 @@ class _RemoteProxy(Proxy):
         return self._stamp(message)
 
     def _answer(self, mid: Any, code: int, message: str) -> None:
-        self.inject(S2C, {"jsonrpc": "2.0", "id": mid, "error": {"code": code, "message": message}})
+        """Queue an error answer to the client; the sender writes it from a worker thread (a slow
+        client's stdout must not stall the event loop, which the inspector shares)."""
+        self._answers.append({"jsonrpc": "2.0", "id": mid, "error": {"code": code, "message": message}})
+
+    async def _write_answers(self) -> None:
+        import anyio.to_thread
+
+        while self._answers:
+            await anyio.to_thread.run_sync(self.inject, S2C, self._answers.pop(0))
 
     def _stamp(self, message: Any) -> Any:
         """The SDK's SessionMessage, with the per-message routing headers."""
@@ -476,7 +515,7 @@ class _RemoteProxy(Proxy):
         init = self._handshake.get("initialize")
         old = getattr(transport, "session_id", None)
         if init is None or transport is None:
-            self._give_up(f"the server lost the session ({why}) and there is no initialize handshake to replay")
+            await self._give_up(f"the server lost the session ({why}) and there is no initialize handshake to replay")
             return
         self._reinit_n += 1
         rid = f"omproxy-reinit-{os.getpid()}-{self._reinit_n}"
@@ -487,7 +526,7 @@ class _RemoteProxy(Proxy):
         error = getattr(reply, "error", None)
         if reply is None or error is not None or not transport.session_id:
             reason = error.message if error is not None else "no session id in the answer"
-            self._give_up(f"the server lost the session ({why}) and did not accept the replayed initialize: {reason}")
+            await self._give_up(f"the server lost the session ({why}) and did not accept the replayed initialize: {reason}")
             return
         initialized = self._handshake.get("initialized")
         if initialized is not None:
@@ -501,12 +540,13 @@ class _RemoteProxy(Proxy):
         for msg in lost:
             await self._send(write, msg)
 
-    def _give_up(self, reason: str) -> None:
+    async def _give_up(self, reason: str) -> None:
         """The session cannot go on: answer the requests it refused, then fail (exit 1)."""
         for key, msg in list(self._lost.items()):
             self._pending.pop(key, None)
             self._answer(msg.message.id, INVALID_REQUEST, f"omproxy: {reason}")
         self._lost.clear()
+        await self._write_answers()  # before failing: the client gets them before we exit
         self._fail(reason)
 
     # ---- server -> client ---------------------------------------------------------------------
@@ -605,7 +645,7 @@ class StreamableHttpProxy(_RemoteProxy):
 
         @asynccontextmanager
         async def opened():
-            async with open_streamable_http(client, self.url) as (transport, read, write):
+            async with open_streamable_http(client, self.url, self._unreachable) as (transport, read, write):
                 self._transport = transport
                 yield read, write
 

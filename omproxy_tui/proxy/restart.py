@@ -281,8 +281,15 @@ class Restarter:
         for _, (rid, method) in items:
             if isinstance(rid, str) and rid.startswith(self._inject_prefix):
                 continue  # an inspector's injected request: its own timeout tells the inspector
-            self.proxy.inject(S2C, {"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message}},
-                              {"by": "proxy", "id": None}, None, False)
+            self._reply({"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message}})
+
+    def _reply(self, obj: dict) -> None:
+        """An answer the proxy gives the client in the server's place (never waits for the write)."""
+        data = _encode(obj)
+        outstanding = getattr(self.proxy, "outstanding", None)
+        if outstanding is not None:
+            outstanding.answered(data)  # the shutdown's tracker must not wait for the server to answer it
+        self.proxy.inject(S2C, data, {"by": "proxy", "id": None}, None, False)
 
     # ---- server -> client: before forwarding ----------------------------------------------------
     def _gate_s2c(self, line: Line) -> Any:
@@ -367,8 +374,7 @@ class Restarter:
             result: dict = {"content": [{"type": "text", "text": text}], "isError": not ok}
             if modern:
                 result["resultType"] = "complete"
-            self.proxy.inject(S2C, {"jsonrpc": "2.0", "id": rid, "result": result}, {"by": "proxy", "id": None},
-                              None, False)
+            self._reply({"jsonrpc": "2.0", "id": rid, "result": result})
 
     # ---- the restart itself (the proxy's supervising thread) -----------------------------------
     def restart(self, cause: str) -> dict:

@@ -14,12 +14,14 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Direction, Proxy, exit_code, protect_stdout, restore_stdout, write_all
 from .cutter import BIG_READ_SIZE, READ_SIZE, LineCutter
 from .line import C2S, S2C
+from .outstanding import Outstanding
 from .reaper import Reaper, become_subreaper, children
 
 
@@ -48,6 +50,12 @@ class StdioProxy(Proxy):
     exit_grace = 3.0
     #: seconds between SIGTERM and SIGKILL
     term_grace = 2.0
+    #: seconds without a byte reaching a client that stopped reading before omproxy stops
+    #: delivering at shutdown (a client that reads, however slowly, gets everything)
+    delivery_stall = 10.0
+    #: seconds the server gets, after the client closed its stdin, to answer requests that are
+    #: still outstanding (a long tool call) before the exit grace starts counting
+    reply_timeout = 30.0
     #: Linux: adopt descendants that leave the server's process group (setsid) and end them at
     #: shutdown (see proxy/reaper.py)
     reap_strays = True
@@ -57,6 +65,8 @@ class StdioProxy(Proxy):
         self.proc: subprocess.Popen | None = None
         self.reaper: Reaper | None = None
         self.target: list[str] = []
+        self.delivered_at = time.monotonic()  # last write progress to the client (shutdown's measure)
+        self.outstanding = Outstanding()  # client requests the server has not answered
         #: a hot-restart controller (proxy/restart.py :class:`Restarter`), or None
         self.restarter: Any = None
         self._server_spec: tuple[list[str], dict, str | None] = ([], {}, None)
@@ -100,7 +110,7 @@ class StdioProxy(Proxy):
         # With hot restart the restart controller writes to whichever server is current.
         to_server = write_all(proc.stdin.fileno()) if self.restarter is None else self.restarter.write
         c2s = Direction(C2S, to_server, self.hold_limit)
-        s2c = Direction(S2C, write_all(wire), self.hold_limit)
+        s2c = Direction(S2C, self._client_writer(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
         self.reaper = Reaper(keep, proc.pid) if keep is not None else None
         self.prepare_addons()
@@ -180,12 +190,14 @@ class StdioProxy(Proxy):
     def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
                    s2c_thread: threading.Thread) -> int:
         server_eof = False
+        wait_replies = False
         ticks = 0
         while True:
             try:
                 what = events.get(timeout=0.5)  # a timeout keeps signal handlers running promptly
             except queue.Empty:
                 ticks += 1
+                self.outstanding.settle()  # parse what the relay threads queued, off their path
                 if self.reaper is not None and ticks % 4 == 0:
                     self.reaper.reap()  # adopted orphans that exited: no zombies pile up
                 continue
@@ -205,6 +217,7 @@ class StdioProxy(Proxy):
                 break
             if what == "client_eof":
                 self.call_hooks("_on_lifecycle", "client_eof", {})
+                wait_replies = True  # the client may still be reading: let slow replies come
                 break
             if what.startswith("signal:"):
                 self.call_hooks("_on_lifecycle", "signal", {"signal": what[7:]})
@@ -215,15 +228,17 @@ class StdioProxy(Proxy):
         if proc.poll() is None:
             # Spec order: stdin is closed; give the server time to finish and exit by itself, while
             # its replies keep flowing to the client; then SIGTERM, then SIGKILL its whole group.
-            if not self._wait_exit(proc, self.exit_grace):
+            if not self._wait_exit_delivering(proc, s2c, wait_replies):
+                if self.outstanding:
+                    self.report(f"stopping the server with {self._unanswered()}")
                 self._killpg(proc, signal.SIGTERM)
                 if not self._wait_exit(proc, self.term_grace):
                     self._killpg(proc, signal.SIGKILL)
                     self._wait_exit(proc, 5.0)
-        # Flush what the server wrote before it went. Grandchildren (under sh -c / npx / uvx) may
-        # still hold its stdout open, so they go too.
+        # The server is gone; what it wrote is still in the pipe. Grandchildren (under sh -c / npx /
+        # uvx) may hold its stdout open, so after a moment they go too...
         if not server_eof:
-            s2c_thread.join(1.0)
+            self._deliver(s2c, s2c_thread, limit=1.0)
         if self._group_alive(proc):
             self._killpg(proc, signal.SIGTERM)
             s2c_thread.join(1.0)
@@ -235,10 +250,67 @@ class StdioProxy(Proxy):
             if ended:
                 self.report(f"ended {len(ended)} process(es) the server left behind outside its process "
                             f"group: {' '.join(map(str, ended))}")
-        s2c_thread.join(1.0)
+        # Everything the server wrote reaches a client that is still reading, however slowly.
+        self._deliver(s2c, s2c_thread)
+        if self.outstanding and not s2c.closed:
+            self.report(f"the session ended with {self._unanswered()}")
         code = proc.returncode
         self.call_hooks("_on_lifecycle", "exited", {"code": code})
         return exit_code(code)
+
+    def _client_writer(self, fd: int):
+        """Write everything to the client, noting when it last made progress (for shutdown)."""
+        clock = time.monotonic
+
+        def write(data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+                self.delivered_at = clock()
+
+        return write
+
+    def _unanswered(self) -> str:
+        ids = self.outstanding.ids()
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        return f"{len(ids)} request(s) unanswered (id {shown})"
+
+    def _wait_exit_delivering(self, proc: subprocess.Popen, s2c: Direction, wait_replies: bool) -> bool:
+        """Wait up to exit_grace for the server to exit -- counting only time in which it could
+        have: while replies are being written to a client that reads them, the server may just be
+        waiting on our back-pressure, and that is not its fault. A client that stopped reading
+        for delivery_stall seconds no longer extends the wait. With ``wait_replies`` (client EOF,
+        not a signal), requests still outstanding get up to reply_timeout to be answered."""
+        start = time.monotonic()
+        deadline = start + self.exit_grace
+        while not self._wait_exit(proc, 0.1):
+            now = time.monotonic()
+            busy = not s2c.idle() and now - self.delivered_at < self.delivery_stall
+            if busy or (wait_replies and self.outstanding and now - start < self.reply_timeout):
+                deadline = max(deadline, now + self.exit_grace)
+            if now >= deadline:
+                return False
+        return True
+
+    def _deliver(self, s2c: Direction, pump: threading.Thread, limit: float | None = None) -> None:
+        """Until the server's output has been read to EOF and written to the client (or `limit`
+        seconds, or the client stops reading for delivery_stall seconds). Held replies are released:
+        nobody can release them after us, and a reader parked at the hold limit must reach EOF."""
+        start = time.monotonic()
+        while True:
+            s2c.flush(release_all=True, wait=False)
+            pump.join(0.05)
+            if not pump.is_alive() and s2c.idle():
+                return
+            if s2c.closed and not pump.is_alive():
+                return  # the client is gone: nothing more can be delivered
+            now = time.monotonic()
+            if limit is not None and now - start >= limit:
+                return
+            if now - max(self.delivered_at, start) >= self.delivery_stall:
+                self.report(f"the client read nothing for {self.delivery_stall:g} s; "
+                            "undelivered replies are dropped")
+                return
 
     @staticmethod
     def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
@@ -268,9 +340,11 @@ class StdioProxy(Proxy):
         """Read fd until EOF, relaying whole lines as soon as they are complete (cut in linear
         time by the shared :class:`~omproxy_tui.proxy.cutter.LineCutter`)."""
         relay_line = self.relay_line
+        track = self.outstanding.sent if d.name == C2S else self.outstanding.answered
 
         def relay(d: Direction, data: bytes, validate: bool) -> None:
             try:
+                track(data)  # a queue append; a request is queued before its answer can be
                 relay_line(d, data, validate)
             except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
                 self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
@@ -290,6 +364,11 @@ class StdioProxy(Proxy):
                     relay(d, first, validate)
                 if block is not None:
                     if not validate and not pre[name] and not gates[name] and not post[name]:
+                        if single:
+                            track(block)
+                        else:
+                            for piece in block[:-1].split(b"\n"):
+                                track(piece)
                         d.submit(block, None, None)  # nobody looks at this direction: one write
                     elif single:
                         relay(d, block, validate)

@@ -22,6 +22,9 @@ class ActionSpec:
     group: str = "View"
     footer: bool = False
     priority: bool = False
+    #: the action opens a text input: keys typed right after its key are kept for that input
+    #: (see ``OmproxyApp.type_into``)
+    opens_input: bool = False
 
     @property
     def key_display(self) -> str:
@@ -43,7 +46,7 @@ KEY_NAMES = {
 }
 
 ACTIONS: list[ActionSpec] = [
-    ActionSpec("filter", "filter", "slash", "Filter", "Open the filter bar (filter expression, see help)", "Filter", footer=True),
+    ActionSpec("filter", "filter", "slash", "Filter", "Open the filter bar (filter expression, see help)", "Filter", footer=True, opens_input=True),
     ActionSpec("clear_filter", "clear_filter", "backslash", "Clear filter", "Remove the filter and show every message", "Filter"),
     ActionSpec("follow", "follow", "f,end", "Follow", "Follow new messages (jump to the end and stay there)", "Log", footer=True),
     ActionSpec("pair", "pair", "p", "Pair", "Jump to the paired request/response", "Log", footer=True),
@@ -59,7 +62,8 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("all_sessions", "all_sessions", "a", "All sessions", "Show every session's messages (undo a session selection)", "View"),
     ActionSpec("stats", "stats", "s", "Stats", "Per-method statistics and message rate", "Screens", footer=True),
     ActionSpec("server_log", "server_log", "l", "Server log", "Server stderr and lifecycle events per session", "Screens", footer=True),
-    ActionSpec("export", "export", "e", "Export", "Export the filtered messages as JSONL", "Screens", footer=True),
+    ActionSpec("export", "export", "e", "Export", "Export the filtered messages as JSONL", "Screens", footer=True,
+               opens_input=True),
     ActionSpec("help", "help", "question_mark,f1", "Help", "Keys, filter language, columns", "Screens", footer=True),
     ActionSpec("quit", "quit", "q", "Quit", "Quit omproxy-tui (proxies keep running)", "App", footer=True),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import operator
+import re
 import os
 import time
 from pathlib import Path
@@ -20,13 +21,13 @@ from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.tui import actions
-from omproxy_tui.tui.model import FilterError, export_jsonl
+from omproxy_tui.tui.model import FilterError, export_jsonl, filters
 from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
@@ -48,6 +49,9 @@ EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cm
 
 
 _is_error = operator.attrgetter("is_error")
+
+#: ``OmproxyApp._type_into`` while an input is being opened and not known yet
+_OPENING = object()
 
 
 class FramesReceived(Message):
@@ -127,7 +131,8 @@ class ActionsProvider(Provider):
         for label in list(app.sessions_by_label):
             out.append((f"Show session {label}", "Only this session's messages", lambda l=label: app.scope_session(l)))
         for method in sorted(app.methods_seen):
-            out.append((f"Filter method {method}", f"~m {method}", lambda m=method: app.apply_filter(f"~m ^{m}$")))
+            expression = f"~m {filters.quote('^' + re.escape(method) + '$')}"
+            out.append((f"Filter method {method}", expression, lambda e=expression: app.apply_filter(e)))
         return out
 
     async def discover(self) -> Hits:
@@ -175,6 +180,10 @@ class OmproxyApp(App[None]):
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
+        # keys typed while an input is opening (see type_into)
+        self._type_into: Any = None
+        self._typed: list[events.Key] = []
+        self._filter_before = ""
 
     # ---- the model, under the names widgets and tests use ----------------------------------
 
@@ -217,6 +226,61 @@ class OmproxyApp(App[None]):
     @property
     def session_scope(self) -> str | None:
         return self.model.session_scope
+
+    # ---- keys typed while an input opens ----------------------------------------------------
+
+    def type_into(self, widget: Any) -> None:
+        """``widget`` (an input being opened) gets focus soon: the keys typed since the key that
+        opened it are handed to it, in order, once it has focus.
+
+        Keys reach the focused widget as they arrive, and focus moves (and a new screen mounts)
+        on a later turn of the message loop, so without this the keys typed right after ``/``
+        or ``e`` went to the log and ran its bindings (``p`` jumped, ``d`` hid the detail pane,
+        ``e`` opened another dialog).
+        """
+        self._type_into = widget
+        self.set_timer(2.0, lambda: self._give_up_typing(widget))
+
+    def _opens_input(self, key: str) -> bool:
+        """Is ``key`` bound to an action that opens an input (while no input has focus)?"""
+        if isinstance(self.focused, (Input, TextArea)):
+            return False
+        for spec in actions.ACTIONS:
+            if spec.opens_input and key in self.keymap_overrides.get(spec.id, spec.keys).split(","):
+                return True
+        return False
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            target = self._type_into
+            if target is not None:
+                if target is not _OPENING and self.focused is target:
+                    await self._flush_typed()
+                else:
+                    self._typed.append(event)
+                    return
+            elif self._opens_input(event.key):
+                # from now on keep what is typed, until the input it opens has focus
+                self._type_into = _OPENING
+                self._typed = []
+                self.set_timer(0.5, lambda: self._give_up_typing(_OPENING))
+        await super().on_event(event)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if self._type_into is not None and event.widget is self._type_into:
+            self.call_later(self._flush_typed)
+
+    async def _flush_typed(self) -> None:
+        typed, self._typed, self._type_into = self._typed, [], None
+        for key in typed:
+            # a fresh event: the kept one was already dispatched (and stopped) once
+            await super().on_event(events.Key(key.key, key.character))
+
+    async def _give_up_typing(self, widget: Any) -> None:
+        # no input took focus (the action did not open one, or its screen closed at once):
+        # the keys go where focus is now
+        if self._type_into is widget:
+            await self._flush_typed()
 
     # ---- theme ---------------------------------------------------------------------------
 
@@ -425,9 +489,9 @@ class OmproxyApp(App[None]):
             text.append(f" │ {lost} lost", style="bold red")
         text.append(" │ ", style="dim")
         if log.follow:
-            text.append("FOLLOW", style="bold green")
+            text.append("following", style="bold green")
         else:
-            text.append("PAUSED", style="bold yellow")
+            text.append("not following", style="bold yellow")
             if log.new_count:
                 text.append(f" ▼ {log.new_count:,} new (End)", style="bold reverse")
         if self.session_scope:
@@ -526,13 +590,22 @@ class OmproxyApp(App[None]):
 
     @on(FilterBar.Closed)
     def _filter_closed(self, event: FilterBar.Closed) -> None:
+        # Esc: back to the filter that was applied before the bar opened (typing applied others)
         self.filter_bar.display = False
+        if self.filter_text != self._filter_before:
+            self.apply_filter(self._filter_before)
         self.log_widget.focus()
+
+    @on(FilterBar.HelpRequested)
+    def _filter_help(self, event: FilterBar.HelpRequested) -> None:
+        self.action_help()
 
     # ---- actions -------------------------------------------------------------------------
 
     def action_filter(self) -> None:
+        self._filter_before = self.filter_text
         self.filter_bar.open(self.filter_text)
+        self.type_into(self.filter_bar.input)
 
     def action_clear_filter(self) -> None:
         self.filter_bar.input.value = ""
@@ -636,7 +709,9 @@ class OmproxyApp(App[None]):
                 return
             self._export(records, path)
 
-        self.push_screen(ExportScreen(default_export_name(self.clock()), len(records)), done)
+        screen = ExportScreen(default_export_name(self.clock()), len(records))
+        self.push_screen(screen, done)
+        self.type_into(screen.input)
 
     @work(thread=True, exclusive=True, group="export")
     def _export(self, records: list[Any], path: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -264,25 +266,81 @@ class ServerLogScreen(Screen[None]):
 
 
 class ExportScreen(ModalScreen[str | None]):
+    """Ask where to export: the full path it will write is always shown; an empty name is
+    refused; an existing file is only overwritten after a second Enter. Dismisses with the
+    absolute path, or None."""
+
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, default: str, count: int) -> None:
+    def __init__(self, default: str, count: int, directory: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
-        self.default = default
+        self.directory = Path(directory) if directory is not None else Path.cwd()
         self.count = count
+        self._confirm: Path | None = None  # the existing file a second Enter overwrites
+        # made here, not in compose, so the app can send keys typed before it mounts
+        self.input = Input(default, id="export-path", select_on_focus=True)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Label(f"Export {self.count:,} filtered messages as JSONL to:")
-            yield Input(self.default, id="export-path")
+            yield Label(f"Export {self.count:,} filtered messages as JSONL (reopen with omproxy-tui --open).")
+            yield Label(f"File name, relative to {self.directory}:", classes="dim")
+            yield self.input
+            yield Static("", id="export-target")
             yield Label("Enter exports · Esc cancels", classes="dim")
 
     def on_mount(self) -> None:
         self.query_one("#export-box").border_title = "Export"
+        self._show_target()
+
+    def target(self, value: str | None = None) -> Path | None:
+        """The absolute path ``value`` names (``.jsonl`` added when it has no extension)."""
+        name = (self.input.value if value is None else value).strip()
+        if not name:
+            return None
+        path = Path(name).expanduser()
+        if not path.suffix:
+            path = path.with_name(path.name + ".jsonl")
+        if not path.is_absolute():
+            path = self.directory / path
+        return Path(os.path.abspath(path))
+
+    def _show_target(self, problem: str = "") -> None:
+        target = self.target()
+        text = Text()
+        if target is None:
+            text.append("Type a file name.", style="bold yellow")
+        else:
+            text.append("Will write ", style="dim")
+            text.append(str(target), style="bold")
+            if target.name.startswith("."):
+                text.append("  (a hidden file)", style="yellow")
+        if problem:
+            text.append("\n" + problem, style="bold red")
+        self.query_one("#export-target", Static).update(text)
+
+    @on(Input.Changed, "#export-path")
+    def _changed(self, event: Input.Changed) -> None:
+        self._confirm = None
+        self._show_target()
 
     @on(Input.Submitted, "#export-path")
     def _submit(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        event.stop()
+        target = self.target(event.value)
+        if target is None:
+            self._show_target("A file name is needed.")
+            return
+        if target.is_dir():
+            self._show_target("That is a directory: add a file name.")
+            return
+        if not target.parent.is_dir():
+            self._show_target(f"No such directory: {target.parent}")
+            return
+        if target.exists() and self._confirm != target:
+            self._confirm = target
+            self._show_target("This file exists already: Enter again to overwrite it, or change the name.")
+            return
+        self.dismiss(str(target))
 
 
 def default_export_name(now: float | None = None) -> str:

@@ -1,8 +1,8 @@
 """The SDK test server (tests/servers/sdk_server.py) over HTTP, behind a small ASGI layer that the
 remote-leg tests need:
 
-- every HTTP request is logged as one JSON line to $REMOTE_SERVER_LOG (``n``: when it arrived, on the
-  system-wide monotonic clock, so entries of a restarted server sort after the first one's;
+- every HTTP request is logged as one JSON line to $REMOTE_SERVER_LOG (``n``: when its head arrived, on
+  the system-wide monotonic clock, so entries of a restarted server sort after the first one's;
   method, path, the MCP headers, the JSON-RPC method in the body, the status answered), so a test
   can check what reached the server and in which order;
 - a ``tools/call`` of the tool named ``http_status`` is answered with the HTTP status in its
@@ -50,6 +50,7 @@ def wrap(inner, refuse_initialize: bool = False):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return await inner(scope, receive, send)
+        started = time.monotonic_ns()  # when the request's head arrived, before its body is read
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         body = b""
         if scope["method"] == "POST":
@@ -62,7 +63,7 @@ def wrap(inner, refuse_initialize: bool = False):
             obj = json.loads(body) if body else None
         except ValueError:
             obj = None
-        entry = {"n": time.monotonic_ns(), "http": scope["method"], "path": scope["path"],
+        entry = {"n": started, "http": scope["method"], "path": scope["path"],
                  "session": headers.get("mcp-session-id"), "version": headers.get("mcp-protocol-version"),
                  "method": obj.get("method") if isinstance(obj, dict) else None,
                  "id": obj.get("id") if isinstance(obj, dict) else None, "bytes": len(body)}

@@ -83,7 +83,7 @@ async def test_live_frames_are_batched_and_rendered(proxy):
 async def test_filter_narrows_and_bad_filter_shows_error(proxy):
     app = make_app(proxy)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.store) > 50)
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
         total = len(app.view.indices)
         await pilot.press("slash")
         assert app.filter_bar.display
@@ -425,7 +425,9 @@ async def test_filter_applies_live_while_typing(proxy):
         assert app.filter_bar.history == []  # only Enter records history
         await pilot.press("escape")
         await pilot.pause()
-        assert not app.filter_bar.display and app.filter_text == "~tool echo"
+        # Esc restores the filter from before the bar opened (none)
+        assert not app.filter_bar.display and app.filter_text == ""
+        assert len(app.view.indices) == total
 
 
 async def test_next_error_stops_on_a_batch_with_an_error_element(sockdir):
@@ -524,5 +526,53 @@ async def test_a_session_whose_start_left_the_backlog_shows_the_gap(sockdir):
             assert info.missing_before == 40
             assert "✂ 40 earlier not in backlog" in app.log_widget._render_row(app.store[0], False, 140).text
             assert "earlier not" not in app.log_widget._render_row(app.store[1], False, 140).text
+    finally:
+        await fake.stop()
+
+
+async def test_follow_mode_selects_the_newest_and_status_says_following(proxy):
+    """Issue 10.9: the status says "following"/"not following" (not PAUSED, which the proxy's
+    pause would clash with); following keeps the selection and detail on the newest message."""
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        log = app.log_widget
+        assert log.follow
+        await wait_for(pilot, lambda: log.selected_record() is app.store[len(app.store) - 1])
+        seq = proxy.backlog[-1]["seq"]
+        await proxy.emit(message(seq + 1, "s2c", {"jsonrpc": "2.0", "method": "notifications/newest"}))
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        newest = app.store[len(app.store) - 1]
+        await wait_for(pilot, lambda: log.selected_record() is newest and app.detail.record is newest)
+        app._refresh_status()
+        status = plain(app.query_one("#status"))
+        assert "following" in status and "PAUSED" not in status and "not following" not in status
+        log.focus()
+        await pilot.press("up")
+        await pilot.pause()
+        app._refresh_status()
+        assert "not following" in plain(app.query_one("#status"))
+
+
+async def test_first_down_with_nothing_selected_selects_the_row_in_view(sockdir):
+    frames = [message(i, "c2s", {"jsonrpc": "2.0", "method": "notifications/n", "params": {"i": i}})
+              for i in range(1, 501)]
+    fake = await FakeProxy(str(sockdir / "d.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 500)
+            log = app.log_widget
+            log.focus()
+            log.follow = False
+            log.cursor = None
+            await pilot.pause()
+            log.scroll_to(y=200, animate=False, immediate=True, force=True)
+            await pilot.pause()
+            top = int(log.scroll_y)
+            assert top == 200
+            await pilot.press("down")
+            await pilot.pause()
+            assert log.cursor == top and int(log.scroll_y) == top  # no jump to row 0
     finally:
         await fake.stop()

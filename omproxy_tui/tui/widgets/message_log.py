@@ -211,6 +211,8 @@ class MessageLog(ScrollView, can_focus=True):
         self._update_virtual_size()
         if added:
             if self.follow:
+                # following keeps the selection (and so the detail pane) on the newest message
+                self.cursor = self.row_count - 1
                 self._scroll_to_end()
             else:
                 self.new_count += added
@@ -228,7 +230,9 @@ class MessageLog(ScrollView, can_focus=True):
         self._cache.clear()
         self._update_virtual_size()
         self.new_count = 0
-        if selected is not None:
+        if self.follow and self.row_count:
+            self.cursor = self.row_count - 1
+        elif selected is not None:
             nearest = getattr(self.view, "nearest", None)
             pos = nearest(selected.index) if nearest is not None else self.position_of(selected.index)
             self.cursor = pos
@@ -305,8 +309,8 @@ class MessageLog(ScrollView, can_focus=True):
         if not self.row_count:
             return
         row = max(0, min(self.row_count - 1, row))
-        if row < self.row_count - 1 and self.follow and row < (self.cursor or 0):
-            self.follow = False
+        if row < self.row_count - 1 and self.follow:
+            self.follow = False  # selecting anything but the newest stops following
         self.cursor = row
         self._scroll_to_cursor()
         if row == self.row_count - 1 and self.scroll_y >= self.max_scroll_y:
@@ -329,7 +333,8 @@ class MessageLog(ScrollView, can_focus=True):
             self.move_cursor(self.cursor - 1)
 
     def action_cursor_down(self) -> None:
-        self.move_cursor(0 if self.cursor is None else self.cursor + 1)
+        # nothing selected: select the top row in view, not row 0 of the whole log
+        self.move_cursor(int(self.scroll_y) if self.cursor is None else self.cursor + 1)
 
     def action_page_up_cursor(self) -> None:
         self.follow = False
