@@ -277,3 +277,52 @@ def test_sigusr1_restarts():
         anyio.run(main)
     finally:
         rig.close()
+
+
+def test_replayed_handshake_is_the_clients_own_and_shutdown_does_not_wait_for_answered_requests():
+    """A raw client: the new server gets the client's initialize params as sent (answers swallowed,
+    shown to inspectors as dropped), notifications/initialized follows; after the restart answered
+    the in-flight request, the session still ends at once when the client closes its stdin."""
+    from helpers import Session
+
+    rig = Rig(["one", "slow"])
+    s = Session(["stdio", "--inspect-socket", rig.sock], [sys.executable, rig.src])
+    try:
+        init = {"jsonrpc": "2.0", "id": "init-1", "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {"roots": {"listChanged": True}},
+                           "clientInfo": {"name": "raw-client", "version": "9.9"}, "x-extra": [1, 2]}}
+        s.send(init)
+        assert s.recv(60)["id"] == "init-1"
+        s.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert [t["name"] for t in s.recv(30)["result"]["tools"]] == ["one", "slow"]
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "slow", "arguments": {}}})
+        ins = Inspector(rig.sock)
+        ins.sock.settimeout(60)
+        ins.message(lambda f, m: f["dir"] == "c2s" and isinstance(m, dict) and m.get("id") == 2)
+        rig.write(["one"])
+        assert ins.send("restart")["ok"]
+        answer = s.recv(60)
+        assert answer["id"] == 2 and answer["error"]["code"] == -32011
+        note = s.recv(60)
+        assert note == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart" and done["changed"]["tools"]["removed"] == ["slow"]
+        replayed = ins.message(lambda f, m: f["dir"] == "c2s" and f["status"] == "injected"
+                               and m.get("method") == "initialize")
+        sent = json.loads(replayed["raw"])
+        assert sent["params"] == init["params"] and sent["id"] != "init-1"
+        swallowed = ins.message(lambda f, m: f["dir"] == "s2c" and m.get("id") == sent["id"])
+        assert swallowed["status"] == "dropped" and swallowed["changed"]["by"] == "omproxy restart"
+        ins.message(lambda f, m: f["dir"] == "c2s" and f["status"] == "injected"
+                    and m.get("method") == "notifications/initialized")
+        s.send({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "one", "arguments": {"x": 1}}})
+        reply = s.recv(60)
+        assert reply["id"] == 3 and reply["result"]["content"][0]["text"] == "2"
+        ins.close()
+        assert s.close(timeout=20) == 0  # nothing left outstanding to wait for
+        assert b"unanswered" not in s.stderr, s.stderr
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+        rig.close()
