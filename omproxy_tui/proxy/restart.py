@@ -407,6 +407,7 @@ class Restarter:
                 except OSError:
                     pass
             self._stop(old, px._s2c_thread)
+        t_stopped = time.monotonic()
         with self.cond:
             left = list(self.pending.items())
             self.pending.clear()
@@ -426,6 +427,7 @@ class Restarter:
         pipe = ServerPipe(proc)
         try:
             caps = self._replay_handshake(pipe, proc)
+            t_started = time.monotonic()
             changed, notes = self._compare_lists(pipe, proc, caps)
         except _Failed as exc:
             proc.omproxy_replaced = True
@@ -440,8 +442,14 @@ class Restarter:
             self.pipe = pipe
             self.state = UP
             self.cond.notify_all()
-        downtime = (time.monotonic() - t0) * 1000
+        t_done = time.monotonic()
+        downtime = (t_done - t0) * 1000
+        # Where the pause went: stopping the old server, starting the new one up to its handshake
+        # answer, comparing the lists.
+        timings = {"stop_ms": round((t_stopped - t0) * 1000, 1), "start_ms": round((t_started - t_stopped) * 1000, 1),
+                   "lists_ms": round((t_done - t_started) * 1000, 1)}
         info = {"cause": cause, "generation": gen, "pid": proc.pid, "downtime_ms": round(downtime, 1),
+                "timings": timings,
                 "changed": changed, "answered": len(left), "ok": True, **({"files": files} if files else {})}
         self.last = info
         what = "; ".join(f"{k}: " + ", ".join(f"{a} {' '.join(v)}" for a, v in d.items() if v)
