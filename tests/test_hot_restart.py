@@ -326,3 +326,32 @@ def test_replayed_handshake_is_the_clients_own_and_shutdown_does_not_wait_for_an
         if s.proc.poll() is None:
             s.proc.kill()
         rig.close()
+
+
+def test_2026_listen_subscription_lives_through_a_restart():
+    """2026-07-28: an open subscriptions/listen stream is carried over to the new server (not ended
+    with an error) and gets the tools list_changed event on the stream itself."""
+    rig = Rig(["one"])
+
+    async def main():
+        with anyio.fail_after(120):
+            async with rig.client("auto") as client:
+                assert await names(client) == ["one"]
+                async with client.listen(tools_list_changed=True) as sub:
+                    rig.write(["one", "two"])
+                    assert (await rig.command("restart"))["ok"]
+                    done = await rig.lifecycle("restart", "restart_failed")
+                    assert done["event"] == "restart" and done["answered"] == 0, done
+                    event = await sub.__anext__()
+                    assert "tool" in type(event).__name__.lower(), event
+                    assert await names(client) == ["one", "two"]
+                    assert await text(client, "two", {"x": 5}) == "10"
+                    ack = await rig.frame(lambda f: f.get("type") == "message" and f["dir"] == "s2c"
+                                          and "subscriptions/acknowledged" in f.get("raw", "")
+                                          and f["status"] == "dropped")
+                    assert ack["changed"]["by"] == "omproxy restart"
+
+    try:
+        anyio.run(main)
+    finally:
+        rig.close()

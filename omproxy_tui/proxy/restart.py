@@ -47,6 +47,8 @@ ITEM_KEY = {"tools": "name", "prompts": "name", "resources": "uri"}
 META_KEYS = ("io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientInfo",
              "io.modelcontextprotocol/clientCapabilities")
 MAX_PAGES = 50
+SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+FILTER_KEYS = {"tools": "toolsListChanged", "prompts": "promptsListChanged", "resources": "resourcesListChanged"}
 TOOL_NAME = "restart_server"
 RESTART_TOOL = {
     "name": TOOL_NAME,
@@ -153,6 +155,10 @@ class Restarter:
         self.seen: dict[str, dict | None] = {"tools": None, "prompts": None, "resources": None}
         self.handshake: dict[str, Any] = {}  # initialize / initialized / discover / meta
         self.private: dict[str, _Slot] = {}
+        # 2026-07-28 subscriptions/listen streams open on the current server: carried over to the
+        # next one (re-sent as the client sent them) instead of ending with an error.
+        self.listens: dict[str, dict] = {}
+        self._reack: set[str] = set()  # their new acknowledgements: the client has had one
         self._n = 0
         self._queued: set[str] = set()
         self._files: list[str] = []  # what --watch saw change since the last restart
@@ -260,7 +266,9 @@ class Restarter:
                 hs["initialized"] = obj
                 continue
             self.pending[key] = (obj["id"], method)
-            if method == "initialize":
+            if method == "subscriptions/listen":
+                self.listens[key] = obj
+            elif method == "initialize":
                 hs["initialize"] = obj
             elif method == "server/discover":
                 hs["discover"] = obj
@@ -297,6 +305,14 @@ class Restarter:
         list replies update what the client has seen."""
         if not self.pending and not self.private:
             return None
+        if self._reack and b"subscriptions/acknowledged" in line.raw[:4096]:
+            obj = line.json
+            meta = ((obj.get("params") or {}).get("_meta") or {}) if isinstance(obj, dict) else {}
+            sub = meta.get(SUBSCRIPTION_ID) if isinstance(meta, dict) else None
+            if sub is not None and _key(sub) in self._reack:
+                self._reack.discard(_key(sub))
+                line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
+                return DROP  # the carried-over stream's new acknowledgement: the client has one
         obj = None
         raw = line.raw
         if len(raw) > BIG:
@@ -318,8 +334,14 @@ class Restarter:
                     slot.event.set()
                     line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
                     return DROP  # the answer to our replayed handshake: not the client's business
+                if key in self.listens and self.state == HOLDING:
+                    # The old server ends the client's listen stream as it goes: the stream is
+                    # carried over to the new server instead (see _carry_listens).
+                    line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
+                    return DROP
                 if self.pending.pop(key, None) is None:
                     continue
+                self.listens.pop(key, None)
                 listed = self.list_ids.pop(key, None)
                 if listed is not None:
                     self._saw_list(listed, line.json if obj is None else obj, key, line)
@@ -409,7 +431,10 @@ class Restarter:
             self._stop(old, px._s2c_thread)
         t_stopped = time.monotonic()
         with self.cond:
-            left = list(self.pending.items())
+            self._reack.clear()
+            listens, self.listens = self.listens, {}
+            left = [(k, v) for k, v in self.pending.items() if k not in listens]
+            carried = [(k, v) for k, v in self.pending.items() if k in listens]
             self.pending.clear()
             self.list_ids.clear()
         self._answer(left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) before it answered this "
@@ -419,7 +444,7 @@ class Restarter:
             proc = px._spawn_server()
         except OSError as exc:
             return self._failed(cause, gen, t0, f"cannot start {px._server_spec[0][0]!r}: {exc.strerror or exc}",
-                                len(left))
+                                len(left), carried)
         if px.reaper is not None:
             px.reaper.server_pid = proc.pid
         stderr_thread = px._start_server_threads(proc, px._notify)
@@ -429,15 +454,15 @@ class Restarter:
             caps = self._replay_handshake(pipe, proc)
             t_started = time.monotonic()
             changed, notes = self._compare_lists(pipe, proc, caps)
+            self._carry_listens(pipe, proc, listens)
         except _Failed as exc:
             proc.omproxy_replaced = True
             pipe.retire()
             self._stop(proc, px._s2c_thread)
             stderr_thread.join(1.0)
-            return self._failed(cause, gen, t0, str(exc), len(left))
+            return self._failed(cause, gen, t0, str(exc), len(left), carried)
         for kind in notes:
-            px.inject(S2C, {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"},
-                      {"by": "proxy", "id": None}, None, False)
+            self._list_changed(kind, listens)
         with self.cond:
             self.pipe = pipe
             self.state = UP
@@ -459,9 +484,16 @@ class Restarter:
         self._answer_tool_calls(True, f"Restarted the server (generation {gen}, {downtime:.0f} ms). {what}.")
         return info
 
-    def _failed(self, cause: str, gen: int, t0: float, why: str, answered: int) -> dict:
+    def _failed(self, cause: str, gen: int, t0: float, why: str, answered: int, carried: list = ()) -> dict:
         px = self.proxy
         tail = list(self._stderr)[-5:]
+        with self.cond:
+            self.pending.clear()
+            self.listens.clear()
+            self.list_ids.clear()
+        self._answer(list(carried), RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) and the new one "
+                                                    f"failed: {why}")
+        answered += len(carried)
         with self.cond:
             self.state = DOWN
             self.down_reason = (f"omproxy: the MCP server is not running: the restart ({cause}) failed: {why}. "
@@ -493,11 +525,37 @@ class Restarter:
                                 "next change or restart")
             left = list(self.pending.items())
             self.pending.clear()
+            self.listens.clear()
             self.list_ids.clear()
         proc.omproxy_replaced = True
         self._answer(left, RESTARTED_CODE, f"omproxy: the server exited (code {code}) before it answered this request")
         self.proxy.report(f"the server exited with code {code}; waiting for a change to restart it")
         return True
+
+    def _carry_listens(self, pipe: ServerPipe, proc: Any, listens: dict[str, dict]) -> None:
+        """Re-open the client's subscriptions/listen streams on the new server, under the client's
+        own ids, so its subscriptions live on; the new acknowledgements are swallowed."""
+        for key, obj in listens.items():
+            with self.cond:
+                self.pending[key] = (obj["id"], obj["method"])
+                self.listens[key] = obj
+                self._reack.add(key)
+            self._send(pipe, proc, _encode(obj), obj["id"], "subscriptions/listen")
+
+    def _list_changed(self, kind: str, listens: dict[str, dict]) -> None:
+        """Tell the client: on each listen stream that asked for this kind (stamped with its
+        subscription id, as a 2026-07-28 server would), else as a plain notification."""
+        method = f"notifications/{kind}/list_changed"
+        sent = False
+        for obj in listens.values():
+            wanted = ((obj.get("params") or {}).get("notifications") or {}) if isinstance(obj, dict) else {}
+            if isinstance(wanted, dict) and wanted.get(FILTER_KEYS[kind]):
+                self.proxy.inject(S2C, {"jsonrpc": "2.0", "method": method,
+                                        "params": {"_meta": {SUBSCRIPTION_ID: obj["id"]}}},
+                                  {"by": "proxy", "id": None}, None, False)
+                sent = True
+        if not sent:
+            self.proxy.inject(S2C, {"jsonrpc": "2.0", "method": method}, {"by": "proxy", "id": None}, None, False)
 
     def _stop(self, proc: Any, s2c_thread: threading.Thread | None) -> None:
         """The orderly way, as at exit (see StdioProxy._supervise): stdin is closed already."""
