@@ -118,6 +118,11 @@ class InspectorAddon(Channel, Steering, Injection):
     async def _run(self, sub: Subscriber, cmd: Command) -> dict | None:
         if cmd.name == "ping":
             return None
+        if cmd.name == "restart":  # hot restart (proxy/restart.py): the lifecycle frames tell how it went
+            restarter = getattr(self.proxy, "restarter", None)
+            if restarter is None or not restarter.trigger("command"):
+                raise CommandError("this proxy cannot restart its server (only `omproxy stdio` can)")
+            return {"restarting": True}
         if cmd.name in steering.COMMANDS:
             return await self._steer(sub, cmd)
         if cmd.name in injection.COMMANDS:
