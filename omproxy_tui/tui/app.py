@@ -188,6 +188,7 @@ class OmproxyApp(App[None]):
         self._type_into: Any = None
         self._typed: list[events.Key] = []
         self._filter_before = ""
+        self._followers: list[SocketSource] = []  # sources waiting for a new proxy at an old path
         self._need_key: tuple = ()
         self._need = 24
         self._header = ""
@@ -382,6 +383,28 @@ class OmproxyApp(App[None]):
             self.post_message(FramesReceived(source, frames))
 
         await source.run(emit)
+        if isinstance(source, SocketSource) and source.reattach and not source._closed:
+            self._follow_path(source.path, 2)
+
+    def _follow_path(self, path: str, n: int) -> None:
+        """Wait for a new proxy at ``path``; it becomes a new session once it says hello."""
+        nxt = SocketSource(path, reattach=True)
+        nxt.key = f"{path}#{n}"
+        self._followers.append(nxt)
+
+        def emit(frames: list[dict[str, Any]]) -> None:
+            if nxt.key not in self.model.sessions:
+                if not any(f.get("type") == "hello" for f in frames):
+                    return  # still waiting for a proxy there: no session row for that
+                self.model.attach(nxt.key, nxt.label, source=nxt, proxy=nxt.proxy, state=nxt.state)
+            self.post_message(FramesReceived(nxt, frames))
+
+        async def run() -> None:
+            await nxt.run(emit)
+            if nxt.key in self.model.sessions and not nxt._closed:
+                self._follow_path(path, n + 1)
+
+        self.run_worker(run(), group="sources", exit_on_error=False)
 
     def _stderr_near(self, session: object, wall: float) -> list[tuple[float, str, bool]]:
         info = self.model.by_label.get(str(session))
@@ -829,6 +852,8 @@ class OmproxyApp(App[None]):
     async def action_quit(self) -> None:
         for info in self.sessions.values():
             info.source.close()
+        for source in self._followers:
+            source.close()
         self.exit()
 
     # ---- commands to a proxy ---------------------------------------------------------------
@@ -847,6 +872,6 @@ def build_app(
     clock: Callable[[], float] = time.time,
     demo: Any = None,
 ) -> OmproxyApp:
-    sources: list[Source] = [SocketSource(p) for p in sockets]
+    sources: list[Source] = [SocketSource(p, reattach=True) for p in sockets]
     sources += [RecordingSource(p) for p in recordings]
     return OmproxyApp(sources, discover=discover, discover_dir=discover_dir, clock=clock, demo=demo)
