@@ -18,6 +18,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.css.query import NoMatches
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -65,7 +66,15 @@ class FramesReceived(Message):
 
 
 class SessionList(OptionList):
-    """One entry per attached proxy session."""
+    """One entry per attached proxy session; ``x`` forgets the highlighted one."""
+
+    BINDINGS = [Binding("x,delete", "forget", "Forget session")]
+
+    def action_forget(self) -> None:
+        app: OmproxyApp = self.app  # type: ignore[assignment]
+        infos = list(app.model.sessions.values())
+        if self.highlighted is not None and 0 <= self.highlighted < len(infos):
+            app.forget_session(infos[self.highlighted].label)
 
     class Scoped(Message):
         def __init__(self, label: str) -> None:
@@ -615,6 +624,17 @@ class OmproxyApp(App[None]):
             self._refresh_status()
         except NoMatches:
             return
+
+    def forget_session(self, label: str) -> None:
+        session = self.model.forget(label)
+        if session is None:
+            return
+        if session.source is not None:
+            session.source.close()
+        self._sessions_dirty = True
+        self._refiltered()
+        self._refresh_sessions()
+        self.notify(f"Forgot session {label} (its messages are hidden).")
 
     @on(OptionList.OptionSelected, "#sessions")
     def _session_selected(self, event: OptionList.OptionSelected) -> None:

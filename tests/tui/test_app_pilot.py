@@ -653,3 +653,26 @@ async def test_an_ended_socket_is_reattached_when_a_new_proxy_appears_there(sock
             assert info.state == "ended"
         finally:
             await second.stop()
+
+
+async def test_x_on_the_sessions_list_forgets_a_session(sockdir):
+    a = await FakeProxy(str(sockdir / "a.sock"), canned_session(name="alpha", pid=1)).start()
+    b = await FakeProxy(str(sockdir / "b.sock"), canned_session(T0 + 1, rounds=1, name="beta", pid=2)).start()
+    try:
+        app = OmproxyApp([SocketSource(a.path), SocketSource(b.path)], clock=lambda: T0)
+        async with app.run_test(size=SIZE) as pilot:
+            total = n_messages(a.backlog) + n_messages(b.backlog)
+            await wait_for(pilot, lambda: len(app.store) == total)
+            from omproxy_tui.tui.app import SessionList
+
+            app._refresh_sessions()
+            sessions = app.query_one(SessionList)
+            sessions.focus()
+            sessions.highlighted = [i.label for i in app.sessions.values()].index("beta")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: sorted(app.sessions_by_label) == ["alpha"])
+            assert len(app.view.indices) == n_messages(a.backlog)
+            await wait_for(pilot, lambda: sessions.option_count == 1)
+    finally:
+        await a.stop()
+        await b.stop()
