@@ -30,7 +30,15 @@ from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSour
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.tui import actions, clipboard
 from omproxy_tui.tui.model import FilterError, export_jsonl, filters
-from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
+from omproxy_tui.core.records import id_text
+from omproxy_tui.tui.screens import (
+    ExportScreen,
+    HelpScreen,
+    JumpScreen,
+    ServerLogScreen,
+    StatsScreen,
+    default_export_name,
+)
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
 from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
@@ -741,6 +749,56 @@ class OmproxyApp(App[None]):
 
     def action_next_pending(self) -> None:
         self._jump(lambda r: r.pending, 1, "pending request")
+
+    def action_mark(self) -> None:
+        log = self.log_widget
+        rec = log.selected_record()
+        if rec is None:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        changed = self.store.toggle_mark(rec.index)
+        before = len(self.view.indices)
+        self.view.on_added(changed)  # ~marked may now show or hide it
+        if len(self.view.indices) != before:
+            log.reset()
+        else:
+            log.rows_added(0, changed)
+
+    def action_jump(self) -> None:
+        screen = JumpScreen()
+        self.push_screen(screen, self._jump_to)
+        self.type_into(screen.input)
+
+    def _jump_to(self, text: str | None) -> None:
+        if not text:
+            return
+        store = self.store
+        selected = self.log_widget.selected_record()
+        if text.lower().startswith("id "):
+            wanted = text[3:].strip()
+            found = next((r.index for r in store if r.id is not None and id_text(r.id) == wanted
+                          and r.kind in ("request", "batch")), None)
+            found = found if found is not None else next(
+                (r.index for r in store if r.id is not None and id_text(r.id) == wanted), None)
+            what = f"id {wanted}"
+        else:
+            try:
+                seq = int(text)
+            except ValueError:
+                self.notify(f"Not a seq or 'id X': {text}", severity="error")
+                return
+            # the selected (or scoped) session first: seqs are per proxy
+            order = [self.session_scope, selected.session if selected else None, *self.sessions_by_label]
+            found = None
+            for label in dict.fromkeys(x for x in order if x):
+                found = store.find_seq(label, seq)
+                if found is not None:
+                    break
+            what = f"seq {seq}"
+        if found is None:
+            self.notify(f"No message with {what}.", severity="warning")
+        elif not self.log_widget.select_index(found):
+            self.notify(f"The message with {what} is hidden by the filter (\\ clears it).", severity="warning")
 
     def action_toggle_raw(self) -> None:
         self.detail.toggle_raw()

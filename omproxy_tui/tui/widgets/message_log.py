@@ -136,6 +136,7 @@ class MessageLog(ScrollView, can_focus=True):
         "message-log--lost",
         "message-log--dim",
         "message-log--empty",
+        "message-log--marked",
     }
 
     BINDINGS = [
@@ -456,6 +457,8 @@ class MessageLog(ScrollView, can_focus=True):
             flag = "M"
         else:
             flag = FLAG.get(status, "I" if (rec.injected or rec.to_inspector) else " ")
+        if rec.marked and flag == " ":
+            flag = "★"
         kind_style = st("error") if is_error else st(rec.kind if rec.kind in ("request", "notification", "response") else "dim")
         kind = KIND_LABEL.get(rec.kind, rec.kind)
         if rec.kind == "response" and is_error:
@@ -478,7 +481,7 @@ class MessageLog(ScrollView, can_focus=True):
         w = self.columns(width)
         tw = w["time"]
         time_text = fmt_time(rec.wall) if tw >= 12 else fmt_time(rec.wall)[:tw]
-        segments = [cell(time_text, tw, st("time")), sep]
+        segments = [cell(time_text, tw, st("marked") if rec.marked else st("time")), sep]
         if w["session"]:
             sw = w["session"]
             segments += [cell(_ellipsis(self.session_label(rec.session), sw), sw, st("session")), sep]
