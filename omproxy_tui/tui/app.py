@@ -750,6 +750,11 @@ class OmproxyApp(App[None]):
     def action_next_pending(self) -> None:
         self._jump(lambda r: r.pending, 1, "pending request")
 
+    def action_time_mode(self) -> None:
+        mode = self.log_widget.cycle_time_mode()
+        self.notify({"wall": "Time column: wall clock", "relative": "Time column: since the session's first message",
+                     "delta": "Time column: since the row above"}[mode], timeout=2)
+
     def action_mark(self) -> None:
         log = self.log_widget
         rec = log.selected_record()

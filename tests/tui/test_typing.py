@@ -192,3 +192,20 @@ async def test_jump_to_a_seq_or_an_id_without_filtering(proxy):
         await wait_for(pilot, lambda: app.log_widget.selected_record() is srv)
         await type_now(pilot, "colon", *"99999", "enter")
         await wait_for(pilot, lambda: any("No message" in str(n.message) for n in app._notifications))
+
+
+async def test_t_cycles_the_time_column(proxy):
+    """Issue 10.14: wall clock → time since the session's first message → delta from the row above."""
+    app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(proxy, pilot)
+        log = app.log_widget
+        first, rec = app.store[0], app.store[5]
+        assert log._render_row(rec, False, 140).text.startswith("20:26:")
+        await type_now(pilot, "t")
+        assert log._render_row(rec, False, 140).text.startswith(f"+{rec.wall - first.wall:.3f}s"[:9])
+        await type_now(pilot, "t")
+        prev = app.store[4]
+        assert log._render_row(rec, False, 140).text.startswith(f"Δ{rec.wall - prev.wall:.3f}s"[:9])
+        await type_now(pilot, "t")
+        assert log._render_row(rec, False, 140).text.startswith("20:26:")
