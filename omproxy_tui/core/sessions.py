@@ -271,6 +271,11 @@ class SessionModel:
         self.session_scope = label
         self._refilter()
 
+    def clear_log(self) -> None:
+        """Clear the log: the view shows only messages arriving from now on. The store keeps
+        everything, so stats, pairing (a later answer still pairs) and counters are unchanged."""
+        self.view.clear()
+
     def _refilter(self) -> None:
         parts = [filters.FNot(filters.FSessionIs(label)) for label in sorted(self.hidden)]
         if self.session_scope is not None:

@@ -54,6 +54,7 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("next_error", "next_error", "n", "Next error", "Jump to the next error", "Log"),
     ActionSpec("prev_error", "prev_error", "N", "Prev error", "Jump to the previous error", "Log"),
     ActionSpec("time_mode", "time_mode", "t", "Time column", "Time column: wall clock, time since the session's first message, time since the row above", "Log"),
+    ActionSpec("clear_log", "clear_log", "C", "Clear log", "Clear the log (new messages still show; stats, pairing and counts keep everything)", "Log"),
     ActionSpec("mark", "mark", "m", "Mark", "Mark or unmark the selected message (~marked shows the marked ones)", "Log"),
     ActionSpec("jump", "jump", "colon", "Jump", "Jump to a message by seq or JSON-RPC id, without filtering (: 42, : id abc)", "Log",
                opens_input=True),

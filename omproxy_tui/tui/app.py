@@ -755,6 +755,11 @@ class OmproxyApp(App[None]):
         self.notify({"wall": "Time column: wall clock", "relative": "Time column: since the session's first message",
                      "delta": "Time column: since the row above"}[mode], timeout=2)
 
+    def action_clear_log(self) -> None:
+        self.model.clear_log()
+        self._refiltered()
+        self.notify("Log cleared: new messages still show; stats and pairing keep everything.", timeout=3)
+
     def action_mark(self) -> None:
         log = self.log_widget
         rec = log.selected_record()

@@ -130,3 +130,20 @@ def test_a_forgotten_session_leaves_the_list_and_the_view():
     # a new session of the same name gets a new label (the forgotten records keep theirs, hidden)
     c = model.attach("c", "beta")
     assert c.label == "beta#2" and c.label not in model.hidden
+
+
+def test_clearing_the_log_keeps_stats_and_shows_only_newer_messages():
+    model = SessionModel(lambda: T0)
+    model.attach("k", "p")
+    frames = canned_session()
+    model.ingest("k", frames[:40])
+    count_before = model.stats.messages
+    n = len(model.store)
+    model.clear_log()
+    assert len(model.view) == 0 and model.stats.messages == count_before
+    model.ingest("k", frames[40:])
+    assert model.view.indices and min(model.view.indices) >= n
+    model.set_filter("~all")
+    assert min(model.view.indices) >= n
+    model.set_filter("")
+    assert len(model.view) == len(model.store) - n

@@ -209,3 +209,18 @@ async def test_t_cycles_the_time_column(proxy):
         assert log._render_row(rec, False, 140).text.startswith(f"Δ{rec.wall - prev.wall:.3f}s"[:9])
         await type_now(pilot, "t")
         assert log._render_row(rec, False, 140).text.startswith("20:26:")
+
+
+async def test_shift_c_clears_the_log_but_keeps_stats(proxy):
+    app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(proxy, pilot)
+        count = app.stats.messages
+        await type_now(pilot, "C")
+        assert len(app.view.indices) == 0 and app.stats.messages == count
+        seq = proxy.backlog[-1]["seq"]
+        from fake_proxy import message
+
+        await proxy.emit(message(seq + 1, "c2s", {"jsonrpc": "2.0", "method": "notifications/after"}))
+        await wait_for(pilot, lambda: len(app.view.indices) == 1)
+        assert app.store[app.view.indices[0]].method == "notifications/after"
