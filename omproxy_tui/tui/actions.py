@@ -33,6 +33,7 @@ class ActionSpec:
 
 KEY_NAMES = {
     "slash": "/",
+    "colon": ":",
     "backslash": "\\",
     "question_mark": "?",
     "escape": "Esc",
@@ -52,6 +53,11 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("pair", "pair", "p", "Pair", "Jump to the paired request/response", "Log", footer=True),
     ActionSpec("next_error", "next_error", "n", "Next error", "Jump to the next error", "Log"),
     ActionSpec("prev_error", "prev_error", "N", "Prev error", "Jump to the previous error", "Log"),
+    ActionSpec("time_mode", "time_mode", "t", "Time column", "Time column: wall clock, time since the session's first message, time since the row above", "Log"),
+    ActionSpec("clear_log", "clear_log", "C", "Clear log", "Clear the log (new messages still show; stats, pairing and counts keep everything)", "Log"),
+    ActionSpec("mark", "mark", "m", "Mark", "Mark or unmark the selected message (~marked shows the marked ones)", "Log"),
+    ActionSpec("jump", "jump", "colon", "Jump", "Jump to a message by seq or JSON-RPC id, without filtering (: 42, : id abc)", "Log",
+               opens_input=True),
     ActionSpec("next_pending", "next_pending", "w", "Next pending", "Jump to the next request still awaiting its response", "Log"),
     ActionSpec("raw", "toggle_raw", "r", "Raw/pretty", "Toggle the detail pane between pretty JSON and the raw line", "Detail"),
     ActionSpec("copy", "copy", "c", "Copy", "Copy the selected message (raw line) to the clipboard", "Detail", footer=True),
