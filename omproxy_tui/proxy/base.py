@@ -41,6 +41,8 @@ from .addon import OTHER_HOOKS, Addon
 from .line import _UNSET, C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
 from .sequence import Sequencer
 
+_GATES_LOCK = threading.Lock()
+
 HOOK_FOR_DIRECTION = {C2S: "_on_mcp_client_message", S2C: "_on_mcp_server_message"}
 
 # Validate server lines with a full parse before forwarding up to this size; above it a cheap
@@ -466,10 +468,11 @@ class Proxy:
     def set_gate(self, direction: str, gate: Callable[[Line], Any] | None, owner: Any) -> None:
         """Install (or remove, with None) a pre-forward gate of `owner` for one direction. Gates are
         how the inspector holds and routes traffic; they run before user hooks that modify."""
-        gates = [g for g in self._gates[direction] if getattr(g, "__self__", None) is not owner]
-        if gate is not None:
-            gates.append(gate)
-        self._gates[direction] = gates
+        with _GATES_LOCK:  # owners set gates from different threads (the loop, a hot restart)
+            gates = [g for g in self._gates[direction] if getattr(g, "__self__", None) is not owner]
+            if gate is not None:
+                gates.append(gate)
+            self._gates[direction] = gates
 
     # ---- reporting ----------------------------------------------------------------------------
     def report(self, text: str) -> None:
