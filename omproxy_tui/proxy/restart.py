@@ -61,6 +61,11 @@ _ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-
                       rb'"(?:result|error)"')
 _ID_ANY = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
 BIG = 1 << 20
+_REQ_HEAD = re.compile(rb'\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*,\s*'
+                       rb'"method"\s*:\s*"([A-Za-z0-9_/.-]*)"')
+# Requests whose params matter to a restart (the handshake, lists, listen streams): parsed whole.
+PARSED_METHODS = frozenset({"initialize", "server/discover", "tools/list", "prompts/list", "resources/list",
+                            "subscriptions/listen"})
 
 HOLDING, UP, DOWN = "holding", "up", "down"
 
@@ -247,6 +252,12 @@ class Restarter:
             if b'"id"' not in line:
                 if b"notifications/initialized" in line:
                     out.append(("", "initialized", line.rstrip(b"\r\n")))
+                continue
+            m = _REQ_HEAD.match(line)
+            if m is not None and m.group(2).decode() not in PARSED_METHODS:
+                # The common shape ({"jsonrpc","id","method",...}): id and method without a parse.
+                rid = json.loads(m.group(1))
+                out.append((_key(rid), m.group(2).decode(), {"id": rid, "method": m.group(2).decode()}))
                 continue
             try:
                 obj = json.loads(line)
