@@ -71,6 +71,9 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("server_log", "server_log", "l", "Server log", "Server stderr and lifecycle events per session", "Screens", footer=True),
     ActionSpec("export", "export", "e", "Export", "Export the filtered messages as JSONL", "Screens", footer=True,
                opens_input=True),
+    ActionSpec("restart_server", "restart_server", "R", "Restart server",
+               "Restart the selected session's server under the live client (omproxy stdio; see README Hot restart)",
+               "Steer"),
     ActionSpec("help", "help", "question_mark,f1", "Help", "Keys, filter language, columns", "Screens", footer=True),
     ActionSpec("quit", "quit", "q", "Quit", "Quit omproxy-tui (proxies keep running)", "App", footer=True),
 ]

@@ -432,6 +432,9 @@ class OmproxyApp(App[None]):
     @on(FramesReceived)
     def _frames(self, event: FramesReceived) -> None:
         self.ingest(event.source, event.frames)
+        info = self.model.sessions.get(event.source.key)
+        if info is not None and getattr(event.source, "can_send", False):
+            self._restart_news(info.label, event.frames)
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
@@ -914,6 +917,40 @@ class OmproxyApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    async def action_restart_server(self) -> None:
+        """Hot restart of the selected message's session (or the scoped one, or the only live one);
+        the proxy's lifecycle frames then tell how it went (see _restart_news)."""
+        rec = self.log_widget.selected_record()
+        label = str(rec.session) if rec is not None else self.session_scope
+        live = [i for i in self.model.sessions.values() if i.source is not None and i.source.can_send and not i.ended]
+        info = self.model.by_label.get(label) if label else (live[0] if len(live) == 1 else None)
+        if info is None or info.source is None or not info.source.can_send or info.ended:
+            self.notify("Select a message of a live session to restart its server.", severity="warning")
+            return
+        try:
+            reply = await info.source.request({"cmd": "restart"})
+        except Exception as exc:  # noqa: BLE001 - not connected, timed out
+            self.notify(f"Restart failed: {exc}", severity="error")
+            return
+        if not reply.get("ok"):
+            self.notify(str(reply.get("error")), title="Restart", severity="error")
+        else:
+            self.notify(f"Restarting the server of {info.label}…", title="Restart")
+
+    def _restart_news(self, label: str, frames: list[dict[str, Any]]) -> None:
+        for f in frames:
+            if f.get("type") != "lifecycle" or f.get("event") not in ("restart", "restart_failed"):
+                continue
+            if time.time() - float(f.get("wall") or 0) > 30:
+                continue  # replayed from the backlog on attach: old news
+            if f["event"] == "restart_failed":
+                self.notify(f"{label}: restart failed: {f.get('error')}", title="Restart", severity="error")
+                continue
+            changed = "; ".join(f"{kind} +{len(d.get('added', []))} -{len(d.get('removed', []))} "
+                                f"~{len(d.get('changed', []))}" for kind, d in (f.get("changed") or {}).items())
+            self.notify(f"{label}: server restarted ({f.get('cause')}), generation {f.get('generation')}, "
+                        f"{f.get('downtime_ms', 0):.0f} ms" + (f"; {changed}" if changed else ""), title="Restart")
 
     def action_export(self) -> None:
         records = [self.store[i] for i in self.view.indices]
