@@ -40,7 +40,6 @@ __all__ = [
     "DEFAULT_MAX_MEMORY",
     "BodySpool",
     "FileSpool",
-    "file_spool",
     "is_spooled",
     "parse_size",
     "search",
@@ -412,17 +411,6 @@ class FileSpool(_Spool):
             self._fh.close()
         except OSError:
             pass
-
-
-_file_spools: dict[str, FileSpool] = {}
-
-
-def file_spool(path: str) -> FileSpool:
-    """The one :class:`FileSpool` of a recording path (shared by every store reading it)."""
-    spool = _file_spools.get(path)
-    if spool is None:
-        spool = _file_spools[path] = FileSpool(path)
-    return spool
 
 
 # --------------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ class Store:
         "_evict_at",
         "_body_spool",
         "_located",
+        "_files",
     )
 
     def __init__(self, max_memory: int | None = None) -> None:
@@ -139,6 +140,8 @@ class Store:
         self._body_spool: _spool.BodySpool | None = None
         # index -> (FileSpool, token): where a recorded record's line is, until it is spooled
         self._located: dict[int, tuple] = {}
+        # recording path -> its FileSpool (opened once per store)
+        self._files: dict[str, _spool.FileSpool] = {}
 
     # ---- container protocol ---------------------------------------------------------------
 
@@ -354,11 +357,16 @@ class Store:
         whose body was spooled read back empty."""
         if self._body_spool is not None:
             self._body_spool.close()
+        for fs in self._files.values():
+            fs.close()
 
     def _locate(self, rec: Record, at: Any) -> None:
         try:
             path, off, n = at
-            self._located[len(self.records)] = (_spool.file_spool(path), off << 32 | n)
+            fs = self._files.get(path)
+            if fs is None:
+                fs = self._files[path] = _spool.FileSpool(path)
+            self._located[len(self.records)] = (fs, off << 32 | n)
         except (TypeError, ValueError, OSError):
             return
         self.body_bytes += _LOCATED_OVERHEAD
