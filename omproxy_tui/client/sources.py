@@ -170,6 +170,7 @@ class SocketSource(Source):
         flusher = asyncio.create_task(batcher.run())
         backoff = 0.05
         started = time.monotonic()
+        waiting = ""
         try:
             batcher.push(connection_frame("connecting", self.path))
             self.state = "connecting"
@@ -184,6 +185,13 @@ class SocketSource(Source):
                     ):
                         self._end(batcher, f"cannot connect: {exc.strerror or exc}")
                         return
+                    if self.connects == 0:
+                        # say why we are still waiting, once per reason
+                        why = (f"waiting: no proxy at {self.path}" if isinstance(exc, FileNotFoundError)
+                               else f"waiting: {self.path}: {exc.strerror or exc}")
+                        if why != waiting:
+                            waiting = why
+                            batcher.push(connection_frame("connecting", why))
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue

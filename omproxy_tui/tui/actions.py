@@ -55,6 +55,7 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("next_pending", "next_pending", "w", "Next pending", "Jump to the next request still awaiting its response", "Log"),
     ActionSpec("raw", "toggle_raw", "r", "Raw/pretty", "Toggle the detail pane between pretty JSON and the raw line", "Detail"),
     ActionSpec("copy", "copy", "c", "Copy", "Copy the selected message (raw line) to the clipboard", "Detail", footer=True),
+    ActionSpec("save_message", "save_message", "W", "Save message", "Save the selected message (raw line) to a file in the current directory", "Detail"),
     ActionSpec("detail", "toggle_detail", "d", "Detail", "Show or hide the detail pane", "Detail"),
     ActionSpec("zoom", "zoom", "z", "Zoom", "Maximise the focused pane (z or Esc restores)", "Detail"),
     ActionSpec("restore", "restore", "escape", "Restore", "Restore a maximised pane", "Detail"),
@@ -71,10 +72,15 @@ ACTIONS: list[ActionSpec] = [
 BY_ID = {spec.id: spec for spec in ACTIONS}
 
 
+#: Shown first in the footer, so a narrow terminal never cuts them off.
+FOOTER_FIRST = ("help", "quit")
+
+
 def bindings() -> list[Binding]:
+    ordered = sorted(ACTIONS, key=lambda spec: spec.id not in FOOTER_FIRST)  # stable: otherwise as listed
     return [
         Binding(spec.keys, spec.action, spec.description, show=spec.footer, id=spec.id, priority=spec.priority)
-        for spec in ACTIONS
+        for spec in ordered
     ]
 
 

@@ -10,7 +10,7 @@ Modes:
   detach PIDFILE             start two grandchildren that leave our process group and session (one
                              directly with setsid, one through a double fork) and ignore SIGTERM;
                              their pids to PIDFILE; then behave like echo
-  deaf PIDFILE               never read stdin; pid to PIDFILE; sleep
+  mute PIDFILE               never read stdin at all; pid to PIDFILE; sleep
   bigexit SIZE               read one request, answer it with SIZE bytes of 'x', exit at once
   burst N SIZE               read one request, write N replies (ids 1..N) of SIZE bytes each, exit
   slow DELAY                 answer each request DELAY s after reading it (requests in turn)
@@ -98,7 +98,7 @@ def main(argv):
             msg = json.loads(line)
             reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
         return 0
-    if mode == "deaf":
+    if mode == "mute":
         with open(argv[1], "w") as f:
             f.write(f"{os.getpid()}\n")
         time.sleep(600)

@@ -576,3 +576,53 @@ async def test_first_down_with_nothing_selected_selects_the_row_in_view(sockdir)
             assert log.cursor == top and int(log.scroll_y) == top  # no jump to row 0
     finally:
         await fake.stop()
+
+
+async def test_enter_on_the_sessions_list_works_on_the_first_press(proxy):
+    """Issue 10.10: the first session is highlighted when the list gets focus."""
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        from omproxy_tui.tui.app import SessionList
+
+        app.query_one(SessionList).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.session_scope == "demo"
+
+
+async def test_a_socket_that_never_appears_says_why_it_waits(sockdir):
+    path = str(sockdir / "never.sock")
+    app = OmproxyApp([SocketSource(path)], clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        [info] = app.sessions.values()
+        await wait_for(pilot, lambda: "no proxy at" in info.detail)
+        assert info.state == "connecting" and path in info.detail
+        from omproxy_tui.tui.app import SessionList
+
+        app._refresh_sessions()
+        option = app.query_one(SessionList).get_option_at_index(0)
+        assert "waiting" in str(option.prompt)
+
+
+async def test_columns_adapt_to_80_columns(proxy):
+    """Issue 10.8: size and summary survive at 80 columns, long methods get an ellipsis, the
+    footer keeps help and quit, the filter bar is one row, session lines never wrap."""
+    app = make_app(proxy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        log = app.log_widget
+        width = log.scrollable_content_region.width
+        big = next(r for r in app.store if r.size > 300_000)
+        row = log._render_row(big, False, width).text
+        assert "300.1K" in row and "xxxxxxxx" in row
+        note = next(r for r in app.store if r.method == "notifications/roots/list_changed")
+        assert "notifications/roots…" in log._render_row(note, False, width).text  # cut, and says so
+        await pilot.press("slash")
+        await pilot.pause()
+        assert app.filter_bar.size.height == 1
+        await pilot.press("escape")
+        from omproxy_tui.tui.actions import bindings
+
+        shown = [b.id for b in bindings() if b.show]
+        assert shown[:2] == ["help", "quit"]

@@ -121,7 +121,9 @@ class FilterBar(Vertical):
             suggester=FilterSuggester(self._methods, self._tools, self._sessions),
             id="filter-input",
         )
-        yield Label("", id="filter-error")
+        error = Label("", id="filter-error")
+        error.display = False
+        yield error
 
     @property
     def input(self) -> Input:
@@ -153,9 +155,11 @@ class FilterBar(Vertical):
             self._live_timer = None
         if result is not None and not result.is_valid:
             label.update("✗ " + "; ".join(result.failure_descriptions))
+            label.display = True
             self.add_class("-invalid")
         else:
             label.update("")
+            label.display = False  # no empty row under the input
             self.remove_class("-invalid")
             value = event.value.strip()
             if self.display and self.has_focus_within:
