@@ -453,7 +453,8 @@ class FBody(_Rex):
 
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
         # bodies in the spool file are searched there, a block at a time (core/spool.py)
-        spooled = _spool.search(records, rows, self._test, self.literal, caseless=False)
+        lit = self.literal if self.literal is not None else _spool.required_literal(self.expr, self.flags)
+        spooled = _spool.search(records, rows, self._test, lit, caseless=False)
         if spooled is not None:
             return spooled
         raws = map(_get_raw, _recs(records, rows))
@@ -635,7 +636,8 @@ class FBare(FBody):
 
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
         lit = self.literal
-        spooled = _spool.search(records, rows, self._test, lit, caseless=True)
+        spooled = _spool.search(records, rows, self._test,
+                                lit if lit is not None else _spool.required_literal(self.expr, self.flags), caseless=True)
         if spooled is not None:
             return spooled
         if lit is None:

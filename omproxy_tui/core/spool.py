@@ -417,6 +417,39 @@ class FileSpool(_Spool):
 # raw-text filters
 
 
+def required_literal(pattern: str, flags: int = 0) -> str | None:
+    """The longest run of plain characters every match of ``pattern`` must contain (``"query
+    number 4242"`` for ``query number 4242\\b``), or None. It lets a regex search scan the spool
+    for that text first and run the regex only on the records holding it. With
+    ``re.IGNORECASE`` the run is lower-cased and must be ASCII (bytes only fold ASCII)."""
+    try:
+        from re import _parser as sre  # type: ignore[attr-defined]
+        from re._constants import LITERAL  # type: ignore[import-not-found]
+
+        items = sre.parse(pattern, flags)
+    except Exception:  # noqa: BLE001 - private API or an odd pattern: just no prefilter
+        return None
+    best: list[int] = []
+    run: list[int] = []
+    for op, arg in items:  # top-level items are all required (a top-level | is one BRANCH item)
+        if op is LITERAL:
+            run.append(arg)
+            continue
+        if len(run) > len(best):
+            best = run
+        run = []
+    if len(run) > len(best):
+        best = run
+    if len(best) < 3:
+        return None
+    text = "".join(map(chr, best))
+    if flags & re.IGNORECASE:
+        if not text.isascii():
+            return None
+        text = text.lower()
+    return text
+
+
 def search(records: Sequence[Record], rows: Sequence[int], test: Callable[[str], bool],
            literal: str | None = None, caseless: bool = False,
            progress: Callable[[int, int], None] | None = None) -> list[int] | None:

@@ -146,7 +146,7 @@ def test_export_reads_spooled_bodies(tmp_path):
 
 EXPRS = ["needle", "NEEDLE", "~b needle", "~b Needle", "~b ne+dle", "ne.dle", '"a b"', "~b ^\\{", "}$",
          "kelvin", "~b \\\\", '~b "\\""', "ü", "~m tools/call & needle", "!needle", "needle | ~b zz", "tools/call",
-         "~b <&>", "~b é", "x{3}"]
+         "~b <&>", "~b é", "x{3}", "need-le", "~b ne+dle\\b", "~b (a|b)needle", "kel+vin", "~b \\bneedle$"]
 
 
 def _same_views(bodies: list[str], tmp_path: Path, ascii_file: bool = False) -> None:
