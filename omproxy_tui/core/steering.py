@@ -82,6 +82,7 @@ class Steering:
         self.injections: dict[str, Injection] = {}
         #: intercept expressions applied, oldest first (the intercept bar's history)
         self.intercept_history: list[str] = []
+        self._early_answers: set[str] = set()
         #: bumped on every change, so a UI can cheaply tell whether to redraw
         self.version = 0
 
@@ -128,7 +129,11 @@ class Steering:
     def on_answer(self, inject_id: str) -> None:
         """The routed answer to an injected request arrived (a ``message`` frame)."""
         inj = self.injections.get(inject_id)
-        if inj is not None and inj.state == "pending":
+        if inj is None:
+            # The answer can overtake the reply to our inject command (they travel on one
+            # socket, but the reply is handled by the task that sent the command).
+            self._early_answers.add(inject_id)
+        elif inj.state == "pending":
             inj.state = "answered"
             self.version += 1
 
@@ -139,6 +144,9 @@ class Steering:
                         "pending" if iid else "sent")
         if iid:
             self.injections[iid] = inj
+            if iid in self._early_answers:
+                self._early_answers.discard(iid)
+                inj.state = "answered"
         self.version += 1
         return inj
 

@@ -318,13 +318,18 @@ class InspectorAddon:
         self._wake_scheduled = False
         pending = self._pending
         batch = []
+        held = False
         while pending:
             index, item = pending.popleft()
+            if not held and type(item) is Slim and item[5] == "held":
+                held = True
             batch.append((index, self._encode(item)))
         if not batch:
             return
         for sub in list(self.subscribers.values()):
             sub.push_batch(batch)
+        if held:
+            self._send_state()  # a message became held: that is a change of state (see frames.py)
 
     def _broadcast(self, data: bytes, index: int = 0) -> None:
         """Loop-side frames (state, resolved): to every subscriber, and into the recording."""

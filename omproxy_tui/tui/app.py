@@ -25,10 +25,13 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
+from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions
 from omproxy_tui.tui.model import FilteredView, FilterError, Stats, Store, export_jsonl, filters
 from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
 from omproxy_tui.tui.session import SessionInfo
+from omproxy_tui.tui.steer.controller import SteeringMixin
+from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
 from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
@@ -141,9 +144,9 @@ class ActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
 
 
-class OmproxyApp(App[None]):
+class OmproxyApp(SteeringMixin, App[None]):
     TITLE = "omproxy-tui"
-    CSS_PATH = [styles_dir() / "app.tcss", styles_dir() / "screens.tcss"]
+    CSS_PATH = [styles_dir() / "app.tcss", styles_dir() / "screens.tcss", styles_dir() / "steer.tcss"]
     BINDINGS = actions.bindings()
     COMMANDS = App.COMMANDS | {ActionsProvider}
 
@@ -183,6 +186,8 @@ class OmproxyApp(App[None]):
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
+        #: what each proxy holds/pauses/intercepts, and our injections (tui/steer/controller.py)
+        self.steering = Steering()
 
     # ---- theme ---------------------------------------------------------------------------
 
@@ -318,6 +323,8 @@ class OmproxyApp(App[None]):
                 except Exception as exc:  # a malformed frame must not kill the app
                     self.log.warning(f"bad frame: {exc!r}")
                     continue
+                if frame.get("to_inspector"):
+                    self.steer_frame(label, frame)  # the answer to one of our injections
             elif ftype == "stderr":
                 info.stderr.append((frame.get("wall") or self.clock(), str(frame.get("line", ""))))
             elif ftype == "lifecycle":
@@ -344,16 +351,20 @@ class OmproxyApp(App[None]):
                     info.exit_code = frame["code"]
                 if info.state == "ended":
                     info.held = []
+                    self.steer_frame(label, frame)
             elif ftype == "state":
                 info.held = list(frame.get("held") or [])
                 info.paused = dict(frame.get("paused") or {})
                 info.intercept = frame.get("intercept")
+                self.steer_frame(label, frame)
+            elif ftype == "inject_timeout":
+                self.steer_frame(label, frame)
             elif ftype == "lost":
                 n = int(frame.get("n") or 0)
                 info.lost += n
                 self.lost_before[len(store)] = self.lost_before.get(len(store), 0) + n
                 info.lifecycle.append((self.clock(), "lost", {"n": n}))
-            # reply / error frames: answers to commands (next issue: steering)
+            # reply frames: SocketSource.request() pairs them with their command
         n_new = len(records) - n_store_start
         # Records from before this batch that a frame of it changed (a request that got its
         # answer, a held message resolved): only these can be on screen or cached already.
@@ -491,9 +502,7 @@ class OmproxyApp(App[None]):
         pending = self.store.pending_count
         if pending:
             text.append(f" │ {pending} pending", style="bold yellow")
-        held = sum(len(i.held) for i in infos)
-        if held:
-            text.append(f" │ {held} held", style="bold magenta")
+        text.append_text(self.steer_status())  # paused / intercept / held, per session
         lost = sum(i.lost for i in infos)
         if lost:
             text.append(f" │ {lost} lost", style="bold red")
@@ -741,11 +750,33 @@ class OmproxyApp(App[None]):
         self.call_from_thread(self.notify, f"Exported {len(records):,} messages to {target}")
 
     async def action_quit(self) -> None:
+        holding = self.holding_infos()
+        if holding:
+            # The proxy fails open when its last inspector leaves, but another TUI may still be
+            # attached (then holds would stay): ask.
+            held, _ = self.steering.totals()
+            names = ", ".join(i.label for i in holding)
+
+            async def done(choice: str | None) -> None:
+                if choice == "release":
+                    await self.stop_holding(holding)
+                if choice in ("release", "keep"):
+                    self._quit_now()
+
+            self.push_screen(ChoiceScreen(
+                "Quit while holding traffic?",
+                f"{held} message(s) held, and holding is on in {names}. Release everything and stop holding "
+                "first? (If no other inspector is attached, the proxy releases it all anyway.)",
+                [("Release and quit", "release"), ("Quit, leave as is", "keep"), ("Cancel", "cancel")]), done)
+            return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
         for info in self.sessions.values():
             info.source.close()
         self.exit()
 
-    # ---- steering hook for the next issue ------------------------------------------------
+    # ---- commands ------------------------------------------------------------------------
 
     async def send(self, session_label: str, cmd: dict[str, Any]) -> Any:
         info = self.sessions_by_label[session_label]

@@ -1,0 +1,407 @@
+"""Steering actions of the app: pause/resume, intercept, release/drop/edit, inject, replay,
+cancel. A mixin on :class:`~omproxy_tui.tui.app.OmproxyApp`, so the app module stays about
+viewing; the state it renders is :class:`~omproxy_tui.core.steering.Steering` (fed from the
+proxy's ``state`` frames in the app's ingest), and every change goes to the proxy as a command
+(:mod:`omproxy_tui.protocol.frames`): nothing here changes the model on its own, the proxy's
+next ``state``/``message`` frames do, so several TUIs on one proxy stay in agreement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from omproxy_tui.core import steering as cmds
+from omproxy_tui.core.compose import captured_list
+from omproxy_tui.core.steering import DIR_WORDS, Steering, json_diff, steer_refusal
+from omproxy_tui.tui.steer.compose import ComposeContext, ComposeScreen
+from omproxy_tui.tui.steer.dialogs import ChoiceScreen, HeldScreen, InterceptScreen
+from omproxy_tui.tui.steer.editor import EditorScreen
+
+if TYPE_CHECKING:
+    from omproxy_tui.tui.model import Record
+    from omproxy_tui.tui.session import SessionInfo
+
+#: seconds to wait for the proxy's reply to a command
+REPLY_TIMEOUT = 10.0
+
+
+class SteeringMixin:
+    """``action_*`` methods for the steering keys (see ``actions.py``), plus the helpers the app's
+    ingest and status bar call. Expects the app's ``sessions``, ``store``, ``log_widget``…"""
+
+    steering: Steering
+
+    # ---- feeding the model (called from the app's ingest) ------------------------------
+
+    def steer_frame(self, label: str, frame: dict[str, Any]) -> None:
+        ftype = frame.get("type")
+        if ftype == "state":
+            self.steering.on_state(label, frame)
+            # what is held/paused is shown at once, not at the next status tick
+            self.call_later(self._steer_repaint)  # type: ignore[attr-defined]
+        elif ftype == "inject_timeout":
+            self.steering.on_inject_timeout(frame)
+            self.notify(f"{label}: injected request {frame.get('inject_id')} got no answer in time: "  # type: ignore[attr-defined]
+                        "notifications/cancelled was sent for it", severity="warning")
+        elif ftype == "message":
+            injected = frame.get("injected")
+            if frame.get("to_inspector") and isinstance(injected, dict):
+                self.steering.on_answer(str(injected.get("id")))
+        elif ftype == "connection" and frame.get("state") == "ended":
+            self.steering.on_ended(label)
+
+    def _steer_repaint(self) -> None:
+        from textual.css.query import NoMatches
+
+        try:
+            self._refresh_status()  # type: ignore[attr-defined]
+        except NoMatches:  # the main screen is not mounted (start-up, shutdown)
+            pass
+
+    def steer_status(self) -> Text:
+        """Per session, in colour: paused directions, the intercept filter, held count + bytes."""
+        text = Text()
+        for label in list(self.steering.sessions):
+            parts = self.steering.status_parts(label)
+            if parts:
+                text.append(" │ ", style="dim")
+                for piece, style in parts:
+                    text.append(piece, style=style)
+        return text
+
+    # ---- targets --------------------------------------------------------------------------
+
+    def _steer_info(self, rec: Record | None = None) -> SessionInfo | None:
+        """The session steering acts on: the selected message's, else the one shown, else the
+        only live one; None (with a message saying why) when there is none or it cannot be steered."""
+        app: Any = self
+        info = None
+        if rec is None:
+            rec = app.log_widget.selected_record()
+        if rec is not None:
+            info = app.sessions_by_label.get(str(rec.session))
+        if info is None and app.session_scope:
+            info = app.sessions_by_label.get(app.session_scope)
+        if info is None:
+            live = [i for i in app.sessions.values() if i.state == "live"]
+            if len(live) == 1:
+                info = live[0]
+        if info is None:
+            app.notify("Select a message of the session to steer (or show one session with Enter in the list).",
+                       severity="warning")
+            return None
+        refusal = steer_refusal(info.state, info.source.can_send, info.proxy.get("transport"))
+        if refusal:
+            app.notify(f"Steering is off for {info.label}: {refusal}.", title="Cannot steer", severity="warning")
+            return None
+        return info
+
+    def _held_selected(self, verb: str) -> tuple[SessionInfo, Record] | None:
+        app: Any = self
+        rec = app.log_widget.selected_record()
+        if rec is None or not rec.held:
+            app.notify(f"Select a held message to {verb} (h jumps to the next one, H lists them all).",
+                       severity="warning")
+            return None
+        info = self._steer_info(rec)
+        return None if info is None else (info, rec)
+
+    # ---- sending --------------------------------------------------------------------------
+
+    async def steer_request(self, info: SessionInfo, cmd: dict[str, Any], *, quiet: bool = False) -> dict | str:
+        """Send one command; returns the proxy's ok reply, or the error as a string (also shown
+        as a notification unless ``quiet``)."""
+        app: Any = self
+        source: Any = info.source
+        try:
+            reply = await source.request(cmd, timeout=REPLY_TIMEOUT)
+        except asyncio.TimeoutError:
+            error = f"no reply from the proxy within {REPLY_TIMEOUT:.0f} s"
+        except (RuntimeError, OSError, ConnectionError) as exc:
+            error = str(exc) or type(exc).__name__
+        else:
+            if reply.get("ok"):
+                return reply
+            error = str(reply.get("error") or "refused")
+        if not quiet:
+            app.notify(f"{info.label}: {error}", title=f"{cmd.get('cmd')} refused", severity="error")
+        return error
+
+    def _send(self, info: SessionInfo, cmd: dict[str, Any], done: str | None = None) -> None:
+        async def run() -> None:
+            reply = await self.steer_request(info, cmd)
+            if isinstance(reply, dict) and done:
+                self.notify(done.format(**reply))  # type: ignore[attr-defined]
+
+        self.run_worker(run(), group="steer")  # type: ignore[attr-defined]
+
+    # ---- pause / intercept ---------------------------------------------------------------
+
+    def action_steer_pause(self, direction: str = "both") -> None:
+        info = self._steer_info()
+        if info is None:
+            return
+        paused = self.steering.session(info.label).paused
+        on = not all(paused.values()) if direction == "both" else not paused.get(direction)
+        word = "Paused" if on else "Resumed"
+        self._send(info, cmds.cmd_pause(direction, on),
+                   f"{word} {DIR_WORDS[direction]} for {info.label}" + ("" if on else " ({released} released)"))
+
+    def action_steer_intercept(self) -> None:
+        info = self._steer_info()
+        if info is None:
+            return
+        app: Any = self
+        current = self.steering.session(info.label).intercept
+
+        def done(expression: str | None) -> None:
+            if expression is None:
+                return
+            if expression:
+                hist = self.steering.intercept_history
+                if not hist or hist[-1] != expression:
+                    hist.append(expression)
+            self._send(info, cmds.cmd_intercept(expression or None),
+                       f"Intercepting {expression} in {info.label}" if expression else f"Intercept cleared for {info.label}")
+
+        app.push_screen(InterceptScreen(info.label, current, self.steering.intercept_history,
+                                        lambda: app.methods_seen, lambda: app.tools_seen), done)
+
+    def action_steer_clear_intercept(self) -> None:
+        info = self._steer_info()
+        if info is None:
+            return
+        if not self.steering.session(info.label).intercept:
+            self.notify(f"{info.label} has no intercept filter.", severity="information")  # type: ignore[attr-defined]
+            return
+        self._send(info, cmds.cmd_intercept(None), f"Intercept cleared for {info.label}")
+
+    # ---- held messages ------------------------------------------------------------------
+
+    def action_steer_release(self) -> None:
+        picked = self._held_selected("release")
+        if picked is not None:
+            info, rec = picked
+            self._send(info, cmds.cmd_release(rec.seq), f"Released #{rec.seq}")
+
+    def action_steer_release_all(self) -> None:
+        info = self._steer_info()
+        if info is None:
+            return
+        here = len(self.steering.session(info.label).held)
+        total, _ = self.steering.totals()
+        if total > here:
+            def done(choice: str | None) -> None:
+                if choice == "session":
+                    self._release_all([info])
+                elif choice == "everywhere":
+                    self._release_everywhere()
+
+            self.push_screen(ChoiceScreen(  # type: ignore[attr-defined]
+                "Release held messages",
+                f"{here} held in {info.label}, {total} held in all sessions.",
+                [(f"Release {info.label}'s {here}", "session"), (f"Release all {total}", "everywhere"),
+                 ("Cancel", "cancel")]), done)
+            return
+        self._release_all([info])
+
+    def _release_everywhere(self) -> None:
+        app: Any = self
+        infos = [app.sessions_by_label[label] for label, st in self.steering.sessions.items()
+                 if st.held and label in app.sessions_by_label]
+        self._release_all([i for i in infos if not steer_refusal(i.state, i.source.can_send)])
+
+    def _release_all(self, infos: list[SessionInfo]) -> None:
+        for info in infos:
+            self._send(info, cmds.cmd_release_all(), f"Released {{released}} held message(s) in {info.label}")
+
+    def action_steer_drop(self) -> None:
+        app: Any = self
+        rec = app.log_widget.selected_record()
+        if rec is not None and not rec.held:
+            inj = self.steering.pending_injection_for_seq(str(rec.session), rec.seq)
+            if inj is not None and inj.inject_id:
+                self._cancel(rec, inj.inject_id)
+                return
+        picked = self._held_selected("drop (or an injected request still in flight, to cancel it)")
+        if picked is None:
+            return
+        info, rec = picked
+        if rec.kind == "request" and rec.dir == "c2s":
+            def done(choice: str | None) -> None:
+                if choice == "drop":
+                    self._send(info, cmds.cmd_drop(rec.seq), f"Dropped #{rec.seq}; the client got an error answer")
+
+            app.push_screen(ChoiceScreen(
+                f"Drop request {rec.method or ''} #{rec.seq}?",
+                "It never reaches the server. The client will get a JSON-RPC error answer "
+                "(\"Request dropped by the omproxy inspector\") so it does not wait forever.",
+                [("Drop it", "drop"), ("Keep it held", "cancel")], danger=True), done)
+            return
+        self._send(info, cmds.cmd_drop(rec.seq), f"Dropped #{rec.seq}")
+
+    def _cancel(self, rec: Record, inject_id: str) -> None:
+        info = self._steer_info(rec)
+        if info is None:
+            return
+
+        async def run() -> None:
+            reply = await self.steer_request(info, cmds.cmd_cancel(inject_id))
+            if isinstance(reply, dict):
+                self.steering.note_cancelled(inject_id)
+                self.notify(f"Cancelled injected request {inject_id} (notifications/cancelled sent)")  # type: ignore[attr-defined]
+
+        self.run_worker(run(), group="steer")  # type: ignore[attr-defined]
+
+    def action_steer_edit(self) -> None:
+        picked = self._held_selected("edit")
+        if picked is None:
+            return
+        info, rec = picked
+        original = rec.raw
+
+        def done(edited: str | None) -> None:
+            if edited is None:
+                return
+            if not json_diff(original, edited):
+                self._send(info, cmds.cmd_release(rec.seq), f"No changes: released #{rec.seq} as it was")
+            else:
+                self._send(info, cmds.cmd_release(rec.seq, edited), f"Released #{rec.seq} edited")
+
+        self.push_screen(EditorScreen(f"Edit held #{rec.seq} {rec.method or rec.kind} ({info.label})", original),  # type: ignore[attr-defined]
+                         done)
+
+    def action_next_held(self) -> None:
+        self._jump(lambda r: r.held, 1, "held message")  # type: ignore[attr-defined]
+
+    def action_held_list(self) -> None:
+        app: Any = self
+        store = app.store
+
+        def record_of(label: str, seq: Any) -> Record | None:
+            idx = store.find_seq(label, seq) if isinstance(seq, int) else None
+            return None if idx is None else store[idx]
+
+        def wall_of(label: str, seq: Any) -> float | None:
+            rec = record_of(label, seq)
+            return None if rec is None else rec.wall
+
+        rows = [(label, held, record_of(label, held.get("seq")))
+                for label, held in self.steering.held_everywhere(wall_of)]
+
+        def done(result: tuple[str, Any] | None) -> None:
+            if result is None:
+                return
+            what, row = result
+            if what == "release_everywhere":
+                self._release_everywhere()
+                return
+            label, held, rec = row
+            if rec is None:
+                app.notify("That message has not reached this TUI yet.", severity="warning")
+                return
+            if not app.log_widget.select_index(rec.index):
+                app.notify("That message is hidden by the filter (\\ clears it).", severity="warning")
+                return
+            if what == "release":
+                self.action_steer_release()
+            elif what == "drop":
+                self.action_steer_drop()
+            elif what == "edit":
+                self.action_steer_edit()
+
+        app.push_screen(HeldScreen(rows, app.clock()), done)
+
+    # ---- inject / replay -----------------------------------------------------------------
+
+    async def steer_inject(self, info: SessionInfo, to: str, message: dict[str, Any]) -> str | None:
+        """Inject ``message`` toward ``to``; None when the proxy took it, else its refusal."""
+        reply = await self.steer_request(info, cmds.cmd_inject(to, message), quiet=True)
+        if isinstance(reply, str):
+            return reply
+        inj = self.steering.note_injected(info.label, reply, str(message.get("method") or "response"), to)
+        what = f"{message.get('method') or 'response'} → {to}"
+        self.notify(f"Injected {what}" + (f" (inject id {inj.inject_id}; X cancels it while in flight)"  # type: ignore[attr-defined]
+                                          if inj.inject_id else ""))
+        return None
+
+    def action_steer_compose(self) -> None:
+        info = self._steer_info()
+        if info is None:
+            return
+        app: Any = self
+        store = app.store
+        label = info.label
+
+        def captured(list_method: str) -> list[dict[str, Any]] | None:
+            return captured_list(store.messages(label), list_method)
+
+        seen = sorted({(r.dir, r.method) for r in store.messages(label)
+                       if r.kind in ("request", "notification") and r.method})
+        ctx = ComposeContext(label, info.protocol_version, seen, captured,
+                             lambda to, message: self.steer_inject(info, to, message))
+        app.push_screen(ComposeScreen(ctx))
+
+    def _replayable(self) -> tuple[SessionInfo, Record] | None:
+        app: Any = self
+        rec = app.log_widget.selected_record()
+        if rec is None or rec.kind not in ("request", "notification"):
+            app.notify("Select a request or notification to replay.", severity="warning")
+            return None
+        info = self._steer_info(rec)
+        return None if info is None else (info, rec)
+
+    def action_steer_replay(self) -> None:
+        picked = self._replayable()
+        if picked is None:
+            return
+        info, rec = picked
+
+        async def run() -> None:
+            reply = await self.steer_request(info, cmds.cmd_replay(rec.seq))
+            if isinstance(reply, dict):
+                inj = self.steering.note_injected(info.label, reply, rec.method or "?",
+                                                  "server" if rec.dir == "c2s" else "client")
+                self.notify(f"Replayed #{rec.seq} {rec.method}"  # type: ignore[attr-defined]
+                            + (f" as {inj.inject_id}" if inj.inject_id else ""))
+
+        self.run_worker(run(), group="steer")  # type: ignore[attr-defined]
+
+    def action_steer_replay_edited(self) -> None:
+        picked = self._replayable()
+        if picked is None:
+            return
+        info, rec = picked
+        to = "server" if rec.dir == "c2s" else "client"
+
+        def done(edited: str | None) -> None:
+            if edited is None:
+                return
+
+            async def run() -> None:
+                await self.steer_inject(info, to, json.loads(edited))
+
+            self.run_worker(run(), group="steer")  # type: ignore[attr-defined]
+
+        self.push_screen(EditorScreen(f"Replay #{rec.seq} {rec.method} to the {to}, edited", rec.raw,  # type: ignore[attr-defined]
+                                      verb="Inject"), done)
+
+    # ---- quitting ------------------------------------------------------------------------
+
+    def holding_infos(self) -> list[SessionInfo]:
+        app: Any = self
+        return [app.sessions_by_label[label] for label in self.steering.holding_sessions()
+                if label in app.sessions_by_label and app.sessions_by_label[label].state == "live"]
+
+    async def stop_holding(self, infos: list[SessionInfo]) -> None:
+        """Release everything and stop holding (resume both directions, clear the intercept)."""
+        for info in infos:
+            st = self.steering.session(info.label)
+            if st.intercept:
+                await self.steer_request(info, cmds.cmd_intercept(None), quiet=True)
+            await self.steer_request(info, cmds.cmd_pause("both", False), quiet=True)
+            await self.steer_request(info, cmds.cmd_release_all(), quiet=True)
