@@ -44,14 +44,47 @@ def _inspect_options(f):
                      help="Write every inspect frame to FILE as it happens (implies the inspector machinery)."),
         click.option("--no-redact", is_flag=True, help="Do not mask secrets (auth headers, tokens) in frames."),
         click.option("--hooks", "hooks", metavar="MODULE:CLASS",
-                     help="Use your own proxy subclass (a StdioProxy/SseProxy/StreamableHttpProxy subclass)."),
+                     help="Use your own proxy subclass (a StdioProxy/SseProxy/StreamableHttpProxy subclass), "
+                          "from a module (the current directory is searched too) or path/to/file.py:CLASS."),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """Usage errors and bad values are one line on stderr and exit code 2: omproxy is started by
+    MCP clients whose logs show a line, and a usage screen or traceback there helps nobody."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            sys.stderr.write(_one_line(exc) + "\n")
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            sys.stderr.write("omproxy: aborted\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: click.ClickException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "omproxy"
+    if isinstance(exc, click.NoSuchOption):
+        msg = f"no such option: {exc.option_name}"
+        if exc.possibilities:
+            msg += f" (did you mean {exc.possibilities[0]}?)"  # click lists the closest first
+    else:
+        msg = " ".join(exc.format_message().split())
+        msg = msg[:1].lower() + msg[1:].rstrip(".")
+    if isinstance(exc, click.UsageError) and not isinstance(exc, click.BadParameter):
+        msg += f"; see '{path} --help'"
+    return f"{path}: {msg}"
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="omproxy")
 def main() -> None:
     """omproxy: a transparent MCP proxy you can see into and steer.
@@ -74,28 +107,33 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
-def _load_class(spec: str | None, default):
+def _make_proxy(spec: str | None, default):
+    """An instance of the --hooks class (or of `default`); any failure is a one-line usage error."""
     if not spec:
-        return default
-    import importlib
+        return default()
+    from .load_hooks import HooksError, create, load_class
 
-    module, _, attr = spec.partition(":")
-    if not attr:
-        raise click.BadParameter("expected MODULE:CLASS", param_hint="--hooks")
     try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise click.BadParameter(f"cannot load {spec}: {exc}", param_hint="--hooks") from None
-    if not (isinstance(cls, type) and issubclass(cls, default)):
-        raise click.BadParameter(f"{spec} is not a subclass of {default.__name__}", param_hint="--hooks")
-    return cls
+        return create(load_class(spec, default), default)
+    except HooksError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hooks") from None
 
 
-def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[str],
+def _attach_inspector(proxy, opts: dict, target, transport: str, named: dict[str, str],
                       headers: dict | None = None) -> None:
+    """`named`: the NAME=value pairs given to us (--env, -H); those that are secrets (by name or
+    by look, see inspect/redact.py) are masked wherever they appear in frames."""
     if not (opts["inspect"] or opts["inspect_socket"] or opts["record"] or opts["inspect_wait"]):
         return
+    from .inspect.redact import secret_values
     from .inspect.server import InspectorAddon
+
+    named = dict(named)
+    if isinstance(target, str):  # a URL: ?api_key=… in its query is a secret too
+        from urllib.parse import parse_qsl, urlsplit
+
+        named.update((f"query:{k}", v) for k, v in parse_qsl(urlsplit(target).query))
+    secrets = secret_values(named)
 
     proxy.hold_limit = opts["inspect_hold_limit"]
     proxy.add_addon(InspectorAddon(
@@ -114,10 +152,13 @@ def _attach_inspector(proxy, opts: dict, target, transport: str, secrets: list[s
     ))
 
 
-@main.command(epilog=STDIO_EXAMPLES, context_settings={"ignore_unknown_options": True})
+# Our options come before the server's command; from the command on, every word is the server's
+# (`omproxy stdio srv --port 1` passes --port to srv, and `--` is optional, as in omproxy 0.3), so
+# a mistyped option of ours before it is an error, not a command to run.
+@main.command(epilog=STDIO_EXAMPLES, context_settings={"allow_interspersed_args": False})
 @click.option("--env", "-e", "envs", multiple=True, metavar="KEY=VALUE",
               help="Extra environment for the server (repeatable). It gets our whole environment too.")
-@click.option("--cwd", type=click.Path(file_okay=False), help="Working directory of the server.")
+@click.option("--cwd", type=click.Path(exists=True, file_okay=False), help="Working directory of the server.")
 @_inspect_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def stdio(envs, cwd, command, **opts) -> None:
@@ -130,9 +171,8 @@ def stdio(envs, cwd, command, **opts) -> None:
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
         env[key] = value
-    cls = _load_class(opts["hooks"], StdioProxy)
-    proxy = cls()
-    _attach_inspector(proxy, opts, list(command), "stdio", list(env.values()))
+    proxy = _make_proxy(opts["hooks"], StdioProxy)
+    _attach_inspector(proxy, opts, list(command), "stdio", env)
     _exit(proxy.run(ServerParams(command=command[0], args=list(command[1:]), env=env, cwd=cwd)))
 
 
@@ -156,9 +196,8 @@ def _remote_command(kind: str):
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--header") from None
             parsed[name] = value
-        cls = _load_class(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
-        proxy = cls()
-        _attach_inspector(proxy, opts, url, kind, list(parsed.values()), parsed)
+        proxy = _make_proxy(opts["hooks"], SseProxy if kind == "sse" else StreamableHttpProxy)
+        _attach_inspector(proxy, opts, url, kind, parsed, parsed)
         _exit(proxy.run(url, headers=parsed, timeout=timeout, sse_read_timeout=sse_read_timeout))
 
     command.__doc__ = (

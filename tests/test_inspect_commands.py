@@ -70,25 +70,31 @@ def test_redaction_helpers():
     assert argv == ["srv", "--token", "***", "--api-key=***", "API_KEY=***", "--port", "1"]
     assert found == ["abc", "def", "ghi"]
     r = Redactor(['se"cret'])
-    assert r(json.dumps({"a": 'x se"cret y'}).encode()) == b'{"a": "x *** y"}'
+    assert json.loads(r(json.dumps({"a": 'x se"cret y'}).encode())) == {"a": "x *** y"}
     assert Redactor(["abc"])(b"abc") == b"abc"  # too short to mask safely
 
 
-def test_events_are_numbered_in_the_order_they_are_recorded():
-    """Lines get a number when read, but two relay threads (and the stderr thread) finish in any
-    order: the inspector numbers frames when it records them, so seq order is delivery order."""
+def test_lines_are_numbered_before_they_move_and_handed_on_in_seq_order():
+    """Lines are numbered before forwarding; two relay threads then finish in any order. The
+    inspector must still get them in seq order (a reply finished first waits for its request),
+    and stderr/lifecycle events share the same numbering."""
     from omproxy_tui.inspect.server import InspectorAddon
     from omproxy_tui.proxy import StdioProxy
-    from omproxy_tui.proxy.line import Line
 
     proxy = StdioProxy()
     insp = InspectorAddon(proxy, serve=False, target=["srv"])
-    late = Line(b'{"jsonrpc":"2.0","id":1,"result":{}}', "s2c", seq=proxy.next_seq())   # read first...
-    early = Line(b'{"jsonrpc":"2.0","id":2,"method":"m"}', "c2s", seq=proxy.next_seq())
-    insp._on_mcp_client_message(early)                                                   # ...recorded last
+    request = proxy.make_line(b'{"jsonrpc":"2.0","id":1,"method":"m"}', "c2s")   # numbered first...
+    reply = proxy.make_line(b'{"jsonrpc":"2.0","id":1,"result":{}}', "s2c")
+    proxy.announce(reply)                                                            # ...finished last
+    assert list(insp.backlog) == []  # the reply waits for its request
     insp._on_server_stderr("a stderr line")
-    insp._on_mcp_server_message(late)
+    assert list(insp.backlog) == []
+    proxy.announce(request)
     seqs = [item.seq if hasattr(item, "seq") else item[1] for _, item in insp.backlog]
-    assert seqs == [1, 2, 3]
+    assert seqs == [1, 2, 3] and (request.seq, reply.seq) == (1, 2)
     assert [index for index, _ in insp.backlog] == seqs
-    assert late.seq == 3  # the Line (shared with a Held entry) carries the frame's number
+    proxy.announce(request)  # a second announce changes nothing
+    assert len(insp.backlog) == 3
+    proxy.next_seq()  # a number nobody needs to see does not stall the stream
+    insp._on_lifecycle("exited", {"code": 0})
+    assert [index for index, _ in insp.backlog] == [1, 2, 3, 5]

@@ -44,12 +44,55 @@ def test_typed_view_is_what_the_sdk_makes_of_it(obj):
 @given(st.binary(max_size=40) | st.text(max_size=40).map(str.encode))
 def test_parse_json_agrees_with_json_loads(raw):
     value, err = parse_json(raw)
+
+    def refuse(name):  # RFC 8259 has no NaN/Infinity, Python's json does
+        raise ValueError(name)
+
     try:
-        expected = json.loads(raw.decode("utf-8"))
+        expected = json.loads(raw.decode("utf-8"), parse_constant=refuse)
     except (UnicodeDecodeError, ValueError, RecursionError):
         assert err is not None and value is None
     else:
-        assert err is None and value == expected or (value != value)  # NaN never equals itself
+        assert err is None and value == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(max_size=5),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids, max_size=3)))
+def test_non_recursive_scanner_agrees_with_json_loads(obj):
+    from omproxy_tui.proxy.line import _scan_deep
+
+    for text in (json.dumps(obj), json.dumps(obj, indent=1)):
+        assert _scan_deep(" " + text + " ", 0) == (json.loads(text), len(text) + 1)
+
+
+def test_parse_json_is_exactly_rfc_8259():
+    """Issue 8 item 16: NaN/Infinity are refused; huge integers and deep nesting are valid JSON."""
+    import decimal
+
+    for bad in (b"NaN", b"[1,-Infinity]", b'{"a":Infinity}', b"[" * 2000 + b"NaN" + b"]" * 2000,
+                b"[" * 2000 + b"]" * 1999, b"[1,]", b"01", b'"\x01"', rb'["\u12"]'):
+        value, err = parse_json(bad)
+        assert value is None and err, bad
+    big = b"-" + b"9" * 5000
+    assert parse_json(big) == (decimal.Decimal(big.decode()), None)
+    assert parse_json(b"[" + big + b",1]")[0] == [decimal.Decimal(big.decode()), 1]
+    deep, err = parse_json(b"[" * 5000 + b'{"a":[1]}' + b"]" * 5000)
+    assert err is None
+    for _ in range(5000):
+        deep = deep[0]
+    assert deep == {"a": [1]}
+
+
+def test_batch_elements_are_exact_slices_and_empty_batch_is_the_line():
+    line = Line(rb'[ {"id":1.0,"x":"\u00e9"} ,1e400,' + b'"\xc3\xa9",' + b"[" * 1500 + b"]" * 1500 + b" ]", "c2s")
+    els = line.elements()
+    assert [e.raw for e in els] == [rb'{"id":1.0,"x":"\u00e9"}', b"1e400", b'"\xc3\xa9"', b"[" * 1500 + b"]" * 1500]
+    assert [e.element for e in els] == [0, 1, 2, 3]
+    empty = Line(b"[]", "c2s")
+    assert empty.elements() == [empty]
+    assert isinstance(empty.message, Exception)
 
 
 def test_batch_elements_and_lazy_parse():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import time
 from collections.abc import Callable
@@ -23,8 +22,9 @@ from typing import Any
 
 from omproxy_tui.protocol import discovery
 from omproxy_tui.protocol.frames import decode, encode
+from omproxy_tui.protocol.recording import RecordingReader, read_recording, write_recording
 
-__all__ = ["BATCH_INTERVAL", "Source", "SocketSource", "RecordingSource", "ProxyWatcher"]
+__all__ = ["BATCH_INTERVAL", "Source", "SocketSource", "RecordingSource", "ProxyWatcher", "load_recording", "write_recording"]
 
 #: Frames arriving within this many seconds of the first frame of a batch are delivered together.
 BATCH_INTERVAL = 0.025
@@ -266,10 +266,11 @@ class SocketSource(Source):
 
 
 class RecordingSource(Source):
-    """Read a recording: a ``.jsonl`` file of frames, one per line (``hello`` optional).
+    """Read a recording (see :mod:`omproxy_tui.protocol.recording`, the one reader of the format).
 
-    Lines that are bare message objects (``dir`` + ``raw`` without ``type``) are accepted as
-    ``message`` frames, so exports can be reopened.
+    Frames are emitted in chunks. Frames of exports carry a ``session`` key; the session model
+    keeps those sessions apart. When the file is read, a ``loaded`` connection frame says how many
+    lines were skipped and why (``detail``), or that the file held no frames at all.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000) -> None:
@@ -278,37 +279,36 @@ class RecordingSource(Source):
         self.key = self.path
         self.label = Path(self.path).stem
         self.chunk = chunk
-        self.bad_lines = 0
+        self.reader = RecordingReader(self.path)
 
-    @staticmethod
-    def _normalise(obj: dict[str, Any]) -> dict[str, Any]:
-        if "type" not in obj and "dir" in obj and ("raw" in obj or "raw_b64" in obj):
-            obj = dict(obj)
-            obj["type"] = "message"
-        return obj
+    @property
+    def bad_lines(self) -> int:
+        return sum(self.reader.skipped.values())
 
     def _read_chunks(self) -> list[list[dict[str, Any]]]:
         chunks: list[list[dict[str, Any]]] = []
         batch: list[dict[str, Any]] = []
-        with open(self.path, "rb") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    frame = self._normalise(decode(line))
-                except ValueError:
-                    self.bad_lines += 1
-                    continue
-                if frame.get("type") == "hello" and isinstance(frame.get("proxy"), dict):
-                    self.proxy.update(frame["proxy"])
-                    self.label = self.proxy.get("name") or self.label
-                batch.append(frame)
-                if len(batch) >= self.chunk:
-                    chunks.append(batch)
-                    batch = []
+        for frame in self.reader:
+            if frame.get("type") == "hello" and isinstance(frame.get("proxy"), dict):
+                self.proxy.update(frame["proxy"])
+                self.label = self.proxy.get("name") or self.label
+            batch.append(frame)
+            if len(batch) >= self.chunk:
+                chunks.append(batch)
+                batch = []
         if batch:
             chunks.append(batch)
         return chunks
+
+    def _problem(self, chunks: list[list[dict[str, Any]]]) -> str:
+        """What is wrong with the file, in one line ("" when nothing is)."""
+        reader = self.reader
+        if reader.lines == 0:
+            return "empty file: no frames"
+        skipped = reader.skipped_text
+        if not any(f.get("type") == "message" for chunk in chunks for f in chunk):
+            return f"not a recording: no message frames ({skipped})" if skipped else "no message frames"
+        return skipped
 
     async def run(self, emit: Emit) -> None:
         emit([connection_frame("connecting", self.path)])
@@ -327,8 +327,7 @@ class RecordingSource(Source):
             emit(batch)
             await asyncio.sleep(0)
         self.state = "loaded"
-        detail = f"{self.path}" + (f" ({self.bad_lines} unreadable lines skipped)" if self.bad_lines else "")
-        emit([connection_frame("loaded", detail)])
+        emit([connection_frame("loaded", self._problem(chunks))])
 
 
 class ProxyWatcher:
@@ -364,12 +363,4 @@ class ProxyWatcher:
 
 def load_recording(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """All frames of a recording (convenience for scripts and tests)."""
-    src = RecordingSource(path)
-    return [frame for chunk in src._read_chunks() for frame in chunk]
-
-
-def write_recording(frames: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Write frames as a recording."""
-    with open(path, "w", encoding="utf-8") as fh:
-        for frame in frames:
-            fh.write(json.dumps(frame, separators=(",", ":")) + "\n")
+    return read_recording(path)

@@ -10,4 +10,5 @@ stay cheap. Modules:
 * :mod:`.view`    -- ``FilteredView``: indices of the records a filter keeps
 * :mod:`.stats`   -- per-method/per-tool ``Stats`` and the message-rate history
 * :mod:`.export`  -- recordings as JSONL ``message`` frames
+* :mod:`.sessions` -- ``SessionModel``: store, view, stats and per-session state, fed frames
 """

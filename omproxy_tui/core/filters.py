@@ -263,22 +263,18 @@ class FNotif(_Unary):
 
 class FErr(_Unary):
     code = "e"
-    help = "errors: JSON-RPC error responses, tool results with isError, invalid or malformed lines"
+    help = "errors: JSON-RPC error responses, tool results with isError, invalid or malformed lines, batches with one of those"
 
     def __call__(self, rec: Record) -> bool:
-        return (
-            rec.error is not None
-            or rec.tool_error
-            or rec.kind == "error"
-            or (rec.kind == "batch" and _parts_have(rec, ("error", "invalid")))
-        )
+        return rec.is_error  # the one definition, shared with stats, the log and n/N
 
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
-        # one pass touching each record once beats three attribute columns (memory-bound)
+        # one pass touching each record once beats three attribute columns (memory-bound);
+        # the common cases inline, the rest (batches) through Record.is_error
         return [
             i
             for i, r in zip(rows, _recs(records, rows))
-            if r.error is not None or r.tool_error or r.kind == "error" or (r.kind == "batch" and self(r))
+            if r.error is not None or r.tool_error or r.kind == "error" or (r.parts is not None and r.is_error)
         ]
 
 

@@ -189,6 +189,21 @@ class Record:
     def summary(self, value: str | None) -> None:
         self._summary = value
 
+    @property
+    def is_error(self) -> bool:
+        """The one definition of "error" (``~e``, ``n``/``N``, the log's colour, stats, counters):
+        a JSON-RPC error response, a tool result with ``isError``, a line that is not valid
+        JSON-RPC (or has an unusable id), or a batch with an error or invalid element."""
+        if self.error is not None or self.tool_error or self.kind == "error":
+            return True
+        parts = self.parts
+        if parts is not None:
+            for p in parts:
+                k = p[0]
+                if k == "error" or k == "invalid":
+                    return True
+        return False
+
 
 # --------------------------------------------------------------------------------------------
 # ids

@@ -162,7 +162,7 @@ class Stats:
                 bytes_in += size
             else:
                 bytes_out += size
-            is_error = kind == "error" or rec.error is not None or rec.tool_error
+            is_error = kind == "error" or rec.error is not None or rec.tool_error  # = rec.is_error here (no batches)
             if is_error:
                 errors += 1
             accs = accs_of(rec.method or UNPAIRED, rec.tool)
@@ -209,7 +209,7 @@ class Stats:
             self.bytes_in += size
         else:
             self.bytes_out += size
-        is_error = kind == "error" or rec.error is not None or rec.tool_error
+        is_error = rec.is_error
         if is_error:
             self.errors += 1
         if kind == "batch":

@@ -5,11 +5,12 @@ Where the data comes from (protocol: :mod:`omproxy_tui.protocol.frames`):
 
 * ``state`` frames (sent by the proxy after ``hello`` and on every change, to *every* attached
   inspector) say what is paused, the intercept filter, which messages are held and how many
-  bytes. Several inspectors on one proxy therefore see each other's holds: this model is just
-  the latest ``state`` per session, never a guess of its own.
+  bytes; :class:`~omproxy_tui.core.sessions.SessionModel` mirrors the latest one on each
+  session. Several inspectors on one proxy therefore see each other's holds: nothing here
+  guesses on its own.
 * ``reply`` frames to ``inject``/``replay`` give the private inject id; the injected message and
-  its routed answer arrive as ``message`` frames (the store pairs them by that id).
-* ``inject_timeout`` frames end an injection that got no answer.
+  its routed answer arrive as ``message`` frames (the store pairs them by that id, and marks the
+  request cancelled when the proxy's ``notifications/cancelled`` for it is seen).
 
 Besides the model: the command builders (one dict per inspector command), JSON checking with
 the exact error position, and a line diff for "what changed".
@@ -20,186 +21,121 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 __all__ = [
     "DIR_ARROW",
     "Injection",
     "JsonCheck",
-    "SessionSteering",
     "Steering",
     "check_json",
     "check_message",
+    "held_everywhere",
+    "holding",
     "json_diff",
     "pretty_json",
+    "status_parts",
     "steer_refusal",
+    "totals",
 ]
 
 DIR_ARROW = {"c2s": "→", "s2c": "←"}
 DIR_WORDS = {"c2s": "client → server", "s2c": "server → client", "both": "both directions"}
 
 
-@dataclass
-class SessionSteering:
-    """The latest ``state`` frame of one proxy session."""
+# ---- what a session holds (read from the session model's mirror of the ``state`` frame) ------
+#
+# ``session`` below is anything with the attributes of :class:`omproxy_tui.core.sessions.Session`
+# that mirror the proxy's latest ``state`` frame: ``label``, ``held`` (``[{"seq", "dir",
+# "reason"}]``), ``held_bytes``, ``paused`` (``{"c2s": bool, "s2c": bool}``) and ``intercept``.
 
-    paused: dict[str, bool] = field(default_factory=lambda: {"c2s": False, "s2c": False})
-    intercept: str | None = None
-    #: ``[{"seq", "dir", "reason"}]`` in the proxy's order (per direction, oldest first)
-    held: list[dict[str, Any]] = field(default_factory=list)
-    held_bytes: int = 0
-    inspectors: int = 0
-    pending_injections: int = 0
 
-    @property
-    def holding(self) -> bool:
-        """True when something is held or would be (paused, or an intercept filter is set)."""
-        return bool(self.held) or any(self.paused.values()) or self.intercept is not None
+def holding(session: Any) -> bool:
+    """Something is held, or would be (a direction is paused, or an intercept filter is set)."""
+    return bool(session.held) or any((session.paused or {}).values()) or bool(session.intercept)
 
-    def held_seqs(self) -> set[int]:
-        return {h["seq"] for h in self.held if isinstance(h.get("seq"), int)}
+
+def totals(sessions: Iterable[Any]) -> tuple[int, int]:
+    """(messages held, bytes held) over ``sessions``."""
+    n = b = 0
+    for s in sessions:
+        n += len(s.held)
+        b += s.held_bytes
+    return n, b
+
+
+def held_everywhere(sessions: Iterable[Any], wall_of: Any = None) -> list[tuple[Any, dict[str, Any]]]:
+    """Every held message across sessions, oldest first: ``[(session, held entry)]``.
+
+    ``wall_of(session, seq)`` gives a message's wall time when known (the TUI looks it up in its
+    store); messages it does not know yet sort after the known ones, by session and seq."""
+    out = []
+    for n, session in enumerate(sessions):
+        for h in session.held:
+            wall = wall_of(session, h.get("seq")) if wall_of is not None else None
+            out.append((wall is None, wall or 0.0, n, h.get("seq") or 0, session, h))
+    out.sort(key=lambda x: x[:4])
+    return [(session, h) for *_, session, h in out]
+
+
+def status_parts(session: Any) -> list[tuple[str, str]]:
+    """A session's steering state as ``(text, style)`` pieces for a status line (empty when it
+    neither holds nor pauses nor intercepts). Styles are Rich style strings."""
+    if not holding(session):
+        return []
+    parts: list[tuple[str, str]] = [(f"{session.label}:", "bold")]
+    paused = [d for d in ("c2s", "s2c") if (session.paused or {}).get(d)]
+    if paused:
+        parts.append((" ⏸" + "".join(DIR_ARROW[d] for d in paused), "bold black on yellow"))
+    if session.intercept:
+        parts.append((" ⚑ " + _clip(session.intercept, 30), "bold black on cyan"))
+    if session.held:
+        parts.append((f" {len(session.held)} held {fmt_bytes(session.held_bytes)}", "bold white on magenta"))
+    return parts
 
 
 @dataclass
 class Injection:
-    """A request (or notification) this inspector injected, and what became of it."""
+    """A message this inspector injected (kept in ``Session.injections`` by inject id)."""
 
-    inject_id: str | None  # None for notifications (nothing to answer)
-    session: str
+    inject_id: str | None  # None for notifications and responses (nothing to answer)
     method: str
     to: str  # "server" | "client"
     original_id: Any = None
     seq: int | None = None  # the injected message's seq (its record in the store)
-    state: str = "pending"  # pending | answered | timeout | cancelled | sent (notifications)
-    error: str | None = None
+    cancelled: bool = False
+
+    def state(self, record: Any) -> str:
+        """``pending`` / ``answered`` / ``cancelled`` / ``sent``, from the injected request's record
+        in the store (None while it has not arrived): the proxy's frames decide, not guesses."""
+        if self.inject_id is None:
+            return "sent"
+        if self.cancelled or (record is not None and record.cancelled):
+            return "cancelled"
+        if record is not None and record.pair is not None:
+            return "answered"
+        return "pending"
 
 
 class Steering:
-    """Steering state across sessions (keyed by the TUI's session label)."""
+    """What one inspector remembers beyond the session model: the intercept expressions it
+    applied (the intercept bar's history) and, through :meth:`note_injected`, its injections."""
 
     def __init__(self) -> None:
-        self.sessions: dict[str, SessionSteering] = {}
-        self.injections: dict[str, Injection] = {}
-        #: intercept expressions applied, oldest first (the intercept bar's history)
+        #: intercept expressions applied, oldest first
         self.intercept_history: list[str] = []
-        self._early_answers: set[str] = set()
-        #: bumped on every change, so a UI can cheaply tell whether to redraw
-        self.version = 0
 
-    def session(self, label: str) -> SessionSteering:
-        st = self.sessions.get(label)
-        if st is None:
-            st = self.sessions[label] = SessionSteering()
-        return st
+    def remember_intercept(self, expression: str) -> None:
+        if expression and (not self.intercept_history or self.intercept_history[-1] != expression):
+            self.intercept_history.append(expression)
 
-    # ---- frames ---------------------------------------------------------------------------
-
-    def on_state(self, label: str, frame: dict[str, Any]) -> None:
-        st = self.session(label)
-        paused = frame.get("paused") or {}
-        st.paused = {"c2s": bool(paused.get("c2s")), "s2c": bool(paused.get("s2c"))}
-        st.intercept = frame.get("intercept") or None
-        st.held = [h for h in (frame.get("held") or []) if isinstance(h, dict)]
-        st.held_bytes = int(frame.get("held_bytes") or 0)
-        st.inspectors = int(frame.get("inspectors") or 0)
-        st.pending_injections = int(frame.get("pending_injections") or 0)
-        self.version += 1
-
-    def on_ended(self, label: str) -> None:
-        """The proxy is gone: nothing is held any more, no injection will be answered."""
-        self.sessions[label] = SessionSteering()
-        for inj in self.injections.values():
-            if inj.session == label and inj.state == "pending":
-                inj.state = "ended"
-        self.version += 1
-
-    def relabel(self, old: str, new: str) -> None:
-        if old in self.sessions:
-            self.sessions[new] = self.sessions.pop(old)
-        for inj in self.injections.values():
-            if inj.session == old:
-                inj.session = new
-
-    def on_inject_timeout(self, frame: dict[str, Any]) -> None:
-        inj = self.injections.get(str(frame.get("inject_id")))
-        if inj is not None and inj.state == "pending":
-            inj.state = "timeout"
-            self.version += 1
-
-    def on_answer(self, inject_id: str) -> None:
-        """The routed answer to an injected request arrived (a ``message`` frame)."""
-        inj = self.injections.get(inject_id)
-        if inj is None:
-            # The answer can overtake the reply to our inject command (they travel on one
-            # socket, but the reply is handled by the task that sent the command).
-            self._early_answers.add(inject_id)
-        elif inj.state == "pending":
-            inj.state = "answered"
-            self.version += 1
-
-    def note_injected(self, label: str, reply: dict[str, Any], method: str, to: str) -> Injection:
-        """Record the proxy's ``ok`` reply to an ``inject`` or ``replay``."""
+    @staticmethod
+    def note_injected(session: Any, reply: dict[str, Any], method: str, to: str) -> Injection:
+        """Record the proxy's ``ok`` reply to an ``inject`` or ``replay`` on ``session``."""
         iid = reply.get("inject_id")
-        inj = Injection(iid, label, method, to, reply.get("original_id"), reply.get("seq"),
-                        "pending" if iid else "sent")
-        if iid:
-            self.injections[iid] = inj
-            if iid in self._early_answers:
-                self._early_answers.discard(iid)
-                inj.state = "answered"
-        self.version += 1
+        inj = Injection(iid, method, to, reply.get("original_id"), reply.get("seq"))
+        session.injections[iid or f"sent-{reply.get('seq')}"] = inj
         return inj
-
-    def note_cancelled(self, inject_id: str) -> None:
-        inj = self.injections.get(inject_id)
-        if inj is not None:
-            inj.state = "cancelled"
-            self.version += 1
-
-    # ---- queries --------------------------------------------------------------------------
-
-    def totals(self) -> tuple[int, int]:
-        """(messages held, bytes held) over every session."""
-        return (sum(len(s.held) for s in self.sessions.values()),
-                sum(s.held_bytes for s in self.sessions.values()))
-
-    def holding_sessions(self) -> list[str]:
-        return [label for label, s in self.sessions.items() if s.holding]
-
-    def pending_injection_for_seq(self, label: str, seq: int) -> Injection | None:
-        for inj in self.injections.values():
-            if inj.session == label and inj.seq == seq and inj.state == "pending":
-                return inj
-        return None
-
-    def held_everywhere(self, wall_of: Any = None) -> list[tuple[str, dict[str, Any]]]:
-        """Every held message across sessions, oldest first: ``[(label, held entry)]``.
-
-        ``wall_of(label, seq)`` gives a message's wall time when known (the TUI looks it up in
-        its store); messages it does not know sort by session and seq after the known ones."""
-        out = []
-        for label, st in self.sessions.items():
-            for h in st.held:
-                wall = wall_of(label, h.get("seq")) if wall_of is not None else None
-                out.append((wall is None, wall or 0.0, label, h.get("seq") or 0, h))
-        out.sort(key=lambda x: x[:4])
-        return [(label, h) for _, _, label, _, h in out]
-
-    def status_parts(self, label: str) -> list[tuple[str, str]]:
-        """A session's steering state as ``(text, style)`` pieces for a status line (empty when
-        it neither holds nor pauses nor intercepts). Styles are Rich style strings."""
-        st = self.sessions.get(label)
-        if st is None or not st.holding:
-            return []
-        parts: list[tuple[str, str]] = [(f"{label}:", "bold")]
-        paused = [d for d in ("c2s", "s2c") if st.paused.get(d)]
-        if paused:
-            parts.append((" ⏸" + "".join(DIR_ARROW[d] for d in paused), "bold black on yellow"))
-        if st.intercept:
-            parts.append((" ⚑ " + _clip(st.intercept, 30), "bold black on cyan"))
-        if st.held:
-            parts.append((f" {len(st.held)} held {fmt_bytes(st.held_bytes)}", "bold white on magenta"))
-        return parts
 
 
 def fmt_bytes(n: int) -> str:

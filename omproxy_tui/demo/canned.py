@@ -5,73 +5,40 @@ No textual. ``canned_session()`` returns frames exactly as a proxy would send th
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from omproxy_tui.protocol.builder import FrameBuilder
 
 T0 = 1_780_000_000.0  # fixed wall clock origin (UTC 2026-05-28 20:26:40)
 
 
-class _Builder:
+class _Builder(FrameBuilder):
+    """The canned proxy's frames (the shape comes from :mod:`omproxy_tui.protocol.builder`)."""
+
     def __init__(self, wall0: float = T0, name: str = "demo", pid: int = 4242) -> None:
-        self.frames: list[dict[str, Any]] = []
-        self.seq = 0
-        self.t = 100.0
-        self.wall0 = wall0
+        super().__init__(wall0, t0=100.0)
         self.name = name
         self.pid = pid
 
-    def hello(self) -> None:
-        self.frames.append(
+    def hello(self) -> None:  # type: ignore[override]
+        super().hello(
             {
-                "type": "hello",
-                "v": 1,
-                "proxy": {
-                    "pid": self.pid,
-                    "name": self.name,
-                    "transport": "stdio",
-                    "target": ["python", "-m", "omproxy_tui.demo.server"],
-                    "started": self.wall0,
-                    "version": "0.4.0",
-                    "socket": f"/tmp/omproxy-0/{self.pid}.sock",
-                },
-                "backlog": 0,
-                "subscriber": 1,
+                "pid": self.pid,
+                "name": self.name,
+                "transport": "stdio",
+                "target": ["python", "-m", "omproxy_tui.demo.server"],
+                "started": self.wall0,
+                "version": "0.4.0",
+                "socket": f"/tmp/omproxy-0/{self.pid}.sock",
             }
         )
-        self.frames.append(
-            {"type": "state", "paused": {"c2s": False, "s2c": False}, "intercept": None, "held": [],
-             "held_bytes": 0, "inspectors": 1}
-        )
-
-    def _event(self, ftype: str, dt: float, **fields: Any) -> dict[str, Any]:
-        self.seq += 1
-        self.t += dt
-        frame = {"type": ftype, "seq": self.seq, "t": round(self.t, 6), "wall": round(self.wall0 + self.t - 100.0, 6)}
-        frame.update(fields)
-        self.frames.append(frame)
-        return frame
+        self.state()
 
     def msg(self, direction: str, obj: Any, dt: float = 0.01, **extra: Any) -> dict[str, Any]:
-        raw = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
-        fields = {
-            "dir": direction,
-            "raw": raw,
-            "size": len(raw.encode()),
-            "error": None,
-            "held": False,
-            "status": "relayed",
-            "changed": None,
-            "injected": None,
-            "to_inspector": False,
-        }
-        fields.update(extra)
-        return self._event("message", dt, **fields)
-
-    def stderr(self, line: str, dt: float = 0.001) -> None:
-        self._event("stderr", dt, line=line)
+        return self.message(direction, obj, dt, **extra)
 
     def life(self, event: str, dt: float = 0.001, **kw: Any) -> None:
-        self._event("lifecycle", dt, event=event, **kw)
+        self.lifecycle(event, dt, **kw)
 
 
 def _req(i: Any, method: str, params: dict | None = None) -> dict:
@@ -154,7 +121,7 @@ def canned_session(wall0: float = T0, *, rounds: int = 3, name: str = "demo", pi
     b.msg("c2s", {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}, dt=0.02,
           changed={"by": "redact-hook", "action": "replaced", "original": '{"jsonrpc":"2.0","method":"notifications/roots/list_changed","params":{"secret":"x"}}'})
     b.msg("s2c", "demo server: warming cache...", dt=0.01, status="blocked", error="not JSON")
-    b.frames.append({"type": "lost", "n": 3})
+    b.lost(3)
     b.msg("c2s", _req("omproxy-4242-1", "ping"), dt=0.03, status="injected", injected={"by": 1, "id": "omproxy-4242-1"})
     b.msg("s2c", _res("omproxy-4242-1", {}), dt=0.001, to_inspector=True, injected={"by": 1, "id": "omproxy-4242-1"})
     b.msg("c2s", _req(i, "tools/call", {"name": "echo", "arguments": {"text": "held for review"}}), dt=0.05,

@@ -186,7 +186,8 @@ class InspectorAddon:
         self._pending: collections.deque = collections.deque()
         self._wake_scheduled = False
         self._lock = threading.Lock()
-        self._index = 0
+        self._last = 0  # seq of the last event handed to us
+        proxy.sequencer.add_observer(self._ordered)
         # loop side
         self.subscribers: dict[int, Subscriber] = {}
         self._next_sub = 0
@@ -211,56 +212,65 @@ class InspectorAddon:
     # ================================================================================ hooks
     # (called on relay threads: keep them tiny)
     def _on_mcp_client_message(self, line: Line) -> None:
-        raw = line.raw
-        if MODERN_META_KEY in raw:
-            self._modern_raw = raw
-        elif not self._handshake_ready and b"notifications/initialized" in raw:
-            self._handshake_ready = True
-        self._event(line)
+        """Kept as a (cheap) observe hook so the relay always builds a numbered view of each line;
+        the frames themselves come in seq order through :meth:`_ordered`."""
 
     def _on_mcp_server_message(self, line: Line) -> None:
-        self._event(line)
+        pass
 
     def _on_server_stderr(self, text: str) -> None:
-        self._event(("stderr", time.monotonic(), time.time(), {"line": text}))
+        self.proxy.sequencer.event("stderr", {"line": text})
 
     def _on_lifecycle(self, event: str, info: dict) -> None:
         info = {k: v for k, v in info.items() if k != "argv"}
-        self._event(("lifecycle", time.monotonic(), time.time(), dict(info, event=event)))
+        self.proxy.sequencer.event("lifecycle", dict(info, event=event))
 
-    def _event(self, item: Line | tuple) -> None:
-        """Number and queue one event: a relayed Line, or (kind, t, wall, fields).
+    def _ordered(self, item: Line | tuple) -> None:
+        """Every numbered thing, in seq order (called by the proxy's sequencer, under its lock):
+        a Line whose fate is known, or an event tuple (kind, seq, t, wall, fields).
 
-        One lock around numbering + ring + pending + recording: frames go out in `seq` order
-        (numbering when the line was read would not do: two relay threads and the stderr thread
-        finish in any order), and a subscriber that attaches gets each event exactly once, from
-        the backlog replay or live."""
+        Into the ring, the recording and the pending queue, under our lock too, so a subscriber
+        that attaches gets each event exactly once (from the backlog replay or live)."""
+        if isinstance(item, Line):
+            if item.status == "routed":
+                if item.injected is None:
+                    return  # a late answer to a timed-out or cancelled injection: swallowed
+                seq = item.seq
+                entry = (seq, slim(item))
+                with self._lock:  # to its injector only: not in the ring, not recorded
+                    self._last = seq
+                    self._queue_locked(entry)
+                return
+            if item.direction == C2S:
+                raw = item.raw
+                if MODERN_META_KEY in raw:
+                    self._modern_raw = raw
+                elif not self._handshake_ready and b"notifications/initialized" in raw:
+                    self._handshake_ready = True
+            entry = (item.seq, slim(item))
+        else:
+            entry = (item[1], item)
         with self._lock:
-            self._index += 1
-            seq = self._index
-            if isinstance(item, Line):
-                item.seq = seq  # the number inspectors use to release/drop it (Held shares this Line)
-                item = slim(item)
-            else:
-                kind, t, wall, fields = item
-                item = (kind, seq, t, wall, fields)
-            entry = (seq, item)
+            self._last = entry[0]
             if self.keep_backlog:
                 self.backlog.append(entry)
             if self._record is not None:
-                # On the relay thread, right after forwarding: a crash loses nothing relayed.
-                self._write_record(self._encode(item))
-            if not self.subscribers:
-                return
-            self._pending.append(entry)
-            if not self._wake_scheduled:
-                self._wake_scheduled = True
-                loop = self.loop
-                if loop is not None:
-                    try:
-                        loop.call_soon_threadsafe(self._drain_soon)
-                    except RuntimeError:
-                        pass  # the loop is closing
+                # Before the message is written: a crash loses nothing that was relayed.
+                self._write_record(self._encode(entry[1]))
+            self._queue_locked(entry)
+
+    def _queue_locked(self, entry: tuple) -> None:
+        if not self.subscribers:
+            return
+        self._pending.append(entry)
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            loop = self.loop
+            if loop is not None:
+                try:
+                    loop.call_soon_threadsafe(self._drain_soon)
+                except RuntimeError:
+                    pass  # the loop is closing
 
     # ================================================================================ encoding
     def _encode(self, item: Any) -> bytes:
@@ -286,10 +296,10 @@ class InspectorAddon:
         else:
             tail = ',"changed":null,"injected":null'
         return ('{"type":"message","seq":%d,"t":%r,"wall":%r,"dir":"%s",%s,"size":%d,"error":%s,"held":%s,'
-                '"status":"%s"%s,"to_inspector":false}\n' % (
+                '"status":"%s"%s,"to_inspector":%s}\n' % (
                     line.seq, line.t, line.wall, line.direction, raw, len(line.raw),
                     "null" if error is None else _json_str(error), "true" if line.status == "held" else "false",
-                    line.status, tail)).encode()
+                    line.status, tail, "true" if line.status == "routed" else "false")).encode()
 
     @staticmethod
     def _message_frame(line: Line, to_inspector: bool = False) -> dict:
@@ -314,25 +324,41 @@ class InspectorAddon:
         self.loop.call_later(DRAIN_DELAY, self._drain)
 
     def _drain(self) -> None:
-        """On the loop: encode what the relay queued and fan it out, one write per subscriber."""
+        """On the loop: encode what the relay queued and fan it out, one write per subscriber.
+        Also called before any other frame goes to a subscriber (reply, state, inject_timeout),
+        so each subscriber gets one ordered stream."""
         self._wake_scheduled = False
         pending = self._pending
         batch = []
+        private = False
         held = False
         while pending:
             index, item = pending.popleft()
-            if not held and type(item) is Slim and item[5] == "held":
-                held = True
-            batch.append((index, self._encode(item)))
+            target = None
+            if isinstance(item, Slim):
+                if item.status == "routed":
+                    target = item.injected["by"]
+                    private = True
+                elif item.status == "held":
+                    held = True
+            batch.append((index, self._encode(item), target))
         if not batch:
             return
         for sub in list(self.subscribers.values()):
-            sub.push_batch(batch)
+            sub.push_batch([(i, d) for i, d, to in batch if to is None or to == sub.id] if private
+                           else [(i, d) for i, d, _ in batch])
         if held:
             self._send_state()  # a message became held: that is a change of state (see frames.py)
 
+    def _send(self, sub: Subscriber, data: bytes) -> None:
+        """One frame to one subscriber, after every event numbered before it."""
+        self._drain()
+        sub.push(data)
+
     def _broadcast(self, data: bytes, index: int = 0) -> None:
-        """Loop-side frames (state, resolved): to every subscriber, and into the recording."""
+        """Loop-side frames (state): to every subscriber after the events before them, and into
+        the recording."""
+        self._drain()
         for sub in list(self.subscribers.values()):
             sub.push(data, index)
         if self._record is not None:
@@ -485,9 +511,8 @@ class InspectorAddon:
         self._lsock = None
 
     # ================================================================================ subscribers
-    def _hello(self, sub: Subscriber | None) -> dict:
-        return {"type": "hello", "v": PROTOCOL_VERSION, "proxy": self.identity,
-                "backlog": len(self.backlog) if self.keep_backlog else 0,
+    def _hello(self, sub: Subscriber | None, backlog: int = 0) -> dict:
+        return {"type": "hello", "v": PROTOCOL_VERSION, "proxy": self.identity, "backlog": backlog,
                 "subscriber": sub.id if sub else None}
 
     def _state(self) -> dict:
@@ -509,9 +534,9 @@ class InspectorAddon:
         sub = Subscriber(self._next_sub, writer)
         with self._lock:
             replay = list(self.backlog) if self.keep_backlog else []
-            sub.floor = self._index
+            sub.floor = self._last
             self.subscribers[sub.id] = sub
-        sub.push(self._encode(self._hello(sub)))
+        sub.push(self._encode(self._hello(sub, len(replay))))
         for _, item in replay:
             sub.push(self._encode(item))
         sub.push(json.dumps(self._state()).encode() + b"\n")
@@ -565,13 +590,12 @@ class InspectorAddon:
         self._update_gates()
         released = 0
         for d in self.proxy.directions.values():
-            out = await self._in_thread(d.flush, True)
+            out = d.flush(True, wait=False)
             released += len(out)
             for h in out:
                 self._resolved(h, "released", "fail-open")
         self.proxy.report(f"last inspector left: released {released} held message(s) and stopped holding")
-        self._event(("lifecycle", time.monotonic(), time.time(),
-                     {"event": "fail_open", "released": released}))
+        self.proxy.sequencer.event("lifecycle", {"event": "fail_open", "released": released})
 
     # ================================================================================ gates
     def _update_gates(self) -> None:
@@ -587,13 +611,11 @@ class InspectorAddon:
             if isinstance(obj, dict):
                 mid = obj.get("id")
                 if isinstance(mid, str) and mid.startswith(self.prefix) and "method" not in obj:
-                    self._to_loop(self._routed, line, mid)
-                    return ROUTED
+                    return self._route(line, mid, True)
                 if obj.get("method") == "notifications/progress":
                     token = (obj.get("params") or {}).get("progressToken")
                     if isinstance(token, str) and token.startswith(self.prefix):
-                        self._to_loop(self._routed, line, token.rsplit("-p", 1)[0])
-                        return ROUTED
+                        return self._route(line, token.rsplit("-p", 1)[0], False)
         d = line.direction
         if self.paused[d]:
             return Hold("paused")
@@ -612,34 +634,29 @@ class InspectorAddon:
         if self.loop is not None:
             self.loop.call_soon_threadsafe(fn, *args)
 
-    def _routed(self, line: Line, inject_id: str) -> None:
-        """On the loop: a reply (or progress) for an injected request goes to its injector only."""
+    def _route(self, line: Line, inject_id: str, final: bool) -> Any:
+        """Relay thread: a reply (or progress) for an injected request goes to its injector only.
+        Marked here, so its frame goes out in seq order with everything else (see _ordered)."""
         info = self.injections.get(inject_id)
-        if inject_id in self.tombstones and info is None:
-            return  # a late reply after a timeout or cancel: swallowed
-        if info is None:
-            return
         line.status = "routed"
-        line.injected = {"by": info["sub"].id, "id": inject_id}
-        with self._lock:  # numbered like every frame; only its injector sees this one
-            self._index += 1
-            line.seq = self._index
-        frame = self._message_frame(line, to_inspector=True)
-        if "method" not in (line.json or {}):
-            self.injections.pop(inject_id, None)
-            self.tombstones.add(inject_id)
-            if info.get("timer"):
-                info["timer"].cancel()
-        sub = info["sub"]
-        if not sub.closed:
-            sub.push(self.redactor(json.dumps(frame, separators=(",", ":")).encode() + b"\n"))
+        line.injected = None if info is None else {"by": info["sub"].id, "id": inject_id}
+        if info is not None and final:
+            self._to_loop(self._answered, inject_id)
+        return ROUTED
+
+    def _answered(self, inject_id: str) -> None:
+        """On the loop: an injected request got its answer."""
+        info = self.injections.pop(inject_id, None)
+        self.tombstones.add(inject_id)
+        if info is not None and info.get("timer"):
+            info["timer"].cancel()
 
     # ================================================================================ commands
     async def _command(self, sub: Subscriber, data: bytes) -> None:
         try:
             obj = json.loads(data)
         except ValueError as exc:
-            sub.push(json.dumps({"type": "error", "error": f"frame is not valid JSON: {exc}"}).encode() + b"\n")
+            self._send(sub, json.dumps({"type": "error", "error": f"frame is not valid JSON: {exc}"}).encode() + b"\n")
             return
         try:
             cmd = parse_command(obj)
@@ -651,7 +668,7 @@ class InspectorAddon:
         except Exception as exc:  # noqa: BLE001 - never let a command take the channel down
             reply = {"type": "reply", "id": obj.get("id") if isinstance(obj, dict) else None, "ok": False,
                      "error": f"internal error: {type(exc).__name__}: {exc}"}
-        sub.push(json.dumps(reply, default=str).encode() + b"\n")
+        self._send(sub, json.dumps(reply, default=str).encode() + b"\n")
 
     async def _run(self, sub: Subscriber, cmd: Command) -> dict | None:
         if cmd.name == "ping":
@@ -683,7 +700,7 @@ class InspectorAddon:
         if cmd.name == "release_all":
             n = 0
             for d in cmd.dirs:
-                for h in await self._in_thread(self.proxy.directions[d].flush, True):
+                for h in self.proxy.directions[d].flush(True, wait=False):
                     self._resolved(h, "released", sub.id)
                     n += 1
             self._send_state()
@@ -715,20 +732,24 @@ class InspectorAddon:
             self.proxy.directions[d].paused = False
         self._update_gates()
         for d in dirs:
-            for h in await self._in_thread(self.proxy.directions[d].flush, False):
+            for h in self.proxy.directions[d].flush(False, wait=False):
                 self._resolved(h, "released", who)
                 n += 1
         self._send_state()
         return {"released": n}
 
     async def _release_or_drop(self, sub: Subscriber, cmd: Command) -> dict:
+        # On the loop, never waiting for the write: the held message (edited or not) and what
+        # was queued behind it are handed to the direction's writer in one step, in order.
+        drop = cmd.name == "drop"
+        data = None if cmd.raw is None else cmd.raw + b"\n"
         for d in self.proxy.directions.values():
-            item = d.take(lambda h: h.line is not None and h.line.seq == cmd.seq)
+            item, after = d.release(lambda h: h.line is not None and h.line.seq == cmd.seq, data, drop)
             if item is not None:
                 break
         else:
             raise CommandError(f"message #{cmd.seq} is not held (released already, or never held)")
-        if cmd.name == "drop":
+        if drop:
             self._resolved(item, "dropped", sub.id)
             obj = item.line.json
             if d.name == C2S and isinstance(obj, dict) and "method" in obj and "id" in obj:
@@ -736,18 +757,15 @@ class InspectorAddon:
                 reply = {"jsonrpc": "2.0", "id": obj["id"],
                          "error": {"code": DROPPED_CODE, "message": "Request dropped by the omproxy inspector"}}
                 await self._in_thread(self.proxy.inject, S2C, reply, None,
-                                      {"by": "inspector", "action": "answered-drop", "original": None})
+                                      {"by": "inspector", "action": "answered-drop", "original": None}, False)
+        elif cmd.raw is not None:
+            self._resolved(item, "edited", sub.id)
+            edited = self.proxy.make_line(cmd.raw, d.name)
+            edited.changed = {"by": "inspector", "action": "replaced", "original": item.line.text}
+            self.proxy.announce(edited)
         else:
-            data = item.data if cmd.raw is None else cmd.raw + b"\n"
-            await self._in_thread(d.write, data)
-            if cmd.raw is not None:
-                self._resolved(item, "edited", sub.id)
-                edited = self.proxy.make_line(cmd.raw, d.name)
-                edited.changed = {"by": "inspector", "action": "replaced", "original": item.line.text}
-                self._event(edited)
-            else:
-                self._resolved(item, "released", sub.id)
-        for h in await self._in_thread(d.flush, False):
+            self._resolved(item, "released", sub.id)
+        for h in after:
             self._resolved(h, "released", sub.id)
         self._send_state()
         return {"seq": cmd.seq}
@@ -755,8 +773,7 @@ class InspectorAddon:
     def _resolved(self, held, action: str, by: Any) -> None:
         if held.line is None:
             return
-        self._event(("resolved", time.monotonic(), time.time(),
-                     {"of": held.line.seq, "action": action, "by": by}))
+        self.proxy.sequencer.event("resolved", {"of": held.line.seq, "action": action, "by": by})
 
     # ================================================================================ inject
     async def _inject(self, sub: Subscriber, raw: bytes, direction: str, timeout: float, force: bool) -> dict:
@@ -779,7 +796,8 @@ class InspectorAddon:
             self._update_gates()
             result["inject_id"] = iid
         data = json.dumps(obj, separators=(",", ":")).encode()
-        line = await self._in_thread(self.proxy.inject, direction, data, {"by": sub.id, "id": result.get("inject_id")})
+        line = await self._in_thread(self.proxy.inject, direction, data, {"by": sub.id, "id": result.get("inject_id")},
+                                     None, False)
         if line is None or line.status == "dropped":
             if is_request:
                 self.injections.pop(result["inject_id"], None)
@@ -811,7 +829,7 @@ class InspectorAddon:
             return
         await self._cancel(iid, info, "timed out")
         if not info["sub"].closed:
-            info["sub"].push(json.dumps({"type": "inject_timeout", "inject_id": iid}).encode() + b"\n")
+            self._send(info["sub"], json.dumps({"type": "inject_timeout", "inject_id": iid}).encode() + b"\n")
 
     async def _cancel(self, iid: str, info: dict, reason: str) -> None:
         self.tombstones.add(iid)
@@ -819,8 +837,10 @@ class InspectorAddon:
             info["timer"].cancel()
         note = {"jsonrpc": "2.0", "method": "notifications/cancelled",
                 "params": {"requestId": iid, "reason": f"omproxy: injected request {reason}"}}
-        await self._in_thread(self.proxy.inject, info["direction"], note, {"by": info["sub"].id, "id": iid})
+        await self._in_thread(self.proxy.inject, info["direction"], note, {"by": info["sub"].id, "id": iid}, None,
+                              False)
 
     async def _in_thread(self, fn, *args):
-        """Writes can block on a full pipe: never on the loop."""
+        """Hooks run on injected lines (user code): never on the loop. The writes themselves are
+        only queued (``wait=False``), so the reply to a command never waits for the other side."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

@@ -28,7 +28,6 @@ threads at once, so such a hook that keeps shared state should guard it.
 from __future__ import annotations
 
 import collections
-import itertools
 import os
 import sys
 import threading
@@ -38,6 +37,7 @@ from time import time as _time
 from typing import Any, Callable
 
 from .line import _UNSET, C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
+from .sequence import Sequencer
 
 HOOK_FOR_DIRECTION = {C2S: "_on_mcp_client_message", S2C: "_on_mcp_server_message"}
 
@@ -117,43 +117,150 @@ class Held:
 
 
 class Direction:
-    """Delivery for one direction: a lock so lines from the reader, releases and injections
-    never interleave, and an ordered queue of held messages that gates everything behind it."""
+    """Delivery for one direction, strictly in order: lines from the reader, releases of held
+    messages and injections all go through one write queue, and one thread at a time (whoever
+    holds the *writer token*) writes it, oldest first.
+
+    Why a token and not a lock held across the write: a write blocks for as long as the other
+    side does not read (a busy server, a stalled client). ``lock`` guards only state -- the held
+    list, the paused flag, the queue, counts -- and is never held across I/O, so the event loop
+    (state, pause, release, a new inspector's hello) and shutdown never wait on a blocked write.
+    The reader waits (on a condition, not holding the lock) until its own line is written, so a
+    destination that stops reading still stops the reader: back-pressure as before.
+    """
 
     def __init__(self, name: str, write: Callable[[bytes], None], held_cap: int = 64 << 20):
         self.name = name
         self._write = write
         self.lock = threading.Lock()
+        self._room = threading.Condition(self.lock)  # written/room/closed: waiters re-check
         self.held: deque[Held] = deque()
         self.held_bytes = 0
         self.held_cap = held_cap
         self.paused = False
-        self.closed = False
-        self._room = threading.Condition(self.lock)
+        self.closed = False  # accepts nothing more: closed by us, or the destination is gone
+        self.broken = False  # a write failed: the destination is gone
+        self._out: deque[bytes] = deque()  # queued for the writer, in order
+        self._issued = 0  # tickets handed out, one per queued write
+        self._done = 0  # tickets written (or discarded once broken)
+        self._failed_from: int | None = None  # first ticket that was not written
+        self._writing = False  # the writer token
+        self._closer: Callable[[], None] | None = None
 
-    def write(self, data: bytes) -> bool:
-        """Write now (caller holds no lock). False when the destination is gone."""
+    # ---- queueing (lock held) ------------------------------------------------------------------
+    def _queue_locked(self, data: bytes) -> int:
+        self._issued += 1
+        self._out.append(data)
+        return self._issued
+
+    def _kick_locked(self) -> bool:
+        """Take the writer token for a new writer thread if nobody writes; True if one must start."""
+        if self._writing or not self._out:
+            return False
+        self._writing = True
+        return True
+
+    def _start_writer(self) -> None:
+        threading.Thread(target=self._write_queue, name=f"omproxy-{self.name}-writer", daemon=True).start()
+
+    # ---- the writer ----------------------------------------------------------------------------
+    def _write_queue(self) -> None:
+        """Holder of the token: write everything queued, in order, then hand the token back."""
+        closer = None
+        while True:
+            with self.lock:
+                if self.broken and self._out:
+                    self._done += len(self._out)  # nobody will read them: discard, wake waiters
+                    self._out.clear()
+                if not self._out:
+                    self._writing = False
+                    if self.closed and self._closer is not None:
+                        closer, self._closer = self._closer, None
+                    self._room.notify_all()
+                    break
+                data = self._out.popleft()
+            ok = True
+            try:
+                self._write(data)
+            except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
+                ok = False
+            with self.lock:
+                self._done += 1
+                if not ok:
+                    self.broken = self.closed = True
+                    if self._failed_from is None:
+                        self._failed_from = self._done
+                self._room.notify_all()
+        if closer is not None:
+            closer()
+
+    def settle(self, ticket: int) -> bool:
+        """Wait until `ticket` has been written -- writing the queue ourselves when nobody else
+        is. True if it was written, False if the destination went away first."""
+        if not ticket:
+            return False
         with self.lock:
-            return self._write_locked(data)
+            while self._done < ticket:
+                if not self._writing:
+                    self._writing = True
+                    break
+                self._room.wait()
+            else:
+                return self._failed_from is None or ticket < self._failed_from
+        self._write_queue()
+        with self.lock:
+            return self._failed_from is None or ticket < self._failed_from
 
-    def _write_locked(self, data: bytes) -> bool:
-        if self.closed:
-            return False
-        try:
-            self._write(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
-            self.closed = True
-            return False
-
-    def submit(self, data: bytes, hold: str | None, line: Line | None) -> str:
-        """Forward or hold one message; returns "relayed", "held" or "closed"."""
+    # ---- entry points --------------------------------------------------------------------------
+    def enqueue(self, data: bytes, hold: str | None, line: Line | None) -> tuple[str, int]:
+        """Queue one message from the reader, or hold it. Returns (status, ticket): "relayed"
+        with a ticket to :meth:`settle`, "held" or "closed" with 0. Never blocks."""
         with self.lock:
             if hold is None and not self.held:
-                return "relayed" if self._write_locked(data) else "closed"
+                if self.closed:
+                    return "closed", 0
+                return "relayed", self._queue_locked(data)
             self.held.append(Held(data, line, hold or "behind"))
             self.held_bytes += len(data)
-            return "held"
+            return "held", 0
+
+    def submit(self, data: bytes, hold: str | None, line: Line | None) -> str:
+        """Forward (waiting until written) or hold one message: "relayed", "held" or "closed"."""
+        status, ticket = self.enqueue(data, hold, line)
+        if ticket and not self.settle(ticket):
+            return "closed"
+        return status
+
+    def send(self, data: bytes, wait: bool = True) -> bool:
+        """Queue bytes that bypass the held list (an injection). With ``wait``, return once
+        written (False: the destination is gone); without, return at once (False: closed)."""
+        with self.lock:
+            if self.closed:
+                return False
+            ticket = self._queue_locked(data)
+            start = not wait and self._kick_locked()
+        if wait:
+            return self.settle(ticket)
+        if start:
+            self._start_writer()
+        return True
+
+    def write(self, data: bytes) -> bool:
+        """Write now, in order with everything queued before. False when the destination is gone."""
+        return self.send(data, wait=True)
+
+    def queue(self, data: bytes) -> int:
+        """Queue bytes that bypass the held list; a ticket for :meth:`settle` (then it is the
+        caller's to write), or 0 when closed. Follow with settle() or :meth:`kick`."""
+        with self.lock:
+            return 0 if self.closed else self._queue_locked(data)
+
+    def kick(self) -> None:
+        """Make sure what is queued gets written, without waiting for it."""
+        with self.lock:
+            start = self._kick_locked()
+        if start:
+            self._start_writer()
 
     def wait_for_room(self) -> None:
         """Backpressure: the reader of this direction waits while held bytes exceed the cap."""
@@ -165,27 +272,89 @@ class Direction:
         with self.lock:
             for item in self.held:
                 if pred(item):
-                    self.held.remove(item)
-                    self.held_bytes -= item.nbytes
-                    self._room.notify_all()
+                    self._remove_locked(item)
                     return item
         return None
 
-    def flush(self, release_all: bool = False) -> list[Held]:
-        """Write held messages from the head while they may go (all of them with release_all);
-        returns what was written."""
-        out = []
+    def _remove_locked(self, item: Held) -> None:
+        self.held.remove(item)
+        self.held_bytes -= item.nbytes
+        self._room.notify_all()
+
+    def release(self, pred: Callable[[Held], bool], data: bytes | None = None, drop: bool = False,
+                wait: bool = False) -> tuple[Held | None, list[Held]]:
+        """Take the first held message matching `pred` and queue it (its bytes, or `data` when
+        edited; nothing when `drop`), then queue what may follow it -- atomically, so no line
+        from the reader can slip in between. Returns (the message or None, the ones after it)."""
         with self.lock:
-            while self.held:
-                head = self.held[0]
-                if not (release_all or head.reason == "behind" or (head.reason == "paused" and not self.paused)):
-                    break
-                self.held.popleft()
-                self.held_bytes -= head.nbytes
-                self._write_locked(head.data)
-                out.append(head)
-            self._room.notify_all()
+            item = next((h for h in self.held if pred(h)), None)
+            if item is None:
+                return None, []
+            self._remove_locked(item)
+            ticket = 0
+            if not drop and not self.closed:
+                ticket = self._queue_locked(item.data if data is None else data)
+            after, last = self._flush_locked(False)
+            ticket = last or ticket
+            start = not wait and self._kick_locked()
+        if wait and ticket:
+            self.settle(ticket)
+        elif start:
+            self._start_writer()
+        return item, after
+
+    def _flush_locked(self, release_all: bool) -> tuple[list[Held], int]:
+        out: list[Held] = []
+        ticket = 0
+        while self.held:
+            head = self.held[0]
+            if not (release_all or head.reason == "behind" or (head.reason == "paused" and not self.paused)):
+                break
+            self.held.popleft()
+            self.held_bytes -= head.nbytes
+            if not self.closed:
+                ticket = self._queue_locked(head.data)
+            out.append(head)
+        self._room.notify_all()
+        return out, ticket
+
+    def flush(self, release_all: bool = False, wait: bool = True) -> list[Held]:
+        """Queue held messages from the head while they may go (all of them with release_all);
+        returns them. With ``wait``, return once they are written; without, never block."""
+        with self.lock:
+            out, ticket = self._flush_locked(release_all)
+            start = not wait and self._kick_locked()
+        if wait and ticket:
+            self.settle(ticket)
+        elif start:
+            self._start_writer()
         return out
+
+    def close(self, closer: Callable[[], None] | None = None) -> None:
+        """Accept nothing more; what is queued is still written in order, then `closer` runs (now,
+        or when the writer in progress is done). Never blocks: a writer stuck on a destination
+        that does not read runs the closer once its write fails (e.g. the server was killed)."""
+        with self.lock:
+            self.closed = True
+            if closer is not None:
+                self._closer = closer
+            if self._writing:
+                return
+            if self._out:
+                self._writing = True
+                start = True
+            else:
+                start = False
+                closer, self._closer = self._closer, None
+        if start:
+            self._start_writer()
+        elif closer is not None:
+            closer()
+
+    def idle(self) -> bool:
+        """Nothing queued and nobody writing."""
+        with self.lock:
+            return not self._out and not self._writing
 
 
 class Proxy:
@@ -214,7 +383,8 @@ class Proxy:
         self._import_timer: threading.Timer | None = None
         self._gates: dict[str, list[Callable[[Line], Any]]] = {C2S: [], S2C: []}
         self._other: dict[str, list[_Hook]] = {}
-        self._seq_counter = itertools.count(1)
+        # One numbering, taken before a line moves, that hooks and inspectors share (sequence.py).
+        self.sequencer = Sequencer(self.report)
         self._err_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.RLock()
@@ -299,13 +469,31 @@ class Proxy:
         self.report(f"hook {hook.name} raised {type(exc).__name__}: {exc} ({what})\n{tb}")
 
     def next_seq(self) -> int:
-        return next(self._seq_counter)  # itertools.count: atomic under the GIL, no lock needed
+        """A fresh seq no ordered observer waits for."""
+        return self.sequencer.number_gap()
 
     def make_line(self, raw: bytes, direction: str, parsed: Any = None, error: str | None = None,
                   parsed_known: bool = False) -> Line:
+        """A numbered, timestamped view of a line, made *before* it is forwarded. The caller must
+        hand it to :meth:`announce` (or :meth:`_observe`) once its fate is known."""
+        seq, t, wall = self.sequencer.number()
         if parsed_known:
-            return Line(raw, direction, next(self._seq_counter), _monotonic(), _time(), parsed, error)
-        return Line(raw, direction, next(self._seq_counter), _monotonic(), _time())
+            return Line(raw, direction, seq, t, wall, parsed, error)
+        return Line(raw, direction, seq, t, wall)
+
+    def announce(self, line: Line) -> None:
+        """The line's fate (status) is known: ordered observers (the inspector) get it in seq order.
+        Idempotent; a no-op when nothing observes in order."""
+        if self.sequencer.observers:
+            self.sequencer.fill(line.seq, line)
+
+    def _undelivered(self, line: Line) -> None:
+        """A line was queued (and announced as relayed), then the destination went away before it
+        was written: tell ordered observers with a ``resolved`` event."""
+        line.status = "dropped"
+        if self.sequencer.observers:
+            self.sequencer.event("resolved", {"of": line.seq, "action": "dropped", "by": "proxy",
+                                              "reason": "the other side went away before it was written"})
 
     def prepare_addons(self) -> None:
         """Sync set-up of addons before traffic flows (the inspector binds its socket here)."""
@@ -390,18 +578,18 @@ class Proxy:
     def run_hook_now(self, name: str) -> None:
         """Run _on_start/_on_close hooks to completion, async ones included."""
         for hook in self._other.get(name, ()):
-            try:
-                result = hook.fn()
-            except Exception as exc:  # noqa: BLE001
-                self._hook_failed(hook, exc, name)
-                continue
-            if hasattr(result, "__await__"):
+            result = self._call(hook, (), name) if not hook.is_async else hook.fn()
+            if result is not None and hasattr(result, "__await__"):
                 self._run_async(hook, result, name, wait=True)
 
     def _call(self, hook: _Hook, args: tuple, what: str) -> Any:
         try:
             result = hook.fn(*args)
-        except Exception as exc:  # noqa: BLE001 -- a hook must never kill the relay
+        except BaseException as exc:  # noqa: BLE001 -- a hook must never kill the relay
+            # SystemExit or GeneratorExit from a hook would end the relay thread silently; only
+            # Ctrl-C on the main thread (a hook run at start-up or shutdown) still interrupts.
+            if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+                raise
             self._hook_failed(hook, exc, what)
             return None
         if result is not None and (hook.is_async or hasattr(result, "__await__")):
@@ -464,41 +652,62 @@ class Proxy:
                 return
         pre = self._pre[direction]
         gates = self._gates[direction]
-        if not pre and not gates:
-            # Fast path: forward first, build the view after.
-            status = d.submit(raw if raw.endswith(b"\n") else raw + b"\n", None, None)
-            if self._post[direction]:
-                line = self.make_line(raw[:-1] if raw.endswith(b"\n") else raw, direction, parsed, error,
-                                      parsed_known)
-                if status == "closed":
-                    line.status = "dropped"
-                self._observe(line)
+        data = raw if raw.endswith(b"\n") else raw + b"\n"
+        if not pre and not gates and not self._post[direction] and not self.sequencer.observers:
+            d.submit(data, None, None)  # nobody looks at this line: no view, no number
             return
+        # Numbered before it moves (see sequence.py), announced once its fate is known -- before
+        # any write that may block -- and shown to observe hooks after it was written.
         line = self.make_line(raw[:-1] if raw.endswith(b"\n") else raw, direction, parsed, error, parsed_known)
-        hold = None
-        for gate in gates:
-            verdict = gate(line)
-            if verdict is ROUTED:
-                return
-            if verdict is DROP:
-                line.status = "dropped"
+        ticket = 0
+        observe = True
+        try:
+            hold = None
+            for gate in gates:
+                verdict = gate(line)
+                if verdict is ROUTED:
+                    observe = False  # the gate took it (a reply to an injected request)
+                    return
+                if verdict is DROP:
+                    line.status = "dropped"
+                    return
+                if isinstance(verdict, Hold):
+                    hold = verdict.reason
+            if pre:
+                data = self._apply_modifiers(line, pre)
+                if data is None:
+                    observe = False  # dropped by a hook (and already shown to observers)
+                    return
+            status, ticket = d.enqueue(data, hold, line)
+            if status != "relayed":
+                line.status = "held" if status == "held" else "dropped"
+        finally:
+            self.announce(line)
+            if not ticket and observe:
                 self._observe(line)
-                return
-            if isinstance(verdict, Hold):
-                hold = verdict.reason
-        data = self._apply_modifiers(line, pre)
-        if data is None:
+        if not ticket:
+            if line.status == "held":
+                d.wait_for_room()
             return
-        status = d.submit(data, hold, line)
-        line.status = "held" if status == "held" else ("dropped" if status == "closed" else line.status)
+        if not d.settle(ticket):
+            self._undelivered(line)
         self._observe(line)
-        if status == "held":
-            d.wait_for_room()
 
     def _apply_modifiers(self, line: Line, pre: list[_Hook]) -> bytes | None:
-        """Run traffic-changing hooks; the bytes to send, or None when the message was dropped."""
+        """Run traffic-changing hooks; the bytes to send, or None when the message was dropped.
+        Fails open: whatever goes wrong, the message goes on unchanged."""
         if not pre:
             return line.raw + b"\n"
+        raw = line.raw
+        try:
+            return self._modify(line, pre)
+        except BaseException as exc:  # noqa: BLE001 -- e.g. RecursionError on a hostile line
+            self.report(f"changing a {line.direction} message failed ({type(exc).__name__}: {exc}); "
+                        "forwarded unchanged")
+            line.raw, line._json, line._message, line.changed = raw, _UNSET, _UNSET, None
+            return raw + b"\n"
+
+    def _modify(self, line: Line, pre: list[_Hook]) -> bytes | None:
         elements = line.elements() if line.json is not None else [line]
         out: list[Any] = []
         changed = False
@@ -516,7 +725,7 @@ class Proxy:
                     break
                 try:
                     data = encode_replacement(result)
-                except (TypeError, ValueError) as exc:
+                except Exception as exc:  # noqa: BLE001 -- TypeError, ValueError, RecursionError
                     self._hook_failed(hook, exc, "replacement refused, message forwarded unchanged")
                     continue
                 parsed, _ = parse_json(data)
@@ -548,11 +757,13 @@ class Proxy:
             back = S2C if el.direction == C2S else C2S
             reply = {"jsonrpc": "2.0", "id": obj["id"],
                      "error": {"code": DROPPED_CODE, "message": f"Request dropped by omproxy ({by})"}}
-            self.inject(back, reply)
+            self.inject(back, reply, wait=False)  # never block this relay thread on the other side
 
-    def inject(self, direction: str, obj: Any, injected: dict | None = None, changed: dict | None = None) -> Line | None:
+    def inject(self, direction: str, obj: Any, injected: dict | None = None, changed: dict | None = None,
+               wait: bool = True) -> Line | None:
         """Send a message the proxy made up (an answer, an injection) in one direction. It bypasses
-        holds (it is not client or server traffic) and observe hooks see it with status "injected"."""
+        holds (it is not client or server traffic) and observe hooks see it with status "injected".
+        Without ``wait`` it is only queued (in order) and this never blocks on the write."""
         d = self.directions.get(direction)
         if d is None:
             return None
@@ -561,15 +772,32 @@ class Proxy:
         line.status = "injected"
         line.injected = injected or {"by": "proxy", "id": None}
         line.changed = changed
-        if not d.write(data + b"\n"):
+        ticket = d.queue(data + b"\n")  # never blocks
+        if not ticket:
             line.status = "dropped"
+        self.announce(line)
+        if ticket:
+            if wait:
+                if not d.settle(ticket):
+                    self._undelivered(line)
+            else:
+                d.kick()
         self._observe(line)
         return line
 
     def _observe(self, line: Line) -> None:
+        """After forwarding; never raises (a hostile line must not kill the relay thread)."""
+        try:
+            self._observe_line(line)
+        except BaseException as exc:  # noqa: BLE001
+            self.report(f"observing {line.direction} message #{line.seq} failed "
+                        f"({type(exc).__name__}: {exc}); the relay goes on")
+
+    def _observe_line(self, line: Line) -> None:
         """After forwarding. Line-level hooks (the inspector) run here, inline and cheap. Hooks that
         want the SDK's typed message run here too once `mcp_types` is imported, one relay thread
         at a time (see _typed_runner); until then their lines wait in order (see _hold_for_types)."""
+        self.announce(line)  # in case nobody did yet (a line that never reached relay_line)
         d = line.direction
         inline = self._inline[d]
         if inline:
@@ -616,9 +844,14 @@ class Proxy:
         return targets
 
     def _run_typed(self, line: Line) -> None:
-        for hook in self._typed[line.direction]:
-            for el in self._elements(line):
-                self._call(hook, hook.args(el), "after forwarding")
+        try:
+            targets = self._elements(line)
+            for hook in self._typed[line.direction]:
+                for el in targets:
+                    self._call(hook, hook.args(el), "after forwarding")
+        except BaseException as exc:  # noqa: BLE001 -- never lose the lines queued behind this one
+            self.report(f"typed hooks on {line.direction} message #{line.seq} failed "
+                        f"({type(exc).__name__}: {exc}); the relay goes on")
 
     # Seed-style hooks want the SDK's typed messages, and `mcp_types` takes ~200 ms to import,
     # much of it in native calls that hold the GIL. Importing it before the server's first reply

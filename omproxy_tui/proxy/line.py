@@ -9,7 +9,10 @@ importing `mcp_types` alone costs ~200 ms of start-up.
 from __future__ import annotations
 
 import json
+import json.decoder
 import json.scanner
+import re
+import sys
 from typing import Any
 
 C2S = "c2s"
@@ -35,28 +38,151 @@ class _Drop:
 DROP = _Drop()
 
 
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner, without json.loads' wrappers
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN, Infinity and -Infinity; RFC 8259 does not, nor do strict clients.
+    raise ValueError(f"{name} is not JSON")
+
+
+# The C scanner, without json.loads' wrappers. parse_constant is only called on NaN/Infinity, so
+# refusing them costs the common case nothing.
+_scan = json.scanner.make_scanner(json.JSONDecoder(parse_constant=_refuse_constant))
 _WS = " \t\n\r"
+_ws = re.compile(r"[ \t\n\r]*").match
+_number = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?").match
+_scanstring = json.decoder.scanstring  # the C one when available: strict, so raw control chars fail
+
+
+def _int_digits_limit() -> int:
+    get = getattr(sys, "get_int_max_str_digits", None)
+    return get() if get is not None else 0
+
+
+def _big_int(text: str) -> Any:
+    """An integer literal longer than Python's int/str conversion limit (4300 digits by default).
+    Converting it to int is quadratic in its length (a denial of service on a relay thread), and
+    the process-wide limit is not ours to change: hooks get an exact ``decimal.Decimal``."""
+    import decimal
+
+    return decimal.Decimal(text)
+
+
+def _scan_deep(s: str, idx: int) -> tuple[Any, int]:
+    """A non-recursive RFC 8259 scanner, same contract as the C one: (value, end index).
+
+    Only used when the C scanner gives up on valid JSON (nesting beyond the recursion limit, an
+    integer beyond the int/str digits limit), so it may be slow; it is linear."""
+    stack: list[list] = []  # [container, pending key] for each open array/object
+    limit = _int_digits_limit()
+    while True:
+        idx = _ws(s, idx).end()
+        c = s[idx:idx + 1]
+        if c == "{" or c == "[":
+            after = _ws(s, idx + 1).end()
+            if s[after:after + 1] == ("}" if c == "{" else "]"):
+                value, idx = ({} if c == "{" else []), after + 1
+            elif c == "[":
+                stack.append([[], None])
+                idx = after
+                continue
+            else:
+                key, idx = _key(s, after)
+                stack.append([{}, key])
+                continue
+        elif c == '"':
+            value, idx = _scanstring(s, idx + 1, True)
+        elif s.startswith("null", idx):
+            value, idx = None, idx + 4
+        elif s.startswith("true", idx):
+            value, idx = True, idx + 4
+        elif s.startswith("false", idx):
+            value, idx = False, idx + 5
+        else:
+            m = _number(s, idx)
+            if m is None:
+                raise ValueError(f"expecting a value at char {idx}")
+            integer, frac, exp = m.groups()
+            if frac or exp:
+                value = float(m.group())
+            elif limit and len(integer) - integer.startswith("-") > limit:
+                value = _big_int(integer)
+            else:
+                value = int(integer)
+            idx = m.end()
+        # a value is complete: put it in its container, closing every container that ends here
+        while True:
+            if not stack:
+                return value, idx
+            top = stack[-1]
+            container = top[0]
+            if top[1] is None:
+                container.append(value)
+            else:
+                container[top[1]] = value
+            idx = _ws(s, idx).end()
+            c = s[idx:idx + 1]
+            if c == ",":
+                if top[1] is not None:
+                    top[1], idx = _key(s, _ws(s, idx + 1).end())
+                else:
+                    idx += 1
+                break  # the next value of this container
+            if c != ("]" if top[1] is None else "}"):
+                raise ValueError(f"expecting ',' or a closing bracket at char {idx}")
+            stack.pop()
+            value, idx = container, idx + 1
+
+
+def _key(s: str, idx: int) -> tuple[str, int]:
+    """An object key and its colon at idx; the index of the value that follows."""
+    if s[idx:idx + 1] != '"':
+        raise ValueError(f"expecting a property name in double quotes at char {idx}")
+    key, idx = _scanstring(s, idx + 1, True)
+    idx = _ws(s, idx).end()
+    if s[idx:idx + 1] != ":":
+        raise ValueError(f"expecting ':' at char {idx}")
+    return key, idx + 1
+
+
+def scan_value(text: str, idx: int) -> tuple[Any, int]:
+    """One JSON value of ``text`` at ``idx`` (leading whitespace allowed): (value, end index).
+    Raises ValueError when there is none. Exactly RFC 8259: no NaN/Infinity, any depth, integers
+    of any length."""
+    idx = _ws(text, idx).end()
+    try:
+        return _scan(text, idx)
+    except StopIteration as exc:
+        raise ValueError(f"expecting a value at char {exc.value}") from None
+    except RecursionError:
+        pass  # valid JSON nested deeper than the C scanner goes
+    except ValueError as exc:
+        if "digits" not in str(exc):  # "Exceeds the limit (4300 digits) for integer string conversion"
+            raise
+    return _scan_deep(text, idx)
 
 
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
-    """(value, None) or (None, "why it is not JSON"): never raises."""
+    """(value, None) or (None, "why it is not JSON"): never raises. Exactly RFC 8259 JSON."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"invalid UTF-8 at byte {exc.start}"
+    start = 0
+    if text[:1] in _WS:
+        start = len(text) - len(text.lstrip(_WS))
     try:
-        start = 0
-        if text[:1] in _WS:
-            start = len(text) - len(text.lstrip(_WS))
         value, end = _scan(text, start)
-        if end != len(text) and text[end:].strip(_WS):
-            return None, f"not JSON: extra data at char {end}"
-        return value, None
     except StopIteration as exc:
         return None, f"not JSON: expecting a value at char {exc.value}"
     except (ValueError, RecursionError) as exc:
-        return None, f"not JSON: {exc}"
+        if isinstance(exc, ValueError) and "digits" not in str(exc):
+            return None, f"not JSON: {exc}"
+        try:  # valid JSON beyond what the C scanner handles (deep nesting, huge integers)?
+            value, end = _scan_deep(text, start)
+        except (ValueError, RecursionError) as exc2:
+            return None, f"not JSON: {exc2}"
+    if end != len(text) and text[end:].strip(_WS):
+        return None, f"not JSON: extra data at char {end}"
+    return value, None
 
 
 def looks_like_json(raw: bytes) -> bool:
@@ -212,17 +338,26 @@ class Line:
         return obj.get("id") if isinstance(obj, dict) else None
 
     def elements(self) -> list["Line"]:
-        """The line itself, or one Line per element of a batch (hooks see each element)."""
+        """The line itself, or one Line per element of a batch (hooks see each element).
+
+        Each element's ``raw`` is its exact slice of the line (not a re-encoding: that would
+        change number formats and escapes, and recurse on deeply nested values). An empty batch
+        ``[]`` has no elements: hooks see the line itself (an invalid JSON-RPC message)."""
         if self._json is _UNSET and self.raw.lstrip()[:1] != b"[":
             return [self]  # not a batch: no need to parse just to find out
         obj = self.json
-        if not isinstance(obj, list):
+        if not isinstance(obj, list) or not obj:
             return [self]
-        return [
-            Line(json.dumps(el, separators=(",", ":")).encode(), self.direction, seq=self.seq, t=self.t,
-                 wall=self.wall, parsed=el, element=i)
-            for i, el in enumerate(obj)
-        ]
+        text = self.raw.decode("utf-8")  # it parsed, so it decodes
+        idx = text.index("[") + 1
+        out = []
+        for i, el in enumerate(obj):
+            start = _ws(text, idx).end()
+            _, end = scan_value(text, start)
+            out.append(Line(text[start:end].encode(), self.direction, seq=self.seq, t=self.t, wall=self.wall,
+                            parsed=el, element=i))
+            idx = _ws(text, end).end() + 1  # past the comma
+        return out
 
     def __repr__(self) -> str:
         shown = self.raw[:80] + (b"..." if len(self.raw) > 80 else b"")

@@ -96,7 +96,7 @@ class StdioProxy(Proxy):
 
         def client_eof() -> None:
             # Release anything held (fail open), then the spec's first shutdown step.
-            c2s.flush(release_all=True)
+            c2s.flush(release_all=True, wait=False)  # queued before the close, written in order
             self._close_stdin(c2s)
             notify("client_eof")
 
@@ -127,12 +127,15 @@ class StdioProxy(Proxy):
         return code
 
     def _close_stdin(self, c2s: Direction) -> None:
-        with c2s.lock:
-            c2s.closed = True
+        """Never blocks: with a write to a server that does not read in progress, the pipe is
+        closed once that write ends (it fails when the server is killed)."""
+        def close() -> None:
             try:
                 self.proc.stdin.close()
             except OSError:
                 pass
+
+        c2s.close(close)
 
     def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
                    s2c_thread: threading.Thread) -> int:
@@ -155,7 +158,7 @@ class StdioProxy(Proxy):
             if what.startswith("signal:"):
                 self.call_hooks("_on_lifecycle", "signal", {"signal": what[7:]})
                 self.report(f"got {what[7:]}, stopping the server")
-                c2s.flush(release_all=True)
+                c2s.flush(release_all=True, wait=False)  # never wait on a server that does not read
                 self._close_stdin(c2s)
                 break
         if proc.poll() is None:
@@ -210,7 +213,15 @@ class StdioProxy(Proxy):
         A line is accumulated in a bytearray (amortised O(1) appends: a 50 MB line costs what its
         bytes cost, not quadratic re-joins), and the newline is searched only in new data.
         """
-        relay = self.relay_line
+        relay_line = self.relay_line
+
+        def relay(d: Direction, data: bytes, validate: bool) -> None:
+            try:
+                relay_line(d, data, validate)
+            except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
+                self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
+                            f"({type(exc).__name__}: {exc}); the relay goes on")
+
         pre, gates, post = self._pre, self._gates, self._post
         name = d.name
         buf = bytearray()

@@ -10,7 +10,6 @@ import gc
 import operator
 import os
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -25,11 +24,11 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
+from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions
-from omproxy_tui.tui.model import FilteredView, FilterError, Stats, Store, export_jsonl, filters
+from omproxy_tui.tui.model import FilterError, export_jsonl
 from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
-from omproxy_tui.tui.session import SessionInfo
 from omproxy_tui.tui.steer.controller import SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
@@ -51,9 +50,7 @@ GC_FREEZE_EVERY = 20_000
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
 
 
-_get_dir = operator.attrgetter("dir")
-_get_method = operator.attrgetter("method")
-_get_tool = operator.attrgetter("tool")
+_is_error = operator.attrgetter("is_error")
 
 
 class FramesReceived(Message):
@@ -74,7 +71,7 @@ class SessionList(OptionList):
             self.label = label
 
 
-def _session_prompt(info: SessionInfo, scoped: bool) -> Text:
+def _session_prompt(info: Session, scoped: bool) -> Text:
     state_style = {
         "live": "bold green",
         "ended": "bold red",
@@ -94,6 +91,8 @@ def _session_prompt(info: SessionInfo, scoped: bool) -> Text:
     text.append(f"  {info.state_text}", style=state_style)
     if info.state in ("connecting", "reconnecting") and info.detail:
         text.append(f" {info.detail[:40]}", style="dim")
+    elif info.state == "loaded" and info.detail:  # what was wrong with the file
+        text.append(f"\n  {info.detail}", style="bold yellow")
     if info.era:
         text.append(f" · {info.protocol_version or info.era}", style="dim")
     text.append("\n")
@@ -168,26 +167,59 @@ class OmproxyApp(SteeringMixin, App[None]):
         self.discover_dir = discover_dir
         self.clock = clock
         self.demo = demo
-        self.store = Store()
-        self.view = FilteredView(self.store)
-        self.stats = Stats()
-        self.sessions: dict[str, SessionInfo] = {}  # by source key
-        self.sessions_by_label: dict[str, SessionInfo] = {}
-        self.lost_before: dict[int, int] = {}
-        self.methods_seen: set[str] = set()
-        self.tools_seen: set[str] = set()
-        self.filter_text = ""
-        self.filter_obj: Any = None
-        self.session_scope: str | None = None
-        self._arrivals: deque[tuple[float, int]] = deque()
+        #: everything the app shows; the app renders it and never keeps its own copy
+        self.model = SessionModel(clock)
+        self.model.on_records = self._freeze_records
         self._sessions_dirty = True
         self._status_dirty = True
         self._detail_timer: Any = None
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
-        #: what each proxy holds/pauses/intercepts, and our injections (tui/steer/controller.py)
+        #: our injections and the intercept history (tui/steer/controller.py)
         self.steering = Steering()
+
+    # ---- the model, under the names widgets and tests use ----------------------------------
+
+    @property
+    def store(self):
+        return self.model.store
+
+    @property
+    def view(self):
+        return self.model.view
+
+    @property
+    def stats(self):
+        return self.model.stats
+
+    @property
+    def sessions(self) -> dict[str, Session]:
+        return self.model.sessions
+
+    @property
+    def sessions_by_label(self) -> dict[str, Session]:
+        return self.model.by_label
+
+    @property
+    def lost_before(self) -> dict[int, int]:
+        return self.model.lost_before
+
+    @property
+    def methods_seen(self) -> set[str]:
+        return self.model.methods_seen
+
+    @property
+    def tools_seen(self) -> set[str]:
+        return self.model.tools_seen
+
+    @property
+    def filter_text(self) -> str:
+        return self.model.filter_text
+
+    @property
+    def session_scope(self) -> str | None:
+        return self.model.session_scope
 
     # ---- theme ---------------------------------------------------------------------------
 
@@ -268,23 +300,11 @@ class OmproxyApp(SteeringMixin, App[None]):
         self.attach(SocketSource(info["socket"], info=info))
 
     def attach(self, source: Source) -> None:
-        if source.key in self.sessions:
+        if source.key in self.model.sessions:
             return
-        label = self._unique_label(source.label or "proxy")
-        info = SessionInfo(source=source, label=label, proxy=dict(source.proxy), state=source.state)
-        self.sessions[source.key] = info
-        self.sessions_by_label[label] = info
+        self.model.attach(source.key, source.label, source=source, proxy=source.proxy, state=source.state)
         self._sessions_dirty = True
         self.run_worker(self._run_source(source), group="sources", exit_on_error=False)
-
-    def _unique_label(self, base: str) -> str:
-        base = base[:24]
-        label, n = base, 2
-        while label in self.sessions_by_label:
-            suffix = f"#{n}"
-            label = base[: 24 - len(suffix)] + suffix
-            n += 1
-        return label
 
     async def _run_source(self, source: Source) -> None:
         def emit(frames: list[dict[str, Any]]) -> None:
@@ -293,7 +313,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         await source.run(emit)
 
     def _stderr_near(self, session: object, wall: float) -> list[tuple[float, str, bool]]:
-        info = self.sessions_by_label.get(str(session))
+        info = self.model.by_label.get(str(session))
         return info.stderr_near(wall) if info else []
 
     # ---- ingest --------------------------------------------------------------------------
@@ -303,138 +323,42 @@ class OmproxyApp(SteeringMixin, App[None]):
         self.ingest(event.source, event.frames)
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
-        info = self.sessions.get(source.key)
-        if info is None:
-            return
-        store = self.store
-        records = store.records
-        add_frame = store.add_frame
-        label = info.label
-        before_view = len(self.view.indices)
-        n_store_start = len(records)
-        # Per frame only the store's work; everything else (stats, counters, the view, the log
-        # widget) is done once per batch below, over the new records.
-        changed_all: list[int] = []
-        for frame in frames:
-            ftype = frame.get("type")
-            if ftype == "message" or ftype == "resolved":
-                try:
-                    changed_all += add_frame(frame, label)
-                except Exception as exc:  # a malformed frame must not kill the app
-                    self.log.warning(f"bad frame: {exc!r}")
-                    continue
-                if frame.get("to_inspector"):
-                    self.steer_frame(label, frame)  # the answer to one of our injections
-            elif ftype == "stderr":
-                info.stderr.append((frame.get("wall") or self.clock(), str(frame.get("line", ""))))
-            elif ftype == "lifecycle":
-                event_name = str(frame.get("event", "?"))
-                details = {k: v for k, v in frame.items() if k not in ("type", "seq", "t", "wall", "event")}
-                info.lifecycle.append((frame.get("wall") or self.clock(), event_name, details))
-                if event_name == "exited":
-                    info.exit_code = frame.get("code")
-            elif ftype == "hello":
-                proxy = frame.get("proxy") or {}
-                if isinstance(proxy, dict):
-                    info.proxy.update(proxy)
-                    name = proxy.get("name")
-                    if name and info.messages == 0 and len(store) == n_store_start and not info.relabelled:
-                        # name the session after the proxy now that we know it
-                        del self.sessions_by_label[info.label]
-                        info.label = label = self._unique_label(str(name))
-                        self.sessions_by_label[label] = info
-                    info.relabelled = True
-            elif ftype == "connection":
-                info.state = frame.get("state", info.state)
-                info.detail = frame.get("detail", "")
-                if frame.get("code") is not None:
-                    info.exit_code = frame["code"]
-                if info.state == "ended":
-                    info.held = []
-                    self.steer_frame(label, frame)
-            elif ftype == "state":
-                info.held = list(frame.get("held") or [])
-                info.paused = dict(frame.get("paused") or {})
-                info.intercept = frame.get("intercept")
-                self.steer_frame(label, frame)
-            elif ftype == "inject_timeout":
-                self.steer_frame(label, frame)
-            elif ftype == "lost":
-                n = int(frame.get("n") or 0)
-                info.lost += n
-                self.lost_before[len(store)] = self.lost_before.get(len(store), 0) + n
-                info.lifecycle.append((self.clock(), "lost", {"n": n}))
-            # reply frames: SocketSource.request() pairs them with their command
-        n_new = len(records) - n_store_start
-        # Records from before this batch that a frame of it changed (a request that got its
-        # answer, a held message resolved): only these can be on screen or cached already.
-        old_changed = sorted({i for i in changed_all if i < n_store_start}) if changed_all else []
-        if n_new:
-            self._account(info, records, n_store_start)
-            if len(records) - self._gc_frozen_at >= GC_FREEZE_EVERY:
-                self._freeze_records(len(records))
-        if old_changed:
-            update = self.stats.update
-            for i in old_changed:
-                update(records[i])
-        if n_new:
-            self._arrivals.append((self.clock(), n_new))
+        """Apply a batch to the model, then repaint what it says changed."""
+        model = self.model
         try:
             log = self.log_widget
         except NoMatches:
-            # Frames can arrive before the main screen is mounted (or after it is gone): the model
-            # is up to date, and the log renders from it when it mounts.
-            if changed_all:
-                self.view.on_added(old_changed)
+            # Frames can arrive before the main screen is mounted (or after it is gone): the
+            # model is updated, and the log renders from it when it mounts.
+            model.ingest(source.key, frames)
             return
         selected = log.selected_record()
-        if changed_all:
-            # the view appends new records and re-checks changed older ones (e.g. ~pending)
-            self.view.on_added(old_changed)
-        added = len(self.view.indices) - before_view
-        if added or changed_all:
+        changes = model.ingest(source.key, frames)
+        if changes.new or changes.old_changed:
             if selected is not None and log.cursor is not None:
-                pos = self.view.position(selected.index)
+                pos = model.view.position(selected.index)
                 if pos != log.cursor:
                     log.set_reactive(MessageLog.cursor, pos)
-            log.rows_added(max(0, added), old_changed)
-        if old_changed:
+            log.rows_added(changes.added_rows, changes.old_changed)
+        if changes.old_changed:
             rec = log.selected_record()
-            if rec is not None and rec.index in set(old_changed):
+            if rec is not None and rec.index in set(changes.old_changed):
                 self.detail.show(rec)
-        self._sessions_dirty = True
-        self._status_dirty = True
+        if changes.sessions_changed:
+            self._sessions_dirty = True
+            self._status_dirty = True
+        self.steer_after_ingest()  # held / paused / intercept shown at once, not at the next tick
 
     def _freeze_records(self, n: int) -> None:
         """Move everything alive (mostly records: the store is append-only, records are never
         freed) out of the cyclic collector's reach, so full collections stop re-traversing the
         whole store: at 100k records they were ~15% of ingest time. Young garbage is collected
         first so it is not kept forever."""
+        if n - self._gc_frozen_at < GC_FREEZE_EVERY:
+            return
         self._gc_frozen_at = n
         gc.collect(1)
         gc.freeze()
-
-    def _account(self, info: SessionInfo, records: list[Any], start: int) -> None:
-        """Counters, stats and the completion sets for the records ``records[start:]``, which
-        arrived in one batch from the session ``info``."""
-        new = records[start:]
-        self.stats.update_many(new)
-        n = len(new)
-        info.messages += n
-        dirs = list(map(_get_dir, new))
-        c2s = dirs.count("c2s")
-        info.c2s += c2s
-        info.s2c += n - c2s
-        info.errors += sum(1 for r in new if r.kind == "error" or r.error or r.tool_error)
-        methods = set(map(_get_method, new))
-        methods.discard(None)
-        self.methods_seen |= methods
-        tools = set(map(_get_tool, new))
-        tools.discard(None)
-        self.tools_seen |= tools
-        for rec in new:
-            if rec.kind == "response" and rec.pair is not None:
-                info.note_handshake(records[rec.pair].method, "response", rec.raw)
 
     # ---- periodic refresh ----------------------------------------------------------------
 
@@ -469,13 +393,6 @@ class OmproxyApp(SteeringMixin, App[None]):
             for n, prompt in enumerate(prompts):
                 widget.replace_option_prompt_at_index(n, prompt)
 
-    def message_rate(self) -> float:
-        now = self.clock()
-        while self._arrivals and self._arrivals[0][0] < now - 5:
-            self._arrivals.popleft()
-        total = sum(n for _, n in self._arrivals)
-        return total / 5.0
-
     def _refresh_status(self) -> None:
         self._status_dirty = False
         infos = list(self.sessions.values())
@@ -498,12 +415,12 @@ class OmproxyApp(SteeringMixin, App[None]):
         total = len(self.store)
         text.append(f"{total:,} msgs" if shown == total else f"{shown:,}/{total:,} msgs")
         if live:
-            text.append(f" │ {self.message_rate():.1f}/s")
-        pending = self.store.pending_count
+            text.append(f" │ {self.model.message_rate():.1f}/s")
+        pending = self.model.pending_count
         if pending:
             text.append(f" │ {pending} pending", style="bold yellow")
-        text.append_text(self.steer_status())  # paused / intercept / held, per session
-        lost = sum(i.lost for i in infos)
+        text.append_text(self.steer_status())  # paused / intercept / held + bytes, per session
+        lost = self.model.lost_count
         if lost:
             text.append(f" │ {lost} lost", style="bold red")
         text.append(" │ ", style="dim")
@@ -578,35 +495,21 @@ class OmproxyApp(SteeringMixin, App[None]):
     # ---- filtering -----------------------------------------------------------------------
 
     def apply_filter(self, expression: str) -> bool:
-        expression = expression.strip()
-        if expression:
-            try:
-                parsed = filters.parse(expression)
-            except FilterError as exc:
-                self.notify(str(exc), title="Bad filter", severity="error")
-                return False
-        else:
-            parsed = None
-        self.filter_text = expression
-        self.filter_obj = parsed
-        self._refilter()
+        try:
+            self.model.set_filter(expression)
+        except FilterError as exc:
+            self.notify(str(exc), title="Bad filter", severity="error")
+            return False
+        self._refiltered()
         return True
 
     def scope_session(self, label: str | None) -> None:
-        self.session_scope = label
+        self.model.scope(label)
         self._sessions_dirty = True
-        self._refilter()
+        self._refiltered()
         self._refresh_sessions()
 
-    def _refilter(self) -> None:
-        parsed, scope = self.filter_obj, self.session_scope
-        if parsed is None and scope is None:
-            self.view.set_filter(None)
-        elif scope is None:
-            self.view.set_filter(parsed)
-        else:
-            scoped = filters.FSessionIs(scope)
-            self.view.set_filter(scoped if parsed is None else filters.FAnd([scoped, parsed]))
+    def _refiltered(self) -> None:
         self.log_widget.reset()
         self._refresh_status()
 
@@ -668,15 +571,11 @@ class OmproxyApp(SteeringMixin, App[None]):
             pos += step
         self.notify(f"No {what} {'below' if step > 0 else 'above'}.", severity="information")
 
-    @staticmethod
-    def _is_error(rec: Any) -> bool:
-        return rec.kind in ("error", "invalid") or bool(rec.error) or bool(getattr(rec, "tool_error", False))
-
     def action_next_error(self) -> None:
-        self._jump(self._is_error, 1, "error")
+        self._jump(_is_error, 1, "error")
 
     def action_prev_error(self) -> None:
-        self._jump(self._is_error, -1, "error")
+        self._jump(_is_error, -1, "error")
 
     def action_next_pending(self) -> None:
         self._jump(lambda r: r.pending, 1, "pending request")
@@ -719,12 +618,12 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.screen.minimize()
 
     def action_stats(self) -> None:
-        self.push_screen(StatsScreen())
+        self.push_screen(StatsScreen(self.model))
 
     def action_server_log(self) -> None:
         rec = self.log_widget.selected_record()
         initial = str(rec.session) if rec is not None else self.session_scope
-        self.push_screen(ServerLogScreen(initial))
+        self.push_screen(ServerLogScreen(self.model, initial))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -754,7 +653,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         if holding:
             # The proxy fails open when its last inspector leaves, but another TUI may still be
             # attached (then holds would stay): ask.
-            held, _ = self.steering.totals()
+            held = sum(len(i.held) for i in holding)
             names = ", ".join(i.label for i in holding)
 
             async def done(choice: str | None) -> None:
@@ -776,7 +675,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             info.source.close()
         self.exit()
 
-    # ---- commands ------------------------------------------------------------------------
+    # ---- commands to a proxy ---------------------------------------------------------------
 
     async def send(self, session_label: str, cmd: dict[str, Any]) -> Any:
         info = self.sessions_by_label[session_label]

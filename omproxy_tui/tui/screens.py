@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -14,12 +13,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Log, Sparkline, Static, TabbedContent, TabPane
 
+from omproxy_tui.core.sessions import SessionModel
 from omproxy_tui.tui.actions import ACTIONS
 from omproxy_tui.tui.model import filters
 from omproxy_tui.tui.widgets.message_log import fmt_size, fmt_time
-
-if TYPE_CHECKING:
-    from omproxy_tui.tui.app import OmproxyApp
 
 
 class HelpScreen(ModalScreen[None]):
@@ -112,14 +109,11 @@ class StatsScreen(Screen[None]):
         Binding("R", "reverse", "Reverse"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, model: SessionModel) -> None:
         super().__init__()
+        self.model = model
         self.sort_index = 1
         self.reverse = True
-
-    @property
-    def omp(self) -> OmproxyApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="stats-body"):
@@ -137,19 +131,19 @@ class StatsScreen(Screen[None]):
         self.set_interval(1.0, self.refresh_stats)
 
     def refresh_stats(self) -> None:
-        app = self.omp
-        now = app.clock()
-        series = app.stats.rate_series(now, 60, 1.0)
+        model = self.model
+        now = model.clock()
+        series = model.stats.rate_series(now, 60, 1.0)
         spark = self.query_one(Sparkline)
         spark.data = list(series) or [0.0]
         peak = max(series) if series else 0
         last = series[-1] if series else 0
         self.query_one("#stats-rate-label", Label).update(
             f"message rate, last 60 s (1 s buckets): now {last:.0f}/s · peak {peak:.0f}/s · "
-            f"{len(app.store):,} messages · {app.store.pending_count} pending"
+            f"{len(model.store):,} messages · {model.pending_count} pending"
         )
         key = STATS_COLUMNS[self.sort_index][1]
-        rows = self._grouped(app.stats.rows(key, self.reverse))
+        rows = self._grouped(model.stats.rows(key, self.reverse))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
@@ -214,17 +208,14 @@ class ServerLogScreen(Screen[None]):
 
     BINDINGS = [Binding("escape,q,l", "app.pop_screen", "Close")]
 
-    def __init__(self, initial: str | None = None) -> None:
+    def __init__(self, model: SessionModel, initial: str | None = None) -> None:
         super().__init__()
+        self.model = model
         self.initial = initial
         self._shown: dict[str, tuple[int, int]] = {}
 
-    @property
-    def omp(self) -> OmproxyApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        sessions = list(self.omp.sessions.values())
+        sessions = list(self.model.sessions.values())
         with TabbedContent(id="serverlog-tabs"):
             if not sessions:
                 with TabPane("no sessions"):
@@ -236,14 +227,14 @@ class ServerLogScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        labels = [i.label for i in self.omp.sessions.values()]
+        labels = [i.label for i in self.model.sessions.values()]
         if self.initial in labels:
             self.query_one(TabbedContent).active = f"tab-{labels.index(self.initial)}"
         self.refresh_logs()
         self.set_interval(0.5, self.refresh_logs)
 
     def refresh_logs(self) -> None:
-        for n, info in enumerate(self.omp.sessions.values()):
+        for n, info in enumerate(self.model.sessions.values()):
             try:
                 log = self.query_one(f"#log-{n}", Log)
                 head = self.query_one(f"#head-{n}", Static)

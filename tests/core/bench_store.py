@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from omproxy_tui.core.filters import parse  # noqa: E402
 from omproxy_tui.core.stats import Stats  # noqa: E402
+from omproxy_tui.protocol.builder import message_frame  # noqa: E402
 from omproxy_tui.core.store import Store  # noqa: E402
 from omproxy_tui.core.view import FilteredView  # noqa: E402
 
@@ -74,24 +75,7 @@ def make_frames(n: int) -> list[dict]:
                 "result": {"content": [{"type": "text", "text": filler[:900]}], "isError": i % 13 == 0},
             }
             d = "s2c"
-        raw = json.dumps(msg, separators=(",", ":"))
-        frames.append(
-            {
-                "type": "message",
-                "seq": seq,
-                "t": t,
-                "wall": 1.7e9 + t,
-                "dir": d,
-                "raw": raw,
-                "size": len(raw),
-                "error": None,
-                "held": False,
-                "status": "relayed",
-                "changed": None,
-                "injected": None,
-                "to_inspector": False,
-            }
-        )
+        frames.append(message_frame(seq, t, 1.7e9 + t, d, json.dumps(msg, separators=(",", ":"))))
     return frames
 
 

@@ -5,45 +5,51 @@ from __future__ import annotations
 
 from omproxy_tui.core import compose
 from omproxy_tui.core.records import record_from_line
-from omproxy_tui.core.steering import Steering, check_json, check_message, json_diff, steer_refusal
+from omproxy_tui.core.sessions import SessionModel
+from omproxy_tui.core.steering import (Steering, check_json, check_message, held_everywhere, holding, json_diff,
+                                       status_parts, steer_refusal, totals)
 
 
-def state(held=(), paused=(False, False), intercept=None, held_bytes=0):
-    return {"type": "state", "paused": {"c2s": paused[0], "s2c": paused[1]}, "intercept": intercept,
-            "held": [{"seq": s, "dir": d, "reason": r} for s, d, r in held], "held_bytes": held_bytes,
-            "inspectors": 1, "pending_injections": 0}
+def session(label, held=(), paused=(False, False), intercept=None, held_bytes=0):
+    """A session as the model keeps it, from one ``state`` frame."""
+    model = SessionModel(clock=lambda: 0.0)
+    sess = model.attach(label, label)
+    model.ingest(label, [{"type": "state", "paused": {"c2s": paused[0], "s2c": paused[1]}, "intercept": intercept,
+                          "held": [{"seq": s, "dir": d, "reason": r} for s, d, r in held],
+                          "held_bytes": held_bytes, "inspectors": 1, "pending_injections": 0}])
+    return sess
 
 
-def test_state_frames_and_status():
-    st = Steering()
-    st.on_state("a", state([(5, "c2s", "intercept"), (7, "c2s", "behind")], intercept="~tool slow", held_bytes=2048))
-    st.on_state("b", state([(3, "s2c", "paused")], paused=(False, True), held_bytes=10))
-    assert st.totals() == (3, 2058)
-    assert sorted(st.holding_sessions()) == ["a", "b"]
-    text = "".join(t for t, _ in st.status_parts("a"))
-    assert text == "a: ⚑ ~tool slow 2 held 2.0 KB"
-    assert "".join(t for t, _ in st.status_parts("b")) == "b: ⏸← 1 held 10 B"
+def test_state_and_status():
+    a = session("a", [(5, "c2s", "intercept"), (7, "c2s", "behind")], intercept="~tool slow", held_bytes=2048)
+    b = session("b", [(3, "s2c", "paused")], paused=(False, True), held_bytes=10)
+    assert totals([a, b]) == (3, 2058)
+    assert holding(a) and holding(b) and not holding(session("c"))
+    assert "".join(t for t, _ in status_parts(a)) == "a: ⚑ ~tool slow 2 held 2.0 KB"
+    assert "".join(t for t, _ in status_parts(b)) == "b: ⏸← 1 held 10 B"
+    assert status_parts(session("c")) == []
     # oldest first across sessions, by the messages' wall time
     walls = {("a", 5): 100.0, ("a", 7): 102.0, ("b", 3): 101.0}
-    order = st.held_everywhere(lambda label, seq: walls.get((label, seq)))
-    assert [(label, h["seq"]) for label, h in order] == [("a", 5), ("b", 3), ("a", 7)]
-    st.on_state("a", state())
-    assert st.status_parts("a") == [] and st.totals() == (1, 10)
-    st.on_ended("b")
-    assert st.totals() == (0, 0)
+    order = held_everywhere([a, b], lambda s, seq: walls.get((s.label, seq)))
+    assert [(s.label, h["seq"]) for s, h in order] == [("a", 5), ("b", 3), ("a", 7)]
 
 
-def test_injections():
+def test_injection_state_from_the_store():
+    sess = session("a")
     st = Steering()
-    inj = st.note_injected("a", {"ok": True, "inject_id": "omproxy-1-1", "original_id": 1, "seq": 9}, "tools/call", "server")
-    assert st.pending_injection_for_seq("a", 9) is inj
-    st.on_answer("omproxy-1-1")
-    assert inj.state == "answered" and st.pending_injection_for_seq("a", 9) is None
-    inj2 = st.note_injected("a", {"ok": True, "inject_id": "omproxy-1-2", "seq": 11}, "ping", "server")
-    st.on_inject_timeout({"type": "inject_timeout", "inject_id": "omproxy-1-2"})
-    assert inj2.state == "timeout"
-    note = st.note_injected("a", {"ok": True, "seq": 12}, "notifications/message", "client")
-    assert note.state == "sent" and note.inject_id is None
+    inj = st.note_injected(sess, {"ok": True, "inject_id": "omproxy-1-1", "original_id": 1, "seq": 9}, "tools/call", "server")
+    assert sess.injections["omproxy-1-1"] is inj
+    req = record_from_line('{"jsonrpc":"2.0","id":"omproxy-1-1","method":"tools/call"}', "c2s")
+    assert inj.state(None) == "pending" and inj.state(req) == "pending"
+    req.pair = 3
+    assert inj.state(req) == "answered"
+    req.pair, req.cancelled = None, True
+    assert inj.state(req) == "cancelled"
+    note = st.note_injected(sess, {"ok": True, "seq": 12}, "notifications/message", "client")
+    assert note.state(None) == "sent" and note.inject_id is None
+    st.remember_intercept("~tool x")
+    st.remember_intercept("~tool x")
+    assert st.intercept_history == ["~tool x"]
 
 
 def test_refusals():

@@ -11,6 +11,8 @@ Modes:
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
   stderr                     write lines to stderr, then behave like echo
   chatty                     a stderr line, then the reply, for every request
+  deaf                       echo; on method "deafen" answer it, write two notifications, then never
+                             read stdin again (a busy server); exits when its parent (the proxy) dies
 """
 
 import json
@@ -50,7 +52,10 @@ def main(argv):
             sys.stderr.write("server starting\nsecond stderr line\n")
             sys.stderr.flush()
         for line in sys.stdin.buffer:
-            msg = json.loads(line)
+            try:
+                msg = json.loads(line)
+            except (ValueError, RecursionError):  # hostile lines from robustness tests
+                continue
             if isinstance(msg, dict) and "id" in msg and "method" in msg:
                 reply({"jsonrpc": "2.0", "id": msg["id"], "result": {"n": len(line)}})
         return 0
@@ -81,6 +86,21 @@ def main(argv):
             out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
                       + b"x" * size + b'","got":' + str(len(line)).encode() + b"}}\n")
             out.flush()
+        return 0
+    if mode == "deaf":
+        parent = os.getppid()
+        while True:
+            line = sys.stdin.buffer.readline()
+            if not line:
+                return 0
+            msg = json.loads(line)
+            reply({"jsonrpc": "2.0", "id": msg.get("id"), "result": {"pid": os.getpid()}})
+            if msg.get("method") == "deafen":
+                for n in (1, 2):
+                    reply({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n}})
+                break
+        while os.getppid() == parent:  # stop reading; go when the proxy goes
+            time.sleep(0.1)
         return 0
     raise SystemExit(f"unknown mode {mode}")
 

@@ -24,6 +24,7 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 from fake_proxy import FakeProxy  # noqa: E402
 
 from omproxy_tui.client.sources import Source  # noqa: E402
+from omproxy_tui.protocol.builder import message_frame  # noqa: E402
 from omproxy_tui.tui.app import OmproxyApp  # noqa: E402
 
 TOOLS = ["echo", "search", "read_file", "write_file", "slow"]
@@ -45,21 +46,18 @@ def make_frames(n: int, start_seq: int = 1, wall0: float = 1_780_000_000.0) -> l
         tool = TOOLS[i % len(TOOLS)]
         req = json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
                           "params": {"name": tool, "arguments": {"q": f"query number {i}", "n": i}}})
-        frames.append({"type": "message", "seq": seq, "t": seq * 0.001, "wall": wall0 + seq * 0.001, "dir": "c2s",
-                       "raw": req, "size": len(req), "status": "relayed"})
+        frames.append(message_frame(seq, seq * 0.001, wall0 + seq * 0.001, "c2s", req))
         seq += 1
         if i % 10 == 3:
             note = json.dumps({"jsonrpc": "2.0", "method": "notifications/progress",
                                "params": {"progressToken": i, "progress": 1, "total": 2}})
-            frames.append({"type": "message", "seq": seq, "t": seq * 0.001, "wall": wall0 + seq * 0.001,
-                           "dir": "s2c", "raw": note, "size": len(note), "status": "relayed"})
+            frames.append(message_frame(seq, seq * 0.001, wall0 + seq * 0.001, "s2c", note))
             seq += 1
         if i % 17 == 5:
             res = json.dumps({"jsonrpc": "2.0", "id": i, "error": {"code": -32000, "message": "boom"}})
         else:
             res = json.dumps({"jsonrpc": "2.0", "id": i, "result": {"content": [{"type": "text", "text": f"result {i} " * 8}]}})
-        frames.append({"type": "message", "seq": seq, "t": seq * 0.001 + 0.0005, "wall": wall0 + seq * 0.001,
-                       "dir": "s2c", "raw": res, "size": len(res), "status": "relayed"})
+        frames.append(message_frame(seq, seq * 0.001 + 0.0005, wall0 + seq * 0.001, "s2c", res))
         seq += 1
         i += 1
     return frames[:n]
@@ -193,8 +191,7 @@ async def bench_live(rate: int = 2000, seconds: float = 5.0) -> dict:
 async def bench_big(mb: int = 20) -> dict:
     text = "z" * (mb * 1024 * 1024)
     raw = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": text}]}})
-    frame = {"type": "message", "seq": 1, "t": 1.0, "wall": 1_780_000_000.0, "dir": "s2c", "raw": raw,
-             "size": len(raw), "status": "relayed"}
+    frame = message_frame(1, 1.0, 1_780_000_000.0, "s2c", raw)
     app = OmproxyApp([NullSource()])
     out: dict = {}
     async with app.run_test(size=(140, 40)) as pilot:

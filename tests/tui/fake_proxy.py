@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
+from omproxy_tui.protocol.builder import message_frame
 from omproxy_tui.protocol.frames import decode, encode
 
 
@@ -84,13 +84,9 @@ class FakeProxy:
 
 
 def message(seq: int, direction: str, obj: Any, *, t: float | None = None, wall: float | None = None, **extra: Any) -> dict[str, Any]:
-    raw = json.dumps(obj, separators=(",", ":"))
-    frame = {"type": "message", "seq": seq, "t": t if t is not None else seq * 0.01,
-             "wall": wall if wall is not None else 1_780_000_000.0 + seq * 0.01,
-             "dir": direction, "raw": raw, "size": len(raw), "error": None, "held": False,
-             "status": "relayed", "changed": None, "injected": None, "to_inspector": False}
-    frame.update(extra)
-    return frame
+    """A ``message`` frame as the proxy sends it (built by the protocol's one frame builder)."""
+    return message_frame(seq, t if t is not None else seq * 0.01,
+                         wall if wall is not None else 1_780_000_000.0 + seq * 0.01, direction, obj, **extra)
 
 
 def plain(widget) -> str:

@@ -426,3 +426,29 @@ async def test_filter_applies_live_while_typing(proxy):
         await pilot.press("escape")
         await pilot.pause()
         assert not app.filter_bar.display and app.filter_text == "~tool echo"
+
+
+async def test_next_error_stops_on_a_batch_with_an_error_element(sockdir):
+    """`n` and `~e` agree: a batch answer with an error element is an error (it was skipped)."""
+    frames = [
+        message(1, "c2s", [{"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"jsonrpc": "2.0", "id": 2, "method": "ping"}]),
+        message(2, "s2c", [{"jsonrpc": "2.0", "id": 1, "result": {}},
+                           {"jsonrpc": "2.0", "id": 2, "error": {"code": -1, "message": "nope"}}]),
+        message(3, "c2s", {"jsonrpc": "2.0", "method": "notifications/x"}),
+    ]
+    fake = await FakeProxy(str(sockdir / "e.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 3)
+            app.log_widget.focus()
+            await pilot.press("home", "n")
+            await pilot.pause()
+            assert app.log_widget.selected_record().index == 1
+            assert next(iter(app.sessions.values())).errors == 1
+            log = app.log_widget
+            error_color = log._style("error").color
+            kind_cell = next(seg for seg in log._render_row(app.store[1], False, 140) if seg.text.startswith("batch"))
+            assert kind_cell.style.color == error_color  # coloured as an error
+    finally:
+        await fake.stop()

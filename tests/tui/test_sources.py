@@ -51,7 +51,7 @@ async def test_recording_source_reads_frames_and_exports(tmp_path):
     await src.run(got.extend)
     assert src.state == "loaded" and src.bad_lines == 1
     assert [f for f in got if f["type"] == "message"] == [f for f in frames if f["type"] == "message"]
-    assert got[-1]["type"] == "connection" and "1 unreadable" in got[-1]["detail"]
+    assert got[-1]["type"] == "connection" and got[-1]["detail"] == "1 line skipped: 1 not JSON"
     assert src.label == "demo"
     # a bare message object (export without "type") is accepted
     bare = tmp_path / "bare.jsonl"

@@ -73,7 +73,7 @@ async def attached(pilot, app: OmproxyApp):
     [info] = app.sessions.values()
     await wait_for(pilot, lambda: info.state == "live" and any(
         r.method == "tools/list" and r.kind == "response" for r in app.store.records), what="session live")
-    await wait_for(pilot, lambda: info.label in app.steering.sessions, what="first state frame")
+    await wait_for(pilot, lambda: info.inspectors >= 1, what="first state frame")
     app.log_widget.focus()
     app.log_widget.move_cursor(0)  # the selected message decides the session steering acts on
     await pilot.pause()
@@ -93,13 +93,13 @@ async def test_intercept_by_filter_then_edit_and_release(live):
         await pilot.pause()
         await pilot.press(*"~tool echo")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.steering.session(info.label).intercept == "~tool echo", what="intercept set")
+        await wait_for(pilot, lambda: info.intercept == "~tool echo", what="intercept set")
         assert "⚑ ~tool echo" in str(app.query_one("#status").content)
         session.send(call(7, "slow", {"seconds": 0}))  # does not match: flows
         assert text_of(await client_recv(pilot, session, lambda m: m.get("id") == 7)) == "slept 0.0 s"
         session.send(call(8, "echo", {"text": "original"}))
         await wait_for(pilot, lambda: held_record(app, lambda r: r.tool == "echo") is not None, what="echo held")
-        await wait_for(pilot, lambda: len(app.steering.session(info.label).held) == 1, what="state: 1 held")
+        await wait_for(pilot, lambda: len(info.held) == 1, what="state: 1 held")
         assert "1 held" in str(app.query_one("#status").content)
         await pilot.press("h")  # jump to the held message
         rec = app.log_widget.selected_record()
@@ -127,7 +127,7 @@ async def test_intercept_by_filter_then_edit_and_release(live):
         assert '+      "text": "edited by the TUI"' in body and '-      "text": "original"' in body
         # one key clears the intercept: echo flows again
         await pilot.press("I")
-        await wait_for(pilot, lambda: app.steering.session(info.label).intercept is None, what="intercept cleared")
+        await wait_for(pilot, lambda: info.intercept is None, what="intercept cleared")
         session.send(call(9, "echo", {"text": "free"}))
         assert text_of(await client_recv(pilot, session, lambda m: m.get("id") == 9)) == "free"
 
@@ -138,7 +138,7 @@ async def test_drop_request_client_gets_error(live):
     async with app.run_test(size=SIZE) as pilot:
         info = await attached(pilot, app)
         await pilot.press("greater_than_sign")  # pause client -> server
-        await wait_for(pilot, lambda: app.steering.session(info.label).paused["c2s"], what="c2s paused")
+        await wait_for(pilot, lambda: info.paused["c2s"], what="c2s paused")
         assert "⏸→" in str(app.query_one("#status").content)
         session.send(call(11, "echo", {"text": "never"}))
         await wait_for(pilot, lambda: held_record(app) is not None, what="held")
@@ -154,7 +154,7 @@ async def test_drop_request_client_gets_error(live):
         assert "dropped" in answer["error"]["message"].lower()
         await wait_for(pilot, lambda: any(r.status == "dropped" for r in app.store.records), what="dropped in log")
         await pilot.press("greater_than_sign")  # resume
-        await wait_for(pilot, lambda: not app.steering.session(info.label).paused["c2s"], what="resumed")
+        await wait_for(pilot, lambda: not info.paused["c2s"], what="resumed")
         session.send(call(12, "echo", {"text": "flows"}))
         assert text_of(await client_recv(pilot, session, lambda m: m.get("id") == 12)) == "flows"
 
@@ -165,7 +165,7 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
     async with app.run_test(size=SIZE) as pilot:
         info = await attached(pilot, app)
         await pilot.press("less_than_sign")  # pause server -> client
-        await wait_for(pilot, lambda: app.steering.session(info.label).paused["s2c"], what="s2c paused")
+        await wait_for(pilot, lambda: info.paused["s2c"], what="s2c paused")
         await pilot.press("C")
         from textual.widgets import Input, Select
 
@@ -203,11 +203,11 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
                                                               "options": {"replicas": 2, "dry_run": False}}
         assert ans.latency is not None and ans.method == "tools/call"
         assert "deployed api to prod x2" in ans.raw
-        await wait_for(pilot, lambda: any(i.state == "answered" for i in app.steering.injections.values()),
-                       what="injection answered")
+        [inj] = info.injections.values()
+        assert inj.state(req) == "answered" and inj.seq == req.seq
         # the answer never reached the client, even once s2c flows again
         await pilot.press("less_than_sign")
-        await wait_for(pilot, lambda: not app.steering.session(info.label).paused["s2c"], what="resumed")
+        await wait_for(pilot, lambda: not info.paused["s2c"], what="resumed")
         session.send({"jsonrpc": "2.0", "id": 30, "method": "ping"})
         await client_recv(pilot, session, lambda m: m.get("id") == 30)
         assert not any("deployed" in json.dumps(m) for m in session.seen)
@@ -276,13 +276,16 @@ async def test_replay_and_cancel(live):
         await wait_for(pilot, lambda: [f.name for f in screen.fields] == ["seconds"], what="slow form")
         screen.query_one("#field-0", Input).value = "8"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(i.method == "tools/call" and i.state == "pending"
-                                          for i in app.steering.injections.values()), what="in flight")
-        inj = next(i for i in app.steering.injections.values() if i.state == "pending")
+        await wait_for(pilot, lambda: any(i.method == "tools/call" and i.to == "server" and "slow" not in i.method
+                                          for i in info.injections.values()) and len(info.injections) == 2,
+                       what="in flight")
+        inj = list(info.injections.values())[-1]
         await wait_for(pilot, lambda: app.store.find_seq(info.label, inj.seq) is not None, what="injected in log")
-        app.log_widget.select_index(app.store.find_seq(info.label, inj.seq))
+        rec = app.store[app.store.find_seq(info.label, inj.seq)]
+        assert inj.state(rec) == "pending" and rec.tool == "slow"
+        app.log_widget.select_index(rec.index)
         await pilot.press("X")
-        await wait_for(pilot, lambda: inj.state == "cancelled", what="cancelled")
+        await wait_for(pilot, lambda: inj.state(rec) == "cancelled", what="cancelled")
         await wait_for(pilot, lambda: any(r.method == "notifications/cancelled" and r.injected
                                           for r in app.store.records), what="cancel sent")
         assert not any("id" in m and str(m.get("id")).startswith("omproxy-") for m in session.seen)
@@ -296,7 +299,7 @@ async def test_quit_while_holding_releases(live):
         other = Inspector(sock)  # a second inspector: the proxy would not fail open on our leaving
         try:
             await pilot.press("P")
-            await wait_for(pilot, lambda: all(app.steering.session(info.label).paused.values()), what="paused")
+            await wait_for(pilot, lambda: all(info.paused.values()), what="paused")
             session.send(call(40, "echo", {"text": "held at quit"}))
             await wait_for(pilot, lambda: held_record(app) is not None, what="held")
             await pilot.press("q")
@@ -323,7 +326,7 @@ async def test_other_inspectors_holds_are_shown(live):
         try:
             assert other.send("pause", dir="c2s")["ok"]
             session.send(call(50, "echo", {"text": "theirs"}))
-            await wait_for(pilot, lambda: len(app.steering.session(info.label).held) == 1, what="their hold seen")
+            await wait_for(pilot, lambda: len(info.held) == 1, what="their hold seen")
             await wait_for(pilot, lambda: held_record(app) is not None)
             assert "1 held" in str(app.query_one("#status").content)
             await pilot.press("H")

@@ -1,9 +1,10 @@
 """Steering actions of the app: pause/resume, intercept, release/drop/edit, inject, replay,
 cancel. A mixin on :class:`~omproxy_tui.tui.app.OmproxyApp`, so the app module stays about
-viewing; the state it renders is :class:`~omproxy_tui.core.steering.Steering` (fed from the
-proxy's ``state`` frames in the app's ingest), and every change goes to the proxy as a command
-(:mod:`omproxy_tui.protocol.frames`): nothing here changes the model on its own, the proxy's
-next ``state``/``message`` frames do, so several TUIs on one proxy stay in agreement.
+viewing. The state it renders is the session model's mirror of the proxy's ``state`` frames
+(:class:`~omproxy_tui.core.sessions.Session`; helpers in :mod:`omproxy_tui.core.steering`), and
+every change goes to the proxy as a command (:mod:`omproxy_tui.protocol.frames`): nothing here
+changes that state on its own, the proxy's next ``state``/``message`` frames do, so several TUIs
+on one proxy stay in agreement.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from rich.text import Text
 
 from omproxy_tui.core import steering as cmds
 from omproxy_tui.core.compose import captured_list
-from omproxy_tui.core.steering import DIR_WORDS, Steering, json_diff, steer_refusal
+from omproxy_tui.core.steering import (DIR_WORDS, Steering, held_everywhere, holding, json_diff, status_parts,
+                                       steer_refusal, totals)
 from omproxy_tui.tui.steer.compose import ComposeContext, ComposeScreen
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen, HeldScreen, InterceptScreen
 from omproxy_tui.tui.steer.editor import EditorScreen
 
 if TYPE_CHECKING:
     from omproxy_tui.tui.model import Record
-    from omproxy_tui.tui.session import SessionInfo
+    from omproxy_tui.core.sessions import Session as SessionInfo
 
 #: seconds to wait for the proxy's reply to a command
 REPLY_TIMEOUT = 10.0
@@ -34,25 +36,19 @@ class SteeringMixin:
     ingest and status bar call. Expects the app's ``sessions``, ``store``, ``log_widget``…"""
 
     steering: Steering
+    _steer_sig: Any = None
 
-    # ---- feeding the model (called from the app's ingest) ------------------------------
+    # ---- rendering the model ------------------------------------------------------------
 
-    def steer_frame(self, label: str, frame: dict[str, Any]) -> None:
-        ftype = frame.get("type")
-        if ftype == "state":
-            self.steering.on_state(label, frame)
-            # what is held/paused is shown at once, not at the next status tick
-            self.call_later(self._steer_repaint)  # type: ignore[attr-defined]
-        elif ftype == "inject_timeout":
-            self.steering.on_inject_timeout(frame)
-            self.notify(f"{label}: injected request {frame.get('inject_id')} got no answer in time: "  # type: ignore[attr-defined]
-                        "notifications/cancelled was sent for it", severity="warning")
-        elif ftype == "message":
-            injected = frame.get("injected")
-            if frame.get("to_inspector") and isinstance(injected, dict):
-                self.steering.on_answer(str(injected.get("id")))
-        elif ftype == "connection" and frame.get("state") == "ended":
-            self.steering.on_ended(label)
+    def steer_after_ingest(self) -> None:
+        """After each batch: repaint the status line at once when what is held, paused or
+        intercepted changed (the periodic tick would show it up to half a second late)."""
+        app: Any = self
+        sig = tuple((s.label, len(s.held), s.held_bytes, s.intercept, tuple(sorted((s.paused or {}).items())))
+                    for s in app.sessions.values())
+        if sig != self._steer_sig:
+            self._steer_sig = sig
+            self._steer_repaint()
 
     def _steer_repaint(self) -> None:
         from textual.css.query import NoMatches
@@ -64,9 +60,10 @@ class SteeringMixin:
 
     def steer_status(self) -> Text:
         """Per session, in colour: paused directions, the intercept filter, held count + bytes."""
+        app: Any = self
         text = Text()
-        for label in list(self.steering.sessions):
-            parts = self.steering.status_parts(label)
+        for session in app.sessions.values():
+            parts = status_parts(session)
             if parts:
                 text.append(" │ ", style="dim")
                 for piece, style in parts:
@@ -145,8 +142,8 @@ class SteeringMixin:
         info = self._steer_info()
         if info is None:
             return
-        paused = self.steering.session(info.label).paused
-        on = not all(paused.values()) if direction == "both" else not paused.get(direction)
+        paused = info.paused or {}
+        on = not (paused.get("c2s") and paused.get("s2c")) if direction == "both" else not paused.get(direction)
         word = "Paused" if on else "Resumed"
         self._send(info, cmds.cmd_pause(direction, on),
                    f"{word} {DIR_WORDS[direction]} for {info.label}" + ("" if on else " ({released} released)"))
@@ -156,15 +153,12 @@ class SteeringMixin:
         if info is None:
             return
         app: Any = self
-        current = self.steering.session(info.label).intercept
+        current = info.intercept
 
         def done(expression: str | None) -> None:
             if expression is None:
                 return
-            if expression:
-                hist = self.steering.intercept_history
-                if not hist or hist[-1] != expression:
-                    hist.append(expression)
+            self.steering.remember_intercept(expression)
             self._send(info, cmds.cmd_intercept(expression or None),
                        f"Intercepting {expression} in {info.label}" if expression else f"Intercept cleared for {info.label}")
 
@@ -175,7 +169,7 @@ class SteeringMixin:
         info = self._steer_info()
         if info is None:
             return
-        if not self.steering.session(info.label).intercept:
+        if not info.intercept:
             self.notify(f"{info.label} has no intercept filter.", severity="information")  # type: ignore[attr-defined]
             return
         self._send(info, cmds.cmd_intercept(None), f"Intercept cleared for {info.label}")
@@ -192,8 +186,8 @@ class SteeringMixin:
         info = self._steer_info()
         if info is None:
             return
-        here = len(self.steering.session(info.label).held)
-        total, _ = self.steering.totals()
+        here = len(info.held)
+        total, _ = totals(self.sessions.values())  # type: ignore[attr-defined]
         if total > here:
             def done(choice: str | None) -> None:
                 if choice == "session":
@@ -211,8 +205,7 @@ class SteeringMixin:
 
     def _release_everywhere(self) -> None:
         app: Any = self
-        infos = [app.sessions_by_label[label] for label, st in self.steering.sessions.items()
-                 if st.held and label in app.sessions_by_label]
+        infos = [s for s in app.sessions.values() if s.held and s.source is not None]
         self._release_all([i for i in infos if not steer_refusal(i.state, i.source.can_send)])
 
     def _release_all(self, infos: list[SessionInfo]) -> None:
@@ -222,10 +215,15 @@ class SteeringMixin:
     def action_steer_drop(self) -> None:
         app: Any = self
         rec = app.log_widget.selected_record()
-        if rec is not None and not rec.held:
-            inj = self.steering.pending_injection_for_seq(str(rec.session), rec.seq)
+        if rec is not None and not rec.held and rec.injected and rec.kind == "request":
+            session = app.sessions_by_label.get(str(rec.session))
+            inj = next((i for i in (session.injections.values() if session else ()) if i.seq == rec.seq), None)
             if inj is not None and inj.inject_id:
-                self._cancel(rec, inj.inject_id)
+                if inj.state(rec) != "pending":
+                    app.notify(f"Injected request {inj.inject_id} is {inj.state(rec)}: nothing to cancel.",
+                               severity="information")
+                    return
+                self._cancel(rec, inj)
                 return
         picked = self._held_selected("drop (or an injected request still in flight, to cancel it)")
         if picked is None:
@@ -244,16 +242,16 @@ class SteeringMixin:
             return
         self._send(info, cmds.cmd_drop(rec.seq), f"Dropped #{rec.seq}")
 
-    def _cancel(self, rec: Record, inject_id: str) -> None:
+    def _cancel(self, rec: Record, inj: Any) -> None:
         info = self._steer_info(rec)
         if info is None:
             return
 
         async def run() -> None:
-            reply = await self.steer_request(info, cmds.cmd_cancel(inject_id))
+            reply = await self.steer_request(info, cmds.cmd_cancel(inj.inject_id))
             if isinstance(reply, dict):
-                self.steering.note_cancelled(inject_id)
-                self.notify(f"Cancelled injected request {inject_id} (notifications/cancelled sent)")  # type: ignore[attr-defined]
+                inj.cancelled = True
+                self.notify(f"Cancelled injected request {inj.inject_id} (notifications/cancelled sent)")  # type: ignore[attr-defined]
 
         self.run_worker(run(), group="steer")  # type: ignore[attr-defined]
 
@@ -282,16 +280,16 @@ class SteeringMixin:
         app: Any = self
         store = app.store
 
-        def record_of(label: str, seq: Any) -> Record | None:
-            idx = store.find_seq(label, seq) if isinstance(seq, int) else None
+        def record_of(session: Any, seq: Any) -> Record | None:
+            idx = store.find_seq(session.label, seq) if isinstance(seq, int) else None
             return None if idx is None else store[idx]
 
-        def wall_of(label: str, seq: Any) -> float | None:
-            rec = record_of(label, seq)
+        def wall_of(session: Any, seq: Any) -> float | None:
+            rec = record_of(session, seq)
             return None if rec is None else rec.wall
 
-        rows = [(label, held, record_of(label, held.get("seq")))
-                for label, held in self.steering.held_everywhere(wall_of)]
+        rows = [(session.label, held, record_of(session, held.get("seq")))
+                for session, held in held_everywhere(app.sessions.values(), wall_of)]
 
         def done(result: tuple[str, Any] | None) -> None:
             if result is None:
@@ -323,7 +321,7 @@ class SteeringMixin:
         reply = await self.steer_request(info, cmds.cmd_inject(to, message), quiet=True)
         if isinstance(reply, str):
             return reply
-        inj = self.steering.note_injected(info.label, reply, str(message.get("method") or "response"), to)
+        inj = self.steering.note_injected(info, reply, str(message.get("method") or "response"), to)
         what = f"{message.get('method') or 'response'} → {to}"
         self.notify(f"Injected {what}" + (f" (inject id {inj.inject_id}; X cancels it while in flight)"  # type: ignore[attr-defined]
                                           if inj.inject_id else ""))
@@ -364,7 +362,7 @@ class SteeringMixin:
         async def run() -> None:
             reply = await self.steer_request(info, cmds.cmd_replay(rec.seq))
             if isinstance(reply, dict):
-                inj = self.steering.note_injected(info.label, reply, rec.method or "?",
+                inj = self.steering.note_injected(info, reply, rec.method or "?",
                                                   "server" if rec.dir == "c2s" else "client")
                 self.notify(f"Replayed #{rec.seq} {rec.method}"  # type: ignore[attr-defined]
                             + (f" as {inj.inject_id}" if inj.inject_id else ""))
@@ -394,14 +392,12 @@ class SteeringMixin:
 
     def holding_infos(self) -> list[SessionInfo]:
         app: Any = self
-        return [app.sessions_by_label[label] for label in self.steering.holding_sessions()
-                if label in app.sessions_by_label and app.sessions_by_label[label].state == "live"]
+        return [s for s in app.sessions.values() if s.state == "live" and s.source is not None and holding(s)]
 
     async def stop_holding(self, infos: list[SessionInfo]) -> None:
         """Release everything and stop holding (resume both directions, clear the intercept)."""
         for info in infos:
-            st = self.steering.session(info.label)
-            if st.intercept:
+            if info.intercept:
                 await self.steer_request(info, cmds.cmd_intercept(None), quiet=True)
             await self.steer_request(info, cmds.cmd_pause("both", False), quiet=True)
             await self.steer_request(info, cmds.cmd_release_all(), quiet=True)

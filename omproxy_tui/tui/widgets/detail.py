@@ -116,8 +116,10 @@ class DetailPane(VerticalScroll, can_focus=True):
             flags.append((f"modified by {ch.get('by', '?')} ({ch.get('action', 'changed')})", "bold"))
         if rec.error:
             flags.append((f"error: {rec.error}", "bold red"))
-        elif getattr(rec, "tool_error", False):
+        elif rec.tool_error:
             flags.append(("tool error (result has isError: true)", "bold red"))
+        elif rec.is_error:
+            flags.append(("batch with an error or invalid element", "bold red"))
         if rec.cancelled:
             flags.append(("cancelled by notifications/cancelled", "bold"))
         lost = self.lost_before.get(rec.index)

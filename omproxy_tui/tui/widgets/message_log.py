@@ -382,7 +382,7 @@ class MessageLog(ScrollView, can_focus=True):
         st = self._style
         row_style = Style()
         status = rec.status or "relayed"
-        is_error = rec.kind in ("error", "invalid") or bool(rec.error) or getattr(rec, "tool_error", False)
+        is_error = rec.is_error
         if rec.held or status == "held":
             row_style = st("held")
         elif status in ("dropped", "blocked"):
