@@ -125,3 +125,10 @@ def test_validate_edge_cases():
     assert validate([], {"type": "array", "minItems": 1}) == ["at least 1 items"]
     assert form_fields({"type": "object"}) == [] and form_fields(None) == []
 
+
+
+def test_canned_demo_tools_match_the_demo_server(sdk_tools):
+    """The steering screenshots' canned tools/list is the demo server's real one."""
+    from omproxy_tui.demo.steer_canned import DEMO_TOOLS
+
+    assert {t["name"]: t["inputSchema"] for t in DEMO_TOOLS} == {n: t["inputSchema"] for n, t in sdk_tools.items()}
