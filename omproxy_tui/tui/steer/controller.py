@@ -30,6 +30,22 @@ if TYPE_CHECKING:
 #: seconds to wait for the proxy's reply to a command
 REPLY_TIMEOUT = 10.0
 
+#: the help screen's walkthrough (the keys are the defaults; the key table shows remaps)
+STEERING_HELP = [
+    ("which session", "the selected message's (or the one shown with Enter in the sessions list, or the only live "
+                      "one); ended sessions and --open files cannot be steered"),
+    ("hold", "i: intercept a filter (~tool slow), I clears it · P pauses both directions, > and < one"),
+    ("see what is held", "H flag in the log · ~held filter · h next held · H list of all held, oldest first · the "
+                         "status bar: ⏸ paused, ⚑ intercept, N held + bytes, per session"),
+    ("let it go", "a releases the selected one · A releases all (session or everywhere) · X drops it (a dropped "
+                  "request is answered with an error)"),
+    ("change it", "e opens the JSON editor (checked as you type, diff below); Ctrl+S releases the edit"),
+    ("send your own", "C composes: pick the direction and method; tools/call, prompts/get and resources/read get a "
+                      "form from the server's own list (F2: raw JSON); Ctrl+S injects it"),
+    ("again", "r replays the selected request · R edits it first · X on an injected request in flight cancels it"),
+    ("leave", "q asks whether to release what is held first (the proxy does when its last inspector leaves)"),
+]
+
 
 class SteeringMixin:
     """``action_*`` methods for the steering keys (see ``actions.py``), plus the helpers the app's
