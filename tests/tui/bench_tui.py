@@ -250,6 +250,29 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
             await pilot.press("greater_than_sign")  # pause client -> server of the only live session
             while not (info.paused or {}).get("c2s"):
                 await pilot.pause(0.01)
+            # the same keys with nothing held yet: what this machine's key-to-paint is anyway
+            for i in range(n_held):
+                proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": -1 - i, "method": "ping"}).encode() + b"\n")
+            proc.stdin.flush()
+            while len(app.store) < n_held:
+                await pilot.pause(0.01)
+            await pilot.press("greater_than_sign")  # the pings are held too: release them first
+            await pilot.press("A")
+            while len(answers) < n_held or len(app.store) < 2 * n_held:
+                await pilot.pause(0.01)
+            answers.clear()
+            app.log_widget.focus()
+            app.log_widget.move_cursor(0)
+            times = []
+            for n in range(100):
+                ks = time.perf_counter()
+                await pilot.press("down" if n % 2 else "up")
+                times.append(time.perf_counter() - ks)
+            times.sort()
+            out["steer_key_baseline_p95_ms"] = times[int(len(times) * 0.95)] * 1000
+            await pilot.press("greater_than_sign")
+            while not (info.paused or {}).get("c2s"):
+                await pilot.pause(0.01)
             for i in range(n_held):
                 proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
                                              "params": {"name": "echo", "arguments": {"i": i}}}).encode() + b"\n")

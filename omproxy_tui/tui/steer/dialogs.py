@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
 from omproxy_tui.tui.widgets.filter_bar import FilterSuggester, FilterValidator
-from omproxy_tui.tui.widgets.message_log import fmt_size, fmt_time
+from omproxy_tui.tui.widgets.message_log import fmt_size
 
 if TYPE_CHECKING:
     from omproxy_tui.tui.model import Record
@@ -141,17 +141,17 @@ class HeldScreen(ModalScreen[tuple[str, Any] | None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("waiting", "session", "dir", "why", "seq", "message", "size")
-        for n, (label, held, rec) in enumerate(self.rows):
+        rows = []
+        for label, held, rec in self.rows:
             if rec is not None:
                 what = " ".join(x for x in (rec.method or rec.kind, rec.tool or "") if x)
                 age = f"{max(0.0, self.now - rec.wall):.1f}s"
                 size = fmt_size(rec.size)
-                when = fmt_time(rec.wall)
             else:
-                what, age, size, when = "(not received yet)", "", "", ""
-            table.add_row(age, label, "→" if held.get("dir") == "c2s" else "←", held.get("reason", ""),
-                          str(held.get("seq")), what, size, key=str(n))
-            del when
+                what, age, size = "(not received yet)", "", ""
+            rows.append((age, label, "→" if held.get("dir") == "c2s" else "←", held.get("reason", ""),
+                         str(held.get("seq")), what, size))
+        table.add_rows(rows)  # one layout for all of them
         table.focus()
 
     def action_choose(self, what: str) -> None:
