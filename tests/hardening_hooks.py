@@ -94,3 +94,72 @@ class HangsSync(StdioProxy):
         if line.method == "hang":
             time.sleep(3600)
         return None
+
+
+class ExitsAsync(StdioProxy):
+    """Async hooks raising SystemExit: inside a task that would stop the whole event loop."""
+
+    n = 0
+
+    async def _on_mcp_server_message(self, line):
+        self.n += 1
+        if self.n == 2:
+            raise SystemExit(5)
+
+    @modifies
+    async def _on_mcp_client_message(self, line):
+        if line.id == 1:
+            raise SystemExit(6)
+        return None
+
+
+class ContractProbe:
+    """An addon with every member of the contract, recording the order of calls to stderr."""
+
+    needs_loop = True
+    whole_lines = False
+    modifies_traffic = False
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def _note(self, name: str) -> None:
+        if not self.calls or self.calls[-1] != name:
+            self.calls.append(name)
+
+    def prepare(self):
+        self._note("prepare")
+
+    async def loop_started(self):
+        self._note("loop_started")
+
+    async def loop_stopping(self):
+        self._note("loop_stopping")
+
+    def shutdown(self):
+        self._note("shutdown")
+        sys.stderr.write("CALLS " + " ".join(self.calls) + "\n")
+
+    def _on_mcp_client_message(self, line):
+        self._note("client_message")
+
+    def _on_mcp_server_message(self, line):
+        self._note("server_message")
+
+    def _on_start(self):
+        self._note("start")
+
+    def _on_close(self):
+        self._note("close")
+
+    def _on_server_stderr(self, text):
+        self._note("stderr")
+
+    def _on_lifecycle(self, event, info):
+        self._note(f"lifecycle:{event}")
+
+
+class WithContractProbe(StdioProxy):
+    def __init__(self):
+        super().__init__()
+        self.add_addon(ContractProbe())

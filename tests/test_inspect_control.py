@@ -51,7 +51,7 @@ def _timed(fn):
 def test_control_channel_answers_while_a_write_to_the_server_is_blocked(sock):
     """Server busy (not reading) and a 1 MiB request stuck in the pipe to it: pause, state, a new
     inspector's hello, release and drop all answer at once."""
-    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "deaf"])
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "busy"])
     a = b = None
     try:
         a = Inspector(sock, timeout=10)
@@ -109,3 +109,63 @@ def test_control_channel_answers_while_a_write_to_the_server_is_blocked(sock):
             s.proc.kill()
             code = None
     assert code is not None, "the proxy did not exit on SIGTERM with a write to the server blocked"
+
+
+def _call(i: int, tool: str = "echo") -> dict:
+    return {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
+
+
+@pytest.mark.parametrize("expr, operator", [
+    ("~pending", "~pending"), ("~slow 100", "~slow"), ("~held", "~held"), ("~m x | !(~q & ~held)", "~held"),
+    ("~status held", "~status"), ("~changed", "~changed"), ("~injected", "~injected"),
+])
+def test_intercept_refuses_operators_the_proxy_cannot_evaluate_on_one_line(sock, expr, operator):
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "echo"])
+    insp = Inspector(sock)
+    insp.read()
+    reply = insp.send("intercept", filter=expr)
+    assert not reply["ok"] and operator in reply["error"] and "intercept" in reply["error"], reply
+    s.send(_call(1))
+    assert s.recv()["id"] == 1  # nothing is held
+    assert insp.until(lambda f: f["type"] == "state")["intercept"] is None
+    assert s.close() == 0
+
+
+def test_intercept_filters_mean_what_the_view_filter_means(sock):
+    """~s needs the session name; ~m and ~tool on a response mean its request's method/tool, as
+    in the view. The proxy used to evaluate a record with an empty session and no pairing."""
+    s = Session(["stdio", "--inspect-socket", sock, "--name", "demo"], [*RAW_SERVER, "echo"])
+    insp = Inspector(sock)
+    insp.read()
+    s.send(_call(0))  # in flight before the rule is set: its reply still knows its method
+    assert insp.send("pause", dir="s2c")["ok"]
+    reply0 = insp.message(lambda f, m: f["dir"] == "s2c" and m.get("id") == 0)
+    assert insp.send("intercept", filter="~s ^demo$ & ~m ^tools/call$ & ~tool secret & ~r")["ok"]
+    assert insp.send("resume", dir="s2c")["ok"]
+    assert s.recv()["id"] == 0
+    s.send(_call(1, "public"))
+    assert s.recv()["id"] == 1  # the reply to a call of another tool is not held
+    s.send(_call(2, "secret"))
+    held = insp.message(lambda f, m: f["dir"] == "s2c" and m.get("id") == 2)
+    assert held["held"] and held["status"] == "held"
+    assert s.nothing_within(0.3)
+    assert insp.send("release", seq=held["seq"])["ok"]
+    assert s.recv()["id"] == 2
+    # another session name never matches
+    assert insp.send("intercept", filter="~s other")["ok"]
+    s.send(_call(3, "secret"))
+    assert s.recv()["id"] == 3
+    # a response to a request relayed before the rule was set is matched too
+    assert insp.send("pause", dir="s2c")["ok"]
+    s.send(_call(4, "secret"))
+    insp.message(lambda f, m: f["dir"] == "s2c" and m.get("id") == 4)
+    assert insp.send("intercept", filter="~tool secret & ~r")["ok"]
+    s.send(_call(5, "public"))
+    assert insp.send("resume", dir="s2c")["ok"]
+    assert [s.recv()["id"] for _ in range(2)] == [4, 5]
+    s.send(_call(6, "secret"))
+    insp.message(lambda f, m: f["dir"] == "s2c" and m.get("id") == 6 and f["held"])
+    assert insp.send("intercept", filter=None)["ok"]
+    assert insp.send("release_all")["released"] == 1
+    assert s.recv()["id"] == 6
+    assert s.close() == 0

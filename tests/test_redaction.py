@@ -142,7 +142,7 @@ def test_not_secret_names(name):
     "Bearer tok==", "bearer x", "Basic dXNlcjpwYXNz", "sk-proj-abcdefghijklmnop", "ghp_abcdefghijklmnop1234",
     "github_pat_11ABCDEFG", "xoxb-1234-5678-abcd", "AKIAIOSFODNN7EXAMPLE",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
-    "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
+    "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==", "Zm9v/YmFy+YmF6cXV4MTIzNDU2Nzg5MA==",
 ])
 def test_credential_looking_values(value):
     assert looks_like_credential(value)
@@ -151,7 +151,7 @@ def test_credential_looking_values(value):
 @pytest.mark.parametrize("value", [
     "false", "true", "1000", "8080", "info", "/usr/local/bin/python3.12", "./data/file-2024.json",
     "https://example.com/v1", "en_US.UTF-8", "hello world 1234567890 abc", "com.example.app.service1234",
-    "2024-01-01T00:00:00Z", "application/json",
+    "2024-01-01T00:00:00Z", "application/json", "src/server_v2/main_module1.py", "~/servers/fetch2024abc",
 ])
 def test_plain_values(value):
     assert not looks_like_credential(value)
@@ -180,3 +180,50 @@ def test_redactor_on_a_line_that_is_not_json_inside_a_frame():
     out = r(json.dumps({"type": "stderr", "line": f"not json {SECRET} {{\"x"}).encode() + b"\n")
     assert json.loads(out)["line"] == 'not json *** {"x'
     assert out.endswith(b"\n")
+
+
+def test_remote_url_query_and_credential_headers_are_masked(tmp_path):
+    """A secret-named query parameter of --url and a header whose value is a credential (whatever
+    its name) are masked in the identity and every frame; other values are shown as they are."""
+    import subprocess
+
+    from helpers import ROOT, free_port, omproxy_cmd
+
+    rec = tmp_path / "rec.jsonl"
+    url = f"http://127.0.0.1:{free_port()}/mcp?api_key=sekrit1234&page=1000"  # nothing listens: exits 1
+    r = subprocess.run(omproxy_cmd("http", "--url", url, "-H", "X-Custom: Bearer abcdef", "-H", "X-Team: core",
+                                   "--record", str(rec)),
+                       input=b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}\n',
+                       capture_output=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1
+    text = rec.read_text()
+    hello = json.loads(text.splitlines()[0])
+    assert hello["proxy"]["target"].endswith("?api_key=***&page=1000")
+    assert hello["proxy"]["headers"] == {"X-Custom": "***", "X-Team": "core"}
+    assert "sekrit1234" not in text and "abcdef" not in text
+
+
+def test_redactor_frames_with_spaces_keep_their_keys():
+    r = Redactor(["paused-secret-1"])
+    frame = json.dumps({"type": "state", "paused-secret-1": {"x": "a paused-secret-1"}}).encode() + b"\n"
+    assert json.loads(r(frame)) == {"type": "state", "paused-secret-1": {"x": f"a {MASK}"}}
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ('{not json ' + SECRET, '{not json ' + MASK),                         # not JSON: masked anywhere
+    ('{"id":12345678,"s":"12345678"}', '{"id":12345678,"s":"***"}'),      # a number stays a number
+    ('[' * 3000 + '"12345678"' + ']' * 3000, '[' * 3000 + '"***"' + ']' * 3000),  # deeper than json's recursion
+    ('{"a":"x\\u0041","b":"12345678"}', '{"a":"x\\u0041","b":"***"}'),    # other strings keep their bytes
+])
+def test_redactor_on_relayed_lines(raw, expected):
+    r = Redactor([SECRET, "12345678"])
+    frame = ('{"type":"message","seq":1,"raw":' + json.dumps(raw) + ',"held":false}\n').encode()
+    out = json.loads(r(frame))
+    assert out["raw"] == expected and out["held"] is False and out["seq"] == 1
+
+
+def test_redactor_on_utf8_json_with_a_non_ascii_secret():
+    """JSON that is not an ASCII frame (--otlp-content passes UTF-8 JSON) is masked as well."""
+    secret = "pässwörd-1234"
+    text = json.dumps({"result": {"text": f"x {secret}"}}, ensure_ascii=False).encode()
+    assert json.loads(Redactor([secret])(text)) == {"result": {"text": f"x {MASK}"}}

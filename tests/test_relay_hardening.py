@@ -3,10 +3,14 @@ kill a relay thread, lose a reply, hang or orphan a process. Real subprocesses a
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from helpers import RAW_SERVER, ROOT, run_proxy
+from helpers import RAW_SERVER, ROOT, omproxy_cmd, pid_alive, run_proxy
 
 HOOK_ENV = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
 GOOD_REPLY = b'{"jsonrpc":"2.0","id":1,"result":{}}'
@@ -55,15 +59,19 @@ def test_modifier_returning_a_too_deep_value_forwards_unchanged(tmp_path):
     assert b"forwarded unchanged" in r.stderr
 
 
-def test_hook_raising_system_exit_does_not_kill_the_relay():
+@pytest.mark.parametrize("hooks", ["ExitsInServerHook", "ExitsAsync"])
+def test_hook_raising_system_exit_does_not_kill_the_relay(hooks):
     """Issue 8 item 4: SystemExit in an observe hook used to end the server->client thread
-    silently (1 of 3 replies, exit code 0)."""
+    silently (1 of 3 replies, exit code 0); in an async hook it would stop the event loop."""
     sent = b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"m"}\n' % i for i in (1, 2, 3))
-    r = run_proxy(["stdio", "--hooks", "hardening_hooks:ExitsInServerHook"], [*RAW_SERVER, "echo"], sent,
+    r = run_proxy(["stdio", "--hooks", f"hardening_hooks:{hooks}"], [*RAW_SERVER, "echo"], sent,
                   env=HOOK_ENV)
     assert r.returncode == 0, r.stderr[-3000:]
     assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == [1, 2, 3]
-    assert b"ExitsInServerHook._on_mcp_server_message raised SystemExit" in r.stderr
+    assert f"{hooks}._on_mcp_server_message raised".encode() in r.stderr
+    assert b"SystemExit" in r.stderr
+    if hooks == "ExitsAsync":
+        assert f"{hooks}._on_mcp_client_message raised".encode() in r.stderr
 
 
 def test_modifier_raising_system_exit_forwards_unchanged():
@@ -91,3 +99,98 @@ def test_server_lines_are_checked_as_exactly_rfc_8259(tmp_path):
         err = r.stderr.decode()
         assert err.count("not forwarded") == 3
         assert "NaN is not JSON" in err and "-Infinity is not JSON" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER is Linux-only")
+@pytest.mark.parametrize("how", ["client_eof", "sigterm"])
+def test_detached_grandchildren_do_not_survive(tmp_path, how):
+    """Issue 8 item 13: grandchildren that setsid() (node's detached spawn, a browser under
+    Puppeteer), directly or through a double fork, are outside the server's process group."""
+    pidfile = tmp_path / "pids"
+    proc = subprocess.Popen(omproxy_cmd("stdio", "--", *RAW_SERVER, "detach", str(pidfile)), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"m"}\n')
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        pids = [int(p) for p in pidfile.read_text().split()]
+        assert all(pid_alive(p) for p in pids)
+        if how == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            proc.stdin.close()
+        assert proc.wait(30) == 0  # the server itself exits at stdin EOF
+        dead_by = time.monotonic() + 10
+        while any(pid_alive(p) for p in pids) and time.monotonic() < dead_by:
+            time.sleep(0.05)
+        assert [p for p in pids if pid_alive(p)] == [], proc.stderr.read().decode()[-2000:]
+    finally:
+        for p in [int(x) for x in pidfile.read_text().split()] if pidfile.exists() else []:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("cli_timeout", [None, "0.5"])
+def test_async_modifier_that_never_finishes_has_a_deadline(cli_timeout):
+    """Issue 8 item 12: an async @modifies hook that never finishes used to block the message and
+    exit at client EOF forever, with no report. Past the deadline the message goes on unchanged."""
+    sent = b'{"jsonrpc":"2.0","id":1,"method":"hang"}\n{"jsonrpc":"2.0","id":2,"method":"m"}\n'
+    args = ["stdio", "--hooks", "hardening_hooks:HangsAsync"]
+    if cli_timeout:
+        args += ["--hook-timeout", cli_timeout]
+    r = run_proxy(args, [*RAW_SERVER, "echo"], sent, timeout=30, env=HOOK_ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == [1, 2]
+    err = r.stderr.decode()
+    assert f"HangsAsync._on_mcp_client_message did not finish within {cli_timeout or '1.0'} s" in err
+    assert "forwarded unchanged" in err
+
+
+def test_signal_exits_while_a_sync_modifier_hangs(tmp_path):
+    """A sync hook cannot be interrupted (documented); a signal still ends the session."""
+    proc = subprocess.Popen(omproxy_cmd("stdio", "--hooks", "hardening_hooks:HangsSync", "--", *RAW_SERVER, "echo"),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env=HOOK_ENV)
+    try:
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"m"}\n')
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"hang"}\n')
+        proc.stdin.flush()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER is Linux-only")
+def test_the_embedding_programs_own_children_are_left_alone(tmp_path):
+    """The subreaper ends the server's strays only: a child the embedding program started before
+    (and one it starts from a hook) outlives the session."""
+    pidfile = tmp_path / "pids"
+    script = tmp_path / "embed.py"
+    script.write_text(
+        "import subprocess, sys\n"
+        "from omproxy_tui.proxy import ServerParams, StdioProxy\n"
+        "before = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "class Embedded(StdioProxy):\n"
+        "    def _on_start(self):\n"
+        "        self.mine = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"raw = {RAW_SERVER!r}\n"
+        "p = Embedded()\n"
+        f"code = p.run(ServerParams(raw[0], raw[1:] + ['detach', {str(pidfile)!r}]))\n"
+        "alive = [x.poll() is None for x in (before, p.mine)]\n"
+        "before.kill(); p.mine.kill()\n"
+        "sys.stderr.write(f'ALIVE {alive}\\n')\n"
+        "sys.exit(code)\n")
+    r = subprocess.run([sys.executable, str(script)], input=b'{"jsonrpc":"2.0","id":1,"method":"m"}\n',
+                       capture_output=True, timeout=60, cwd=ROOT)
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert b"ALIVE [True, True]" in r.stderr
+    assert [p for p in pids if pid_alive(p)] == []

@@ -196,13 +196,15 @@ def test_seed_style_hooks_see_typed_messages_batch_elements_and_stderr(tmp_path)
     lines = [b'{"jsonrpc":"2.0","id":1,"method":"m"}', b'[{"jsonrpc":"2.0","id":2,"method":"a"},'
              b'{"jsonrpc":"2.0","method":"b"}]', b"not json"]
     r = run_proxy(["stdio", "--hooks", "hook_examples:Records"], [*RAW_SERVER, "stderr"],
-                  lines[0] + b"\n" + lines[1] + b"\n",
+                  lines[0] + b"\n" + lines[1] + b"\n" + lines[2] + b"\n",
                   env=dict(os.environ, PYTHONPATH=str(ROOT / "tests"), OMPROXY_RECORD=str(rec)))
     assert r.returncode == 0, r.stderr
     seen = [json.loads(x) for x in rec.read_text().splitlines()]
     c2s = [s for s in seen if s.get("d") == "c2s"]
     assert [(s["kind"], s["element"]) for s in c2s] == [
-        ("JSONRPCRequest", None), ("JSONRPCRequest", 0), ("JSONRPCNotification", 1)]
+        ("JSONRPCRequest", None), ("JSONRPCRequest", 0), ("JSONRPCNotification", 1), ("ValueError", None)]
+    # the server's stderr is copied to ours, line by line
+    assert b"server starting\nsecond stderr line\n" in r.stderr
     assert any(s.get("d") == "s2c" and s["kind"] == "JSONRPCResponse" for s in seen)
     assert {"stderr": "server starting"} in seen
     assert seen[-1] == {"closed": True}

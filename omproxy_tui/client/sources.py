@@ -100,8 +100,10 @@ class _Batcher:
 class SocketSource(Source):
     """Attach to one proxy's inspect socket; reconnect with backoff until the proxy is gone.
 
-    Event frames are de-duplicated by ``seq`` across reconnects (the backlog replays the session
-    from its start); a seq gap after a reconnect is reported as a synthetic ``lost`` frame.
+    After a reconnect the proxy replays its backlog (``hello`` says how many event frames that
+    is): only those replayed frames are de-duplicated by ``seq``; live frames are never dropped.
+    A seq gap between what was seen and the first new frame after a reconnect is reported as a
+    synthetic ``lost`` frame.
     """
 
     can_send = True
@@ -168,6 +170,7 @@ class SocketSource(Source):
         flusher = asyncio.create_task(batcher.run())
         backoff = 0.05
         started = time.monotonic()
+        waiting = ""
         try:
             batcher.push(connection_frame("connecting", self.path))
             self.state = "connecting"
@@ -182,6 +185,13 @@ class SocketSource(Source):
                     ):
                         self._end(batcher, f"cannot connect: {exc.strerror or exc}")
                         return
+                    if self.connects == 0:
+                        # say why we are still waiting, once per reason
+                        why = (f"waiting: no proxy at {self.path}" if isinstance(exc, FileNotFoundError)
+                               else f"waiting: {self.path}: {exc.strerror or exc}")
+                        if why != waiting:
+                            waiting = why
+                            batcher.push(connection_frame("connecting", why))
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
@@ -224,6 +234,7 @@ class SocketSource(Source):
 
     async def _read(self, reader: asyncio.StreamReader, batcher: _Batcher) -> None:
         first_event = True
+        replay = 0  # event frames of the backlog replay still to come (from hello)
         while True:
             line = await reader.readline()
             if not line:
@@ -243,17 +254,22 @@ class SocketSource(Source):
                     self.proxy.update(proxy)
                     self.label = self.proxy.get("name") or self.label
                 self.state = "live"
+                n = frame.get("backlog")
+                replay = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
                 batcher.push(frame)
                 batcher.push(connection_frame("live", self.path))
                 continue
             if ftype in _EVENT_TYPES:
                 seq = frame.get("seq")
+                replayed = replay > 0
+                if replayed:
+                    replay -= 1
                 if isinstance(seq, int):
-                    if seq <= self.last_seq:
-                        continue  # already seen before a reconnect
+                    if replayed and seq <= self.last_seq:
+                        continue  # seen before a reconnect
                     if first_event and self.connects > 1 and seq > self.last_seq + 1:
                         batcher.push({"type": "lost", "n": seq - self.last_seq - 1, "reconnect": True})
-                    self.last_seq = seq
+                    self.last_seq = max(self.last_seq, seq)
                 first_event = False
                 if ftype == "lifecycle" and frame.get("event") == "exited":
                     code = frame.get("code")

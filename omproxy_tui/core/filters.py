@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 from omproxy_tui.core.records import Record, id_text
 
 __all__ = [
+    "quote",
     "HELP",
     "OPERATORS",
     "Filter",
@@ -828,6 +829,12 @@ def _quote(s: str, bare: bool = False) -> str:
             out.append(c)
     out.append('"')
     return "".join(out)
+
+
+def quote(argument: str) -> str:
+    """``argument`` written so that it parses back to exactly itself as an operator's argument
+    (``f"~m {quote(x)}"``); quoted only when it has to be."""
+    return _quote(argument)
 
 
 class _Parser:

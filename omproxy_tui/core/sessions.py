@@ -65,7 +65,8 @@ class Session:
     errors: int = 0
     #: frames the inspector missed (``lost`` frames and reconnect gaps)
     lost: int = 0
-    #: messages of the session that were no longer in the proxy's backlog when we attached
+    #: event frames of the session that were no longer in the proxy's backlog when we attached
+    #: (the hello's ``missing``, or told by the first frame's seq); the log marks where
     missing_before: int = 0
     #: the hello's proxy name has been applied (a session is renamed at most once)
     relabelled: bool = False
@@ -88,6 +89,10 @@ class Session:
     #: (wall, event, details)
     lifecycle: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     _seen_event: bool = field(default=False, repr=False)
+    _last_seq: int = field(default=0, repr=False)
+    #: replayed backlog frames still to come after the latest hello, and the hello's count
+    _backlog_left: int = field(default=0, repr=False)
+    _missing_hint: int = field(default=0, repr=False)
 
     @property
     def transport(self) -> str:
@@ -169,6 +174,8 @@ class SessionModel:
         self.by_label: dict[str, Session] = {}
         #: store index -> frames lost just before that record (the log marks the gap there)
         self.lost_before: dict[int, int] = {}
+        #: store index -> earlier frames of its session no longer in the proxy's backlog
+        self.missing_before: dict[int, int] = {}
         self.methods_seen: set[str] = set()
         self.tools_seen: set[str] = set()
         self.filter_text = ""
@@ -340,24 +347,21 @@ class SessionModel:
         for frame in frames:
             ftype = frame.get("type")
             if ftype == "message" or ftype == "resolved":
-                if not session._seen_event:
-                    self._first_event(session, frame)
+                self._seq(session, frame)
                 try:
                     changed_all += add_frame(frame, label)
                 except Exception:  # a malformed frame must not stop the others
                     continue
             elif ftype == "stderr":
                 session.stderr.append((frame.get("wall") or self.clock(), str(frame.get("line", ""))))
-                if not session._seen_event:
-                    self._first_event(session, frame)
+                self._seq(session, frame)
             elif ftype == "lifecycle":
                 event_name = str(frame.get("event", "?"))
                 details = {k: v for k, v in frame.items() if k not in ("type", "seq", "t", "wall", "event")}
                 session.lifecycle.append((frame.get("wall") or self.clock(), event_name, details))
                 if event_name == "exited":
                     session.exit_code = frame.get("code")
-                if not session._seen_event:
-                    self._first_event(session, frame)
+                self._seq(session, frame)
             elif ftype == "hello":
                 self._hello(session, frame, len(records) == start)
                 label = session.label
@@ -390,23 +394,49 @@ class SessionModel:
             session.held_bytes = 0
             session.paused = {}
             session.intercept = None
+            # nothing can answer its waiting requests any more: "no response", not pending
+            changed_all += self.store.end_session(session.label)
 
     def _hello(self, session: Session, frame: dict[str, Any], nothing_yet: bool) -> None:
         proxy = frame.get("proxy") or {}
         if not isinstance(proxy, dict):
             return
         session.proxy.update(proxy)
+        backlog = frame.get("backlog")
+        missing = frame.get("missing")
+        session._backlog_left = backlog if type(backlog) is int else 0
+        session._missing_hint = missing if type(missing) is int and missing > 0 else 0
         name = proxy.get("name")
         if name and session.messages == 0 and nothing_yet and not session.relabelled:
             self._relabel(session, str(name))  # name the session after the proxy now we know it
         session.relabelled = True
 
-    def _first_event(self, session: Session, frame: dict[str, Any]) -> None:
-        """The session's first event frame: a seq above 1 means its start is not in the backlog."""
-        session._seen_event = True
+    def _seq(self, session: Session, frame: dict[str, Any]) -> None:
+        """Find where the session's start fell out of the proxy's backlog.
+
+        The first event frame's seq above 1 says the session began earlier; when the proxy keeps
+        the handshake, the gap is instead the first seq jump inside the replayed backlog, and the
+        hello's ``missing`` says how many frames it holds.
+        """
         seq = frame.get("seq")
-        if isinstance(seq, int) and seq > 1 and session.missing_before == 0:
-            session.missing_before = seq - 1
+        if type(seq) is not int or session.proxy.get("transport") == "recording":
+            return  # an export holds the messages someone chose, not a backlog
+        last = session._last_seq
+        if not session._seen_event:
+            session._seen_event = True
+            if seq > 1:
+                self._mark_missing(session, session._missing_hint or seq - 1)
+        elif session._backlog_left > 0 and seq > last + 1 and session._missing_hint and not session.missing_before:
+            self._mark_missing(session, session._missing_hint)
+        if session._backlog_left > 0:
+            session._backlog_left -= 1
+        if seq > last:
+            session._last_seq = seq
+
+    def _mark_missing(self, session: Session, n: int) -> None:
+        session.missing_before = n
+        at = len(self.store)
+        self.missing_before[at] = self.missing_before.get(at, 0) + n
 
     def _account(self, session: Session, records: list[Any], start: int) -> None:
         """Counters, stats and the completion sets for ``records[start:]`` (one batch, one session)."""

@@ -82,6 +82,9 @@ class Stats:
     def __init__(self) -> None:
         self._acc: dict[str, _Acc] = {}
         self._seen: set[int] = set()
+        # responses counted under "(unpaired)": moved to their method if their request turns
+        # up later (a response recorded before its request, see Store)
+        self._unpaired: set[int] = set()
         self._pending_keys: dict[int, tuple[_Acc, ...]] = {}
         self._ticks: dict[int, int] = {}
         # (method, tool) -> the accumulators a record with them counts in
@@ -117,6 +120,8 @@ class Stats:
         if idx not in self._seen:
             self._seen.add(idx)
             self._first(rec, kind)
+        elif rec.method is not None and idx in self._unpaired:
+            self._reattribute(rec)
         # in-flight: requests enter while pending and leave when answered or cancelled
         if kind == "request" or kind == "batch":
             accs = self._pending_keys.get(idx)
@@ -165,8 +170,13 @@ class Stats:
             is_error = kind == "error" or rec.error is not None or rec.tool_error  # = rec.is_error here (no batches)
             if is_error:
                 errors += 1
-            accs = accs_of(rec.method or UNPAIRED, rec.tool)
+            method = rec.method
             counted = kind == "request" or kind == "notification"
+            if method is None:
+                method = UNPAIRED
+                if not counted:
+                    self._unpaired.add(idx)
+            accs = accs_of(method, rec.tool)
             latency = rec.latency if not counted and rec.pair is not None else None
             for a in accs:
                 if counted:
@@ -226,6 +236,8 @@ class Stats:
             method, tool = INVALID, None
         else:
             method, tool = rec.method or UNPAIRED, rec.tool
+            if rec.method is None and kind != "request" and kind != "notification":
+                self._unpaired.add(rec.index)
         accs = self._accs(method, tool)
         counted = kind == "request" or kind == "notification"
         latency = rec.latency if (kind == "response" or kind == "error") and rec.pair is not None else None
@@ -243,6 +255,36 @@ class Stats:
                 if lat and latency * 1000.0 < lat[-1]:
                     a.sorted = False
                 lat.append(latency * 1000.0)
+
+    def _reattribute(self, rec: Record) -> None:
+        """Move a response counted as unpaired to its request's method (bytes, errors, latency)."""
+        self._unpaired.discard(rec.index)
+        size = rec.size
+        inbound = rec.dir == "c2s"
+        is_error = rec.is_error
+        old = self._acc.get(UNPAIRED)
+        if old is not None:
+            if inbound:
+                old.bytes_in -= size
+            else:
+                old.bytes_out -= size
+            if is_error:
+                old.errors -= 1
+            if not (old.count or old.errors or old.bytes_in or old.bytes_out or old.pending or old.lat):
+                del self._acc[UNPAIRED]
+                self._accs_memo = {k: v for k, v in self._accs_memo.items() if k[0] != UNPAIRED}
+        latency = rec.latency if rec.pair is not None else None
+        for a in self._accs(rec.method, rec.tool):
+            if is_error:
+                a.errors += 1
+            if inbound:
+                a.bytes_in += size
+            else:
+                a.bytes_out += size
+            if latency is not None:
+                if a.lat and latency * 1000.0 < a.lat[-1]:
+                    a.sorted = False
+                a.lat.append(latency * 1000.0)
 
     # ---- reading ----------------------------------------------------------------------------
 

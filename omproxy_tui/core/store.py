@@ -25,6 +25,12 @@ and per direction):
   with the same id), the old one is superseded, not orphaned: it stops being pending.
 * Responses with no matching request (id null -- JSON-RPC's "could not read your id" --, a
   request from before the capture, an unknown id) are orphans: ``method`` None, ``pair`` None.
+* A response recorded *before* its own request (a proxy that numbered the two directions in the
+  wrong order, old recordings): the orphan waits, and a request with its id arriving within
+  :data:`EARLY_WINDOW` seconds (proxy clock) pairs with it at once -- the request is never
+  pending, and both get latency 0.0 (the real one is unknown; never negative).
+* When a session ends (:meth:`Store.end_session`), its requests still waiting are *unanswered*:
+  no longer pending (``~pending``, the pending count), listed in :attr:`Store.unanswered`.
 * Requests with an unusable id (null, object...) are never pending and never paired.
 * Batches (JSON-RPC 2.0 batches; MCP allowed them only in 2025-03-26): every element takes part
   in pairing, using the per-element ``Record.parts``. A batch of requests is one record that is
@@ -50,6 +56,9 @@ __all__ = ["Store"]
 
 _OTHER = {"c2s": "s2c", "s2c": "c2s"}
 
+#: How long (proxy clock, seconds) an orphan response waits for a request it may have overtaken.
+EARLY_WINDOW = 1.0
+
 #: ``resolved.action`` -> the held record's new ``status``.
 _RESOLVED_STATUS = {"released": "relayed", "dropped": "dropped", "edited": "edited"}
 
@@ -72,6 +81,8 @@ class Store:
         "_held",
         "_batch_open",
         "_npending",
+        "_early",
+        "unanswered",
     )
 
     def __init__(self) -> None:
@@ -90,6 +101,10 @@ class Store:
         # batch request index -> number of its requests still unanswered
         self._batch_open: dict[int, int] = {}
         self._npending = 0
+        # pairing key of the request an orphan response answers -> the response's index
+        self._early: dict[tuple, int] = {}
+        #: indices of requests whose session ended before they were answered
+        self.unanswered: set[int] = set()
 
     # ---- container protocol ---------------------------------------------------------------
 
@@ -182,10 +197,14 @@ class Store:
         kind = record.kind
         if kind == "request":
             if record.pending:
-                self._npending += 1
                 id = record.id
                 t = type(id)
                 key = (session, record.dir, t, id if t is int or t is str else repr(id))
+                if self._early:
+                    early = self._early.pop(key, None)
+                    if early is not None and record.t - records[early].t <= EARLY_WINDOW:
+                        return self._pair_early(record, early)
+                self._npending += 1
                 old = self._pending.get(key)
                 self._pending[key] = idx
                 token = record.progress_token
@@ -202,6 +221,7 @@ class Store:
             key = (session, _OTHER.get(record.dir), t, id if t is int or t is str else repr(id))
             ridx = self._pending.pop(key, None)
             if ridx is None:
+                self._wait_for_request(key, idx)
                 return [idx]
             req = records[ridx]
             if req.kind == "request":
@@ -263,7 +283,44 @@ class Store:
                     del self._pending[key]
         return [idx]
 
+    def end_session(self, session: str) -> list[int]:
+        """The session ended (the proxy exited, a recording was read to its end): requests still
+        waiting will never be answered. They stop being pending and join :attr:`unanswered`;
+        returns their indices."""
+        changed = []
+        records = self.records
+        for key, idx in list(self._pending.items()):
+            if key[0] != session:
+                continue
+            del self._pending[key]
+            rec = records[idx]
+            if rec.pending:
+                self._settle(rec)
+                self.unanswered.add(idx)
+                changed.append(idx)
+        self._batch_open = {i: n for i, n in self._batch_open.items() if records[i].session != session}
+        return sorted(changed)
+
     # ---- pairing internals ----------------------------------------------------------------
+
+    def _wait_for_request(self, key: tuple, idx: int) -> None:
+        """An orphan response: keep it a moment in case its request was recorded after it."""
+        early = self._early
+        early[key] = idx
+        if len(early) > 4096:  # orphans that waited in vain: keep only the recent ones
+            now = self.records[idx].t
+            records = self.records
+            self._early = {k: i for k, i in early.items() if now - records[i].t <= EARLY_WINDOW}
+
+    def _pair_early(self, req: Record, ridx: int) -> list[int]:
+        resp = self.records[ridx]
+        req.pending = False
+        req.pair = ridx
+        resp.pair = req.index
+        req.latency = resp.latency = max(0.0, resp.t - req.t)
+        resp.method = req.method
+        resp.tool = req.tool
+        return [req.index, ridx]
 
     def _settle(self, rec: Record) -> None:
         if rec.pending:

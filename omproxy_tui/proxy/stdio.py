@@ -14,14 +14,16 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Direction, Proxy, exit_code, protect_stdout, restore_stdout, write_all
+from .cutter import BIG_READ_SIZE, READ_SIZE, LineCutter
 from .line import C2S, S2C
+from .outstanding import Outstanding
+from .reaper import Reaper, become_subreaper, children
 
-READ_SIZE = 1 << 16
-BIG_READ_SIZE = 1 << 20  # once a line is known to be long, read in bigger gulps
 
 
 @dataclass
@@ -48,11 +50,28 @@ class StdioProxy(Proxy):
     exit_grace = 3.0
     #: seconds between SIGTERM and SIGKILL
     term_grace = 2.0
+    #: seconds without a byte reaching a client that stopped reading before omproxy stops
+    #: delivering at shutdown (a client that reads, however slowly, gets everything)
+    delivery_stall = 10.0
+    #: seconds the server gets, after the client closed its stdin, to answer requests that are
+    #: still outstanding (a long tool call) before the exit grace starts counting
+    reply_timeout = 30.0
+    #: Linux: adopt descendants that leave the server's process group (setsid) and end them at
+    #: shutdown (see proxy/reaper.py)
+    reap_strays = True
 
     def __init__(self) -> None:
         super().__init__()
         self.proc: subprocess.Popen | None = None
+        self.reaper: Reaper | None = None
         self.target: list[str] = []
+        self.delivered_at = time.monotonic()  # last write progress to the client (shutdown's measure)
+        self.outstanding = Outstanding()  # client requests the server has not answered
+        #: a hot-restart controller (proxy/restart.py :class:`Restarter`), or None
+        self.restarter: Any = None
+        self._server_spec: tuple[list[str], dict, str | None] = ([], {}, None)
+        self._s2c_thread: threading.Thread | None = None
+        self._notify: Any = None
 
     def run(self, server: Any) -> int:
         """Relay until the session ends; returns the exit code to use (the server's)."""
@@ -64,6 +83,8 @@ class StdioProxy(Proxy):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 previous[sig] = signal.signal(sig, lambda signum, frame: notify(f"signal:{signal.Signals(signum).name}"))
+            if self.restarter is not None:  # hot restart (proxy/restart.py): SIGUSR1 restarts the server
+                previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda signum, frame: notify("restart:signal"))
         try:
             return self._run(server, events, notify)
         finally:
@@ -76,18 +97,22 @@ class StdioProxy(Proxy):
         env = dict(os.environ)
         env.update(getattr(server, "env", None) or {})
         cwd = getattr(server, "cwd", None)
+        keep = children() if self.reap_strays and become_subreaper() else None
+        self._server_spec = (argv, env, cwd)
+        self._notify = notify
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    env=env, cwd=cwd, start_new_session=True, bufsize=0)
+            proc = self._spawn_server()
         except OSError as exc:
             self.report(f"cannot start server {argv[0]!r}: {exc.strerror or exc}")
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
-        self.proc = proc
         wire = protect_stdout()
-        c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
-        s2c = Direction(S2C, write_all(wire), self.hold_limit)
+        # With hot restart the restart controller writes to whichever server is current.
+        to_server = write_all(proc.stdin.fileno()) if self.restarter is None else self.restarter.write
+        c2s = Direction(C2S, to_server, self.hold_limit)
+        s2c = Direction(S2C, self._client_writer(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
+        self.reaper = Reaper(keep, proc.pid) if keep is not None else None
         self.prepare_addons()
         if self.needs_loop():
             self.start_loop()
@@ -100,31 +125,56 @@ class StdioProxy(Proxy):
             self._close_stdin(c2s)
             notify("client_eof")
 
-        def server_eof() -> None:
-            s2c.flush(release_all=True)
-            notify("server_eof")
-
-        threads = [
-            threading.Thread(target=self._pump, args=(0, c2s, False, client_eof), name="omproxy-c2s", daemon=True),
-            threading.Thread(target=self._pump, args=(proc.stdout.fileno(), s2c, True, server_eof),
-                             name="omproxy-s2c", daemon=True),
-            threading.Thread(target=self._stderr_pump, args=(proc.stderr.fileno(),), name="omproxy-stderr",
-                             daemon=True),
-            threading.Thread(target=lambda: (proc.wait(), notify("exited")), name="omproxy-wait", daemon=True),
-        ]
-        for t in threads:
-            t.start()
+        c2s_thread = threading.Thread(target=self._pump, args=(0, c2s, False, client_eof), name="omproxy-c2s",
+                                      daemon=True)
+        c2s_thread.start()
+        stderr_thread = self._start_server_threads(proc, notify)
         try:
-            code = self._supervise(events, proc, c2s, s2c, threads[1])
+            code = self._supervise(events, proc, c2s, s2c, self._s2c_thread)
         finally:
             self.call_hooks("_on_lifecycle", "closing", {})
-            threads[2].join(1.0)
+            stderr_thread.join(1.0)
             self.drain_hooks()
             self.run_hook_now("_on_close")
             self.stop_loop()
             self.shutdown_addons()
             restore_stdout(wire)  # last: a print() in _on_close must not reach the client either
         return code
+
+    # ---- the server process (called again by a hot restart, proxy/restart.py) ------------------
+    def _spawn_server(self) -> subprocess.Popen:
+        """Start the server (same command, env and cwd every time); raises OSError."""
+        argv, env, cwd = self._server_spec
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, cwd=cwd, start_new_session=True, bufsize=0)
+        self.proc = proc
+        return proc
+
+    def _start_server_threads(self, proc: subprocess.Popen, notify) -> threading.Thread:
+        """Start the reader threads of one server process; returns its stderr thread. `notify`
+        may drop the events of a server a restart has replaced (see proxy/restart.py)."""
+        s2c = self.directions[S2C]
+
+        def current() -> bool:  # a server a restart replaced (proxy/restart.py) ends quietly
+            return proc is self.proc and not getattr(proc, "omproxy_replaced", False)
+
+        def tell(what: str) -> None:
+            if current():
+                notify(what)
+
+        def server_eof() -> None:
+            if current():
+                s2c.flush(release_all=True)
+            tell("server_eof")
+
+        self._s2c_thread = threading.Thread(target=self._pump, args=(proc.stdout.fileno(), s2c, True, server_eof),
+                                            name="omproxy-s2c", daemon=True)
+        stderr_thread = threading.Thread(target=self._stderr_pump, args=(proc.stderr.fileno(),),
+                                         name="omproxy-stderr", daemon=True)
+        waiter = threading.Thread(target=lambda: (proc.wait(), tell("exited")), name="omproxy-wait", daemon=True)
+        for t in (self._s2c_thread, stderr_thread, waiter):
+            t.start()
+        return stderr_thread
 
     def _close_stdin(self, c2s: Direction) -> None:
         """Never blocks: with a write to a server that does not read in progress, the pipe is
@@ -140,10 +190,21 @@ class StdioProxy(Proxy):
     def _supervise(self, events: queue.SimpleQueue, proc: subprocess.Popen, c2s: Direction, s2c: Direction,
                    s2c_thread: threading.Thread) -> int:
         server_eof = False
+        wait_replies = False
+        ticks = 0
         while True:
             try:
                 what = events.get(timeout=0.5)  # a timeout keeps signal handlers running promptly
             except queue.Empty:
+                ticks += 1
+                self.outstanding.settle()  # parse what the relay threads queued, off their path
+                if self.reaper is not None and ticks % 4 == 0:
+                    self.reaper.reap()  # adopted orphans that exited: no zombies pile up
+                continue
+            if what.startswith("restart:") and self.restarter is not None:
+                # Hot restart (proxy/restart.py), on this thread: it owns the server processes.
+                self.restarter.restart(what[8:])
+                proc, s2c_thread, server_eof = self.proc, self._s2c_thread, False
                 continue
             if what == "server_eof":
                 server_eof = True
@@ -151,9 +212,12 @@ class StdioProxy(Proxy):
                     break
                 continue
             if what == "exited":
+                if self.restarter is not None and (proc.poll() is None or self.restarter.server_exited(proc)):
+                    continue  # stale, or kept alive for the next restart (--watch)
                 break
             if what == "client_eof":
                 self.call_hooks("_on_lifecycle", "client_eof", {})
+                wait_replies = True  # the client may still be reading: let slow replies come
                 break
             if what.startswith("signal:"):
                 self.call_hooks("_on_lifecycle", "signal", {"signal": what[7:]})
@@ -164,24 +228,89 @@ class StdioProxy(Proxy):
         if proc.poll() is None:
             # Spec order: stdin is closed; give the server time to finish and exit by itself, while
             # its replies keep flowing to the client; then SIGTERM, then SIGKILL its whole group.
-            if not self._wait_exit(proc, self.exit_grace):
+            if not self._wait_exit_delivering(proc, s2c, wait_replies):
+                if self.outstanding:
+                    self.report(f"stopping the server with {self._unanswered()}")
                 self._killpg(proc, signal.SIGTERM)
                 if not self._wait_exit(proc, self.term_grace):
                     self._killpg(proc, signal.SIGKILL)
                     self._wait_exit(proc, 5.0)
-        # Flush what the server wrote before it went. Grandchildren (under sh -c / npx / uvx) may
-        # still hold its stdout open, so they go too.
+        # The server is gone; what it wrote is still in the pipe. Grandchildren (under sh -c / npx /
+        # uvx) may hold its stdout open, so after a moment they go too...
         if not server_eof:
-            s2c_thread.join(1.0)
+            self._deliver(s2c, s2c_thread, limit=1.0)
         if self._group_alive(proc):
             self._killpg(proc, signal.SIGTERM)
             s2c_thread.join(1.0)
             if self._group_alive(proc):
                 self._killpg(proc, signal.SIGKILL)
-        s2c_thread.join(1.0)
+        # ...and so do descendants that left the group (setsid): adopted by us on Linux.
+        if self.reaper is not None:
+            ended = self.reaper.end_all(self.term_grace)
+            if ended:
+                self.report(f"ended {len(ended)} process(es) the server left behind outside its process "
+                            f"group: {' '.join(map(str, ended))}")
+        # Everything the server wrote reaches a client that is still reading, however slowly.
+        self._deliver(s2c, s2c_thread)
+        if self.outstanding and not s2c.closed:
+            self.report(f"the session ended with {self._unanswered()}")
         code = proc.returncode
         self.call_hooks("_on_lifecycle", "exited", {"code": code})
         return exit_code(code)
+
+    def _client_writer(self, fd: int):
+        """Write everything to the client, noting when it last made progress (for shutdown)."""
+        clock = time.monotonic
+
+        def write(data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+                self.delivered_at = clock()
+
+        return write
+
+    def _unanswered(self) -> str:
+        ids = self.outstanding.ids()
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        return f"{len(ids)} request(s) unanswered (id {shown})"
+
+    def _wait_exit_delivering(self, proc: subprocess.Popen, s2c: Direction, wait_replies: bool) -> bool:
+        """Wait up to exit_grace for the server to exit -- counting only time in which it could
+        have: while replies are being written to a client that reads them, the server may just be
+        waiting on our back-pressure, and that is not its fault. A client that stopped reading
+        for delivery_stall seconds no longer extends the wait. With ``wait_replies`` (client EOF,
+        not a signal), requests still outstanding get up to reply_timeout to be answered."""
+        start = time.monotonic()
+        deadline = start + self.exit_grace
+        while not self._wait_exit(proc, 0.1):
+            now = time.monotonic()
+            busy = not s2c.idle() and now - self.delivered_at < self.delivery_stall
+            if busy or (wait_replies and self.outstanding and now - start < self.reply_timeout):
+                deadline = max(deadline, now + self.exit_grace)
+            if now >= deadline:
+                return False
+        return True
+
+    def _deliver(self, s2c: Direction, pump: threading.Thread, limit: float | None = None) -> None:
+        """Until the server's output has been read to EOF and written to the client (or `limit`
+        seconds, or the client stops reading for delivery_stall seconds). Held replies are released:
+        nobody can release them after us, and a reader parked at the hold limit must reach EOF."""
+        start = time.monotonic()
+        while True:
+            s2c.flush(release_all=True, wait=False)
+            pump.join(0.05)
+            if not pump.is_alive() and s2c.idle():
+                return
+            if s2c.closed and not pump.is_alive():
+                return  # the client is gone: nothing more can be delivered
+            now = time.monotonic()
+            if limit is not None and now - start >= limit:
+                return
+            if now - max(self.delivered_at, start) >= self.delivery_stall:
+                self.report(f"the client read nothing for {self.delivery_stall:g} s; "
+                            "undelivered replies are dropped")
+                return
 
     @staticmethod
     def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
@@ -208,15 +337,14 @@ class StdioProxy(Proxy):
 
     # ---- the hot path ------------------------------------------------------------------------
     def _pump(self, fd: int, d: Direction, validate: bool, on_eof) -> None:
-        """Read fd until EOF, relaying whole lines as soon as they are complete.
-
-        A line is accumulated in a bytearray (amortised O(1) appends: a 50 MB line costs what its
-        bytes cost, not quadratic re-joins), and the newline is searched only in new data.
-        """
+        """Read fd until EOF, relaying whole lines as soon as they are complete (cut in linear
+        time by the shared :class:`~omproxy_tui.proxy.cutter.LineCutter`)."""
         relay_line = self.relay_line
+        track = self.outstanding.sent if d.name == C2S else self.outstanding.answered
 
         def relay(d: Direction, data: bytes, validate: bool) -> None:
             try:
+                track(data)  # a queue append; a request is queued before its answer can be
                 relay_line(d, data, validate)
             except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
                 self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
@@ -224,40 +352,36 @@ class StdioProxy(Proxy):
 
         pre, gates, post = self._pre, self._gates, self._post
         name = d.name
-        buf = bytearray()
+        cutter = LineCutter()
+        feed = cutter.feed
         try:
             while True:
-                chunk = os.read(fd, BIG_READ_SIZE if buf else READ_SIZE)
+                chunk = os.read(fd, BIG_READ_SIZE if cutter.buf else READ_SIZE)
                 if not chunk:
                     break
-                nl = chunk.find(b"\n")
-                if nl < 0:
-                    buf += chunk
-                    continue
-                start = 0
-                if buf:
-                    buf += chunk[: nl + 1]
-                    relay(d, bytes(buf), validate)
-                    buf.clear()
-                    start = nl + 1
-                end = chunk.rfind(b"\n")
-                if end >= start:
+                first, block, single = feed(chunk)
+                if first is not None:
+                    relay(d, first, validate)
+                if block is not None:
                     if not validate and not pre[name] and not gates[name] and not post[name]:
-                        # nobody looks at this direction: forward every complete line in one write
-                        d.submit(chunk[start:end + 1] if (start or end + 1 < len(chunk)) else chunk, None, None)
-                    elif start == 0 and end == nl:
-                        relay(d, chunk[: end + 1] if end + 1 < len(chunk) else chunk, validate)
+                        if single:
+                            track(block)
+                        else:
+                            for piece in block[:-1].split(b"\n"):
+                                track(piece)
+                        d.submit(block, None, None)  # nobody looks at this direction: one write
+                    elif single:
+                        relay(d, block, validate)
                     else:
-                        for piece in chunk[start:end].split(b"\n"):
+                        for piece in block[:-1].split(b"\n"):
                             relay(d, piece + b"\n", validate)
-                if end + 1 < len(chunk):
-                    buf += chunk[end + 1:]
                 if d.closed and d.name == S2C:
                     break  # the client is gone
         except OSError:
             pass
-        if buf.strip():
-            relay(d, bytes(buf), validate)  # a last line with no newline
+        rest = cutter.finish()
+        if rest.strip():
+            relay(d, rest, validate)  # a last line with no newline
         on_eof()
 
     def _stderr_pump(self, fd: int) -> None:

@@ -23,6 +23,9 @@ class ActionSpec:
     group: str = "View"
     footer: bool = False
     priority: bool = False
+    #: the action opens a text input: keys typed right after its key are kept for that input
+    #: (see ``OmproxyApp.type_into``)
+    opens_input: bool = False
 
     @property
     def key_display(self) -> str:
@@ -47,7 +50,7 @@ KEY_NAMES = {
 }
 
 ACTIONS: list[ActionSpec] = [
-    ActionSpec("filter", "filter", "slash", "Filter", "Open the filter bar (filter expression, see help)", "Filter", footer=True),
+    ActionSpec("filter", "filter", "slash", "Filter", "Open the filter bar (filter expression, see help)", "Filter", footer=True, opens_input=True),
     ActionSpec("clear_filter", "clear_filter", "backslash", "Clear filter", "Remove the filter and show every message", "Filter"),
     ActionSpec("follow", "follow", "f,end", "Follow", "Follow new messages (jump to the end and stay there)", "Log", footer=True),
     ActionSpec("pair", "pair", "p", "Pair", "Jump to the paired request/response", "Log", footer=True),
@@ -56,6 +59,7 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("next_pending", "next_pending", "w", "Next pending", "Jump to the next request still awaiting its response", "Log"),
     ActionSpec("raw", "toggle_raw", "m", "Raw/pretty", "Toggle the detail pane between pretty JSON and the raw line", "Detail"),
     ActionSpec("copy", "copy", "c", "Copy", "Copy the selected message (raw line) to the clipboard", "Detail"),
+    ActionSpec("save_message", "save_message", "W", "Save message", "Save the selected message (raw line) to a file in the current directory", "Detail"),
     ActionSpec("detail", "toggle_detail", "d", "Detail", "Show or hide the detail pane", "Detail"),
     ActionSpec("zoom", "zoom", "z", "Zoom", "Maximise the focused pane (z or Esc restores)", "Detail"),
     ActionSpec("restore", "restore", "escape", "Restore", "Restore a maximised pane", "Detail"),
@@ -63,12 +67,14 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("all_sessions", "all_sessions", "asterisk", "All sessions", "Show every session's messages (undo a session selection)", "View"),
     ActionSpec("stats", "stats", "s", "Stats", "Per-method statistics and message rate", "Screens", footer=True),
     ActionSpec("server_log", "server_log", "l", "Server log", "Server stderr and lifecycle events per session", "Screens"),
-    ActionSpec("export", "export", "E", "Export", "Export the filtered messages as JSONL", "Screens", footer=True),
+    ActionSpec("export", "export", "E", "Export", "Export the filtered messages as JSONL", "Screens", footer=True,
+               opens_input=True),
     # ---- steering (tui/steer/controller.py) ---------------------------------------------
     ActionSpec("pause", "steer_pause('both')", "P", "Pause", "Pause/resume both directions of the selected session", "Steer", footer=True),
     ActionSpec("pause_c2s", "steer_pause('c2s')", "greater_than_sign", "Pause →", "Pause/resume client → server", "Steer"),
     ActionSpec("pause_s2c", "steer_pause('s2c')", "less_than_sign", "Pause ←", "Pause/resume server → client", "Steer"),
-    ActionSpec("intercept", "steer_intercept", "i", "Intercept", "Hold only messages matching a filter (same language as /)", "Steer", footer=True),
+    ActionSpec("intercept", "steer_intercept", "i", "Intercept", "Hold only messages matching a filter (same language as /)", "Steer", footer=True,
+               opens_input=True),
     ActionSpec("clear_intercept", "steer_clear_intercept", "I", "Clear intercept", "Stop intercepting (held messages stay held)", "Steer"),
     ActionSpec("release", "steer_release", "a", "Release", "Release (accept) the selected held message", "Steer", footer=True),
     ActionSpec("release_all", "steer_release_all", "A", "Release all", "Release everything held in the session (or everywhere)", "Steer"),
@@ -87,10 +93,15 @@ ACTIONS: list[ActionSpec] = [
 BY_ID = {spec.id: spec for spec in ACTIONS}
 
 
+#: Shown first in the footer, so a narrow terminal never cuts them off.
+FOOTER_FIRST = ("help", "quit")
+
+
 def bindings() -> list[Binding]:
+    ordered = sorted(ACTIONS, key=lambda spec: spec.id not in FOOTER_FIRST)  # stable: otherwise as listed
     return [
         Binding(spec.keys, spec.action, spec.description, show=spec.footer, id=spec.id, priority=spec.priority)
-        for spec in ACTIONS
+        for spec in ordered
     ]
 
 

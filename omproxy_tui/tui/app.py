@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import operator
+import re
 import os
 import time
 from pathlib import Path
@@ -19,15 +20,16 @@ from textual.css.query import NoMatches
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.message import Message
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.core.steering import Steering
-from omproxy_tui.tui import actions
-from omproxy_tui.tui.model import FilterError, export_jsonl
+from omproxy_tui.tui import actions, clipboard
+from omproxy_tui.tui.model import FilterError, export_jsonl, filters
 from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
 from omproxy_tui.tui.steer.controller import SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
@@ -51,6 +53,9 @@ EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cm
 
 
 _is_error = operator.attrgetter("is_error")
+
+#: ``OmproxyApp._type_into`` while an input is being opened and not known yet
+_OPENING = object()
 
 
 class FramesReceived(Message):
@@ -90,7 +95,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
     text.append(f"  {server}\n")
     text.append(f"  {info.state_text}", style=state_style)
     if info.state in ("connecting", "reconnecting") and info.detail:
-        text.append(f" {info.detail[:40]}", style="dim")
+        text.append(f"\n  {info.detail}", style="dim")
     elif info.state == "loaded" and info.detail:  # what was wrong with the file
         text.append(f"\n  {info.detail}", style="bold yellow")
     if info.era:
@@ -103,6 +108,8 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         extras.append((f"{info.errors} errors", "bold red"))
     if info.lost:
         extras.append((f"{info.lost} lost", "bold red"))
+    if info.missing_before:
+        extras.append((f"{info.missing_before:,} before backlog", "bold red"))
     if info.held:
         extras.append((f"{len(info.held)} held", "bold magenta"))
     if info.stderr:
@@ -111,6 +118,9 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         text.append("\n ")
         for word, style in extras:
             text.append(" " + word, style=style)
+    # one line per line: a long name or detail is cut with an ellipsis, never wrapped in two
+    text.no_wrap = True
+    text.overflow = "ellipsis"
     return text
 
 
@@ -128,7 +138,8 @@ class ActionsProvider(Provider):
         for label in list(app.sessions_by_label):
             out.append((f"Show session {label}", "Only this session's messages", lambda l=label: app.scope_session(l)))
         for method in sorted(app.methods_seen):
-            out.append((f"Filter method {method}", f"~m {method}", lambda m=method: app.apply_filter(f"~m ^{m}$")))
+            expression = f"~m {filters.quote('^' + re.escape(method) + '$')}"
+            out.append((f"Filter method {method}", expression, lambda e=expression: app.apply_filter(e)))
         return out
 
     async def discover(self) -> Hits:
@@ -178,6 +189,13 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._gc_frozen_at = 0
         #: our injections and the intercept history (tui/steer/controller.py)
         self.steering = Steering()
+        # keys typed while an input is opening (see type_into)
+        self._type_into: Any = None
+        self._typed: list[events.Key] = []
+        self._filter_before = ""
+        self._need_key: tuple = ()
+        self._need = 24
+        self._header = ""
 
     # ---- the model, under the names widgets and tests use ----------------------------------
 
@@ -221,6 +239,61 @@ class OmproxyApp(SteeringMixin, App[None]):
     def session_scope(self) -> str | None:
         return self.model.session_scope
 
+    # ---- keys typed while an input opens ----------------------------------------------------
+
+    def type_into(self, widget: Any) -> None:
+        """``widget`` (an input being opened) gets focus soon: the keys typed since the key that
+        opened it are handed to it, in order, once it has focus.
+
+        Keys reach the focused widget as they arrive, and focus moves (and a new screen mounts)
+        on a later turn of the message loop, so without this the keys typed right after ``/``
+        or ``e`` went to the log and ran its bindings (``p`` jumped, ``d`` hid the detail pane,
+        ``e`` opened another dialog).
+        """
+        self._type_into = widget
+        self.set_timer(2.0, lambda: self._give_up_typing(widget))
+
+    def _opens_input(self, key: str) -> bool:
+        """Is ``key`` bound to an action that opens an input (while no input has focus)?"""
+        if isinstance(self.focused, (Input, TextArea)):
+            return False
+        for spec in actions.ACTIONS:
+            if spec.opens_input and key in self.keymap_overrides.get(spec.id, spec.keys).split(","):
+                return True
+        return False
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            target = self._type_into
+            if target is not None:
+                if target is not _OPENING and self.focused is target:
+                    await self._flush_typed()
+                else:
+                    self._typed.append(event)
+                    return
+            elif self._opens_input(event.key):
+                # from now on keep what is typed, until the input it opens has focus
+                self._type_into = _OPENING
+                self._typed = []
+                self.set_timer(0.5, lambda: self._give_up_typing(_OPENING))
+        await super().on_event(event)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if self._type_into is not None and event.widget is self._type_into:
+            self.call_later(self._flush_typed)
+
+    async def _flush_typed(self) -> None:
+        typed, self._typed, self._type_into = self._typed, [], None
+        for key in typed:
+            # a fresh event: the kept one was already dispatched (and stopped) once
+            await super().on_event(events.Key(key.key, key.character))
+
+    async def _give_up_typing(self, widget: Any) -> None:
+        # no input took focus (the action did not open one, or its screen closed at once):
+        # the keys go where focus is now
+        if self._type_into is widget:
+            await self._flush_typed()
+
     # ---- theme ---------------------------------------------------------------------------
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -242,12 +315,14 @@ class OmproxyApp(SteeringMixin, App[None]):
         with Horizontal(id="main"):
             yield SessionList(id="sessions")
             with Vertical(id="center"):
-                yield Static(header_text(400), id="log-header")
+                yield Static("", id="log-header")
                 yield MessageLog(
                     self.store,
                     self.view,
                     session_label=str,
                     lost_before=self.lost_before,
+                    missing_before=self.model.missing_before,
+                    method_need=self._method_need,
                     empty_text=EMPTY_TEXT,
                     id="log",
                 )
@@ -261,6 +336,7 @@ class OmproxyApp(SteeringMixin, App[None]):
                     self.store,
                     stderr_near=self._stderr_near,
                     lost_before=self.lost_before,
+                    missing_before=self.model.missing_before,
                     id="detail",
                 )
         yield Static("", id="status")
@@ -369,6 +445,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             if self._sessions_dirty:
                 self._refresh_sessions()
             self._refresh_status()
+            self._refresh_header()
         except NoMatches:
             return
 
@@ -380,7 +457,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         log = self.log_widget
         if log.show_session != show_session:
             log.show_session = show_session
-            self.query_one("#log-header", Static).update(header_text(400, show_session))
+        self._refresh_header()
         prompts = [_session_prompt(i, i.label == self.session_scope) for i in infos]
         ids = [widget.get_option_at_index(n).id for n in range(widget.option_count)]
         if ids != [i.label for i in infos]:
@@ -389,9 +466,37 @@ class OmproxyApp(SteeringMixin, App[None]):
             widget.add_options([Option(p, id=i.label) for p, i in zip(prompts, infos)])
             if highlighted is not None and highlighted < len(prompts):
                 widget.highlighted = highlighted
+        if widget.highlighted is None and widget.option_count:
+            widget.highlighted = 0  # so Enter works on the first press
         else:
             for n, prompt in enumerate(prompts):
                 widget.replace_option_prompt_at_index(n, prompt)
+
+    def _method_need(self) -> int:
+        """Cells the log's method column would like: the longest method (with its target)."""
+        model = self.model
+        key = (len(model.methods_seen), len(model.tools_seen))
+        if key != self._need_key:
+            self._need_key = key
+            tool = max(map(len, model.tools_seen), default=0)
+            need = 0
+            for m in model.methods_seen:
+                n = len(m)
+                if tool and (m == "tools/call" or m == "prompts/get" or m.startswith("resources/")):
+                    n += 1 + tool
+                need = max(need, n)
+            self._need = max(need, 6)
+        return self._need
+
+    def _refresh_header(self) -> None:
+        log = self.log_widget
+        width = log.scrollable_content_region.width
+        if width <= 0:
+            return
+        text = header_text(max(width, 40), log.show_session, self._method_need())
+        if text != self._header:
+            self._header = text
+            self.query_one("#log-header", Static).update(text)
 
     def _refresh_status(self) -> None:
         self._status_dirty = False
@@ -425,9 +530,9 @@ class OmproxyApp(SteeringMixin, App[None]):
             text.append(f" │ {lost} lost", style="bold red")
         text.append(" │ ", style="dim")
         if log.follow:
-            text.append("FOLLOW", style="bold green")
+            text.append("following", style="bold green")
         else:
-            text.append("PAUSED", style="bold yellow")
+            text.append("not following", style="bold yellow")
             if log.new_count:
                 text.append(f" ▼ {log.new_count:,} new (End)", style="bold reverse")
         if self.session_scope:
@@ -438,7 +543,13 @@ class OmproxyApp(SteeringMixin, App[None]):
         if not infos:
             empty = EMPTY_TEXT
         elif total == 0:
-            empty = "No messages yet."
+            problems = [f"{i.label}: {i.detail}" for i in infos if i.state == "loaded" and i.detail]
+            if problems:  # an empty log from a bad file must not look like one still waiting
+                empty = "Nothing to show. " + "; ".join(problems)
+            elif all(i.state == "loaded" for i in infos):
+                empty = "The recording holds no messages."
+            else:
+                empty = "No messages yet."
         elif self.filter_text or self.session_scope:
             empty = "No message matches the filter  (\\ clears it)."
         else:
@@ -488,8 +599,11 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     @on(OptionList.OptionSelected, "#sessions")
     def _session_selected(self, event: OptionList.OptionSelected) -> None:
-        label = event.option.id
-        if label is not None:
+        # by position: the option's id is the label it had when the list was last refreshed, and
+        # a hello may have renamed the session since
+        infos = list(self.model.sessions.values())
+        if 0 <= event.option_index < len(infos):
+            label = infos[event.option_index].label
             self.scope_session(None if self.session_scope == label else label)
 
     # ---- filtering -----------------------------------------------------------------------
@@ -526,13 +640,22 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     @on(FilterBar.Closed)
     def _filter_closed(self, event: FilterBar.Closed) -> None:
+        # Esc: back to the filter that was applied before the bar opened (typing applied others)
         self.filter_bar.display = False
+        if self.filter_text != self._filter_before:
+            self.apply_filter(self._filter_before)
         self.log_widget.focus()
+
+    @on(FilterBar.HelpRequested)
+    def _filter_help(self, event: FilterBar.HelpRequested) -> None:
+        self.action_help()
 
     # ---- actions -------------------------------------------------------------------------
 
     def action_filter(self) -> None:
+        self._filter_before = self.filter_text
         self.filter_bar.open(self.filter_text)
+        self.type_into(self.filter_bar.input)
 
     def action_clear_filter(self) -> None:
         self.filter_bar.input.value = ""
@@ -588,8 +711,47 @@ class OmproxyApp(SteeringMixin, App[None]):
         if rec is None:
             self.notify("Nothing selected.", severity="warning")
             return
-        self.copy_to_clipboard(rec.raw)
-        self.notify(f"Copied {len(rec.raw):,} characters (raw line) to the clipboard.")
+        problem = clipboard.osc52_problem(rec.size)
+        if problem is None:
+            self.copy_to_clipboard(rec.raw)
+            self.notify(f"Copied {len(rec.raw):,} characters (raw line) to the clipboard.")
+            return
+        tool = clipboard.clipboard_tool()
+        if tool is None:
+            self.notify(f"Cannot copy: {problem}, and no clipboard tool (wl-copy, xclip, xsel, pbcopy) "
+                        "is installed. Press W to save this message to a file.", severity="warning", timeout=10)
+            return
+        self._copy_with_tool(tool, rec.raw, problem)
+
+    @work(thread=True, exclusive=True, group="copy")
+    def _copy_with_tool(self, tool: list[str], text: str, why: str) -> None:
+        # in a thread: a 20 MB message must not stall the UI
+        try:
+            clipboard.copy_with(tool, text)
+        except Exception as exc:  # noqa: BLE001 - any failure of the tool is reported, not raised
+            self.call_from_thread(self.notify, f"Copy failed: {exc}. Press W to save this message to a file.",
+                                  severity="error")
+            return
+        self.call_from_thread(self.notify, f"Copied {len(text):,} characters with {tool[0]} ({why}).")
+
+    def action_save_message(self) -> None:
+        rec = self.log_widget.selected_record()
+        if rec is None:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(rec.session)) or "session"
+        path = Path.cwd() / f"omproxy-message-{safe}-{rec.seq}.json"
+        self._save_message(rec.raw, path)
+
+    @work(thread=True, exclusive=True, group="save")
+    def _save_message(self, text: str, path: Path) -> None:
+        try:
+            with open(path, "w", encoding="utf-8", errors="surrogatepass") as fh:
+                fh.write(text)
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"Save failed: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"Saved the message ({len(text):,} characters) to {path}")
 
     def action_toggle_detail(self) -> None:
         self.detail.display = not self.detail.display
@@ -603,6 +765,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         # narrow terminals give the log the width, unless the user chose otherwise with `v`
         if not self._sessions_user_set:
             self.query_one(SessionList).display = event.size.width >= 120
+        # short terminals: the filter bar is one row (no border)
+        self.screen.set_class(event.size.height <= 30, "-short")
+        self.call_after_refresh(self._refresh_header)
 
     def action_zoom(self) -> None:
         focused = self.focused
@@ -618,7 +783,22 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.screen.minimize()
 
     def action_stats(self) -> None:
-        self.push_screen(StatsScreen(self.model))
+        def done(expression: str | None) -> None:
+            if expression:
+                self.apply_filter(expression)
+
+        self.push_screen(StatsScreen(self.model), done)
+
+    #: app actions that still make sense on top of another screen (the others act on the log)
+    _ANYWHERE = frozenset({"help", "quit", "command_palette", "pop_screen", "toggle_dark", "screenshot"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # On the stats and server log screens, hide (and disable) what only works on the log,
+        # so their footers list only what works there.
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen) and action not in self._ANYWHERE:
+            if any(spec.action.split("(", 1)[0] == action for spec in actions.ACTIONS):  # steer_pause('c2s')
+                return False  # False hides it from the footer (None would show it greyed out)
+        return True
 
     def action_server_log(self) -> None:
         rec = self.log_widget.selected_record()
@@ -636,7 +816,9 @@ class OmproxyApp(SteeringMixin, App[None]):
                 return
             self._export(records, path)
 
-        self.push_screen(ExportScreen(default_export_name(self.clock()), len(records)), done)
+        screen = ExportScreen(default_export_name(self.clock()), len(records))
+        self.push_screen(screen, done)
+        self.type_into(screen.input)
 
     @work(thread=True, exclusive=True, group="export")
     def _export(self, records: list[Any], path: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -81,7 +84,7 @@ COLUMN_HELP = [
     ("H M I D B", "held, modified by a hook, injected, dropped, blocked (not JSON)"),
     ("kind", "req, note (notification), resp, ERR, batch, inv (invalid)"),
     ("method", "the request's method; responses show their request's method and target"),
-    ("latency", "responses: time since the request; … = still awaiting a response"),
+    ("latency", "time between request and response; … = still awaiting one; no resp = the session ended first"),
     ("✂ N lost", "the inspector fell behind and N frames were skipped here"),
 ]
 
@@ -100,13 +103,29 @@ STATS_COLUMNS = [
 ]
 
 
+def row_filter(key: str) -> str:
+    """The filter expression showing the messages a stats row counts."""
+    if key == "(invalid)":
+        return "~kind ^invalid$"
+    if key == "(unpaired)":
+        return "~r & !~m ."
+    method, _, tool = key.partition(":")
+    expr = f"~m {filters.quote('^' + re.escape(method) + '$')}"
+    if tool:
+        expr += f" & ~tool {filters.quote('^' + re.escape(tool) + '$')}"
+    return expr
+
+
 def _ms(v: float | None) -> str:
     return "" if v is None else f"{v:.1f}"
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(Screen[str | None]):
+    """Per-method and per-tool numbers; Enter on a row filters the log to that method or tool."""
+
     BINDINGS = [
         Binding("escape,q,s", "app.pop_screen", "Close"),
+        Binding("enter", "filter_row", "Filter log", priority=True),
         Binding("o", "cycle_sort", "Sort column"),
         Binding("R", "reverse", "Reverse"),
     ]
@@ -125,10 +144,8 @@ class StatsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#stats-body").border_title = "Statistics · o: sort column · R: reverse · click a header to sort · Esc closes"
-        table = self.query_one(DataTable)
-        for title, key, width in STATS_COLUMNS:
-            table.add_column(title, key=key, width=width)
+        self.query_one("#stats-body").border_title = (
+            "Statistics · Enter: filter the log to the row · o: sort column · R: reverse · Esc closes")
         self.refresh_stats()
         self.set_interval(1.0, self.refresh_stats)
 
@@ -148,6 +165,7 @@ class StatsScreen(Screen[None]):
         rows = self._grouped(model.stats.rows(key, self.reverse))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
+        self._headers(table)
         table.clear()
         for row in rows:
             tool = getattr(row, "tool", None)
@@ -164,9 +182,27 @@ class StatsScreen(Screen[None]):
                 _ms(row.max),
                 fmt_size(row.bytes_in),
                 fmt_size(row.bytes_out),
+                key=row.key,
             )
         if rows and cursor < len(rows):
             table.move_cursor(row=cursor, animate=False)
+
+    def _headers(self, table: DataTable) -> None:
+        """Column titles, the sorted one marked with its direction (▼ descending)."""
+        titles = [title + (" " + ("▼" if self.reverse else "▲") if n == self.sort_index else "")
+                  for n, (title, _key, _width) in enumerate(STATS_COLUMNS)]
+        if [str(c.label) for c in table.columns.values()] == titles:
+            return
+        table.clear(columns=True)
+        for title, (_t, key, width) in zip(titles, STATS_COLUMNS):
+            table.add_column(title, key=key, width=width)
+
+    def action_filter_row(self) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        self.dismiss(row_filter(str(key)))
 
     @staticmethod
     def _grouped(rows: list) -> list:
@@ -206,18 +242,28 @@ class StatsScreen(Screen[None]):
 
 
 class ServerLogScreen(Screen[None]):
-    """Per-session tabs: server stderr and lifecycle events, live."""
+    """Per-session tabs: server stderr and lifecycle events, live; ``/`` searches them."""
 
-    BINDINGS = [Binding("escape,q,l", "app.pop_screen", "Close")]
+    BINDINGS = [
+        Binding("escape", "close_or_clear", "Close"),
+        Binding("q,l", "app.pop_screen", "Close", show=False),
+        Binding("slash", "search", "Search"),
+    ]
 
     def __init__(self, model: SessionModel, initial: str | None = None) -> None:
         super().__init__()
         self.model = model
         self.initial = initial
         self._shown: dict[str, tuple[int, int]] = {}
+        self.query_text = ""
 
     def compose(self) -> ComposeResult:
         sessions = list(self.model.sessions.values())
+        search = Input(placeholder="search stderr and events (case-insensitive) · Enter keeps it · Esc clears",
+                       id="serverlog-search")
+        search.display = False
+        search.can_focus = False  # not even by the screen's auto-focus, until "/" opens it
+        yield search
         with TabbedContent(id="serverlog-tabs"):
             if not sessions:
                 with TabPane("no sessions"):
@@ -253,6 +299,7 @@ class ServerLogScreen(Screen[None]):
                 )
             )
             done_err, done_life = self._shown.get(info.label, (0, 0))
+            needle = self.query_text.lower()
             # merge new stderr and lifecycle entries by time
             new = [(w, f"{fmt_time(w)}  {line}") for w, line in info.stderr[done_err:]]
             new += [
@@ -260,31 +307,126 @@ class ServerLogScreen(Screen[None]):
                 for w, event, det in info.lifecycle[done_life:]
             ]
             new.sort(key=lambda x: x[0])
+            if needle:
+                new = [x for x in new if needle in x[1].lower()]
             if new:
                 log.write_lines([line for _, line in new])
             self._shown[info.label] = (len(info.stderr), len(info.lifecycle))
 
 
+    def action_search(self) -> None:
+        search = self.query_one("#serverlog-search", Input)
+        search.display = True
+        search.can_focus = True
+        search.focus()
+        self.app.type_into(search)  # type: ignore[attr-defined]
+
+    def action_close_or_clear(self) -> None:
+        search = self.query_one("#serverlog-search", Input)
+        if search.display:
+            search.value = ""
+            search.display = False
+            search.can_focus = False
+            self._search("")
+        else:
+            self.app.pop_screen()
+
+    @on(Input.Changed, "#serverlog-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self._search(event.value)
+
+    @on(Input.Submitted, "#serverlog-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one(TabbedContent).focus()
+
+    def _search(self, text: str) -> None:
+        """Show only the lines containing ``text`` (rewritten from the model)."""
+        if text == self.query_text:
+            return
+        self.query_text = text
+        self._shown.clear()
+        for log in self.query(Log):
+            log.clear()
+        self.refresh_logs()
+
+
 class ExportScreen(ModalScreen[str | None]):
+    """Ask where to export: the full path it will write is always shown; an empty name is
+    refused; an existing file is only overwritten after a second Enter. Dismisses with the
+    absolute path, or None."""
+
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, default: str, count: int) -> None:
+    def __init__(self, default: str, count: int, directory: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
-        self.default = default
+        self.directory = Path(directory) if directory is not None else Path.cwd()
         self.count = count
+        self._confirm: Path | None = None  # the existing file a second Enter overwrites
+        # made here, not in compose, so the app can send keys typed before it mounts
+        self.input = Input(default, id="export-path", select_on_focus=True)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Label(f"Export {self.count:,} filtered messages as JSONL to:")
-            yield Input(self.default, id="export-path")
+            yield Label(f"Export {self.count:,} filtered messages as JSONL (reopen with omproxy-tui --open).")
+            yield Label(f"File name, relative to {self.directory}:", classes="dim")
+            yield self.input
+            yield Static("", id="export-target")
             yield Label("Enter exports · Esc cancels", classes="dim")
 
     def on_mount(self) -> None:
         self.query_one("#export-box").border_title = "Export"
+        self._show_target()
+
+    def target(self, value: str | None = None) -> Path | None:
+        """The absolute path ``value`` names (``.jsonl`` added when it has no extension)."""
+        name = (self.input.value if value is None else value).strip()
+        if not name:
+            return None
+        path = Path(name).expanduser()
+        if not path.suffix:
+            path = path.with_name(path.name + ".jsonl")
+        if not path.is_absolute():
+            path = self.directory / path
+        return Path(os.path.abspath(path))
+
+    def _show_target(self, problem: str = "") -> None:
+        target = self.target()
+        text = Text()
+        if target is None:
+            text.append("Type a file name.", style="bold yellow")
+        else:
+            text.append("Will write ", style="dim")
+            text.append(str(target), style="bold")
+            if target.name.startswith("."):
+                text.append("  (a hidden file)", style="yellow")
+        if problem:
+            text.append("\n" + problem, style="bold red")
+        self.query_one("#export-target", Static).update(text)
+
+    @on(Input.Changed, "#export-path")
+    def _changed(self, event: Input.Changed) -> None:
+        self._confirm = None
+        self._show_target()
 
     @on(Input.Submitted, "#export-path")
     def _submit(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        event.stop()
+        target = self.target(event.value)
+        if target is None:
+            self._show_target("A file name is needed.")
+            return
+        if target.is_dir():
+            self._show_target("That is a directory: add a file name.")
+            return
+        if not target.parent.is_dir():
+            self._show_target(f"No such directory: {target.parent}")
+            return
+        if target.exists() and self._confirm != target:
+            self._confirm = target
+            self._show_target("This file exists already: Enter again to overwrite it, or change the name.")
+            return
+        self.dismiss(str(target))
 
 
 def default_export_name(now: float | None = None) -> str:

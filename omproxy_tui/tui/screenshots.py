@@ -65,8 +65,7 @@ async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
 
     async def filt(app, pilot):
         app.apply_filter("~tool slow | ~e")
-        app.filter_bar.open("~tool slow | ~e")
-        await pilot.press("escape")
+        await pilot.press("slash")  # the bar opens on the applied filter
 
     async def filt_error(app, pilot):
         await pilot.press("slash")

@@ -72,6 +72,18 @@ def run(bench: Path, target: list[str], args: list[str], attach: str | None) -> 
     return res
 
 
+def _otlp_receiver() -> str | None:
+    """A real OTLP/HTTP receiver in this process (the `oteltest` sink, counting what it gets), or
+    None when the optional packages are missing."""
+    try:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from otel_sink import Receiver
+    except ImportError:
+        return None
+    rec = Receiver().__enter__()
+    return rec.url
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -97,6 +109,9 @@ def main() -> None:
         "pipelined": ["--n", str(opts.n * 3), "--inflight", "16"],
         "1MiB": ["--n", "100", "--size", str(1 << 20)],
     }
+    receiver = _otlp_receiver()
+    if receiver is not None:  # `--otlp` exporting to a live OTLP/HTTP receiver (oteltest's sink)
+        targets["omproxy --otlp (live receiver)"] = ([*om, "--otlp", receiver, "--"], None)
     results: dict = {name: {w: [] for w in workloads} for name in targets}
     for r in range(opts.rounds):
         for w, args in workloads.items():

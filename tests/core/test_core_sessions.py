@@ -78,3 +78,36 @@ def test_sessions_module_is_textual_free():
     code = "import sys, omproxy_tui.core.sessions; bad=[m for m in sys.modules if m.split('.')[0] in ('textual','rich','mcp','pydantic')]; assert not bad, bad"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_loaded_recording_leaves_nothing_pending():
+    model = SessionModel(lambda: T0)
+    s = model.attach("k", "p")
+    model.ingest("k", canned_session())
+    held_or_slow = [r.index for r in model.store if r.pending]
+    assert held_or_slow
+    changes = model.ingest("k", [{"type": "connection", "state": "loaded", "detail": ""}])
+    assert changes.old_changed == held_or_slow
+    assert model.pending_count == 0 and model.store.unanswered == set(held_or_slow)
+    assert all(r.in_flight == 0 for r in model.stats.rows())
+    assert s.ended
+
+
+def test_hello_missing_marks_the_gap_after_a_kept_handshake():
+    from omproxy_tui.protocol.builder import FrameBuilder
+
+    b = FrameBuilder()
+    b.message("c2s", {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}})
+    b.message("s2c", {"jsonrpc": "2.0", "id": 0, "result": {"serverInfo": {"name": "s", "version": "1"}}})
+    b.seq += 500  # evicted from the backlog
+    b.message("c2s", {"jsonrpc": "2.0", "method": "notifications/x"})
+    model = SessionModel(lambda: T0)
+    s = model.attach("k", "p")
+    model.ingest("k", [{"type": "hello", "proxy": {"name": "p", "transport": "stdio"}, "backlog": 3, "missing": 500}]
+                 + b.frames)
+    assert s.missing_before == 500 and model.missing_before == {2: 500}
+    assert s.server_name == "s"
+    # a recording (an export of chosen messages) is not a backlog: no gap marked
+    r = model.attach("r", "rec")
+    model.ingest("r", [{"type": "hello", "proxy": {"name": "rec", "transport": "recording"}}] + b.frames[2:])
+    assert r.missing_before == 0

@@ -285,3 +285,42 @@ def test_injected_request_pairs_with_reply_to_inspector(feed):
                      status="relayed", injected={"by": 3, "id": "omproxy-9-1"}, to_inspector=True), "p")
     assert s[0].injected and s[1].to_inspector
     assert s[1].pair == 0 and s[1].method == "tools/list" and s.pending_count == 0
+
+
+# ---- a response recorded before its own request (issue 10.1) ---------------------------------
+
+
+def test_response_before_its_request_pairs_when_the_request_arrives(feed):
+    from omproxy_tui.core.stats import Stats
+
+    stats = Stats()
+    a, ch = feed("s2c", res(7, {"content": []}), dt=0.5)
+    stats.update(feed.store[a])
+    assert feed.store[a].pair is None
+    q, ch = feed("c2s", req(7, name="echo"), dt=0.0001)
+    s = feed.store
+    assert sorted(ch) == sorted([q, a])
+    for i in ch:
+        stats.update(s[i])
+    assert s[q].pair == a and s[a].pair == q
+    assert not s[q].pending and s.pending_count == 0 and s.pending_records() == []
+    assert s[a].method == "tools/call" and s[a].tool == "echo"
+    assert s[a].latency == s[q].latency == 0.0  # the order is wrong, the latency is unknown: never negative
+    row = {r.key: r for r in stats.rows()}["tools/call"]
+    assert row.count == 1 and row.in_flight == 0
+    assert "(unpaired)" not in {r.key for r in stats.rows() if r.count or r.bytes_in or r.bytes_out}
+
+
+def test_an_old_orphan_response_does_not_pair_with_a_much_later_request(feed):
+    a, _ = feed("s2c", res(1), dt=0.1)
+    q, _ = feed("c2s", req(1), dt=30.0)
+    s = feed.store
+    assert s[a].pair is None and s[q].pending
+
+
+def test_early_response_only_pairs_in_its_session_and_direction(feed):
+    a, _ = feed("s2c", res(3), session="x")
+    q1, _ = feed("c2s", req(3), session="y", dt=0.0001)
+    q2, _ = feed("s2c", req(3), session="x", dt=0.0001)  # same session, but a server request
+    s = feed.store
+    assert s[a].pair is None and s[q1].pending and s[q2].pending

@@ -7,10 +7,19 @@ Modes:
   echo                       for each request line, reply {"jsonrpc":"2.0","id":<id>,"result":{"n":<len>}}
   die CODE                   read one line, exit with CODE without answering
   stubborn PIDFILE           ignore EOF and SIGTERM; start a grandchild that does too; pids to PIDFILE
+  detach PIDFILE             start two grandchildren that leave our process group and session (one
+                             directly with setsid, one through a double fork) and ignore SIGTERM;
+                             their pids to PIDFILE; then behave like echo
+  mute PIDFILE               never read stdin at all; pid to PIDFILE; sleep
+  bigexit SIZE               read one request, answer it with SIZE bytes of 'x', exit at once
+  burst N SIZE               read one request, write N replies (ids 1..N) of SIZE bytes each, exit
+  slow DELAY                 answer each request DELAY s after reading it (requests in turn)
   late DELAY                 read requests until EOF, then wait DELAY s and answer them all
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
   stderr                     write lines to stderr, then behave like echo
   chatty                     a stderr line, then the reply, for every request
+  closein                    answer one request, then close stdin (writes to it fail) and stay until the
+                             proxy goes
   deaf                       echo; on method "deafen" answer it, write two notifications, then never
                              read stdin again (a busy server); exits when its parent (the proxy) dies
 """
@@ -73,6 +82,44 @@ def main(argv):
             reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
         time.sleep(600)  # stdin closed: keep going anyway
         return 0
+    if mode == "detach":
+        stubborn = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+        # (this one keeps our stdin/stdout/stderr open, as a detached node child does by default)
+        direct = subprocess.Popen([sys.executable, "-c", stubborn], start_new_session=True)
+        # the double fork of a daemon: the middle process starts the grandchild in a new session
+        # and exits, so the grandchild has no parent left but whoever adopts orphans
+        middle = subprocess.run([sys.executable, "-c", "import subprocess,sys; print(subprocess.Popen("
+                                 f"[sys.executable, '-c', {stubborn!r}], start_new_session=True, stdin=subprocess.DEVNULL, "
+                                 "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"],
+                                capture_output=True, text=True, check=True)
+        with open(argv[1], "w") as f:
+            f.write(f"{os.getpid()} {direct.pid} {int(middle.stdout)}\n")
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
+        return 0
+    if mode == "mute":
+        with open(argv[1], "w") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(600)
+        return 0
+    if mode == "bigexit":
+        msg = json.loads(sys.stdin.buffer.readline())
+        out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
+                  + b"x" * int(argv[1]) + b'"}}\n')
+        out.flush()
+        return 0
+    if mode == "burst":
+        sys.stdin.buffer.readline()
+        for i in range(1, int(argv[1]) + 1):
+            reply({"jsonrpc": "2.0", "id": i, "result": {"pad": "x" * int(argv[2])}})
+        return 0
+    if mode == "slow":
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            time.sleep(float(argv[1]))
+            reply({"jsonrpc": "2.0", "id": msg["id"], "result": {"slow": True}})
+        return 0
     if mode == "late":
         pending = [json.loads(line) for line in sys.stdin.buffer]
         time.sleep(float(argv[1]))
@@ -83,9 +130,19 @@ def main(argv):
         size = int(argv[1])
         for line in sys.stdin.buffer:
             msg = json.loads(line)
+            if "id" not in msg:
+                continue  # a notification
             out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
                       + b"x" * size + b'","got":' + str(len(line)).encode() + b"}}\n")
             out.flush()
+        return 0
+    if mode == "closein":
+        parent = os.getppid()
+        msg = json.loads(sys.stdin.buffer.readline())
+        os.close(0)
+        reply({"jsonrpc": "2.0", "id": msg.get("id"), "result": {}})
+        while os.getppid() == parent:
+            time.sleep(0.1)
         return 0
     if mode == "deaf":
         parent = os.getppid()

@@ -82,6 +82,13 @@ async def confirm(question: str, answer: Annotated[Answer, Resolve(_ask)]) -> st
     return f"accept:{answer.ok}"
 
 
+@app.tool()
+def header(name: str, ctx: Context) -> str:
+    """The value of an HTTP request header this server received (HTTP transports only)."""
+    headers = ctx.headers or {}
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "<unset>")
+
+
 @app.resource("test://greeting")
 def greeting() -> str:
     """A static resource."""

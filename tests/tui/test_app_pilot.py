@@ -83,7 +83,7 @@ async def test_live_frames_are_batched_and_rendered(proxy):
 async def test_filter_narrows_and_bad_filter_shows_error(proxy):
     app = make_app(proxy)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.store) > 50)
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
         total = len(app.view.indices)
         await pilot.press("slash")
         assert app.filter_bar.display
@@ -425,7 +425,9 @@ async def test_filter_applies_live_while_typing(proxy):
         assert app.filter_bar.history == []  # only Enter records history
         await pilot.press("escape")
         await pilot.pause()
-        assert not app.filter_bar.display and app.filter_text == "~tool echo"
+        # Esc restores the filter from before the bar opened (none)
+        assert not app.filter_bar.display and app.filter_text == ""
+        assert len(app.view.indices) == total
 
 
 async def test_next_error_stops_on_a_batch_with_an_error_element(sockdir):
@@ -452,3 +454,175 @@ async def test_next_error_stops_on_a_batch_with_an_error_element(sockdir):
             assert kind_cell.style.color == error_color  # coloured as an error
     finally:
         await fake.stop()
+
+
+async def test_requests_of_an_ended_session_are_no_longer_pending(sockdir):
+    """Issue 10.3: a request never answered before the proxy exited says so and is not pending."""
+    frames = [
+        message(1, "c2s", {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow"}}),
+        message(2, "c2s", {"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+        message(3, "s2c", {"jsonrpc": "2.0", "id": 2, "result": {}}),
+    ]
+    fake = await FakeProxy(str(sockdir / "x.sock"), frames).start()
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == 3)
+        info = next(iter(app.sessions.values()))
+        app._refresh_status()
+        assert "1 pending" in plain(app.query_one("#status"))
+        await fake.emit({"type": "lifecycle", "seq": 4, "t": 1.0, "wall": T0 + 20, "event": "exited", "code": 0})
+        await fake.stop()
+        await wait_for(pilot, lambda: info.state == "ended")
+        app._refresh_status()
+        assert "pending" not in plain(app.query_one("#status"))
+        assert app.store.pending_count == 0 and not app.store[0].pending
+        log = app.log_widget
+        assert "no resp" in log._render_row(app.store[0], False, 140).text
+        assert "…" not in log._render_row(app.store[0], False, 140).text
+        log.focus()
+        log.move_cursor(0)
+        await wait_for(pilot, lambda: app.detail.record is app.store[0])
+        assert "no response (session ended)" in plain(app.detail.query_one("#detail-head"))
+        assert app.apply_filter("~pending") and len(app.view.indices) == 0
+        row = {r.key: r for r in app.stats.rows()}["tools/call"]
+        assert row.in_flight == 0
+
+
+async def test_a_response_shown_before_its_request_still_pairs(sockdir):
+    """Issue 10.1: nothing stays "awaiting response" when the reply was recorded first."""
+    frames = [
+        message(1, "s2c", {"jsonrpc": "2.0", "id": 5, "result": {"content": []}}, t=1.0),
+        message(2, "c2s", {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo"}}, t=1.0001),
+        message(3, "c2s", {"jsonrpc": "2.0", "method": "notifications/x"}, t=1.1),
+    ]
+    fake = await FakeProxy(str(sockdir / "o.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 3)
+            assert app.store.pending_count == 0 and app.store[1].pair == 0
+            app._refresh_status()
+            assert "pending" not in plain(app.query_one("#status"))
+            app.log_widget.focus()
+            await pilot.press("home", "w")
+            await pilot.pause()
+            assert app.log_widget.cursor == 0  # w found no pending request below
+            row = {r.key: r for r in app.stats.rows()}["tools/call"]
+            assert row.in_flight == 0 and row.responses == 1
+    finally:
+        await fake.stop()
+
+
+async def test_a_session_whose_start_left_the_backlog_shows_the_gap(sockdir):
+    """Issue 10.2: a first seq above 1 means earlier frames are gone; the log says how many."""
+    frames = [message(41, "c2s", {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "x"}}),
+              message(42, "s2c", {"jsonrpc": "2.0", "id": 9, "result": {}})]
+    fake = await FakeProxy(str(sockdir / "g.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 2)
+            info = next(iter(app.sessions.values()))
+            assert info.missing_before == 40
+            assert "✂ 40 earlier not in backlog" in app.log_widget._render_row(app.store[0], False, 140).text
+            assert "earlier not" not in app.log_widget._render_row(app.store[1], False, 140).text
+    finally:
+        await fake.stop()
+
+
+async def test_follow_mode_selects_the_newest_and_status_says_following(proxy):
+    """Issue 10.9: the status says "following"/"not following" (not PAUSED, which the proxy's
+    pause would clash with); following keeps the selection and detail on the newest message."""
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        log = app.log_widget
+        assert log.follow
+        await wait_for(pilot, lambda: log.selected_record() is app.store[len(app.store) - 1])
+        seq = proxy.backlog[-1]["seq"]
+        await proxy.emit(message(seq + 1, "s2c", {"jsonrpc": "2.0", "method": "notifications/newest"}))
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        newest = app.store[len(app.store) - 1]
+        await wait_for(pilot, lambda: log.selected_record() is newest and app.detail.record is newest)
+        app._refresh_status()
+        status = plain(app.query_one("#status"))
+        assert "following" in status and "PAUSED" not in status and "not following" not in status
+        log.focus()
+        await pilot.press("up")
+        await pilot.pause()
+        app._refresh_status()
+        assert "not following" in plain(app.query_one("#status"))
+
+
+async def test_first_down_with_nothing_selected_selects_the_row_in_view(sockdir):
+    frames = [message(i, "c2s", {"jsonrpc": "2.0", "method": "notifications/n", "params": {"i": i}})
+              for i in range(1, 501)]
+    fake = await FakeProxy(str(sockdir / "d.sock"), frames).start()
+    try:
+        app = make_app(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(app.store) == 500)
+            log = app.log_widget
+            log.focus()
+            log.follow = False
+            log.cursor = None
+            await pilot.pause()
+            log.scroll_to(y=200, animate=False, immediate=True, force=True)
+            await pilot.pause()
+            top = int(log.scroll_y)
+            assert top == 200
+            await pilot.press("down")
+            await pilot.pause()
+            assert log.cursor == top and int(log.scroll_y) == top  # no jump to row 0
+    finally:
+        await fake.stop()
+
+
+async def test_enter_on_the_sessions_list_works_on_the_first_press(proxy):
+    """Issue 10.10: the first session is highlighted when the list gets focus."""
+    app = make_app(proxy)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        from omproxy_tui.tui.app import SessionList
+
+        app.query_one(SessionList).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.session_scope == "demo"
+
+
+async def test_a_socket_that_never_appears_says_why_it_waits(sockdir):
+    path = str(sockdir / "never.sock")
+    app = OmproxyApp([SocketSource(path)], clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        [info] = app.sessions.values()
+        await wait_for(pilot, lambda: "no proxy at" in info.detail)
+        assert info.state == "connecting" and path in info.detail
+        from omproxy_tui.tui.app import SessionList
+
+        app._refresh_sessions()
+        option = app.query_one(SessionList).get_option_at_index(0)
+        assert "waiting" in str(option.prompt)
+
+
+async def test_columns_adapt_to_80_columns(proxy):
+    """Issue 10.8: size and summary survive at 80 columns, long methods get an ellipsis, the
+    footer keeps help and quit, the filter bar is one row, session lines never wrap."""
+    app = make_app(proxy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
+        log = app.log_widget
+        width = log.scrollable_content_region.width
+        big = next(r for r in app.store if r.size > 300_000)
+        row = log._render_row(big, False, width).text
+        assert "300.1K" in row and "xxxxxxxx" in row
+        note = next(r for r in app.store if r.method == "notifications/roots/list_changed")
+        assert "notifications/roots…" in log._render_row(note, False, width).text  # cut, and says so
+        await pilot.press("slash")
+        await pilot.pause()
+        assert app.filter_bar.size.height == 1
+        await pilot.press("escape")
+        from omproxy_tui.tui.actions import bindings
+
+        shown = [b.id for b in bindings() if b.show]
+        assert shown[:2] == ["help", "quit"]

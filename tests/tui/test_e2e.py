@@ -62,7 +62,8 @@ async def test_demo_end_to_end():
             assert app.apply_filter("~tool echo")
             assert app.view.indices and all(app.store[i].tool == "echo" for i in app.view.indices)
             app.log_widget.move_cursor(0)
-            await wait_for(pilot, lambda: app.detail.record is not None, what="detail shown")
+            await wait_for(pilot, lambda: app.detail.record is not None
+                           and app.detail.record is app.log_widget.selected_record(), what="detail shown")
             assert app.detail.record.tool == "echo"
             # the client stops after its rounds: the proxy exits and the session ends with code 0
             await wait_for(pilot, lambda: info.state == "ended", timeout=60, what="session ended")

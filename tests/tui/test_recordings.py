@@ -75,3 +75,21 @@ async def test_recording_with_bad_lines_says_so(tmp_path):
         assert session.messages == 1
         assert "3 lines skipped" in session.detail
         assert "1 not JSON" in session.detail and "1 not a JSON object" in session.detail
+
+
+@pytest.mark.parametrize("content, says", [
+    ("", "empty file: no frames"),
+    ('{"name": "my-package", "version": "1.0.0"}\n', "not a recording: no message frames (1 line skipped: 1 not a frame (no type))"),
+    ("hello\nworld\n", "not a recording: no message frames (2 lines skipped: 2 not JSON)"),
+])
+async def test_opening_something_that_is_not_a_recording_says_so(tmp_path, content, says):
+    """Issue 10.13: not an empty log that looks like it is waiting."""
+    path = tmp_path / "x.jsonl"
+    path.write_text(content)
+    app = build_app(recordings=[str(path)], clock=lambda: 1000.0)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: any(s.state == "loaded" for s in app.sessions.values()))
+        [session] = app.sessions.values()
+        assert session.detail == says
+        app._refresh_status()
+        assert says in app.log_widget.empty_text

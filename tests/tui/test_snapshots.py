@@ -97,6 +97,27 @@ def test_help_screen(snap_compare, app):
     assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
 
 
+def test_main_screen_80x24(snap_compare, app):
+    """Issue 10.8: at 80 columns the method is cut with an ellipsis, size and summary survive,
+    the footer shows help and quit, and the filter bar takes one row."""
+    async def run_before(pilot):
+        await loaded(pilot)
+        await select(pilot, lambda r: r.kind == "response" and r.tool == "progress")
+        await pilot.press("slash", *"~tool")
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=run_before, terminal_size=(80, 24))
+
+
+def test_main_screen_200x50(snap_compare, app):
+    async def run_before(pilot):
+        await loaded(pilot)
+        await select(pilot, lambda r: r.kind == "request" and r.tool == "echo")
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=run_before, terminal_size=(200, 50))
+
+
 # ---- steering (a canned live session: tui/steer needs a source that can send) ---------------
 
 

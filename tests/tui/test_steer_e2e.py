@@ -91,10 +91,10 @@ async def test_intercept_by_filter_then_edit_and_release(live):
         info = await attached(pilot, app)
         await pilot.press("i")
         await pilot.pause()
-        await pilot.press(*"~tool echo")
+        await pilot.press(*"~q & ~tool echo")  # requests only: ~tool also matches their answers
         await pilot.press("enter")
-        await wait_for(pilot, lambda: info.intercept == "~tool echo", what="intercept set")
-        assert "⚑ ~tool echo" in str(app.query_one("#status").content)
+        await wait_for(pilot, lambda: info.intercept == "~q & ~tool echo", what="intercept set")
+        assert "⚑ ~q & ~tool echo" in str(app.query_one("#status").content)
         session.send(call(7, "slow", {"seconds": 0}))  # does not match: flows
         assert text_of(await client_recv(pilot, session, lambda m: m.get("id") == 7)) == "slept 0.0 s"
         session.send(call(8, "echo", {"text": "original"}))

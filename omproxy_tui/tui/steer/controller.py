@@ -34,7 +34,7 @@ REPLY_TIMEOUT = 10.0
 STEERING_HELP = [
     ("which session", "the selected message's (or the one shown with Enter in the sessions list, or the only live "
                       "one); ended sessions and --open files cannot be steered"),
-    ("hold", "i: intercept a filter (~tool slow), I clears it · P pauses both directions, > and < one"),
+    ("hold", "i: intercept a filter (~q & ~tool slow), I clears it · P pauses both directions, > and < one"),
     ("see what is held", "H flag in the log · ~held filter · h next held · H list of all held, oldest first · the "
                          "status bar: ⏸ paused, ⚑ intercept, N held + bytes, per session"),
     ("let it go", "a releases the selected one · A releases all (session or everywhere) · X drops it (a dropped "

@@ -49,6 +49,24 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.dismiss((event.button.id or "").removeprefix("choice-"))
 
 
+class InterceptValidator(FilterValidator):
+    """The view filter's validation, plus the operators the proxy cannot evaluate before a
+    message moves (it refuses them: say so while typing, not after Enter)."""
+
+    def validate(self, value: str):  # type: ignore[override]
+        import re
+
+        from omproxy_tui.inspect.intercept import REFUSED
+
+        result = super().validate(value)
+        if not result.is_valid:
+            return result
+        for op in re.findall(r"~([a-z0-9]+)", value):
+            if op in REFUSED:
+                return self.failure(f"~{op} cannot intercept: {REFUSED[op]}")
+        return result
+
+
 class InterceptScreen(ModalScreen[str | None]):
     """The intercept filter: the view filter's validator, suggestions and its own history.
     Enter applies (an empty expression clears), Esc cancels."""
@@ -74,7 +92,7 @@ class InterceptScreen(ModalScreen[str | None]):
             yield Static(Text.assemble(("Intercept ", "bold"), (self.session, "bold cyan"),
                                        ": the proxy holds only messages matching this filter"))
             yield Input(self.current, placeholder="~m tools/call & ~tool slow   ·   ~c2s & ~q   (empty clears)",
-                        validators=[FilterValidator()], validate_on=["changed", "submitted"],
+                        validators=[InterceptValidator()], validate_on=["changed", "submitted"],
                         suggester=FilterSuggester(self._methods, self._tools), id="intercept-input")
             yield Label("", id="intercept-error")
             yield Label("Enter applies · empty Enter clears · ↑/↓ history · Esc cancels · the view filter (/) is "
@@ -83,6 +101,9 @@ class InterceptScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         inp = self.query_one(Input)
         inp.cursor_position = len(inp.value)
+        type_into = getattr(self.app, "type_into", None)
+        if type_into is not None:
+            type_into(inp)  # keys typed right after `i` go here, not to the log
         inp.focus()
 
     @on(Input.Changed)

@@ -38,6 +38,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         session_label: Callable[[object], str] = str,
         stderr_near: Callable[[object, float], list[tuple[float, str, bool]]] | None = None,
         lost_before: dict[int, int] | None = None,
+        missing_before: dict[int, int] | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -45,6 +46,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.session_label = session_label
         self.stderr_near = stderr_near
         self.lost_before = lost_before if lost_before is not None else {}
+        self.missing_before = missing_before if missing_before is not None else {}
         self.record: Record | None = None
         self.raw = False
         self._shown: object = object()
@@ -59,7 +61,8 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def show(self, record: Record | None, *, force: bool = False) -> None:
         key = None if record is None else (
-            record.index, record.pair, record.pending, record.status, record.held, record.latency, self.raw
+            record.index, record.pair, record.pending, record.status, record.held, record.latency, self.raw,
+            record.index in self.store.unanswered,
         )
         if not force and key == self._shown and record is self.record:
             return
@@ -125,6 +128,10 @@ class DetailPane(VerticalScroll, can_focus=True):
         lost = self.lost_before.get(rec.index)
         if lost:
             flags.append((f"{lost} frames were lost just before this message", "bold red"))
+        missing = self.missing_before.get(rec.index)
+        if missing:
+            flags.append((f"{missing:,} earlier frames of this session were no longer in the proxy's backlog",
+                          "bold red"))
         for text, style in flags:
             lines.append(Text(text, style=style))
         timing = Text()
@@ -139,7 +146,12 @@ class DetailPane(VerticalScroll, can_focus=True):
             timing.append("   p", style="bold reverse")
             timing.append(f" jumps to the {word}", style="dim")
         elif rec.kind == "request":
-            timing.append("awaiting response…" if rec.pending else "no response", style="italic")
+            if rec.pending:
+                timing.append("awaiting response…", style="italic")
+            elif rec.index in self.store.unanswered:
+                timing.append("no response (session ended)", style="italic")
+            else:
+                timing.append("no response", style="italic")
         elif rec.kind in ("response", "error"):
             timing.append("no matching request seen", style="dim italic")
         if timing:

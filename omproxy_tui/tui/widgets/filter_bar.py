@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from textual import on
+from textual import events, on
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -62,6 +62,19 @@ class FilterSuggester(Suggester):
         return None
 
 
+class FilterInput(Input):
+    """The bar's input: ``?`` typed into an empty bar asks for help instead (inside an
+    expression it is regex syntax and is typed)."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.character == "?" and not self.value:
+            event.stop()
+            event.prevent_default()
+            self.post_message(FilterBar.HelpRequested())
+            return
+        await super()._on_key(event)
+
+
 class FilterBar(Vertical):
     """``/`` opens it; Enter applies; Esc closes; ↑/↓ walk the history."""
 
@@ -80,7 +93,10 @@ class FilterBar(Vertical):
             self.live = live
 
     class Closed(Message):
-        pass
+        """Esc: close, and restore the filter applied before the bar opened."""
+
+    class HelpRequested(Message):
+        """``?`` in an empty bar (in an expression, ``?`` is a regex character), or F1."""
 
     def __init__(
         self,
@@ -98,14 +114,16 @@ class FilterBar(Vertical):
         self._tools = tools
 
     def compose(self):
-        yield Input(
-            placeholder="filter: ~m tools/call & ~e  ·  ~tool search  ·  !~n  ·  word   (Enter applies, Esc closes, ? help)",
+        yield FilterInput(
+            placeholder="~m tools/call & ~e · ~tool search · !~n · word   (Enter applies · Esc restores · ? help)",
             validators=[FilterValidator()],
             validate_on=["changed", "submitted"],
             suggester=FilterSuggester(self._methods, self._tools, self._sessions),
             id="filter-input",
         )
-        yield Label("", id="filter-error")
+        error = Label("", id="filter-error")
+        error.display = False
+        yield error
 
     @property
     def input(self) -> Input:
@@ -137,9 +155,11 @@ class FilterBar(Vertical):
             self._live_timer = None
         if result is not None and not result.is_valid:
             label.update("✗ " + "; ".join(result.failure_descriptions))
+            label.display = True
             self.add_class("-invalid")
         else:
             label.update("")
+            label.display = False  # no empty row under the input
             self.remove_class("-invalid")
             value = event.value.strip()
             if self.display and self.has_focus_within:

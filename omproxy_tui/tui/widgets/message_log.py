@@ -36,18 +36,36 @@ KIND_LABEL = {
 
 FLAG = {"held": "H", "dropped": "D", "injected": "I", "blocked": "B"}
 
-# (name, width); summary takes the rest
-COLUMNS: list[tuple[str, int]] = [
-    ("time", 12),
-    ("session", 10),
-    ("", 2),
-    ("kind", 5),
-    ("method", 24),
-    ("id", 6),
-    ("latency", 8),
-    ("size", 7),
-    ("summary", 0),
-]
+#: Columns, in order; ``layout`` gives their widths for a terminal width (summary takes the rest).
+COLUMN_NAMES = ("time", "session", "", "kind", "method", "id", "latency", "size", "summary")
+
+#: The summary keeps at least this much room; the method column gets at most this share.
+MIN_SUMMARY = 16
+METHOD_SHARE = 0.3
+
+
+def layout(width: int, show_session: bool = True, method_need: int = 24) -> dict[str, int]:
+    """Column widths for a row ``width`` cells wide.
+
+    The method column takes what the longest method (with its target) needs, up to
+    :data:`METHOD_SHARE` of the width (cut with an ellipsis beyond); narrow terminals shorten the
+    time (no milliseconds), id and session columns before the size and the summary lose room.
+    """
+    narrow = width < 110
+    w = {
+        "time": 8 if narrow else 12,
+        "session": (8 if narrow else 10) if show_session else 0,
+        "": 2,
+        "kind": 5,
+        "id": 4 if narrow else 6,
+        "latency": 7 if narrow else 8,
+        "size": 6 if narrow else 7,
+    }
+    fixed = sum(w.values()) + sum(1 for v in w.values() if v)  # one space after each column
+    room = max(0, width - fixed - 1 - MIN_SUMMARY)
+    w["method"] = max(8, min(method_need, int(width * METHOD_SHARE), room))
+    w["summary"] = max(0, width - fixed - w["method"] - 1)
+    return w
 
 
 def fmt_size(n: int) -> str:
@@ -84,15 +102,16 @@ def _ellipsis(text: str, width: int) -> str:
     return text if cell_len(text) <= width else set_cell_size(text, width - 1) + "…"
 
 
-def header_text(width: int, show_session: bool = True) -> str:
+def header_text(width: int, show_session: bool = True, method_need: int = 24) -> str:
+    """The column titles, aligned with :func:`layout`'s columns."""
+    w = layout(width, show_session, method_need)
     parts = []
-    for name, w in COLUMNS:
-        if name == "session" and not show_session:
+    for name in COLUMN_NAMES:
+        cells = w[name]
+        if not cells:
             continue
-        if w == 0:
-            parts.append(name)
-        else:
-            parts.append(set_cell_size(name, w))
+        title = name if name not in ("latency", "size") else name.rjust(cells)
+        parts.append(title if name == "summary" else set_cell_size(title, cells))
     return " ".join(parts)[:width]
 
 
@@ -160,6 +179,8 @@ class MessageLog(ScrollView, can_focus=True):
         *,
         session_label: Callable[[object], str] = str,
         lost_before: dict[int, int] | None = None,
+        missing_before: dict[int, int] | None = None,
+        method_need: Callable[[], int] | None = None,
         empty_text: str = "",
         name: str | None = None,
         id: str | None = None,
@@ -170,7 +191,12 @@ class MessageLog(ScrollView, can_focus=True):
         self.view = view
         self.session_label = session_label
         self.lost_before = lost_before if lost_before is not None else {}
+        self.missing_before = missing_before if missing_before is not None else {}
         self.empty_text = empty_text
+        #: cells the method column would like (the longest method and target seen)
+        self.method_need = method_need if method_need is not None else (lambda: 24)
+        self._layout_key: tuple | None = None
+        self._layout: dict[str, int] = {}
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
         self._styles: dict[str, Style] = {}
 
@@ -194,7 +220,13 @@ class MessageLog(ScrollView, can_focus=True):
         return None
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, self.row_count)
+        size = Size(self.scrollable_content_region.width, self.row_count)
+        if size != self.virtual_size:
+            self.virtual_size = size
+            # Scrollbars otherwise learn the new size only at the next layout pass, so a repaint
+            # in between (a busy machine, a screenshot) draws the thumb for the old row count.
+            if self.container_size:
+                self._scroll_update(size)
 
     def rows_added(self, added: int, changed: list[int]) -> None:
         """Rows were appended to the view; ``changed`` store indices need repainting."""
@@ -203,6 +235,8 @@ class MessageLog(ScrollView, can_focus=True):
         self._update_virtual_size()
         if added:
             if self.follow:
+                # following keeps the selection (and so the detail pane) on the newest message
+                self.cursor = self.row_count - 1
                 self._scroll_to_end()
             else:
                 self.new_count += added
@@ -220,7 +254,9 @@ class MessageLog(ScrollView, can_focus=True):
         self._cache.clear()
         self._update_virtual_size()
         self.new_count = 0
-        if selected is not None:
+        if self.follow and self.row_count:
+            self.cursor = self.row_count - 1
+        elif selected is not None:
             nearest = getattr(self.view, "nearest", None)
             pos = nearest(selected.index) if nearest is not None else self.position_of(selected.index)
             self.cursor = pos
@@ -297,8 +333,8 @@ class MessageLog(ScrollView, can_focus=True):
         if not self.row_count:
             return
         row = max(0, min(self.row_count - 1, row))
-        if row < self.row_count - 1 and self.follow and row < (self.cursor or 0):
-            self.follow = False
+        if row < self.row_count - 1 and self.follow:
+            self.follow = False  # selecting anything but the newest stops following
         self.cursor = row
         self._scroll_to_cursor()
         if row == self.row_count - 1 and self.scroll_y >= self.max_scroll_y:
@@ -321,7 +357,8 @@ class MessageLog(ScrollView, can_focus=True):
             self.move_cursor(self.cursor - 1)
 
     def action_cursor_down(self) -> None:
-        self.move_cursor(0 if self.cursor is None else self.cursor + 1)
+        # nothing selected: select the top row in view, not row 0 of the whole log
+        self.move_cursor(int(self.scroll_y) if self.cursor is None else self.cursor + 1)
 
     def action_page_up_cursor(self) -> None:
         self.follow = False
@@ -357,6 +394,17 @@ class MessageLog(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
+    def columns(self, width: int) -> dict[str, int]:
+        """Column widths for ``width`` (see :func:`layout`); rendered rows are dropped when they
+        change (a longer method seen, a resize)."""
+        key = (width, self.show_session, self.method_need())
+        if key != self._layout_key:
+            if self._layout_key is not None:
+                self._cache.clear()
+            self._layout_key = key
+            self._layout = layout(*key)
+        return self._layout
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
@@ -371,6 +419,7 @@ class MessageLog(ScrollView, can_focus=True):
         index = self.view.indices[row]
         selected = row == self.cursor
         key = (index, selected)
+        self.columns(max(width, 40))  # a layout change clears the cache: before the lookup
         strip = self._cache.get(key)
         if strip is None:
             strip = self._render_row(self.store[index], selected, max(width, 40))
@@ -418,39 +467,47 @@ class MessageLog(ScrollView, can_focus=True):
             method = f"{method} {rec.tool}"
         if rec.pending and not rec.cancelled:
             latency, lat_style = "…", st("pending")
+        elif rec.index in self.store.unanswered:
+            latency, lat_style = "no resp", st("dim")
         elif rec.cancelled:
             latency, lat_style = "cancel", st("error")
         elif rec.kind in ("response", "error") and rec.latency is not None:
             latency, lat_style = fmt_latency(rec.latency), st("dim")
         else:
             latency, lat_style = "", st("dim")
-        segments = [cell(fmt_time(rec.wall), 12, st("time")), sep]
-        if self.show_session:
-            segments += [cell(_ellipsis(self.session_label(rec.session), 10), 10, st("session")), sep]
+        w = self.columns(width)
+        tw = w["time"]
+        time_text = fmt_time(rec.wall) if tw >= 12 else fmt_time(rec.wall)[:tw]
+        segments = [cell(time_text, tw, st("time")), sep]
+        if w["session"]:
+            sw = w["session"]
+            segments += [cell(_ellipsis(self.session_label(rec.session), sw), sw, st("session")), sep]
+        lw, zw = w["latency"], w["size"]
         segments += [
             cell(arrow, 1, dir_style),
             cell(flag, 1, st("held") if flag == "H" else st("changed") if flag == "M" else None),
             sep,
             cell(kind, 5, kind_style),
             sep,
-            cell(method, 24, st("error") if is_error else None),
+            cell(_ellipsis(method, w["method"]), w["method"], st("error") if is_error else None),
             sep,
-            cell(fmt_id(rec.id), 6, st("dim")),
+            cell(_ellipsis(fmt_id(rec.id), w["id"]), w["id"], st("dim")),
             sep,
-            Segment(set_cell_size(latency, 8).rjust(8) if cell_len(latency) <= 8 else latency[:8], style + lat_style),
+            Segment(_ellipsis(latency, lw).rjust(lw), style + lat_style),
             sep,
-            Segment(fmt_size(rec.size).rjust(7), style + st("dim")),
+            Segment(_ellipsis(fmt_size(rec.size), zw).rjust(zw), style + st("dim")),
             sep,
         ]
         used = sum(seg.cell_length for seg in segments)
         rest = max(0, width - used)
         lost = self.lost_before.get(rec.index)
-        if lost:
-            marker = f"✂ {lost} lost "
-            segments.append(Segment(set_cell_size(marker, min(rest, cell_len(marker))), style + st("lost")))
-            rest = max(0, rest - cell_len(marker))
+        missing = self.missing_before.get(rec.index)
+        for marker in (f"✂ {lost} lost " if lost else "", f"✂ {missing:,} earlier not in backlog " if missing else ""):
+            if marker:
+                segments.append(Segment(set_cell_size(marker, min(rest, cell_len(marker))), style + st("lost")))
+                rest = max(0, rest - cell_len(marker))
         summary = (rec.summary or "").replace("\n", " ")
         if is_error and rec.error and rec.error not in summary:
             summary = f"{rec.error} {summary}"
-        segments.append(Segment(set_cell_size(summary, rest), style + (st("error") if is_error else Style())))
-        return Strip(segments, width)
+        segments.append(Segment(_ellipsis(summary, rest) if rest else "", style + (st("error") if is_error else Style())))
+        return Strip(segments, width).extend_cell_length(width, style)

@@ -158,6 +158,9 @@ def test_old_surface_command_without_dashdash_still_works():
 
 
 def test_help_and_version_still_work():
+    r = omproxy()
+    assert b"Commands:" in r.stdout + r.stderr and b"stdio" in r.stdout + r.stderr
+    assert r.stdout.count(b"\n") + r.stderr.count(b"\n") > 5  # the help screen, not one collapsed line
     r = omproxy("--version")
     assert r.returncode == 0 and b"omproxy" in r.stdout
     r = omproxy("stdio", "--help")

@@ -1,0 +1,131 @@
+"""The OTLP exporter process: ``python -m omproxy_tui.otel.exporter ENDPOINT``, started by
+:class:`~.sink.OtlpSink`. It reads finished spans as JSON lines on stdin and exports them with
+the OpenTelemetry SDK (:mod:`.sdk`).
+
+Why a process of its own: encoding spans to protobuf costs ~60 µs each, in Python, in bursts of a
+whole batch. In the proxy's process those bursts hold the GIL, and a relay thread woken by the
+next message waits for it (up to the 5 ms switch interval): the mean latency of a session grew
+tenfold. Here they cost the relay nothing but a pipe write; the SDK's import (~0.4 s of CPU) is
+not paid by the proxy either. Its CPU is still the proxy's cost: the benchmarks count it.
+
+Protocol (one JSON array per line): ``["resource", {attrs}]`` first, then ``["span", …]``,
+``["operation", seconds, {attrs}]``, ``["session", seconds, {attrs}]``, and ``["close", timeout]``.
+On stdout it answers ``["failed", n, why]`` at the first failed export and ``["done", exported,
+dropped]`` at the end. EOF on stdin (the proxy is gone) flushes and exits too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from typing import Any
+
+from .tracker import SpanData
+
+
+class Counts:
+    """What :class:`~.sdk.Backend` reports to: the same counters as the proxy-side sink."""
+
+    def __init__(self, endpoint: str | None, attributes: dict, out: Any):
+        self.endpoint = endpoint
+        self.want_metrics = True
+        self.base_attributes = attributes
+        self.server: dict = {}
+        self.lock = threading.Lock()
+        self.queued = 0
+        self.exported = 0
+        self.dropped = 0
+        self.reported = False
+        self.out = out
+
+    def send(self, *msg: Any) -> None:
+        with self.lock:
+            try:
+                self.out.write(json.dumps(msg) + "\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                pass
+
+    def _exported(self, n: int) -> None:
+        with self.lock:
+            self.queued -= n
+            self.exported += n
+
+    def _failed(self, n: int, why: str) -> None:
+        with self.lock:
+            self.queued -= n
+            self.dropped += n
+            first = not self.reported
+            self.reported = True
+        if first:
+            self.send("failed", n, why)
+
+    def report(self, text: str) -> None:  # a full batch queue (see sdk._CountingProcessor)
+        self.send("failed", 1, text)
+
+
+def span_from(msg: list) -> SpanData:
+    _, name, trace_id, span_id, parent, start, end, attributes, events, error = msg
+    data = SpanData(name, trace_id, span_id, tuple(parent) if parent else None, start, attributes, "", "")
+    data.end = end
+    data.events = [tuple(e) for e in events]
+    data.error = error
+    return data
+
+
+def main(argv: list[str]) -> int:
+    endpoint = argv[0] if argv and argv[0] else None
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # nothing else may write to the pipe the proxy reads
+    stdin = sys.stdin.buffer
+    first = stdin.readline()
+    if not first:
+        return 0
+    kind, attrs = json.loads(first)
+    counts = Counts(endpoint, attrs.get("base", {}), out)
+    counts.server = attrs.get("server", {})
+    from .sdk import Backend  # after reading: the proxy never waits for this import
+
+    backend = Backend(counts)
+    timeout = 5.0
+    for line in stdin:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        kind = msg[0]
+        try:
+            if kind == "span":
+                backend.span(span_from(msg))
+            elif kind == "operation":
+                backend.operation(msg[1], msg[2])
+            elif kind == "session":
+                backend.session(msg[1], msg[2])
+            elif kind == "close":
+                timeout = float(msg[1])
+                break
+        except Exception as exc:  # noqa: BLE001 - one bad span must not stop the rest
+            sys.stderr.write(f"omproxy: otlp exporter: could not export a span ({type(exc).__name__}: {exc})\n")
+    done = threading.Event()
+
+    def stop() -> None:
+        try:
+            backend.shutdown(timeout)
+        except Exception:  # noqa: BLE001
+            pass
+        done.set()
+
+    threading.Thread(target=stop, daemon=True).start()
+    done.wait(timeout)
+    with counts.lock:
+        lost = max(0, counts.queued)
+        exported, dropped = counts.exported, counts.dropped + lost
+    counts.send("done", exported, dropped)
+    out.close()
+    os._exit(0)  # the SDK's threads may still be retrying a dead endpoint: do not wait for them
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
