@@ -111,7 +111,7 @@ async def test_export_keys_typed_at_once_name_the_file(proxy, tmp_path, monkeypa
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
         assert app.apply_filter("~m ^initialize$")
-        await type_now(pilot, "e", *"mine", "enter")
+        await type_now(pilot, "E", *"mine", "enter")
         target = tmp_path / "mine.jsonl"
         await wait_for(pilot, lambda: target.exists())
         assert target.read_text().count("\n") == 2
