@@ -236,6 +236,53 @@ def _attach_otlp(proxy, opts: dict, target, transport: str, named: dict[str, str
            redact=not opts.get("no_redact"))
 
 
+def _restart_options(f):
+    """Hot restart (see omproxy_tui/proxy/restart.py)."""
+    opts = [
+        click.option("--watch", "watch", multiple=True, metavar="PATH", type=click.Path(exists=True),
+                     help="Restart the server when a file under PATH changes (repeatable; files or directories; "
+                          "polled, see README 'Hot restart' for the cost)."),
+        click.option("--watch-ignore", "watch_ignore", multiple=True, metavar="GLOB",
+                     help="With --watch: ignore files or directories matching GLOB (repeatable; __pycache__, "
+                          ".git, node_modules, editor swap files are always ignored)."),
+        click.option("--watch-debounce", type=click.IntRange(10, 60000), default=300, show_default=True,
+                     metavar="MS", help="With --watch: restart once nothing changed for MS milliseconds."),
+        click.option("--restart-tool", is_flag=True,
+                     help="Add a restart_server tool to the tool list the client sees (handled by omproxy, so an "
+                          "agent that edits the server can restart it). This CHANGES THE BYTES of tools/list "
+                          "answers; off by default."),
+        click.option("--restart-timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+                     metavar="SECONDS", help="How long a restarted server gets to answer the replayed handshake."),
+        click.option("--no-restart", is_flag=True,
+                     help="No hot restart at all (SIGUSR1 then ends the proxy as it would any program); saves "
+                          "the few microseconds per request it costs to know which requests are in flight."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _attach_restarter(proxy, opts: dict) -> None:
+    """Every stdio proxy can restart its server (SIGUSR1, the inspect channel); --watch and
+    --restart-tool add triggers."""
+    from .proxy.restart import Restarter
+
+    if (opts["watch_ignore"] or opts["watch_debounce"] != 300) and not opts["watch"]:
+        raise click.BadParameter("needs --watch", param_hint="--watch-ignore/--watch-debounce")
+    if opts["no_restart"]:
+        if opts["watch"] or opts["restart_tool"]:
+            raise click.BadParameter("cannot be combined with --watch or --restart-tool", param_hint="--no-restart")
+        return
+    restarter = Restarter(proxy, tool=opts["restart_tool"], keep_alive=bool(opts["watch"]),
+                          handshake_timeout=opts["restart_timeout"])
+    if opts["watch"]:
+        from .proxy.watch import PollingWatcher
+
+        restarter.watcher = PollingWatcher(list(opts["watch"]), restarter.files_changed,
+                                           ignore=tuple(opts["watch_ignore"]),
+                                           debounce=opts["watch_debounce"] / 1000, report=proxy.report)
+
+
 # Our options come before the server's command; from the command on, every word is the server's
 # (`omproxy stdio srv --port 1` passes --port to srv, and `--` is optional, as in omproxy 0.3), so
 # a mistyped option of ours before it is an error, not a command to run.
@@ -245,10 +292,14 @@ def _attach_otlp(proxy, opts: dict, target, transport: str, named: dict[str, str
 @click.option("--cwd", type=click.Path(exists=True, file_okay=False), help="Working directory of the server.")
 @_inspect_options
 @_otlp_options
+@_restart_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def stdio(envs, cwd, command, **opts) -> None:
     """Run a local stdio MCP server (COMMAND and its arguments, after our options; the -- before it
-    is optional) and relay our stdin/stdout to it."""
+    is optional) and relay our stdin/stdout to it.
+
+    Hot restart: SIGUSR1, the TUI (or the inspect channel's `restart` command), --watch or
+    --restart-tool start a fresh server under the live client, keeping its session."""
     from .proxy.stdio import ServerParams, StdioProxy
 
     env = {}
@@ -262,6 +313,7 @@ def stdio(envs, cwd, command, **opts) -> None:
         proxy.hook_timeout = opts["hook_timeout"]
     _attach_inspector(proxy, opts, list(command), "stdio", env)
     _attach_otlp(proxy, opts, list(command), "stdio", env)
+    _attach_restarter(proxy, opts)
     _exit(proxy.run(ServerParams(command=command[0], args=list(command[1:]), env=env, cwd=cwd)))
 
 

@@ -51,7 +51,7 @@ def _timed(fn):
 def test_control_channel_answers_while_a_write_to_the_server_is_blocked(sock):
     """Server busy (not reading) and a 1 MiB request stuck in the pipe to it: pause, state, a new
     inspector's hello, release and drop all answer at once."""
-    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "deaf"])
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "busy"])
     a = b = None
     try:
         a = Inspector(sock, timeout=10)

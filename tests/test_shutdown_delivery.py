@@ -46,7 +46,7 @@ def wait_until(pred, timeout: float, what: str):
 def test_sigterm_while_the_server_does_not_read_and_a_big_request_is_being_written(tmp_path):
     """Item 1: shutdown never waits on a blocked write: omproxy exits, the server group is killed."""
     pidfile = tmp_path / "pid"
-    proc = spawn(["stdio"], [*RAW_SERVER, "deaf", str(pidfile)])
+    proc = spawn(["stdio"], [*RAW_SERVER, "mute", str(pidfile)])
     try:
         wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 20, "the server to start")
         server = int(pidfile.read_text())
@@ -160,7 +160,7 @@ def test_requests_never_answered_are_reported(tmp_path):
                       "    reply_timeout = 1.0\n"
                       "    exit_grace = 0.5\n"
                       f"raw = {RAW_SERVER!r}\n"
-                      f"sys.exit(Quick().run(ServerParams(raw[0], raw[1:] + ['deaf', {str(tmp_path / 'pid')!r}])))\n")
+                      f"sys.exit(Quick().run(ServerParams(raw[0], raw[1:] + ['mute', {str(tmp_path / 'pid')!r}])))\n")
     with open(reqs, "rb") as stdin:
         r = subprocess.run([sys.executable, str(script)], stdin=stdin, capture_output=True, timeout=60, cwd=ROOT)
     assert r.returncode == 128 + signal.SIGTERM

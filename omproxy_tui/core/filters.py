@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from itertools import compress, filterfalse, repeat
 from typing import Any, ClassVar
 
+from omproxy_tui.core import spool as _spool
 from omproxy_tui.core.records import Record, id_text
 
 __all__ = [
@@ -457,7 +458,17 @@ class FBody(_Rex):
             return self.literal in rec.raw
         return self.search(rec.raw) is not None
 
+    def _test(self, raw: str) -> bool:
+        if self.literal is not None:
+            return self.literal in raw
+        return self.search(raw) is not None
+
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
+        # bodies in the spool file are searched there, a block at a time (core/spool.py)
+        lit = self.literal if self.literal is not None else _spool.required_literal(self.expr, self.flags)
+        spooled = _spool.search(records, rows, self._test, lit, caseless=False)
+        if spooled is not None:
+            return spooled
         raws = map(_get_raw, _recs(records, rows))
         if self.literal is not None:
             return list(compress(rows, map(operator.contains, raws, repeat(self.literal))))
@@ -630,8 +641,17 @@ class FBare(FBody):
             return self.literal in rec.raw.lower()
         return self.search(rec.raw) is not None
 
+    def _test(self, raw: str) -> bool:
+        if self.literal is not None:
+            return self.literal in raw.lower()
+        return self.search(raw) is not None
+
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
         lit = self.literal
+        spooled = _spool.search(records, rows, self._test,
+                                lit if lit is not None else _spool.required_literal(self.expr, self.flags), caseless=True)
+        if spooled is not None:
+            return spooled
         if lit is None:
             return list(compress(rows, map(self.search, map(_get_raw, _recs(records, rows)))))
         anchor = self.anchor

@@ -76,6 +76,7 @@ class Session:
     children: list[str] = field(default_factory=list)
     # ---- steering state (mirrors the proxy's ``state`` frame) -------------------------------
     held: list[dict[str, Any]] = field(default_factory=list)
+    held_bytes: int = 0
     paused: dict[str, bool] = field(default_factory=dict)
     intercept: str | None = None
     pending_injections: int = 0
@@ -393,6 +394,7 @@ class SessionModel:
                     self._connection(target, frame, changed_all)
             elif ftype == "state":
                 session.held = list(frame.get("held") or [])
+                session.held_bytes = int(frame.get("held_bytes") or 0)
                 session.paused = dict(frame.get("paused") or {})
                 session.intercept = frame.get("intercept")
                 session.pending_injections = int(frame.get("pending_injections") or 0)
@@ -413,6 +415,9 @@ class SessionModel:
             session.exit_code = frame["code"]
         if state in ENDED_STATES:
             session.held = []
+            session.held_bytes = 0
+            session.paused = {}
+            session.intercept = None
             # nothing can answer its waiting requests any more: "no response", not pending
             changed_all += self.store.end_session(session.label)
 

@@ -39,6 +39,7 @@ class Backlog:
         self._bytes = 0
         self._pinned: list[tuple] = []
         self._handshake_ids: set[tuple] = set()
+        self._pinning = True  # room left for handshake entries
         self.seen = 0  # entries offered since the start
         self.freed = 0  # bytes evicted since the allocator was last asked to give memory back
 
@@ -57,14 +58,22 @@ class Backlog:
         """Keep one entry (``line``: the relayed line it shows, to recognise the handshake;
         ``size``: its payload bytes)."""
         self.seen += 1
-        if line is not None and len(self._pinned) < MAX_PINNED and self._is_handshake(line):
+        if line is not None and self._pinning and self._is_handshake(line):
             self._pinned.append(entry)
-        if not self.enabled:
-            return
-        cost = size + ENTRY_OVERHEAD
+            self._pinning = len(self._pinned) < MAX_PINNED
+        if self.enabled:
+            cost = size + ENTRY_OVERHEAD
+            self._ring.append((entry, cost))
+            self._bytes += cost
+            if self._bytes > self.max_bytes:
+                self._evict()
+            elif len(self._ring) > self.max_count:  # the common steady state: one in, one out
+                cost = self._ring.popleft()[1]
+                self._bytes -= cost
+                self.freed += cost
+
+    def _evict(self) -> None:
         ring = self._ring
-        ring.append((entry, cost))
-        self._bytes += cost
         while ring and (len(ring) > self.max_count or self._bytes > self.max_bytes):
             cost = ring.popleft()[1]
             self._bytes -= cost

@@ -115,10 +115,10 @@ def parse_command(obj: Any) -> Command:
         if not isinstance(iid, str):
             raise CommandError("'inject_id' must be a string")
         return Command(name, cid, inject_id=iid)
-    if name == "ping":
+    if name in ("ping", "restart"):
         return Command(name, cid)
     raise CommandError(f"unknown command {name!r} (known: pause, resume, intercept, release, drop, release_all, "
-                       "inject, replay, cancel, ping)")
+                       "inject, replay, cancel, restart, ping)")
 
 
 def _timeout(obj: dict) -> float:

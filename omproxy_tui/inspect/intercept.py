@@ -18,10 +18,10 @@ before the message moves. So:
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
-from ..proxy.line import C2S, S2C, Line
+from ..proxy.line import C2S, S2C, Line, parse_json
 from .commands import CommandError
 
 #: operator -> why the proxy cannot evaluate it on the line it is about to hold
@@ -35,8 +35,10 @@ REFUSED = {
 }
 #: requests remembered for pairing (oldest forgotten first)
 MAX_REMEMBERED = 10_000
-#: requests larger than this are not parsed just to remember their method (rare, and costly)
+#: requests larger than this are not remembered (rare, and costly to parse)
 MAX_PARSE = 256 << 10
+#: bytes of requests kept before they are parsed (a rule parses them when it first needs them)
+MAX_UNREAD_BYTES = 16 << 20
 
 
 def _operators(f: Any) -> set[str]:
@@ -87,27 +89,45 @@ def _key(mid: Any) -> tuple:
 class Pairing:
     """Method and target of the requests relayed in each direction, so a response can be
     matched by its request's method and tool. Fed on the relay threads before forwarding (a
-    reply can only arrive after its request was fed); bounded."""
+    reply can only arrive after its request was fed). Feeding only keeps the line (bounded by
+    count and bytes); requests are parsed when a rule first needs them, so a proxy with no
+    intercept rule pays next to nothing."""
 
     def __init__(self) -> None:
         self._requests: OrderedDict[tuple, tuple[str, str | None]] = OrderedDict()
+        self._unread: deque[tuple[str, bytes]] = deque()  # (direction, raw) not parsed yet
+        self._unread_bytes = 0
         self._lock = threading.Lock()  # both relay threads feed it (servers send requests too)
 
     def feed(self, line: Line) -> None:
         raw = line.raw
         if len(raw) > MAX_PARSE or b'"method"' not in raw:
             return
-        obj = line.json
-        if not (isinstance(obj, dict) and "id" in obj and isinstance(obj.get("method"), str)):
-            return
-        method = obj["method"]
-        key = (line.direction, _key(obj["id"]))
-        value = (method, _target(method, obj.get("params")))
         with self._lock:
-            self._requests[key] = value
-            self._requests.move_to_end(key)
-            while len(self._requests) > MAX_REMEMBERED:
-                self._requests.popitem(last=False)
+            self._unread.append((line.direction, raw))
+            self._unread_bytes += len(raw)
+            while len(self._unread) > MAX_REMEMBERED or self._unread_bytes > MAX_UNREAD_BYTES:
+                self._unread_bytes -= len(self._unread.popleft()[1])
+
+    def _index_locked(self) -> None:
+        requests = self._requests
+        while self._unread:
+            direction, raw = self._unread.popleft()
+            self._unread_bytes -= len(raw)
+            obj, _ = parse_json(raw)
+            if not (isinstance(obj, dict) and "id" in obj and isinstance(obj.get("method"), str)):
+                continue
+            key = (direction, _key(obj["id"]))
+            requests[key] = (obj["method"], _target(obj["method"], obj.get("params")))
+            requests.move_to_end(key)
+        while len(requests) > MAX_REMEMBERED:
+            requests.popitem(last=False)
+
+    def lookup(self, direction: str, mid: Any) -> tuple[str, str | None] | None:
+        """(method, target) of the request with id `mid` sent in `direction`, if remembered."""
+        with self._lock:
+            self._index_locked()
+            return self._requests.get((direction, _key(mid)))
 
     def record(self, line: Line, session: str) -> Any:
         """The line as the view would see it: session name, and a response's method and tool."""
@@ -115,8 +135,7 @@ class Pairing:
 
         rec = record_from_line(line.text, line.direction, session=session)
         if rec.kind in ("response", "error") and rec.method is None:
-            asked = C2S if line.direction == S2C else S2C
-            known = self._requests.get((asked, _key(rec.id)))
+            known = self.lookup(C2S if line.direction == S2C else S2C, rec.id)
             if known is not None:
                 rec.method, rec.tool = known
         return rec

@@ -11,13 +11,13 @@ Its parts, each in its own module:
 from __future__ import annotations
 
 import os
-from collections import deque
 import threading
+from collections import deque
 import time
 from typing import Any
 
 from .. import __version__
-from ..proxy.line import C2S, S2C, Line
+from ..proxy.line import C2S, S2C
 from . import injection, steering
 from .backlog import Backlog
 from .channel import MAX_SUBSCRIBER_BYTES, Channel, Subscriber
@@ -44,7 +44,8 @@ def session_name(argv: list[str]) -> str:
 class InspectorAddon(Channel, Steering, Injection):
     """Serve the inspect channel for one proxy. Attach with ``proxy.add_addon(InspectorAddon(proxy, ...))``."""
 
-    whole_lines = True  # see a batch as the one line that was relayed
+    # No message hooks: lines come numbered and in order through the proxy's sequencer
+    # (Channel._ordered), and the gate (Steering._gate) sees each line before it moves.
 
     def __init__(self, proxy: Any, *, socket_path: str | None = None, serve: bool = True, backlog: int = 10000,
                  backlog_bytes: int = 64 << 20, queue_bytes: int | None = None,
@@ -107,13 +108,6 @@ class InspectorAddon(Channel, Steering, Injection):
 
     # ================================================================================ hooks
     # (called on relay threads: keep them tiny)
-    def _on_mcp_client_message(self, line: Line) -> None:
-        """Kept as a (cheap) observe hook so the relay always builds a numbered view of each line;
-        the frames themselves come in seq order through :meth:`_ordered`."""
-
-    def _on_mcp_server_message(self, line: Line) -> None:
-        pass
-
     def _on_server_stderr(self, text: str) -> None:
         self.proxy.sequencer.event("stderr", {"line": text})
 
@@ -124,6 +118,11 @@ class InspectorAddon(Channel, Steering, Injection):
     async def _run(self, sub: Subscriber, cmd: Command) -> dict | None:
         if cmd.name == "ping":
             return None
+        if cmd.name == "restart":  # hot restart (proxy/restart.py): the lifecycle frames tell how it went
+            restarter = getattr(self.proxy, "restarter", None)
+            if restarter is None or not restarter.trigger("command"):
+                raise CommandError("this proxy cannot restart its server (only `omproxy stdio` can)")
+            return {"restarting": True}
         if cmd.name in steering.COMMANDS:
             return await self._steer(sub, cmd)
         if cmd.name in injection.COMMANDS:

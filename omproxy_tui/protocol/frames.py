@@ -92,10 +92,25 @@ Ordering guarantees:
     ``methods``), ``unreachable`` (a POST got no HTTP answer; ``method``, ``id``, ``detail``); with
     ``--otlp``: ``otlp_dropped`` (the first export failed; ``dropped``, ``endpoint``, ``error``) and
     ``otlp`` (at the end: ``exported``, ``dropped``, ``endpoint``).
+    Hot restart (stdio; added to version 1 compatibly -- inspectors that do not know these events
+    show them as any lifecycle event): ``restarting`` (``cause``: ``command`` / ``signal`` /
+    ``watch`` / ``tool``, ``generation``: the number the new server will have, the first being 1;
+    ``files`` for ``watch``), then ``spawned`` again (``pid``, ``generation``), then either
+    ``restart`` (``ok: true``, ``cause``, ``generation``, ``pid``, ``downtime_ms``: how long client
+    traffic was held, ``timings``: ``stop_ms``/``start_ms``/``lists_ms``, ``changed``:
+    ``{"tools"|"prompts"|"resources": {"added":[names],"removed":[…],"changed":[…]}}`` for the
+    lists that differ from what the client last saw (and were announced to it with
+    ``notifications/<kind>/list_changed``), ``answered``: requests in flight answered with an
+    error, ``files``) or ``restart_failed`` (``ok: false``, ``cause``, ``generation``, ``error``,
+    ``stderr``: the new server's last stderr lines, ``answered``, ``downtime_ms``). The proxy's own
+    messages to the new server (the replayed handshake, list requests) are ``message`` frames with
+    status ``injected`` and ``injected.by: "proxy"``; their answers have status ``dropped`` and
+    ``changed.by: "omproxy restart"`` (they never reach the client).
 ``state``
     ``{"type":"state","paused":{"c2s":bool,"s2c":bool},"intercept":null|"<filter>",
     "held":[{"seq":N,"dir":D,"reason":"paused"|"intercept"|"behind"},...],"held_bytes":N,
-    "inspectors":N,"pending_injections":N}`` -- sent after hello and on every change. A message
+    "inspectors":N,"pending_injections":N}`` -- sent after hello and on every change (a command, and
+    a message becoming held: after the ``message`` frames that held it). A message
     ``behind`` a held one in the same direction waits with it (order is kept).
 ``inject_timeout``
     ``{"type":"inject_timeout","inject_id":"…"}`` -- an injected request got no answer in time;
@@ -137,6 +152,10 @@ Inspector -> proxy commands
             ``force``); in the 2026-07-28 era the client's latest ``_meta`` envelope is copied in.
 ``replay``  ``{"seq":N, "force":bool}`` -- re-send a captured request as an injection.
 ``cancel``  ``{"inject_id":"…"}`` -- cancel a pending injected request.
+``restart`` -- restart the server under the live client (``omproxy stdio`` only; see README "Hot
+            restart"). Replies at once with ``{"restarting": true}``; ``lifecycle`` frames
+            (``restarting``, then ``restart`` or ``restart_failed``) tell how it went. A proxy that
+            cannot restart (``http``/``sse``) replies ``ok: false``.
 ``ping``    -- replies ok.
 """
 

@@ -14,6 +14,12 @@ Order of calls in a session::
 
 ``loop_started``/``loop_stopping`` are called only when the proxy runs an event loop (some hook
 is async, or an addon has ``needs_loop``; the remote proxies always do).
+
+Numbering: every line is numbered (``line.seq``) and timestamped before it is forwarded, one
+numbering shared by hooks and inspectors. Hooks run on two relay threads and see lines in each
+direction's order; an addon that needs *everything* in seq order (the inspector) registers with
+``proxy.sequencer.add_observer(fn)`` instead (see :mod:`omproxy_tui.proxy.sequence`), and one that
+must decide before a line moves installs a gate with ``proxy.set_gate(direction, fn, owner)``.
 """
 
 from __future__ import annotations

@@ -67,6 +67,11 @@ class StdioProxy(Proxy):
         self.target: list[str] = []
         self.delivered_at = time.monotonic()  # last write progress to the client (shutdown's measure)
         self.outstanding = Outstanding()  # client requests the server has not answered
+        #: a hot-restart controller (proxy/restart.py :class:`Restarter`), or None
+        self.restarter: Any = None
+        self._server_spec: tuple[list[str], dict, str | None] = ([], {}, None)
+        self._s2c_thread: threading.Thread | None = None
+        self._notify: Any = None
 
     def run(self, server: Any) -> int:
         """Relay until the session ends; returns the exit code to use (the server's)."""
@@ -78,6 +83,8 @@ class StdioProxy(Proxy):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 previous[sig] = signal.signal(sig, lambda signum, frame: notify(f"signal:{signal.Signals(signum).name}"))
+            if self.restarter is not None:  # hot restart (proxy/restart.py): SIGUSR1 restarts the server
+                previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda signum, frame: notify("restart:signal"))
         try:
             return self._run(server, events, notify)
         finally:
@@ -91,19 +98,21 @@ class StdioProxy(Proxy):
         env.update(getattr(server, "env", None) or {})
         cwd = getattr(server, "cwd", None)
         keep = children() if self.reap_strays and become_subreaper() else None
+        self._server_spec = (argv, env, cwd)
+        self._notify = notify
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    env=env, cwd=cwd, start_new_session=True, bufsize=0)
+            proc = self._spawn_server()
         except OSError as exc:
             self.report(f"cannot start server {argv[0]!r}: {exc.strerror or exc}")
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
-        self.proc = proc
-        self.reaper = Reaper(keep, proc.pid) if keep is not None else None
         wire = protect_stdout()
-        c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
+        # With hot restart the restart controller writes to whichever server is current.
+        to_server = write_all(proc.stdin.fileno()) if self.restarter is None else self.restarter.write
+        c2s = Direction(C2S, to_server, self.hold_limit)
         s2c = Direction(S2C, self._client_writer(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
+        self.reaper = Reaper(keep, proc.pid) if keep is not None else None
         self.prepare_addons()
         if self.needs_loop():
             self.start_loop()
@@ -116,31 +125,56 @@ class StdioProxy(Proxy):
             self._close_stdin(c2s)
             notify("client_eof")
 
-        def server_eof() -> None:
-            s2c.flush(release_all=True)
-            notify("server_eof")
-
-        threads = [
-            threading.Thread(target=self._pump, args=(0, c2s, False, client_eof), name="omproxy-c2s", daemon=True),
-            threading.Thread(target=self._pump, args=(proc.stdout.fileno(), s2c, True, server_eof),
-                             name="omproxy-s2c", daemon=True),
-            threading.Thread(target=self._stderr_pump, args=(proc.stderr.fileno(),), name="omproxy-stderr",
-                             daemon=True),
-            threading.Thread(target=lambda: (proc.wait(), notify("exited")), name="omproxy-wait", daemon=True),
-        ]
-        for t in threads:
-            t.start()
+        c2s_thread = threading.Thread(target=self._pump, args=(0, c2s, False, client_eof), name="omproxy-c2s",
+                                      daemon=True)
+        c2s_thread.start()
+        stderr_thread = self._start_server_threads(proc, notify)
         try:
-            code = self._supervise(events, proc, c2s, s2c, threads[1])
+            code = self._supervise(events, proc, c2s, s2c, self._s2c_thread)
         finally:
             self.call_hooks("_on_lifecycle", "closing", {})
-            threads[2].join(1.0)
+            stderr_thread.join(1.0)
             self.drain_hooks()
             self.run_hook_now("_on_close")
             self.stop_loop()
             self.shutdown_addons()
             restore_stdout(wire)  # last: a print() in _on_close must not reach the client either
         return code
+
+    # ---- the server process (called again by a hot restart, proxy/restart.py) ------------------
+    def _spawn_server(self) -> subprocess.Popen:
+        """Start the server (same command, env and cwd every time); raises OSError."""
+        argv, env, cwd = self._server_spec
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, cwd=cwd, start_new_session=True, bufsize=0)
+        self.proc = proc
+        return proc
+
+    def _start_server_threads(self, proc: subprocess.Popen, notify) -> threading.Thread:
+        """Start the reader threads of one server process; returns its stderr thread. `notify`
+        may drop the events of a server a restart has replaced (see proxy/restart.py)."""
+        s2c = self.directions[S2C]
+
+        def current() -> bool:  # a server a restart replaced (proxy/restart.py) ends quietly
+            return proc is self.proc and not getattr(proc, "omproxy_replaced", False)
+
+        def tell(what: str) -> None:
+            if current():
+                notify(what)
+
+        def server_eof() -> None:
+            if current():
+                s2c.flush(release_all=True)
+            tell("server_eof")
+
+        self._s2c_thread = threading.Thread(target=self._pump, args=(proc.stdout.fileno(), s2c, True, server_eof),
+                                            name="omproxy-s2c", daemon=True)
+        stderr_thread = threading.Thread(target=self._stderr_pump, args=(proc.stderr.fileno(),),
+                                         name="omproxy-stderr", daemon=True)
+        waiter = threading.Thread(target=lambda: (proc.wait(), tell("exited")), name="omproxy-wait", daemon=True)
+        for t in (self._s2c_thread, stderr_thread, waiter):
+            t.start()
+        return stderr_thread
 
     def _close_stdin(self, c2s: Direction) -> None:
         """Never blocks: with a write to a server that does not read in progress, the pipe is
@@ -167,12 +201,19 @@ class StdioProxy(Proxy):
                 if self.reaper is not None and ticks % 4 == 0:
                     self.reaper.reap()  # adopted orphans that exited: no zombies pile up
                 continue
+            if what.startswith("restart:") and self.restarter is not None:
+                # Hot restart (proxy/restart.py), on this thread: it owns the server processes.
+                self.restarter.restart(what[8:])
+                proc, s2c_thread, server_eof = self.proc, self._s2c_thread, False
+                continue
             if what == "server_eof":
                 server_eof = True
                 if s2c.closed:  # the client stopped reading us: nothing more can be delivered
                     break
                 continue
             if what == "exited":
+                if self.restarter is not None and (proc.poll() is None or self.restarter.server_exited(proc)):
+                    continue  # stale, or kept alive for the next restart (--watch)
                 break
             if what == "client_eof":
                 self.call_hooks("_on_lifecycle", "client_eof", {})

@@ -28,6 +28,7 @@ from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
 from omproxy_tui.core.sessions import Session, SessionModel
+from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions, clipboard
 from omproxy_tui.tui.model import FilterError, export_jsonl, filters
 from omproxy_tui.core.records import id_text
@@ -39,6 +40,8 @@ from omproxy_tui.tui.screens import (
     StatsScreen,
     default_export_name,
 )
+from omproxy_tui.tui.steer.controller import SteeringMixin
+from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
 from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
@@ -168,9 +171,9 @@ class ActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
 
 
-class OmproxyApp(App[None]):
+class OmproxyApp(SteeringMixin, App[None]):
     TITLE = "omproxy-tui"
-    CSS_PATH = [styles_dir() / "app.tcss", styles_dir() / "screens.tcss"]
+    CSS_PATH = [styles_dir() / "app.tcss", styles_dir() / "screens.tcss", styles_dir() / "steer.tcss"]
     BINDINGS = actions.bindings()
     COMMANDS = App.COMMANDS | {ActionsProvider}
 
@@ -201,6 +204,8 @@ class OmproxyApp(App[None]):
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
+        #: our injections and the intercept history (tui/steer/controller.py)
+        self.steering = Steering()
         # keys typed while an input is opening (see type_into)
         self._type_into: Any = None
         self._typed: list[events.Key] = []
@@ -432,6 +437,9 @@ class OmproxyApp(App[None]):
     @on(FramesReceived)
     def _frames(self, event: FramesReceived) -> None:
         self.ingest(event.source, event.frames)
+        info = self.model.sessions.get(event.source.key)
+        if info is not None and getattr(event.source, "can_send", False):
+            self._restart_news(info.label, event.frames)
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
@@ -458,6 +466,7 @@ class OmproxyApp(App[None]):
         if changes.sessions_changed:
             self._sessions_dirty = True
             self._status_dirty = True
+        self.steer_after_ingest()  # held / paused / intercept shown at once, not at the next tick
 
     def _freeze_records(self, n: int) -> None:
         """Move everything alive (mostly records: the store is append-only, records are never
@@ -558,9 +567,7 @@ class OmproxyApp(App[None]):
         pending = self.model.pending_count
         if pending:
             text.append(f" │ {pending} pending", style="bold yellow")
-        held = self.model.held_count
-        if held:
-            text.append(f" │ {held} held", style="bold magenta")
+        text.append_text(self.steer_status())  # paused / intercept / held + bytes, per session
         lost = self.model.lost_count
         if lost:
             text.append(f" │ {lost} lost", style="bold red")
@@ -903,7 +910,7 @@ class OmproxyApp(App[None]):
         # On the stats and server log screens, hide (and disable) what only works on the log,
         # so their footers list only what works there.
         if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen) and action not in self._ANYWHERE:
-            if any(spec.action == action for spec in actions.ACTIONS):
+            if any(spec.action.split("(", 1)[0] == action for spec in actions.ACTIONS):  # steer_pause('c2s')
                 return False  # False hides it from the footer (None would show it greyed out)
         return True
 
@@ -914,6 +921,40 @@ class OmproxyApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    async def action_restart_server(self) -> None:
+        """Hot restart of the selected message's session (or the scoped one, or the only live one);
+        the proxy's lifecycle frames then tell how it went (see _restart_news)."""
+        rec = self.log_widget.selected_record()
+        label = str(rec.session) if rec is not None else self.session_scope
+        live = [i for i in self.model.sessions.values() if i.source is not None and i.source.can_send and not i.ended]
+        info = self.model.by_label.get(label) if label else (live[0] if len(live) == 1 else None)
+        if info is None or info.source is None or not info.source.can_send or info.ended:
+            self.notify("Select a message of a live session to restart its server.", severity="warning")
+            return
+        try:
+            reply = await info.source.request({"cmd": "restart"})
+        except Exception as exc:  # noqa: BLE001 - not connected, timed out
+            self.notify(f"Restart failed: {exc}", severity="error")
+            return
+        if not reply.get("ok"):
+            self.notify(str(reply.get("error")), title="Restart", severity="error")
+        else:
+            self.notify(f"Restarting the server of {info.label}…", title="Restart")
+
+    def _restart_news(self, label: str, frames: list[dict[str, Any]]) -> None:
+        for f in frames:
+            if f.get("type") != "lifecycle" or f.get("event") not in ("restart", "restart_failed"):
+                continue
+            if time.time() - float(f.get("wall") or 0) > 30:
+                continue  # replayed from the backlog on attach: old news
+            if f["event"] == "restart_failed":
+                self.notify(f"{label}: restart failed: {f.get('error')}", title="Restart", severity="error")
+                continue
+            changed = "; ".join(f"{kind} +{len(d.get('added', []))} -{len(d.get('removed', []))} "
+                                f"~{len(d.get('changed', []))}" for kind, d in (f.get("changed") or {}).items())
+            self.notify(f"{label}: server restarted ({f.get('cause')}), generation {f.get('generation')}, "
+                        f"{f.get('downtime_ms', 0):.0f} ms" + (f"; {changed}" if changed else ""), title="Restart")
 
     def action_export(self) -> None:
         records = [self.store[i] for i in self.view.indices]
@@ -938,6 +979,28 @@ class OmproxyApp(App[None]):
         self.call_from_thread(self.notify, f"Exported {len(records):,} messages to {target}")
 
     async def action_quit(self) -> None:
+        holding = self.holding_infos()
+        if holding:
+            # The proxy fails open when its last inspector leaves, but another TUI may still be
+            # attached (then holds would stay): ask.
+            held = sum(len(i.held) for i in holding)
+            names = ", ".join(i.label for i in holding)
+
+            async def done(choice: str | None) -> None:
+                if choice == "release":
+                    await self.stop_holding(holding)
+                if choice in ("release", "keep"):
+                    self._quit_now()
+
+            self.push_screen(ChoiceScreen(
+                "Quit while holding traffic?",
+                f"{held} message(s) held, and holding is on in {names}. Release everything and stop holding "
+                "first? (If no other inspector is attached, the proxy releases it all anyway.)",
+                [("Release and quit", "release"), ("Quit, leave as is", "keep"), ("Cancel", "cancel")]), done)
+            return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
         for info in self.sessions.values():
             info.source.close()
         for source in self._followers:

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Log, Sparkline, Sta
 
 from omproxy_tui.core.sessions import SessionModel
 from omproxy_tui.tui.actions import ACTIONS
+from omproxy_tui.tui.steer.controller import STEERING_HELP
 from omproxy_tui.tui.model import filters
 from omproxy_tui.tui.widgets.message_log import fmt_size, fmt_time
 
@@ -28,6 +29,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
             yield Static(self._keys(), id="help-keys")
+            yield Static(self._two_columns("Steering, step by step", "Step", "How", STEERING_HELP), id="help-steering")
             yield Static(self._filters(), id="help-filters")
             yield Static(self._columns(), id="help-columns")
         yield Footer()

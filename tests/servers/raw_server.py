@@ -10,7 +10,7 @@ Modes:
   detach PIDFILE             start two grandchildren that leave our process group and session (one
                              directly with setsid, one through a double fork) and ignore SIGTERM;
                              their pids to PIDFILE; then behave like echo
-  deaf PIDFILE               never read stdin; pid to PIDFILE; sleep
+  mute PIDFILE               never read stdin at all; pid to PIDFILE; sleep
   bigexit SIZE               read one request, answer it with SIZE bytes of 'x', exit at once
   burst N SIZE               read one request, write N replies (ids 1..N) of SIZE bytes each, exit
   slow DELAY                 answer each request DELAY s after reading it (requests in turn)
@@ -20,7 +20,7 @@ Modes:
   chatty                     a stderr line, then the reply, for every request
   closein                    answer one request, then close stdin (writes to it fail) and stay until the
                              proxy goes
-  deaf                       echo; on method "deafen" answer it, write two notifications, then never
+  busy                       echo; on method "deafen" answer it, write two notifications, then never
                              read stdin again (a busy server); exits when its parent (the proxy) dies
 """
 
@@ -98,7 +98,7 @@ def main(argv):
             msg = json.loads(line)
             reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
         return 0
-    if mode == "deaf":
+    if mode == "mute":
         with open(argv[1], "w") as f:
             f.write(f"{os.getpid()}\n")
         time.sleep(600)
@@ -144,7 +144,7 @@ def main(argv):
         while os.getppid() == parent:
             time.sleep(0.1)
         return 0
-    if mode == "deaf":
+    if mode == "busy":
         parent = os.getppid()
         while True:
             line = sys.stdin.buffer.readline()

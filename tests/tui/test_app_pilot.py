@@ -230,7 +230,7 @@ async def test_export_filtered(proxy, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
         assert app.apply_filter("~m ^initialize$")
-        await pilot.press("e")
+        await pilot.press("E")
         await pilot.pause()
         target = tmp_path / "out.jsonl"
         from textual.widgets import Input
@@ -259,7 +259,7 @@ async def test_huge_message_detail_is_bounded(sockdir):
             assert time.perf_counter() - start < 2.0
             body = plain(app.detail.query_one("#detail-body"))
             assert "MB" in body and len(body) < 200_000
-            await pilot.press("r")
+            await pilot.press("o")
             await pilot.pause()
             assert app.detail.raw
     finally:
@@ -313,7 +313,7 @@ async def test_two_sessions_scope_and_error_jumps(sockdir):
             assert app.session_scope == "beta"
             assert len(app.view.indices) == n_messages(b.backlog)
             assert {app.store[i].session for i in app.view.indices} == {"beta"}
-            await pilot.press("a")
+            await pilot.press("asterisk")
             await pilot.pause()
             assert app.session_scope is None and len(app.view.indices) == total
             # n / N walk the errors

@@ -111,7 +111,7 @@ async def test_export_keys_typed_at_once_name_the_file(proxy, tmp_path, monkeypa
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
         assert app.apply_filter("~m ^initialize$")
-        await type_now(pilot, "e", *"mine", "enter")
+        await type_now(pilot, "E", *"mine", "enter")
         target = tmp_path / "mine.jsonl"
         await wait_for(pilot, lambda: target.exists())
         assert target.read_text().count("\n") == 2
@@ -125,7 +125,7 @@ async def test_export_shows_the_path_refuses_empty_and_asks_before_overwriting(p
     app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
-        await type_now(pilot, "e")
+        await type_now(pilot, "E")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ExportScreen")
         screen = app.screen
         note = lambda: plain(screen.query_one("#export-target"))  # noqa: E731
@@ -211,12 +211,12 @@ async def test_t_cycles_the_time_column(proxy):
         assert log._render_row(rec, False, 140).text.startswith("20:26:")
 
 
-async def test_shift_c_clears_the_log_but_keeps_stats(proxy):
+async def test_ctrl_l_clears_the_log_but_keeps_stats(proxy):
     app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
         count = app.stats.messages
-        await type_now(pilot, "C")
+        await type_now(pilot, "ctrl+l")
         assert len(app.view.indices) == 0 and app.stats.messages == count
         seq = proxy.backlog[-1]["seq"]
         from fake_proxy import message
