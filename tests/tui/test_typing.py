@@ -111,7 +111,7 @@ async def test_export_keys_typed_at_once_name_the_file(proxy, tmp_path, monkeypa
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
         assert app.apply_filter("~m ^initialize$")
-        await type_now(pilot, "e", *"mine", "enter")
+        await type_now(pilot, "E", *"mine", "enter")
         target = tmp_path / "mine.jsonl"
         await wait_for(pilot, lambda: target.exists())
         assert target.read_text().count("\n") == 2
@@ -125,7 +125,7 @@ async def test_export_shows_the_path_refuses_empty_and_asks_before_overwriting(p
     app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
-        await type_now(pilot, "e")
+        await type_now(pilot, "E")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ExportScreen")
         screen = app.screen
         note = lambda: plain(screen.query_one("#export-target"))  # noqa: E731
