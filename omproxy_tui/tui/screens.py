@@ -351,6 +351,29 @@ class ServerLogScreen(Screen[None]):
         self.refresh_logs()
 
 
+class JumpScreen(ModalScreen[str | None]):
+    """Ask where to jump: a seq number, or ``id`` and a JSON-RPC id."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input = Input(placeholder="seq (42) or JSON-RPC id (id abc)", id="jump-to")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="jump-box"):
+            yield self.input
+            yield Label("Enter jumps (the filter stays) · Esc cancels", classes="dim")
+
+    def on_mount(self) -> None:
+        self.query_one("#jump-box").border_title = "Jump to"
+
+    @on(Input.Submitted, "#jump-to")
+    def _submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+
 class ExportScreen(ModalScreen[str | None]):
     """Ask where to export: the full path it will write is always shown; an empty name is
     refused; an existing file is only overwritten after a second Enter. Dismisses with the

@@ -209,7 +209,7 @@ async def bench_big(mb: int = 20) -> dict:
         await pilot.pause()
         out["big_detail_open_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        await pilot.press("m")
+        await pilot.press("o")
         await pilot.pause()
         out["big_raw_toggle_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
