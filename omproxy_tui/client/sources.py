@@ -116,10 +116,14 @@ class SocketSource(Source):
         batch_interval: float = BATCH_INTERVAL,
         max_backoff: float = 2.0,
         give_up_after: float | None = None,
+        reattach: bool = False,
     ) -> None:
         super().__init__()
         self.path = str(path)
         self.key = self.path
+        #: after this proxy is gone, follow the path: a proxy started there later is attached
+        #: as a new session (``--socket PATH``; discovery finds new proxies by itself)
+        self.reattach = reattach
         self.proxy = dict(info or {})
         self.label = self.proxy.get("name") or Path(self.path).stem
         self.batch_interval = batch_interval

@@ -180,6 +180,7 @@ _get_pending = operator.attrgetter("pending")
 _get_held = operator.attrgetter("held")
 _get_injected = operator.attrgetter("injected")
 _get_changed = operator.attrgetter("changed")
+_get_marked = operator.attrgetter("marked")
 
 
 _NO_ODD = object()
@@ -333,6 +334,17 @@ class FInjected(_Unary):
 
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
         return list(compress(rows, map(_get_injected, _recs(records, rows))))
+
+
+class FMarked(_Unary):
+    code = "marked"
+    help = "messages you marked (m in omproxy-tui)"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.marked
+
+    def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
+        return list(compress(rows, map(_get_marked, _recs(records, rows))))
 
 
 class FChanged(_Unary):
@@ -770,6 +782,7 @@ OPERATORS: list[type[Filter]] = [
     FHeld,
     FInjected,
     FChanged,
+    FMarked,
     FStatus,
     FKind,
     FSize,

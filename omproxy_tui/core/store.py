@@ -338,6 +338,12 @@ class Store:
                     del self._pending[key]
         return [idx]
 
+    def toggle_mark(self, index: int) -> list[int]:
+        """Mark or unmark a record (``~marked``); returns the changed indices."""
+        rec = self.records[index]
+        rec.marked = not rec.marked
+        return [index]
+
     def end_session(self, session: str) -> list[int]:
         """The session ended (the proxy exited, a recording was read to its end): requests still
         waiting will never be answered. They stop being pending and join :attr:`unanswered`;

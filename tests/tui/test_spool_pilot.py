@@ -52,9 +52,9 @@ async def check_spooled_app(app: OmproxyApp, pilot, n: int, tmp_path) -> None:
     await wait_for(pilot, lambda: app.detail.record is not None and app.detail.record.index == 1)
     await pilot.pause()
     assert "marker-0001" in plain(app.detail.query_one("#detail-body"))
-    await pilot.press("r")
+    await pilot.press("o")
     await wait_for(pilot, lambda: "marker-0001" in plain(app.detail.query_one("#detail-body")))
-    await pilot.press("r")
+    await pilot.press("o")
     # copy gives the exact line
     app.action_copy()
     assert app.clipboard == store[1].raw and json.loads(app.clipboard)["result"]["content"][0]["text"].startswith(
