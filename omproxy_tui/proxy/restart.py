@@ -300,6 +300,13 @@ class Restarter:
         self.proxy.inject(S2C, data, {"by": "proxy", "id": None}, None, False)
 
     # ---- server -> client: before forwarding ----------------------------------------------------
+    def may_stream(self, direction: str) -> bool:
+        """A server line starting now may be streamed through (see Proxy.may_stream): nothing it
+        could be is ours to swallow -- no restart is replaying a handshake or carrying streams
+        over. The gate still sees the whole line before its last byte moves (bookkeeping).
+        Client lines never stream: this writer needs them whole (see write)."""
+        return direction == S2C and not self.private and not self._reack and self.state != HOLDING
+
     def _gate_s2c(self, line: Line) -> Any:
         """A reply ends its request's time in flight; replies to our own requests are swallowed;
         list replies update what the client has seen."""
