@@ -253,6 +253,9 @@ def _restart_options(f):
                           "answers; off by default."),
         click.option("--restart-timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
                      metavar="SECONDS", help="How long a restarted server gets to answer the replayed handshake."),
+        click.option("--no-restart", is_flag=True,
+                     help="No hot restart at all (SIGUSR1 then ends the proxy as it would any program); saves "
+                          "the few microseconds per request it costs to know which requests are in flight."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -266,6 +269,10 @@ def _attach_restarter(proxy, opts: dict) -> None:
 
     if (opts["watch_ignore"] or opts["watch_debounce"] != 300) and not opts["watch"]:
         raise click.BadParameter("needs --watch", param_hint="--watch-ignore/--watch-debounce")
+    if opts["no_restart"]:
+        if opts["watch"] or opts["restart_tool"]:
+            raise click.BadParameter("cannot be combined with --watch or --restart-tool", param_hint="--no-restart")
+        return
     restarter = Restarter(proxy, tool=opts["restart_tool"], keep_alive=bool(opts["watch"]),
                           handshake_timeout=opts["restart_timeout"])
     if opts["watch"]:

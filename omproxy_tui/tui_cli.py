@@ -16,12 +16,21 @@ import click
 @click.option("--runtime-dir", type=click.Path(file_okay=False), default=None,
               help="Where to look for proxies (default: $XDG_RUNTIME_DIR/omproxy or <tmp>/omproxy-<uid>).")
 @click.option("--list", "list_only", is_flag=True, help="List running proxies and exit.")
+@click.option("--max-memory", "max_memory", default="256m", show_default=True, metavar="SIZE",
+              help="Memory for message bodies (k/m/g suffixes); older bodies beyond it are kept in a "
+                   "private spool file and read back when shown, searched or exported.")
 def main(sockets: tuple[str, ...], recordings: tuple[str, ...], demo: bool, runtime_dir: str | None,
-         list_only: bool) -> None:
+         list_only: bool, max_memory: str) -> None:
     """Watch MCP traffic through running `omproxy stdio --inspect` proxies, live.
 
     With no options every running proxy is attached and new ones are picked up as they start.
     """
+    from omproxy_tui.core import spool
+
+    try:
+        spool.set_default_max_memory(spool.parse_size(max_memory))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-memory") from None
     if list_only:
         from omproxy_tui.protocol.discovery import list_proxies
 

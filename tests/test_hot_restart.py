@@ -355,3 +355,33 @@ def test_2026_listen_subscription_lives_through_a_restart():
         anyio.run(main)
     finally:
         rig.close()
+
+
+def test_watch_scan_ignores_globs_and_editor_files(tmp_path):
+    """The polling watcher's view of a tree: ignore globs (--watch-ignore and the defaults) apply to
+    names and to paths relative to the watched directory."""
+    from omproxy_tui.proxy.watch import PollingWatcher
+
+    for rel in ("server.py", "pkg/mod.py", "pkg/__pycache__/mod.cpython-311.pyc", ".git/HEAD", "data/big.db",
+                "notes.swp", "node_modules/x/index.js", "other.txt"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    w = PollingWatcher([str(tmp_path)], lambda files: None, ignore=("data", "*.txt"))
+    seen = sorted(os.path.relpath(p, tmp_path) for p in w.scan())
+    assert seen == ["pkg/mod.py", "server.py"]
+    one = PollingWatcher([str(tmp_path / "other.txt")], lambda files: None)
+    assert list(one.scan()) == [str(tmp_path / "other.txt")]  # a file given by name is watched
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--no-restart", "--watch", "."], "--no-restart: cannot be combined"),
+    (["--watch-ignore", "*.txt"], "needs --watch"),
+    (["--watch", "/nonexistent/dir"], "--watch"),
+])
+def test_restart_option_errors_are_one_line(args, error):
+    import subprocess
+
+    r = subprocess.run(omproxy_cmd("stdio", *args, "--", "true"), capture_output=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2
+    assert error in r.stderr.decode() and len(r.stderr.decode().strip().splitlines()) == 1, r.stderr

@@ -484,3 +484,20 @@ def test_sigterm_while_waiting_for_replies_after_eof(server, tmp_path):
             c.proc.kill()
     assert code == 1, c.stderr
     assert "SIGTERM" in c.stderr and "abandoned 1 request" in c.stderr and "id 4 (tools/call)" in c.stderr, c.stderr
+
+
+def test_readme_remote_guarantees_name_tests_that_exist():
+    """Each guarantee of README's `omproxy http|sse` section names a test of this file that exists."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### `omproxy http|sse"):]
+    section = section[section.index("What it guarantees"):section.index("\n## ")]
+    bullets = re.split(r"\n- ", section)[1:]
+    assert len(bullets) >= 7
+    source = (ROOT / "tests" / "test_remote_legs.py").read_text()
+    for bullet in bullets:
+        names = re.findall(r"`(test_\w+)`", bullet)
+        assert names, bullet[:80]
+        for name in names:
+            assert re.search(rf"^def {name}\(", source, re.M), name

@@ -116,10 +116,14 @@ class SocketSource(Source):
         batch_interval: float = BATCH_INTERVAL,
         max_backoff: float = 2.0,
         give_up_after: float | None = None,
+        reattach: bool = False,
     ) -> None:
         super().__init__()
         self.path = str(path)
         self.key = self.path
+        #: after this proxy is gone, follow the path: a proxy started there later is attached
+        #: as a new session (``--socket PATH``; discovery finds new proxies by itself)
+        self.reattach = reattach
         self.proxy = dict(info or {})
         self.label = self.proxy.get("name") or Path(self.path).stem
         self.batch_interval = batch_interval
@@ -289,61 +293,78 @@ class RecordingSource(Source):
     lines were skipped and why (``detail``), or that the file held no frames at all.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000, chunk_bytes: int = 16 * 1024 * 1024) -> None:
         super().__init__()
         self.path = str(path)
         self.key = self.path
         self.label = Path(self.path).stem
         self.chunk = chunk
-        self.reader = RecordingReader(self.path)
+        self.chunk_bytes = chunk_bytes
+        # offsets: the recording is the spool for its own message bodies (core/spool.py)
+        self.reader = RecordingReader(self.path, offsets=True)
+        self._messages = False
 
     @property
     def bad_lines(self) -> int:
         return sum(self.reader.skipped.values())
 
-    def _read_chunks(self) -> list[list[dict[str, Any]]]:
-        chunks: list[list[dict[str, Any]]] = []
+    def _chunks(self):
+        """Chunks of at most ``chunk`` frames or about ``chunk_bytes`` of message text: the file
+        is streamed, never held whole (a 600 MB recording must not cost 600 MB to open)."""
         batch: list[dict[str, Any]] = []
+        size = 0
         for frame in self.reader:
-            if frame.get("type") == "hello" and isinstance(frame.get("proxy"), dict):
+            ftype = frame.get("type")
+            if ftype == "hello" and isinstance(frame.get("proxy"), dict):
                 self.proxy.update(frame["proxy"])
                 self.label = self.proxy.get("name") or self.label
+            elif ftype == "message":
+                self._messages = True
+                raw = frame.get("raw")
+                size += len(raw) if isinstance(raw, str) else 256
             batch.append(frame)
-            if len(batch) >= self.chunk:
-                chunks.append(batch)
+            if len(batch) >= self.chunk or size >= self.chunk_bytes:
+                yield batch
                 batch = []
+                size = 0
         if batch:
-            chunks.append(batch)
-        return chunks
+            yield batch
 
-    def _problem(self, chunks: list[list[dict[str, Any]]]) -> str:
+    def _problem(self) -> str:
         """What is wrong with the file, in one line ("" when nothing is)."""
         reader = self.reader
         if reader.lines == 0:
             return "empty file: no frames"
         skipped = reader.skipped_text
-        if not any(f.get("type") == "message" for chunk in chunks for f in chunk):
+        if not self._messages:
             return f"not a recording: no message frames ({skipped})" if skipped else "no message frames"
         return skipped
 
     async def run(self, emit: Emit) -> None:
         emit([connection_frame("connecting", self.path)])
-        try:
-            chunks = await asyncio.to_thread(self._read_chunks)
-        except OSError as exc:
-            self.state = "ended"
-            emit([connection_frame("ended", f"cannot read {self.path}: {exc.strerror or exc}")])
-            return
-        if not any(f.get("type") == "hello" for f in (chunks[0] if chunks else [])):
-            emit([{"type": "hello", "v": 1, "proxy": {"name": self.label, "transport": "recording",
-                                                     "target": [self.path]}, "backlog": 0}])
-        for batch in chunks:
+        chunks = self._chunks()
+        done = object()
+        first = True
+        while True:
+            try:
+                batch = await asyncio.to_thread(next, chunks, done)
+            except OSError as exc:
+                self.state = "ended"
+                emit([connection_frame("ended", f"cannot read {self.path}: {exc.strerror or exc}")])
+                return
+            if first and (batch is done or not any(f.get("type") == "hello" for f in batch)):
+                emit([{"type": "hello", "v": 1, "proxy": {"name": self.label, "transport": "recording",
+                                                         "target": [self.path]}, "backlog": 0}])
+            first = False
+            if batch is done:
+                break
             if self._closed:
+                chunks.close()
                 return
             emit(batch)
             await asyncio.sleep(0)
         self.state = "loaded"
-        emit([connection_frame("loaded", self._problem(chunks))])
+        emit([connection_frame("loaded", self._problem())])
 
 
 class ProxyWatcher:

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from itertools import compress, filterfalse, repeat
 from typing import Any, ClassVar
 
+from omproxy_tui.core import spool as _spool
 from omproxy_tui.core.records import Record, id_text
 
 __all__ = [
@@ -179,6 +180,7 @@ _get_pending = operator.attrgetter("pending")
 _get_held = operator.attrgetter("held")
 _get_injected = operator.attrgetter("injected")
 _get_changed = operator.attrgetter("changed")
+_get_marked = operator.attrgetter("marked")
 
 
 _NO_ODD = object()
@@ -334,6 +336,17 @@ class FInjected(_Unary):
         return list(compress(rows, map(_get_injected, _recs(records, rows))))
 
 
+class FMarked(_Unary):
+    code = "marked"
+    help = "messages you marked (m in omproxy-tui)"
+
+    def __call__(self, rec: Record) -> bool:
+        return rec.marked
+
+    def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
+        return list(compress(rows, map(_get_marked, _recs(records, rows))))
+
+
 class FChanged(_Unary):
     code = "changed"
     help = "messages replaced or dropped by a hook or an inspector"
@@ -445,7 +458,17 @@ class FBody(_Rex):
             return self.literal in rec.raw
         return self.search(rec.raw) is not None
 
+    def _test(self, raw: str) -> bool:
+        if self.literal is not None:
+            return self.literal in raw
+        return self.search(raw) is not None
+
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
+        # bodies in the spool file are searched there, a block at a time (core/spool.py)
+        lit = self.literal if self.literal is not None else _spool.required_literal(self.expr, self.flags)
+        spooled = _spool.search(records, rows, self._test, lit, caseless=False)
+        if spooled is not None:
+            return spooled
         raws = map(_get_raw, _recs(records, rows))
         if self.literal is not None:
             return list(compress(rows, map(operator.contains, raws, repeat(self.literal))))
@@ -618,8 +641,17 @@ class FBare(FBody):
             return self.literal in rec.raw.lower()
         return self.search(rec.raw) is not None
 
+    def _test(self, raw: str) -> bool:
+        if self.literal is not None:
+            return self.literal in raw.lower()
+        return self.search(raw) is not None
+
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
         lit = self.literal
+        spooled = _spool.search(records, rows, self._test,
+                                lit if lit is not None else _spool.required_literal(self.expr, self.flags), caseless=True)
+        if spooled is not None:
+            return spooled
         if lit is None:
             return list(compress(rows, map(self.search, map(_get_raw, _recs(records, rows)))))
         anchor = self.anchor
@@ -750,6 +782,7 @@ OPERATORS: list[type[Filter]] = [
     FHeld,
     FInjected,
     FChanged,
+    FMarked,
     FStatus,
     FKind,
     FSize,

@@ -116,6 +116,8 @@ class Record:
     #: ``injected`` objects, ``raw_b64`` for non-UTF-8 lines, ``frame_error``. None for almost
     #: every record, so it costs one pointer.
     extra: dict | None
+    #: Marked by the user (``m`` in the TUI, ``~marked``); never set by the proxy.
+    marked: bool
 
     def __init__(
         self,
@@ -147,6 +149,7 @@ class Record:
         ref_id: Any = None,
         parts: tuple | None = None,
         extra: dict | None = None,
+        marked: bool = False,
     ) -> None:
         self.index = index
         self.session = session
@@ -176,6 +179,7 @@ class Record:
         self.ref_id = ref_id
         self.parts = parts
         self.extra = extra
+        self.marked = marked
 
     @property
     def summary(self) -> str:

@@ -76,6 +76,7 @@ class Session:
     children: list[str] = field(default_factory=list)
     # ---- steering state (mirrors the proxy's ``state`` frame) -------------------------------
     held: list[dict[str, Any]] = field(default_factory=list)
+    held_bytes: int = 0
     paused: dict[str, bool] = field(default_factory=dict)
     intercept: str | None = None
     pending_injections: int = 0
@@ -180,6 +181,8 @@ class SessionModel:
         self.filter_text = ""
         self.filter_obj: Any = None
         self.session_scope: str | None = None
+        #: labels of forgotten sessions: their records stay in the store, the view hides them
+        self.hidden: set[str] = set()
         #: (clock, n) of recent arrivals, for the message rate
         self._arrivals: deque[tuple[float, int]] = deque()
         #: a hook for the app: called with the store length every time records are added
@@ -199,10 +202,27 @@ class SessionModel:
         self.by_label[session.label] = session
         return session
 
+    def forget(self, label: str) -> Session | None:
+        """Drop a session from the list and hide its messages (the caller closes its source).
+        Returns it, or None when there is no such session."""
+        session = self.by_label.pop(label, None)
+        if session is None:
+            return None
+        for key in [session.key, *session.children]:
+            child = self.sessions.pop(key, None)
+            if child is not None and child is not session:
+                self.by_label.pop(child.label, None)
+                self.hidden.add(child.label)
+        self.hidden.add(label)
+        if self.session_scope == label:
+            self.session_scope = None
+        self._refilter()
+        return session
+
     def _unique_label(self, base: str) -> str:
         base = base[:LABEL_MAX]
         label, n = base, 2
-        while label in self.by_label:
+        while label in self.by_label or label in self.hidden:  # a forgotten name stays hidden
             suffix = f"#{n}"
             label = base[: LABEL_MAX - len(suffix)] + suffix
             n += 1
@@ -252,13 +272,18 @@ class SessionModel:
         self.session_scope = label
         self._refilter()
 
+    def clear_log(self) -> None:
+        """Clear the log: the view shows only messages arriving from now on. The store keeps
+        everything, so stats, pairing (a later answer still pairs) and counters are unchanged."""
+        self.view.clear()
+
     def _refilter(self) -> None:
-        parsed, scope = self.filter_obj, self.session_scope
-        if scope is None:
-            self.view.set_filter(parsed)
-        else:
-            scoped = filters.FSessionIs(scope)
-            self.view.set_filter(scoped if parsed is None else filters.FAnd([scoped, parsed]))
+        parts = [filters.FNot(filters.FSessionIs(label)) for label in sorted(self.hidden)]
+        if self.session_scope is not None:
+            parts.append(filters.FSessionIs(self.session_scope))
+        if self.filter_obj is not None:
+            parts.append(self.filter_obj)
+        self.view.set_filter(None if not parts else parts[0] if len(parts) == 1 else filters.FAnd(parts))
 
     # ---- ingest --------------------------------------------------------------------------
 
@@ -369,6 +394,7 @@ class SessionModel:
                     self._connection(target, frame, changed_all)
             elif ftype == "state":
                 session.held = list(frame.get("held") or [])
+                session.held_bytes = int(frame.get("held_bytes") or 0)
                 session.paused = dict(frame.get("paused") or {})
                 session.intercept = frame.get("intercept")
                 session.pending_injections = int(frame.get("pending_injections") or 0)
@@ -389,6 +415,9 @@ class SessionModel:
             session.exit_code = frame["code"]
         if state in ENDED_STATES:
             session.held = []
+            session.held_bytes = 0
+            session.paused = {}
+            session.intercept = None
             # nothing can answer its waiting requests any more: "no response", not pending
             changed_all += self.store.end_session(session.label)
 

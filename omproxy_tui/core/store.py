@@ -40,6 +40,13 @@ and per direction):
   request; each request it answers gets the batch as ``pair``. Progress tokens inside batches
   are not tracked.
 
+Memory: bodies (``raw``) count against a budget (``max_memory``, default
+:func:`~omproxy_tui.core.spool.default_max_memory`, 256 MiB; ``omproxy-tui --max-memory``). Past
+it the oldest bodies move to a spool file (:mod:`omproxy_tui.core.spool`) and are read back when
+something reads ``record.raw``; the rest of every record stays in memory. Records of a recording
+(frames carrying ``_at``, see :class:`~omproxy_tui.protocol.recording.RecordingReader`) are
+spooled by pointing into the recording itself: nothing is written.
+
 Held messages: ``resolved`` frames update the held record (``held`` False, ``status``
 ``relayed``/``dropped``/``edited``); see :meth:`Store.resolve`.
 """
@@ -50,6 +57,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
+from omproxy_tui.core import spool as _spool
 from omproxy_tui.core.records import Record, id_key, record_from_frame
 
 __all__ = ["Store"]
@@ -58,6 +66,15 @@ _OTHER = {"c2s": "s2c", "s2c": "c2s"}
 
 #: How long (proxy clock, seconds) an orphan response waits for a request it may have overtaken.
 EARLY_WINDOW = 1.0
+
+#: What keeping a body in memory costs beyond its characters (the str object's header).
+_BODY_OVERHEAD = 49
+#: ... and keeping a recorded record's location until its body is dropped.
+_LOCATED_OVERHEAD = 100
+#: Bodies at least this long get their summary built before they are spooled (reading a big
+#: body back to draw a log row would make scrolling stutter); small ones build it on demand.
+_SUMMARY_FIRST = 4096
+_raw_slot = Record.raw.__get__
 
 #: ``resolved.action`` -> the held record's new ``status``.
 _RESOLVED_STATUS = {"released": "relayed", "dropped": "dropped", "edited": "edited"}
@@ -83,9 +100,16 @@ class Store:
         "_npending",
         "_early",
         "unanswered",
+        "max_memory",
+        "body_bytes",
+        "spool_error",
+        "_evict_at",
+        "_body_spool",
+        "_located",
+        "_files",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_memory: int | None = None) -> None:
         #: The records; read freely, never mutate (use :meth:`add`).
         self.records: list[Record] = []
         self._by_session: dict[str, list[int]] = {}
@@ -105,6 +129,19 @@ class Store:
         self._early: dict[tuple, int] = {}
         #: indices of requests whose session ended before they were answered
         self.unanswered: set[int] = set()
+        #: budget (bytes) for bodies held in memory; beyond it the oldest go to a spool
+        self.max_memory: int = _spool.default_max_memory() if max_memory is None else max(0, int(max_memory))
+        #: what the bodies held in memory cost now (characters + per-body overhead)
+        self.body_bytes = 0
+        #: why bodies could not be spooled (then they all stay in memory), or None
+        self.spool_error: str | None = None
+        # records below this index have had their body spooled already (oldest first)
+        self._evict_at = 0
+        self._body_spool: _spool.BodySpool | None = None
+        # index -> (FileSpool, token): where a recorded record's line is, until it is spooled
+        self._located: dict[int, tuple] = {}
+        # recording path -> its FileSpool (opened once per store)
+        self._files: dict[str, _spool.FileSpool] = {}
 
     # ---- container protocol ---------------------------------------------------------------
 
@@ -168,7 +205,11 @@ class Store:
         :meth:`resolve`; any other frame type is ignored (returns ``[]``)."""
         ftype = frame.get("type")
         if ftype == "message":
-            return self.add(record_from_frame(frame, session, len(self.records)))
+            at = frame.pop("_at", None)
+            rec = record_from_frame(frame, session, len(self.records))
+            if at is not None:
+                self._locate(rec, at)
+            return self.add(rec)
         if ftype == "resolved":
             return self.resolve(session, frame.get("of"), frame.get("action", "released"))
         return []
@@ -181,6 +222,9 @@ class Store:
         idx = len(records)
         record.index = idx
         records.append(record)
+        self.body_bytes += len(record.raw) + _BODY_OVERHEAD
+        if self.body_bytes > self.max_memory:
+            self._evict()
         session = record.session
         if session is self._last_session or session == self._last_session:
             self._last_list.append(idx)
@@ -283,6 +327,12 @@ class Store:
                     del self._pending[key]
         return [idx]
 
+    def toggle_mark(self, index: int) -> list[int]:
+        """Mark or unmark a record (``~marked``); returns the changed indices."""
+        rec = self.records[index]
+        rec.marked = not rec.marked
+        return [index]
+
     def end_session(self, session: str) -> list[int]:
         """The session ended (the proxy exited, a recording was read to its end): requests still
         waiting will never be answered. They stop being pending and join :attr:`unanswered`;
@@ -300,6 +350,81 @@ class Store:
                 changed.append(idx)
         self._batch_open = {i: n for i, n in self._batch_open.items() if records[i].session != session}
         return sorted(changed)
+
+    # ---- memory budget --------------------------------------------------------------------
+
+    @property
+    def spool(self) -> _spool.BodySpool | None:
+        """The spool file bodies beyond the budget went to (None until one did)."""
+        return self._body_spool
+
+    def close(self) -> None:
+        """Release the spool file (also done at interpreter exit). Records read after this
+        whose body was spooled read back empty."""
+        if self._body_spool is not None:
+            self._body_spool.close()
+        for fs in self._files.values():
+            fs.close()
+
+    def _locate(self, rec: Record, at: Any) -> None:
+        try:
+            path, off, n = at
+            fs = self._files.get(path)
+            if fs is None:
+                fs = self._files[path] = _spool.FileSpool(path)
+            self._located[len(self.records)] = (fs, off << 32 | n)
+        except (TypeError, ValueError, OSError):
+            return
+        self.body_bytes += _LOCATED_OVERHEAD
+
+    def _evict(self) -> None:
+        """Spool the oldest bodies still in memory until they cost at most 3/4 of the budget
+        (the slack keeps eviction to one batch, one write, every few MB)."""
+        if self.spool_error is not None and not self._located:
+            return
+        records = self.records
+        target = self.max_memory * 3 // 4
+        mem = self.body_bytes
+        located = self._located
+        batch: list[Record] = []
+        n = len(records)
+        i = self._evict_at
+        while i < n and mem > target:
+            rec = records[i]
+            raw = _raw_slot(rec)
+            if type(raw) is not str:
+                i += 1
+                continue
+            loc = located.pop(i, None) if located else None
+            if loc is None and self.spool_error is not None:
+                i += 1
+                continue
+            if len(raw) >= _SUMMARY_FIRST and rec._summary is None:
+                rec.summary  # noqa: B018 - built (and cached) while the body is at hand
+            if loc is not None:
+                loc[0].spool(rec, loc[1])
+                mem -= _LOCATED_OVERHEAD
+            else:
+                batch.append(rec)
+            mem -= len(raw) + _BODY_OVERHEAD
+            i += 1
+        self._evict_at = i
+        if batch:
+            try:
+                spool = self._body_spool
+                if spool is None:
+                    spool = self._body_spool = _spool.BodySpool()
+                tokens = spool.append([_raw_slot(r) for r in batch])
+            except (OSError, ValueError) as exc:
+                # no spool (read-only cache dir, disk full): keep the bodies, say why once
+                self.spool_error = f"cannot spool message bodies: {exc}"
+                for r in batch:
+                    mem += len(_raw_slot(r)) + _BODY_OVERHEAD
+            else:
+                put = spool.spool
+                for rec, token in zip(batch, tokens):
+                    put(rec, token)
+        self.body_bytes = mem
 
     # ---- pairing internals ----------------------------------------------------------------
 

@@ -25,7 +25,7 @@ class FilteredView:
     """Indices of the store's records that match ``filter`` (all records when it is None),
     in store order."""
 
-    __slots__ = ("store", "filter", "indices", "_seen")
+    __slots__ = ("store", "filter", "indices", "_seen", "start")
 
     def __init__(self, store: Store, filter: Predicate | None = None) -> None:
         self.store = store
@@ -33,6 +33,8 @@ class FilteredView:
         self.indices: list[int] = []
         # store length already considered: indices >= _seen are new to this view
         self._seen = 0
+        #: records before this index are not shown ("clear the log": the store keeps them)
+        self.start = 0
         self.set_filter(filter)
 
     def __len__(self) -> int:
@@ -48,10 +50,16 @@ class FilteredView:
         records = self.store.records
         n = len(records)
         if filter is None:
-            self.indices = list(range(n))
+            self.indices = list(range(self.start, n))
         else:
-            self.indices = _select(filter, records, range(n))
+            self.indices = _select(filter, records, range(self.start, n))
         self._seen = n
+
+    def clear(self) -> None:
+        """Show only records added from now on (the store, and so stats and pairing, keep all)."""
+        self.start = len(self.store.records)
+        self.indices = []
+        self._seen = self.start
 
     def on_added(self, indices: Iterable[int]) -> bool:
         """Bring the view up to date after :meth:`Store.add` calls.
@@ -70,9 +78,10 @@ class FilteredView:
         changed = False
         seen = self._seen
         n = len(records)
+        start = self.start
         for i in indices:
-            if i >= seen:
-                continue  # handled by the append pass below, in order
+            if i >= seen or i < start:
+                continue  # new ones: the append pass below, in order; cleared ones: never
             # An older record whose pairing state changed: re-check its membership.
             pos = bisect_left(out, i)
             present = pos < len(out) and out[pos] == i

@@ -1,6 +1,7 @@
 """The demo MCP server behind ``omproxy-tui --demo`` (an SDK ``MCPServer`` over stdio).
 
-Tools: ``echo`` (fast), ``slow`` (sleeps), ``fail`` (raises), ``big`` (large result),
+Tools: ``echo`` (fast), ``slow`` (sleeps: hold it and edit it), ``deploy`` (required, enum and
+nested arguments: compose it), ``fail`` (raises), ``big`` (large result),
 ``progress`` (progress notifications), ``log`` (log notifications + stderr); a few resources and
 prompts; it writes to stderr as it goes so the server log has something to show.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import warnings
+from typing import Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", message=".*deprecated.*")
@@ -39,6 +42,19 @@ async def slow(seconds: float = 1.0) -> str:
     _err(f"slow: sleeping {seconds:.1f} s")
     await asyncio.sleep(seconds)
     return f"slept {seconds:.1f} s"
+
+
+class DeployOptions(BaseModel):
+    replicas: int = Field(1, ge=1, le=10, description="How many copies to run")
+    dry_run: bool = Field(True, description="Only say what would happen")
+
+
+@server.tool(description="Pretend to deploy a service (required, enum and nested arguments: try composing it).")
+def deploy(service: str, environment: Literal["dev", "staging", "prod"], options: DeployOptions | None = None,
+           tags: list[str] | None = None) -> str:
+    opts = options or DeployOptions()
+    what = "would deploy" if opts.dry_run else "deployed"
+    return f"{what} {service} to {environment} x{opts.replicas}" + (f" tags={','.join(tags)}" if tags else "")
 
 
 @server.tool(description="Always fails (tool error).")

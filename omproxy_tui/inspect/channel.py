@@ -279,18 +279,24 @@ class Channel:
         pending = self._pending
         batch = []
         private = False
+        held = False
         while pending:
             index, item = pending.popleft()
             target = None
-            if isinstance(item, Slim) and item.status == "routed":
-                target = item.injected["by"]
-                private = True
+            if isinstance(item, Slim):
+                if item.status == "routed":
+                    target = item.injected["by"]
+                    private = True
+                elif item.status == "held":
+                    held = True
             batch.append((index, self._encode(item), target))
         if not batch:
             return
         for sub in list(self.subscribers.values()):
             sub.push_batch([(i, d) for i, d, to in batch if to is None or to == sub.id] if private
                            else [(i, d) for i, d, _ in batch])
+        if held:
+            self._send_state()  # a message became held: a change of state (see protocol/frames.py)
 
     def _send(self, sub: Subscriber, data: bytes) -> None:
         """One frame to one subscriber, after every event numbered before it."""

@@ -109,7 +109,8 @@ Ordering guarantees:
 ``state``
     ``{"type":"state","paused":{"c2s":bool,"s2c":bool},"intercept":null|"<filter>",
     "held":[{"seq":N,"dir":D,"reason":"paused"|"intercept"|"behind"},...],"held_bytes":N,
-    "inspectors":N,"pending_injections":N}`` -- sent after hello and on every change. A message
+    "inspectors":N,"pending_injections":N}`` -- sent after hello and on every change (a command, and
+    a message becoming held: after the ``message`` frames that held it). A message
     ``behind`` a held one in the same direction waits with it (order is kept).
 ``inject_timeout``
     ``{"type":"inject_timeout","inject_id":"…"}`` -- an injected request got no answer in time;

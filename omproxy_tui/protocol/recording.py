@@ -36,11 +36,15 @@ def session_of(frame: dict[str, Any], default: str) -> str:
 class RecordingReader:
     """Iterate the frames of a recording; :attr:`skipped` counts bad lines by reason.
 
-    Iterating twice reads the file twice (counts restart).
+    Iterating twice reads the file twice (counts restart). With ``offsets=True`` every
+    ``message`` frame also gets ``"_at": (path, offset, length)``, where its line is in the file,
+    so a reader that keeps only the offset can read the message back later (the TUI's
+    ``--open`` uses the recording itself as the spool for message bodies).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, offsets: bool = False) -> None:
         self.path = os.fspath(path)
+        self.offsets = offsets
         #: reason -> number of lines skipped for it
         self.skipped: Counter[str] = Counter()
         #: non-blank lines read
@@ -49,8 +53,13 @@ class RecordingReader:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self.skipped = Counter()
         self.lines = 0
+        offsets = self.offsets
+        path = os.path.abspath(self.path)
+        pos = 0
         with open(self.path, "rb") as fh:
             for line in fh:
+                at = pos
+                pos += len(line)
                 if not line.strip():
                     continue
                 self.lines += 1
@@ -65,6 +74,8 @@ class RecordingReader:
                     else:
                         self.skipped[NOT_FRAME] += 1
                         continue
+                if offsets and frame["type"] == "message":
+                    frame["_at"] = (path, at, len(line))
                 yield frame
 
     @property

@@ -41,6 +41,8 @@ from .hooks import HOOK_FOR_DIRECTION, HookExit, HookRunner, _Hook, default_hook
 from .line import C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
 from .sequence import Sequencer
 
+_GATES_LOCK = threading.Lock()
+
 # Validate server lines with a full parse before forwarding up to this size; above it a cheap
 # shape check decides and the full parse happens after forwarding (a 50 MB parse would otherwise
 # add its whole cost to the message's latency).
@@ -507,10 +509,11 @@ class Proxy(HookRunner):
     def set_gate(self, direction: str, gate: Callable[[Line], Any] | None, owner: Any) -> None:
         """Install (or remove, with None) a pre-forward gate of `owner` for one direction. Gates are
         how the inspector holds and routes traffic; they run before user hooks that modify."""
-        gates = [g for g in self._gates[direction] if getattr(g, "__self__", None) is not owner]
-        if gate is not None:
-            gates.append(gate)
-        self._gates[direction] = gates
+        with _GATES_LOCK:  # owners set gates from different threads (the loop, a hot restart)
+            gates = [g for g in self._gates[direction] if getattr(g, "__self__", None) is not owner]
+            if gate is not None:
+                gates.append(gate)
+            self._gates[direction] = gates
 
     # ---- reporting ----------------------------------------------------------------------------
     def report(self, text: str) -> None:

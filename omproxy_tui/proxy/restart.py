@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from .base import DROP
-from .line import C2S, S2C, Line
+from .line import C2S, S2C, Line, parse_json
 
 RESTARTED_CODE = -32011  # a request in flight when its server was restarted
 NOT_RUNNING_CODE = -32012  # a request sent while no server runs (a restart failed)
@@ -59,7 +59,13 @@ RESTART_TOOL = {
 # A reply's id read from the start of a large line without parsing it all (servers put it first).
 _ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*,\s*'
                       rb'"(?:result|error)"')
+_ID_ANY = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
 BIG = 1 << 20
+_REQ_HEAD = re.compile(rb'\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*,\s*'
+                       rb'"method"\s*:\s*"([A-Za-z0-9_/.-]*)"')
+# Requests whose params matter to a restart (the handshake, lists, listen streams): parsed whole.
+PARSED_METHODS = frozenset({"initialize", "server/discover", "tools/list", "prompts/list", "resources/list",
+                            "subscriptions/listen"})
 
 HOLDING, UP, DOWN = "holding", "up", "down"
 
@@ -171,7 +177,7 @@ class Restarter:
         proxy.add_addon(self)
         if tool:
             proxy.add_addon(_ToolLister(self))
-        proxy.set_gate(S2C, self._gate_s2c, self)
+        self._set_gate()
         if tool:
             proxy.set_gate(C2S, self._gate_c2s, self)
 
@@ -201,6 +207,7 @@ class Restarter:
         self._stderr.append(text)
 
     def prepare(self) -> None:
+        self._track_client_writes()
         if self.watcher is not None:
             self.watcher.start()
 
@@ -245,6 +252,12 @@ class Restarter:
             if b'"id"' not in line:
                 if b"notifications/initialized" in line:
                     out.append(("", "initialized", line.rstrip(b"\r\n")))
+                continue
+            m = _REQ_HEAD.match(line)
+            if m is not None and m.group(2).decode() not in PARSED_METHODS:
+                # The common shape ({"jsonrpc","id","method",...}): id and method without a parse.
+                rid = json.loads(m.group(1))
+                out.append((_key(rid), m.group(2).decode(), {"id": rid, "method": m.group(2).decode()}))
                 continue
             try:
                 obj = json.loads(line)
@@ -299,7 +312,57 @@ class Restarter:
             outstanding.answered(data)  # the shutdown's tracker must not wait for the server to answer it
         self.proxy.inject(S2C, data, {"by": "proxy", "id": None}, None, False)
 
-    # ---- server -> client: before forwarding ----------------------------------------------------
+    # ---- server -> client ------------------------------------------------------------------------
+    def _track_client_writes(self) -> None:
+        """Read the id of each line written to the client (just before it is written, so a client
+        cannot reuse an id before we saw its answer). No gate: a gate takes every server line off
+        the relay's fast path; this costs a pattern match per line."""
+        d = self.proxy.directions.get(S2C)
+        if d is None:
+            return
+        inner = d._write
+
+        def write(data: bytes) -> None:
+            if self.pending:
+                try:
+                    self._client_got(data)
+                except Exception as exc:  # noqa: BLE001 -- never in the way of a reply
+                    self.proxy.report(f"restart tracking failed on a reply: {type(exc).__name__}: {exc}")
+            inner(data)
+
+        d._write = write
+
+    def _client_got(self, data: bytes) -> None:
+        """A line on its way to the client: if it answers a request, that request is done."""
+        obj = None
+        m = _ID_HEAD.match(data)
+        if m is not None:
+            keys = [_key(json.loads(m.group(1)))]
+        elif len(data) > BIG:
+            head = data[:4096]
+            found = None if b'"method"' in head else (_ID_ANY.search(head) or _ID_ANY.search(data[-4096:]))
+            keys = [_key(json.loads(found.group(1)))] if found else []
+        else:
+            obj = parse_json(data)[0]
+            keys = self._reply_keys(obj)
+        if not keys:
+            return
+        with self.cond:
+            for key in keys:
+                if self.pending.pop(key, None) is None:
+                    continue
+                self.listens.pop(key, None)
+                listed = self.list_ids.pop(key, None)
+                if listed is not None:
+                    self._saw_list(listed, parse_json(data)[0] if obj is None else obj, key)
+
+    def _set_gate(self) -> None:
+        """The server->client gate is there only while it has work: during a restart (our own
+        answers, the old server closing listen streams), until carried-over streams are
+        re-acknowledged, and with the restart tool (to add it to tools/list answers)."""
+        on = self.tool or self.state == HOLDING or bool(self._reack)
+        self.proxy.set_gate(S2C, self._gate_s2c if on else None, self)
+
     def may_stream(self, direction: str) -> bool:
         """A server line starting now may be streamed through (see Proxy.may_stream): nothing it
         could be is ours to swallow -- no restart is replaying a handshake or carrying streams
@@ -308,31 +371,21 @@ class Restarter:
         return direction == S2C and not self.private and not self._reack and self.state != HOLDING
 
     def _gate_s2c(self, line: Line) -> Any:
-        """A reply ends its request's time in flight; replies to our own requests are swallowed;
-        list replies update what the client has seen."""
-        if not self.pending and not self.private:
-            return None
-        if self._reack and b"subscriptions/acknowledged" in line.raw[:4096]:
+        raw = line.raw
+        if self._reack and b"subscriptions/acknowledged" in raw[:4096]:
             obj = line.json
             meta = ((obj.get("params") or {}).get("_meta") or {}) if isinstance(obj, dict) else {}
             sub = meta.get(SUBSCRIPTION_ID) if isinstance(meta, dict) else None
             if sub is not None and _key(sub) in self._reack:
                 self._reack.discard(_key(sub))
+                if not self._reack and self.state != HOLDING:
+                    self._set_gate()
                 line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
                 return DROP  # the carried-over stream's new acknowledgement: the client has one
-        obj = None
-        raw = line.raw
-        if len(raw) > BIG:
-            m = _ID_HEAD.match(raw)
-            if m is not None:
-                keys = [_key(json.loads(m.group(1)))]
-            else:
-                keys = self._reply_keys(line.json)
-        else:
-            obj = line.json
-            keys = self._reply_keys(obj)
-        if not keys:
+        if not self.private and not self.listens and not self.tool:
             return None
+        m = _ID_HEAD.match(raw) if len(raw) > BIG else None
+        keys = [_key(json.loads(m.group(1)))] if m is not None else self._reply_keys(line.json)
         with self.cond:
             for key in keys:
                 slot = self.private.pop(key, None)
@@ -346,12 +399,12 @@ class Restarter:
                     # carried over to the new server instead (see _carry_listens).
                     line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
                     return DROP
-                if self.pending.pop(key, None) is None:
-                    continue
-                self.listens.pop(key, None)
-                listed = self.list_ids.pop(key, None)
-                if listed is not None:
-                    self._saw_list(listed, line.json if obj is None else obj, key, line)
+                listed = self.list_ids.get(key) if self.tool else None
+                if listed is not None and listed[0] == "tools":
+                    obj = line.json
+                    result = obj.get("result") if isinstance(obj, dict) else None
+                    if isinstance(result, dict) and not result.get("nextCursor"):
+                        self._tool_seqs.add(line.seq)  # the last page: _ToolLister adds the tool
         return None
 
     @staticmethod
@@ -365,7 +418,7 @@ class Restarter:
                     pass
         return out
 
-    def _saw_list(self, listed: tuple[str, bool], obj: Any, key: str, line: Line) -> None:
+    def _saw_list(self, listed: tuple[str, bool], obj: Any, key: str) -> None:
         kind, paged = listed
         if isinstance(obj, list):
             obj = next((el for el in obj if isinstance(el, dict) and _key(el.get("id")) == key), None)
@@ -378,8 +431,6 @@ class Restarter:
             if isinstance(item, dict):
                 seen[str(item.get(ITEM_KEY[kind]))] = item
         self.seen[kind] = seen
-        if self.tool and kind == "tools" and not result.get("nextCursor"):
-            self._tool_seqs.add(line.seq)
 
     # ---- the restart tool (--restart-tool) ------------------------------------------------------
     def _gate_c2s(self, line: Line) -> Any:
@@ -421,6 +472,7 @@ class Restarter:
             files, self._files = (self._files, []) if cause == "watch" else ([], self._files)
             self.state = HOLDING
             old_pipe, self.pipe = self.pipe, None
+        self._set_gate()
         self.generation += 1
         gen = self.generation
         px.report(f"restarting the server ({cause}), generation {gen}")
@@ -474,6 +526,7 @@ class Restarter:
             self.pipe = pipe
             self.state = UP
             self.cond.notify_all()
+        self._set_gate()
         t_done = time.monotonic()
         downtime = (t_done - t0) * 1000
         # Where the pause went: stopping the old server, starting the new one up to its handshake
@@ -505,7 +558,9 @@ class Restarter:
             self.state = DOWN
             self.down_reason = (f"omproxy: the MCP server is not running: the restart ({cause}) failed: {why}. "
                                 "It is retried on the next change or restart.")
+            self._reack.clear()
             self.cond.notify_all()
+        self._set_gate()
         info = {"cause": cause, "generation": gen, "error": why, "stderr": tail, "answered": answered,
                 "downtime_ms": round((time.monotonic() - t0) * 1000, 1), "ok": False}
         self.last = info

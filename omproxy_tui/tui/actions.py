@@ -1,7 +1,8 @@
 """The one registry of user actions: it drives key bindings, the footer, the palette and help.
 
-Adding steering (pause, intercept, release, drop, inject, replay) is adding entries here plus the
-``action_*`` methods on the app that call ``Source.send``.
+Steering keys follow mitmproxy where it has one (``i`` intercept, ``a``/``A`` accept = release,
+``e`` edit, ``r`` replay, ``X`` kill = drop, ``E`` export, ``m`` view mode = raw/pretty); their
+``action_*`` methods are in ``tui/steer/controller.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ActionSpec:
 
 KEY_NAMES = {
     "slash": "/",
+    "colon": ":",
     "backslash": "\\",
     "question_mark": "?",
     "escape": "Esc",
@@ -40,9 +42,14 @@ KEY_NAMES = {
     "end": "End",
     "home": "Home",
     "ctrl+p": "Ctrl+P",
+    "ctrl+l": "Ctrl+L",
+    "ctrl+r": "Ctrl+R",
     "f1": "F1",
     "left_square_bracket": "[",
     "right_square_bracket": "]",
+    "greater_than_sign": ">",
+    "less_than_sign": "<",
+    "asterisk": "*",
 }
 
 ACTIONS: list[ActionSpec] = [
@@ -52,19 +59,44 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("pair", "pair", "p", "Pair", "Jump to the paired request/response", "Log", footer=True),
     ActionSpec("next_error", "next_error", "n", "Next error", "Jump to the next error", "Log"),
     ActionSpec("prev_error", "prev_error", "N", "Prev error", "Jump to the previous error", "Log"),
+    ActionSpec("time_mode", "time_mode", "t", "Time column", "Time column: wall clock, time since the session's first message, time since the row above", "Log"),
+    ActionSpec("clear_log", "clear_log", "ctrl+l", "Clear log", "Clear the log (new messages still show; stats, pairing and counts keep everything)", "Log"),
+    ActionSpec("mark", "mark", "m", "Mark", "Mark or unmark the selected message (~marked shows the marked ones)", "Log"),
+    ActionSpec("jump", "jump", "colon", "Jump", "Jump to a message by seq or JSON-RPC id, without filtering (: 42, : id abc)", "Log",
+               opens_input=True),
     ActionSpec("next_pending", "next_pending", "w", "Next pending", "Jump to the next request still awaiting its response", "Log"),
-    ActionSpec("raw", "toggle_raw", "r", "Raw/pretty", "Toggle the detail pane between pretty JSON and the raw line", "Detail"),
-    ActionSpec("copy", "copy", "c", "Copy", "Copy the selected message (raw line) to the clipboard", "Detail", footer=True),
+    ActionSpec("raw", "toggle_raw", "o", "Raw/pretty", "Toggle the detail pane between pretty JSON and the raw line", "Detail"),
+    ActionSpec("copy", "copy", "c", "Copy", "Copy the selected message (raw line) to the clipboard", "Detail"),
     ActionSpec("save_message", "save_message", "W", "Save message", "Save the selected message (raw line) to a file in the current directory", "Detail"),
     ActionSpec("detail", "toggle_detail", "d", "Detail", "Show or hide the detail pane", "Detail"),
     ActionSpec("zoom", "zoom", "z", "Zoom", "Maximise the focused pane (z or Esc restores)", "Detail"),
     ActionSpec("restore", "restore", "escape", "Restore", "Restore a maximised pane", "Detail"),
     ActionSpec("sessions", "toggle_sessions", "v", "Sessions", "Show or hide the sessions list", "View"),
-    ActionSpec("all_sessions", "all_sessions", "a", "All sessions", "Show every session's messages (undo a session selection)", "View"),
+    ActionSpec("all_sessions", "all_sessions", "asterisk", "All sessions", "Show every session's messages (undo a session selection)", "View"),
     ActionSpec("stats", "stats", "s", "Stats", "Per-method statistics and message rate", "Screens", footer=True),
-    ActionSpec("server_log", "server_log", "l", "Server log", "Server stderr and lifecycle events per session", "Screens", footer=True),
-    ActionSpec("export", "export", "e", "Export", "Export the filtered messages as JSONL", "Screens", footer=True,
+    ActionSpec("server_log", "server_log", "l", "Server log", "Server stderr and lifecycle events per session", "Screens"),
+    ActionSpec("export", "export", "E", "Export", "Export the filtered messages as JSONL", "Screens", footer=True,
                opens_input=True),
+    ActionSpec("restart_server", "restart_server", "R", "Restart server",
+               "Restart the selected session's server under the live client (omproxy stdio; see README Hot restart)",
+               "Steer"),
+    # ---- steering (tui/steer/controller.py) ---------------------------------------------
+    ActionSpec("pause", "steer_pause('both')", "P", "Pause", "Pause/resume both directions of the selected session", "Steer", footer=True),
+    ActionSpec("pause_c2s", "steer_pause('c2s')", "greater_than_sign", "Pause →", "Pause/resume client → server", "Steer"),
+    ActionSpec("pause_s2c", "steer_pause('s2c')", "less_than_sign", "Pause ←", "Pause/resume server → client", "Steer"),
+    ActionSpec("intercept", "steer_intercept", "i", "Intercept", "Hold only messages matching a filter (same language as /)", "Steer", footer=True,
+               opens_input=True),
+    ActionSpec("clear_intercept", "steer_clear_intercept", "I", "Clear intercept", "Stop intercepting (held messages stay held)", "Steer"),
+    ActionSpec("release", "steer_release", "a", "Release", "Release (accept) the selected held message", "Steer", footer=True),
+    ActionSpec("release_all", "steer_release_all", "A", "Release all", "Release everything held in the session (or everywhere)", "Steer"),
+    ActionSpec("drop", "steer_drop", "X", "Drop", "Drop the selected held message (asks first for requests); cancel an injected request in flight", "Steer"),
+    ActionSpec("edit", "steer_edit", "e", "Edit", "Edit the selected held message, then release it", "Steer"),
+    ActionSpec("next_held", "next_held", "h", "Next held", "Jump to the next held message", "Steer"),
+    ActionSpec("held_list", "held_list", "H", "Held list", "Everything held, across sessions, oldest first", "Steer"),
+    ActionSpec("compose", "steer_compose", "C", "Compose", "Compose and inject a message toward the server or the client", "Steer", footer=True),
+    ActionSpec("replay", "steer_replay", "r", "Replay", "Replay the selected request as is (an injection)", "Steer"),
+    ActionSpec("replay_edited", "steer_replay_edited", "ctrl+r", "Replay edited", "Edit the selected request, then inject it", "Steer"),
+    # ---- end of steering ------------------------------------------------------------------
     ActionSpec("help", "help", "question_mark,f1", "Help", "Keys, filter language, columns", "Screens", footer=True),
     ActionSpec("quit", "quit", "q", "Quit", "Quit omproxy-tui (proxies keep running)", "App", footer=True),
 ]

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.css.query import NoMatches
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -27,9 +28,20 @@ from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
 from omproxy_tui.core.sessions import Session, SessionModel
+from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions, clipboard
 from omproxy_tui.tui.model import FilterError, export_jsonl, filters
-from omproxy_tui.tui.screens import ExportScreen, HelpScreen, ServerLogScreen, StatsScreen, default_export_name
+from omproxy_tui.core.records import id_text
+from omproxy_tui.tui.screens import (
+    ExportScreen,
+    HelpScreen,
+    JumpScreen,
+    ServerLogScreen,
+    StatsScreen,
+    default_export_name,
+)
+from omproxy_tui.tui.steer.controller import SteeringMixin
+from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
 from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
@@ -65,7 +77,15 @@ class FramesReceived(Message):
 
 
 class SessionList(OptionList):
-    """One entry per attached proxy session."""
+    """One entry per attached proxy session; ``x`` forgets the highlighted one."""
+
+    BINDINGS = [Binding("x,delete", "forget", "Forget session")]
+
+    def action_forget(self) -> None:
+        app: OmproxyApp = self.app  # type: ignore[assignment]
+        infos = list(app.model.sessions.values())
+        if self.highlighted is not None and 0 <= self.highlighted < len(infos):
+            app.forget_session(infos[self.highlighted].label)
 
     class Scoped(Message):
         def __init__(self, label: str) -> None:
@@ -151,9 +171,9 @@ class ActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
 
 
-class OmproxyApp(App[None]):
+class OmproxyApp(SteeringMixin, App[None]):
     TITLE = "omproxy-tui"
-    CSS_PATH = [styles_dir() / "app.tcss", styles_dir() / "screens.tcss"]
+    CSS_PATH = [styles_dir() / "app.tcss", styles_dir() / "screens.tcss", styles_dir() / "steer.tcss"]
     BINDINGS = actions.bindings()
     COMMANDS = App.COMMANDS | {ActionsProvider}
 
@@ -184,10 +204,13 @@ class OmproxyApp(App[None]):
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
+        #: our injections and the intercept history (tui/steer/controller.py)
+        self.steering = Steering()
         # keys typed while an input is opening (see type_into)
         self._type_into: Any = None
         self._typed: list[events.Key] = []
         self._filter_before = ""
+        self._followers: list[SocketSource] = []  # sources waiting for a new proxy at an old path
         self._need_key: tuple = ()
         self._need = 24
         self._header = ""
@@ -382,6 +405,28 @@ class OmproxyApp(App[None]):
             self.post_message(FramesReceived(source, frames))
 
         await source.run(emit)
+        if isinstance(source, SocketSource) and source.reattach and not source._closed:
+            self._follow_path(source.path, 2)
+
+    def _follow_path(self, path: str, n: int) -> None:
+        """Wait for a new proxy at ``path``; it becomes a new session once it says hello."""
+        nxt = SocketSource(path, reattach=True)
+        nxt.key = f"{path}#{n}"
+        self._followers.append(nxt)
+
+        def emit(frames: list[dict[str, Any]]) -> None:
+            if nxt.key not in self.model.sessions:
+                if not any(f.get("type") == "hello" for f in frames):
+                    return  # still waiting for a proxy there: no session row for that
+                self.model.attach(nxt.key, nxt.label, source=nxt, proxy=nxt.proxy, state=nxt.state)
+            self.post_message(FramesReceived(nxt, frames))
+
+        async def run() -> None:
+            await nxt.run(emit)
+            if nxt.key in self.model.sessions and not nxt._closed:
+                self._follow_path(path, n + 1)
+
+        self.run_worker(run(), group="sources", exit_on_error=False)
 
     def _stderr_near(self, session: object, wall: float) -> list[tuple[float, str, bool]]:
         info = self.model.by_label.get(str(session))
@@ -392,6 +437,9 @@ class OmproxyApp(App[None]):
     @on(FramesReceived)
     def _frames(self, event: FramesReceived) -> None:
         self.ingest(event.source, event.frames)
+        info = self.model.sessions.get(event.source.key)
+        if info is not None and getattr(event.source, "can_send", False):
+            self._restart_news(info.label, event.frames)
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
@@ -418,6 +466,7 @@ class OmproxyApp(App[None]):
         if changes.sessions_changed:
             self._sessions_dirty = True
             self._status_dirty = True
+        self.steer_after_ingest()  # held / paused / intercept shown at once, not at the next tick
 
     def _freeze_records(self, n: int) -> None:
         """Move everything alive (mostly records: the store is append-only, records are never
@@ -518,9 +567,7 @@ class OmproxyApp(App[None]):
         pending = self.model.pending_count
         if pending:
             text.append(f" │ {pending} pending", style="bold yellow")
-        held = self.model.held_count
-        if held:
-            text.append(f" │ {held} held", style="bold magenta")
+        text.append_text(self.steer_status())  # paused / intercept / held + bytes, per session
         lost = self.model.lost_count
         if lost:
             text.append(f" │ {lost} lost", style="bold red")
@@ -592,6 +639,17 @@ class OmproxyApp(App[None]):
             self._refresh_status()
         except NoMatches:
             return
+
+    def forget_session(self, label: str) -> None:
+        session = self.model.forget(label)
+        if session is None:
+            return
+        if session.source is not None:
+            session.source.close()
+        self._sessions_dirty = True
+        self._refiltered()
+        self._refresh_sessions()
+        self.notify(f"Forgot session {label} (its messages are hidden).")
 
     @on(OptionList.OptionSelected, "#sessions")
     def _session_selected(self, event: OptionList.OptionSelected) -> None:
@@ -699,6 +757,66 @@ class OmproxyApp(App[None]):
     def action_next_pending(self) -> None:
         self._jump(lambda r: r.pending, 1, "pending request")
 
+    def action_time_mode(self) -> None:
+        mode = self.log_widget.cycle_time_mode()
+        self.notify({"wall": "Time column: wall clock", "relative": "Time column: since the session's first message",
+                     "delta": "Time column: since the row above"}[mode], timeout=2)
+
+    def action_clear_log(self) -> None:
+        self.model.clear_log()
+        self._refiltered()
+        self.notify("Log cleared: new messages still show; stats and pairing keep everything.", timeout=3)
+
+    def action_mark(self) -> None:
+        log = self.log_widget
+        rec = log.selected_record()
+        if rec is None:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        changed = self.store.toggle_mark(rec.index)
+        before = len(self.view.indices)
+        self.view.on_added(changed)  # ~marked may now show or hide it
+        if len(self.view.indices) != before:
+            log.reset()
+        else:
+            log.rows_added(0, changed)
+
+    def action_jump(self) -> None:
+        screen = JumpScreen()
+        self.push_screen(screen, self._jump_to)
+        self.type_into(screen.input)
+
+    def _jump_to(self, text: str | None) -> None:
+        if not text:
+            return
+        store = self.store
+        selected = self.log_widget.selected_record()
+        if text.lower().startswith("id "):
+            wanted = text[3:].strip()
+            found = next((r.index for r in store if r.id is not None and id_text(r.id) == wanted
+                          and r.kind in ("request", "batch")), None)
+            found = found if found is not None else next(
+                (r.index for r in store if r.id is not None and id_text(r.id) == wanted), None)
+            what = f"id {wanted}"
+        else:
+            try:
+                seq = int(text)
+            except ValueError:
+                self.notify(f"Not a seq or 'id X': {text}", severity="error")
+                return
+            # the selected (or scoped) session first: seqs are per proxy
+            order = [self.session_scope, selected.session if selected else None, *self.sessions_by_label]
+            found = None
+            for label in dict.fromkeys(x for x in order if x):
+                found = store.find_seq(label, seq)
+                if found is not None:
+                    break
+            what = f"seq {seq}"
+        if found is None:
+            self.notify(f"No message with {what}.", severity="warning")
+        elif not self.log_widget.select_index(found):
+            self.notify(f"The message with {what} is hidden by the filter (\\ clears it).", severity="warning")
+
     def action_toggle_raw(self) -> None:
         self.detail.toggle_raw()
 
@@ -792,7 +910,7 @@ class OmproxyApp(App[None]):
         # On the stats and server log screens, hide (and disable) what only works on the log,
         # so their footers list only what works there.
         if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen) and action not in self._ANYWHERE:
-            if any(spec.action == action for spec in actions.ACTIONS):
+            if any(spec.action.split("(", 1)[0] == action for spec in actions.ACTIONS):  # steer_pause('c2s')
                 return False  # False hides it from the footer (None would show it greyed out)
         return True
 
@@ -803,6 +921,40 @@ class OmproxyApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    async def action_restart_server(self) -> None:
+        """Hot restart of the selected message's session (or the scoped one, or the only live one);
+        the proxy's lifecycle frames then tell how it went (see _restart_news)."""
+        rec = self.log_widget.selected_record()
+        label = str(rec.session) if rec is not None else self.session_scope
+        live = [i for i in self.model.sessions.values() if i.source is not None and i.source.can_send and not i.ended]
+        info = self.model.by_label.get(label) if label else (live[0] if len(live) == 1 else None)
+        if info is None or info.source is None or not info.source.can_send or info.ended:
+            self.notify("Select a message of a live session to restart its server.", severity="warning")
+            return
+        try:
+            reply = await info.source.request({"cmd": "restart"})
+        except Exception as exc:  # noqa: BLE001 - not connected, timed out
+            self.notify(f"Restart failed: {exc}", severity="error")
+            return
+        if not reply.get("ok"):
+            self.notify(str(reply.get("error")), title="Restart", severity="error")
+        else:
+            self.notify(f"Restarting the server of {info.label}…", title="Restart")
+
+    def _restart_news(self, label: str, frames: list[dict[str, Any]]) -> None:
+        for f in frames:
+            if f.get("type") != "lifecycle" or f.get("event") not in ("restart", "restart_failed"):
+                continue
+            if time.time() - float(f.get("wall") or 0) > 30:
+                continue  # replayed from the backlog on attach: old news
+            if f["event"] == "restart_failed":
+                self.notify(f"{label}: restart failed: {f.get('error')}", title="Restart", severity="error")
+                continue
+            changed = "; ".join(f"{kind} +{len(d.get('added', []))} -{len(d.get('removed', []))} "
+                                f"~{len(d.get('changed', []))}" for kind, d in (f.get("changed") or {}).items())
+            self.notify(f"{label}: server restarted ({f.get('cause')}), generation {f.get('generation')}, "
+                        f"{f.get('downtime_ms', 0):.0f} ms" + (f"; {changed}" if changed else ""), title="Restart")
 
     def action_export(self) -> None:
         records = [self.store[i] for i in self.view.indices]
@@ -827,8 +979,32 @@ class OmproxyApp(App[None]):
         self.call_from_thread(self.notify, f"Exported {len(records):,} messages to {target}")
 
     async def action_quit(self) -> None:
+        holding = self.holding_infos()
+        if holding:
+            # The proxy fails open when its last inspector leaves, but another TUI may still be
+            # attached (then holds would stay): ask.
+            held = sum(len(i.held) for i in holding)
+            names = ", ".join(i.label for i in holding)
+
+            async def done(choice: str | None) -> None:
+                if choice == "release":
+                    await self.stop_holding(holding)
+                if choice in ("release", "keep"):
+                    self._quit_now()
+
+            self.push_screen(ChoiceScreen(
+                "Quit while holding traffic?",
+                f"{held} message(s) held, and holding is on in {names}. Release everything and stop holding "
+                "first? (If no other inspector is attached, the proxy releases it all anyway.)",
+                [("Release and quit", "release"), ("Quit, leave as is", "keep"), ("Cancel", "cancel")]), done)
+            return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
         for info in self.sessions.values():
             info.source.close()
+        for source in self._followers:
+            source.close()
         self.exit()
 
     # ---- commands to a proxy ---------------------------------------------------------------
@@ -847,6 +1023,6 @@ def build_app(
     clock: Callable[[], float] = time.time,
     demo: Any = None,
 ) -> OmproxyApp:
-    sources: list[Source] = [SocketSource(p) for p in sockets]
+    sources: list[Source] = [SocketSource(p, reattach=True) for p in sockets]
     sources += [RecordingSource(p) for p in recordings]
     return OmproxyApp(sources, discover=discover, discover_dir=discover_dir, clock=clock, demo=demo)

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Log, Sparkline, Sta
 
 from omproxy_tui.core.sessions import SessionModel
 from omproxy_tui.tui.actions import ACTIONS
+from omproxy_tui.tui.steer.controller import STEERING_HELP
 from omproxy_tui.tui.model import filters
 from omproxy_tui.tui.widgets.message_log import fmt_size, fmt_time
 
@@ -28,6 +29,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
             yield Static(self._keys(), id="help-keys")
+            yield Static(self._two_columns("Steering, step by step", "Step", "How", STEERING_HELP), id="help-steering")
             yield Static(self._filters(), id="help-filters")
             yield Static(self._columns(), id="help-columns")
         yield Footer()
@@ -347,6 +349,29 @@ class ServerLogScreen(Screen[None]):
         for log in self.query(Log):
             log.clear()
         self.refresh_logs()
+
+
+class JumpScreen(ModalScreen[str | None]):
+    """Ask where to jump: a seq number, or ``id`` and a JSON-RPC id."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input = Input(placeholder="seq (42) or JSON-RPC id (id abc)", id="jump-to")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="jump-box"):
+            yield self.input
+            yield Label("Enter jumps (the filter stays) · Esc cancels", classes="dim")
+
+    def on_mount(self) -> None:
+        self.query_one("#jump-box").border_title = "Jump to"
+
+    @on(Input.Submitted, "#jump-to")
+    def _submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
 
 
 class ExportScreen(ModalScreen[str | None]):

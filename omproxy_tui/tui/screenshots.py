@@ -16,7 +16,8 @@ from pathlib import Path
 from omproxy_tui.client.sources import write_recording
 from omproxy_tui.demo.canned import T0, canned_session
 
-SHOTS = ["main", "detail", "filter", "filter-error", "stats", "server-log", "help", "palette"]
+SHOTS = ["main", "detail", "filter", "filter-error", "stats", "server-log", "help", "palette",
+         "steer-held", "steer-editor-error", "steer-compose"]
 
 
 async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
@@ -89,7 +90,68 @@ async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
     for name, setup in [("main", main), ("detail", detail), ("filter", filt), ("filter-error", filt_error),
                         ("stats", stats), ("server-log", server_log), ("help", help_), ("palette", palette)]:
         await shoot(name, setup)
+    await _render_steering(out, size, written, pick)
     return written
+
+
+async def _render_steering(out: Path, size: tuple[int, int], written: list[Path], pick) -> None:
+    """Steering needs a live session: the canned one played by a source that says ok to commands."""
+    from textual.widgets import Select
+
+    from omproxy_tui.demo.steer_canned import CannedLiveSource
+    from omproxy_tui.tui.app import OmproxyApp
+
+    async def shoot(name: str, setup) -> None:
+        app = OmproxyApp([CannedLiveSource()], clock=lambda: T0 + 14.0)
+        async with app.run_test(size=size) as pilot:
+            deadline = time.monotonic() + 15
+            while not any(s.held for s in app.sessions.values()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("canned live session did not load")
+                await pilot.pause(0.02)
+            app.filter_bar.input.cursor_blink = False
+            app._refresh_sessions()
+            app._refresh_status()
+            await pilot.pause()
+            await setup(app, pilot)
+            await pilot.pause(0.2)
+            path = out / f"{name}.svg"
+            app.save_screenshot(filename=path.name, path=str(out))
+            written.append(path)
+
+    async def held(app, pilot):
+        pick(app, lambda r: r.held and r.tool == "slow")
+
+    async def editor(app, pilot):
+        pick(app, lambda r: r.held and r.tool == "slow")
+        await pilot.press("e")
+        await pilot.pause(0.1)
+        area = app.screen.query_one("#editor-text")
+        area.cursor_blink = False
+        area.text = area.text.replace('"seconds": 5', '"seconds": 0.5,')
+
+    async def compose(app, pilot):
+        pick(app, lambda r: r.method == "tools/list")
+        await pilot.press("C")
+        deadline = time.monotonic() + 10
+        while not getattr(app.screen, "fields", None):
+            if time.monotonic() > deadline:
+                raise RuntimeError("compose form did not open")
+            await pilot.pause(0.02)
+        screen = app.screen
+        screen.query_one("#compose-target", Select).value = "deploy"
+        while len(screen.fields) != 4:
+            if time.monotonic() > deadline:
+                raise RuntimeError("deploy form did not open")
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
+        screen.query_one("#field-0").value = "api"
+        screen.query_one("#field-2").value = '{"replicas": 20, "dry_run": false}'
+        for inp in screen.query("Input"):
+            inp.cursor_blink = False
+
+    for name, setup in [("steer-held", held), ("steer-editor-error", editor), ("steer-compose", compose)]:
+        await shoot(name, setup)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,3 +111,39 @@ def test_hello_missing_marks_the_gap_after_a_kept_handshake():
     r = model.attach("r", "rec")
     model.ingest("r", [{"type": "hello", "proxy": {"name": "rec", "transport": "recording"}}] + b.frames[2:])
     assert r.missing_before == 0
+
+
+def test_a_forgotten_session_leaves_the_list_and_the_view():
+    model = SessionModel(lambda: T0)
+    model.attach("a", "a")
+    model.attach("b", "b")
+    model.ingest("a", canned_session(name="alpha"))
+    model.ingest("b", canned_session(name="beta", rounds=1))
+    n_alpha = sum(1 for r in model.store if r.session == "alpha")
+    model.set_filter("~q")
+    assert model.forget("beta") is not None
+    assert set(model.by_label) == {"alpha"} and list(model.sessions) == ["a"]
+    assert {model.store[i].session for i in model.view.indices} == {"alpha"}
+    model.set_filter("")
+    assert len(model.view) == n_alpha
+    assert model.forget("nope") is None
+    # a new session of the same name gets a new label (the forgotten records keep theirs, hidden)
+    c = model.attach("c", "beta")
+    assert c.label == "beta#2" and c.label not in model.hidden
+
+
+def test_clearing_the_log_keeps_stats_and_shows_only_newer_messages():
+    model = SessionModel(lambda: T0)
+    model.attach("k", "p")
+    frames = canned_session()
+    model.ingest("k", frames[:40])
+    count_before = model.stats.messages
+    n = len(model.store)
+    model.clear_log()
+    assert len(model.view) == 0 and model.stats.messages == count_before
+    model.ingest("k", frames[40:])
+    assert model.view.indices and min(model.view.indices) >= n
+    model.set_filter("~all")
+    assert min(model.view.indices) >= n
+    model.set_filter("")
+    assert len(model.view) == len(model.store) - n

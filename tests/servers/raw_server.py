@@ -20,7 +20,7 @@ Modes:
   chatty                     a stderr line, then the reply, for every request
   closein                    answer one request, then close stdin (writes to it fail) and stay until the
                              proxy goes
-  deaf                       echo; on method "deafen" answer it, write two notifications, then never
+  busy                       echo; on method "deafen" answer it, write two notifications, then never
                              read stdin again (a busy server); exits when its parent (the proxy) dies
 """
 
@@ -144,7 +144,7 @@ def main(argv):
         while os.getppid() == parent:
             time.sleep(0.1)
         return 0
-    if mode == "deaf":
+    if mode == "busy":
         parent = os.getppid()
         while True:
             line = sys.stdin.buffer.readline()

@@ -2,7 +2,9 @@
 
 1. ingest N recorded messages into the running app (headless), re-filter, memory;
 2. live: a fake proxy over a real unix socket sends 2,000 msgs/s while keys are pressed;
-3. open a 20 MB message in the detail pane.
+3. open a 20 MB message in the detail pane;
+4. steering: 1,000 messages held by a real proxy (keys p95 with them on screen, the held list,
+   release-all and the order the server got them in); the compose form for 200 tools.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ async def bench_big(mb: int = 20) -> dict:
         await pilot.pause()
         out["big_detail_open_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        await pilot.press("r")
+        await pilot.press("o")
         await pilot.pause()
         out["big_raw_toggle_ms"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
@@ -216,16 +218,164 @@ async def bench_big(mb: int = 20) -> dict:
     return out
 
 
+async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
+    """A real ``omproxy stdio --inspect-socket`` in front of an echo server; this process is the
+    client (pipes) and the app (headless)."""
+    import subprocess
+    import tempfile
+    import threading
+
+    from omproxy_tui.client.sources import SocketSource
+
+    d = tempfile.mkdtemp(prefix="ombench", dir="/tmp")
+    sock = os.path.join(d, "s.sock")
+    root = HERE.parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "omproxy_tui", "stdio", "--inspect-socket", sock, "--",
+                             sys.executable, str(root / "tests" / "servers" / "raw_server.py"), "echo"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=root)
+    answers: list = []
+
+    def reader() -> None:
+        for line in proc.stdout:
+            answers.append(json.loads(line).get("id"))
+
+    threading.Thread(target=reader, daemon=True).start()
+    out: dict = {}
+    app = OmproxyApp([SocketSource(sock)])
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            [info] = app.sessions.values()
+            while info.state != "live" or not info.inspectors:
+                await pilot.pause(0.02)
+            await pilot.press("greater_than_sign")  # pause client -> server of the only live session
+            while not (info.paused or {}).get("c2s"):
+                await pilot.pause(0.01)
+            # the same keys with nothing held yet: what this machine's key-to-paint is anyway
+            for i in range(n_held):
+                proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": -1 - i, "method": "ping"}).encode() + b"\n")
+            proc.stdin.flush()
+            while len(app.store) < n_held:
+                await pilot.pause(0.01)
+            await pilot.press("greater_than_sign")  # the pings are held too: release them first
+            await pilot.press("A")
+            while len(answers) < n_held or len(app.store) < 2 * n_held:
+                await pilot.pause(0.01)
+            answers.clear()
+            app.log_widget.focus()
+            app.log_widget.move_cursor(0)
+            times = []
+            for n in range(100):
+                ks = time.perf_counter()
+                await pilot.press("down" if n % 2 else "up")
+                times.append(time.perf_counter() - ks)
+            times.sort()
+            out["steer_key_baseline_p95_ms"] = times[int(len(times) * 0.95)] * 1000
+            await pilot.press("greater_than_sign")
+            while not (info.paused or {}).get("c2s"):
+                await pilot.pause(0.01)
+            for i in range(n_held):
+                proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                                             "params": {"name": "echo", "arguments": {"i": i}}}).encode() + b"\n")
+            proc.stdin.flush()
+            t0 = time.perf_counter()
+            while len(info.held) < n_held:
+                await pilot.pause(0.01)
+            out["steer_hold_1000_s"] = time.perf_counter() - t0
+            log = app.log_widget
+            log.focus()
+            log.move_cursor(0)
+            times = []
+            for n in range(100):
+                ks = time.perf_counter()
+                await pilot.press("h" if n % 2 else "up")  # key, handled, screen updated
+                times.append(time.perf_counter() - ks)
+            times.sort()
+            out["steer_key_held1000_p50_ms"] = times[len(times) // 2] * 1000
+            out["steer_key_held1000_p95_ms"] = times[int(len(times) * 0.95)] * 1000
+            ks = time.perf_counter()
+            await pilot.press("H")
+            await pilot.pause()
+            out["steer_held_list_open_ms"] = (time.perf_counter() - ks) * 1000
+            await pilot.press("escape")
+            t0 = time.perf_counter()
+            await pilot.press("A")
+            while len(answers) < n_held:
+                await pilot.pause(0.005)
+            out["steer_release_all_1000_s"] = time.perf_counter() - t0
+            out["steer_release_all_in_order"] = answers[:n_held] == list(range(n_held))
+            await pilot.press("greater_than_sign")
+            while (info.paused or {}).get("c2s"):
+                await pilot.pause(0.01)
+    finally:
+        proc.stdin.close()
+        proc.wait(15)
+    out.update(await bench_compose(n_tools))
+    return out
+
+
+async def bench_compose(n_tools: int = 200) -> dict:
+    """Open the compose screen on a session whose tools/list has ``n_tools`` tools (each with
+    eight arguments: strings, numbers, an enum, a nested object, an array)."""
+    from omproxy_tui.demo.steer_canned import CannedLiveSource, steer_session
+    from omproxy_tui.tui.steer.compose import ComposeScreen
+
+    tools = [{"name": f"tool_{i:03d}", "description": f"Tool number {i}", "inputSchema": {
+        "type": "object", "required": ["query", "mode"],
+        "properties": {
+            "query": {"type": "string", "description": "what to look for"},
+            "mode": {"type": "string", "enum": ["fast", "exact", "fuzzy"]},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+            "score": {"type": "number"},
+            "verbose": {"type": "boolean", "default": False},
+            "filters": {"type": "object", "properties": {"lang": {"type": "string"}}},
+            "paths": {"type": "array", "items": {"type": "string"}},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+        }}} for i in range(n_tools)]
+    frames = steer_session()
+    last = max(f["seq"] for f in frames if "seq" in f)
+    frames += [message_frame(last + 1, 1.0, 1_780_000_100.0, "c2s", {"jsonrpc": "2.0", "id": 5000, "method": "tools/list"}),
+               message_frame(last + 2, 1.1, 1_780_000_100.1, "s2c", {"jsonrpc": "2.0", "id": 5000,
+                                                                       "result": {"tools": tools}})]
+    out: dict = {}
+    app = OmproxyApp([CannedLiveSource(frames)])
+    async with app.run_test(size=(140, 40)) as pilot:
+        while len(app.store) < len([f for f in frames if f.get("type") == "message"]):
+            await pilot.pause(0.02)
+        app.log_widget.move_cursor(0)
+        times = []
+        for _ in range(10):
+            ks = time.perf_counter()
+            await pilot.press("C")
+            while not (isinstance(app.screen, ComposeScreen) and app.screen.fields
+                       and len(app.screen.query(".field-input")) == len(app.screen.fields)):
+                await asyncio.sleep(0.001)
+            await pilot.pause()
+            times.append(time.perf_counter() - ks)
+            await pilot.press("escape")
+            await pilot.pause()
+        times.sort()
+        out["compose_open_200_tools_p50_ms"] = times[len(times) // 2] * 1000
+        out["compose_open_200_tools_max_ms"] = times[-1] * 1000
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--only", choices=["steer"], help="run only this part")
     args = parser.parse_args()
     results = {}
+    if args.only == "steer":
+        results.update(asyncio.run(bench_steer()))
+        for key, value in results.items():
+            print(f"{key:<36}  {value:,.1f}" if isinstance(value, float) else f"{key:<36}  {value}")
+        return
     results.update(asyncio.run(bench_ingest(args.n)))
     results.update(asyncio.run(bench_live(args.rate, args.seconds)))
     results.update(asyncio.run(bench_big()))
+    results.update(asyncio.run(bench_steer()))
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value:,.1f}" if isinstance(value, float) else f"{key:<{width}}  {value:,}")

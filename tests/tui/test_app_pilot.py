@@ -230,7 +230,7 @@ async def test_export_filtered(proxy, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(app.store) == n_messages(proxy.backlog))
         assert app.apply_filter("~m ^initialize$")
-        await pilot.press("e")
+        await pilot.press("E")
         await pilot.pause()
         target = tmp_path / "out.jsonl"
         from textual.widgets import Input
@@ -259,7 +259,7 @@ async def test_huge_message_detail_is_bounded(sockdir):
             assert time.perf_counter() - start < 2.0
             body = plain(app.detail.query_one("#detail-body"))
             assert "MB" in body and len(body) < 200_000
-            await pilot.press("r")
+            await pilot.press("o")
             await pilot.pause()
             assert app.detail.raw
     finally:
@@ -313,7 +313,7 @@ async def test_two_sessions_scope_and_error_jumps(sockdir):
             assert app.session_scope == "beta"
             assert len(app.view.indices) == n_messages(b.backlog)
             assert {app.store[i].session for i in app.view.indices} == {"beta"}
-            await pilot.press("a")
+            await pilot.press("asterisk")
             await pilot.pause()
             assert app.session_scope is None and len(app.view.indices) == total
             # n / N walk the errors
@@ -626,3 +626,53 @@ async def test_columns_adapt_to_80_columns(proxy):
 
         shown = [b.id for b in bindings() if b.show]
         assert shown[:2] == ["help", "quit"]
+
+
+async def test_an_ended_socket_is_reattached_when_a_new_proxy_appears_there(sockdir):
+    """Issue 10.10: `--socket PATH` follows PATH: a proxy started there after the first one
+    ended shows up as a new session."""
+    path = str(sockdir / "fixed.sock")
+    first = await FakeProxy(path, [message(1, "c2s", {"jsonrpc": "2.0", "method": "notifications/one"})],
+                            pid=2 ** 22 + 12345).start()  # a pid that is not alive: the proxy is gone once dropped
+    app = OmproxyApp([SocketSource(path, reattach=True)], clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.store) == 1)
+        [info] = app.sessions.values()
+        await first.stop()
+        await wait_for(pilot, lambda: info.state == "ended")
+        import os
+
+        if os.path.exists(path):
+            os.unlink(path)
+        second = await FakeProxy(path, [message(1, "c2s", {"jsonrpc": "2.0", "method": "notifications/two"})]).start()
+        second.hello["proxy"]["name"] = "second"
+        try:
+            await wait_for(pilot, lambda: len(app.store) == 2, timeout=15)
+            assert len(app.sessions) == 2 and "second" in app.sessions_by_label
+            assert app.store[1].method == "notifications/two" and app.store[1].session == "second"
+            assert info.state == "ended"
+        finally:
+            await second.stop()
+
+
+async def test_x_on_the_sessions_list_forgets_a_session(sockdir):
+    a = await FakeProxy(str(sockdir / "a.sock"), canned_session(name="alpha", pid=1)).start()
+    b = await FakeProxy(str(sockdir / "b.sock"), canned_session(T0 + 1, rounds=1, name="beta", pid=2)).start()
+    try:
+        app = OmproxyApp([SocketSource(a.path), SocketSource(b.path)], clock=lambda: T0)
+        async with app.run_test(size=SIZE) as pilot:
+            total = n_messages(a.backlog) + n_messages(b.backlog)
+            await wait_for(pilot, lambda: len(app.store) == total)
+            from omproxy_tui.tui.app import SessionList
+
+            app._refresh_sessions()
+            sessions = app.query_one(SessionList)
+            sessions.focus()
+            sessions.highlighted = [i.label for i in app.sessions.values()].index("beta")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: sorted(app.sessions_by_label) == ["alpha"])
+            assert len(app.view.indices) == n_messages(a.backlog)
+            await wait_for(pilot, lambda: sessions.option_count == 1)
+    finally:
+        await a.stop()
+        await b.stop()

@@ -116,3 +116,81 @@ def test_main_screen_200x50(snap_compare, app):
         await pilot.pause()
 
     assert snap_compare(app, run_before=run_before, terminal_size=(200, 50))
+
+
+# ---- steering (a canned live session: tui/steer needs a source that can send) ---------------
+
+
+@pytest.fixture
+def steer_app():
+    from omproxy_tui.demo.steer_canned import CannedLiveSource
+    from omproxy_tui.tui.app import OmproxyApp
+
+    return OmproxyApp([CannedLiveSource()], clock=lambda: T0 + 12.0)
+
+
+async def steer_loaded(pilot) -> None:
+    app = pilot.app
+    deadline = time.monotonic() + 10
+    while not any(s.held for s in app.sessions.values()):
+        assert time.monotonic() < deadline
+        await pilot.pause(0.02)
+    await pilot.pause()
+    app.filter_bar.input.cursor_blink = False
+    app._refresh_sessions()
+    app._refresh_status()
+    await pilot.pause()
+
+
+def test_held_state(snap_compare, steer_app):
+    """Held messages flagged in the log, the held flag in detail, intercept + held count in the status."""
+
+    async def run_before(pilot):
+        await steer_loaded(pilot)
+        await select(pilot, lambda r: r.held and r.tool == "slow")
+        await pilot.pause()
+
+    assert snap_compare(steer_app, run_before=run_before, terminal_size=SIZE)
+
+
+def test_editor_validation_error(snap_compare, steer_app):
+    async def run_before(pilot):
+        await steer_loaded(pilot)
+        await select(pilot, lambda r: r.held and r.tool == "slow")
+        await pilot.press("e")
+        await pilot.pause()
+        area = pilot.app.screen.query_one("#editor-text")
+        area.cursor_blink = False
+        area.text = area.text.replace('"seconds": 5', '"seconds": 0.5,')
+        await pilot.pause()
+
+    assert snap_compare(steer_app, run_before=run_before, terminal_size=SIZE)
+
+
+def test_compose_form(snap_compare, steer_app):
+    """tools/call form for a tool with required, enum and nested (object, array) arguments."""
+
+    async def run_before(pilot):
+        from textual.widgets import Select
+
+        await steer_loaded(pilot)
+        await select(pilot, lambda r: r.method == "tools/list")
+        await pilot.press("C")
+        app = pilot.app
+        deadline = time.monotonic() + 10
+        while not getattr(app.screen, "fields", None):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.02)
+        screen = app.screen
+        screen.query_one("#compose-target", Select).value = "deploy"
+        while [f.name for f in screen.fields] != ["service", "environment", "options", "tags"]:
+            assert time.monotonic() < deadline
+            await pilot.pause(0.02)
+        await pilot.pause()
+        screen.query_one("#field-2").value = '{"replicas": 20}'
+        for inp in screen.query("Input"):
+            inp.cursor_blink = False
+        screen.query_one("#field-0").focus()
+        await pilot.pause()
+
+    assert snap_compare(steer_app, run_before=run_before, terminal_size=SIZE)

@@ -50,7 +50,13 @@ async def test_recording_source_reads_frames_and_exports(tmp_path):
     got: list[dict] = []
     await src.run(got.extend)
     assert src.state == "loaded" and src.bad_lines == 1
-    assert [f for f in got if f["type"] == "message"] == [f for f in frames if f["type"] == "message"]
+    got_messages = [f for f in got if f["type"] == "message"]
+    # each message says where its line is: the recording is the spool for its bodies
+    data = path.read_bytes()
+    for f in got_messages:
+        at_path, off, n = f.pop("_at")
+        assert at_path == str(path) and json.loads(data[off : off + n]) == f
+    assert got_messages == [f for f in frames if f["type"] == "message"]
     assert got[-1]["type"] == "connection" and got[-1]["detail"] == "1 line skipped: 1 not JSON"
     assert src.label == "demo"
     # a bare message object (export without "type") is accepted

@@ -22,7 +22,7 @@ from omproxy_tui.tui.app import OmproxyApp
 pytestmark = pytest.mark.anyio
 
 SIZE = (140, 40)
-NAMED = {"slash": "/", "enter": "\r", "escape": "\x1b", "question_mark": "?", "backspace": "\x7f"}
+NAMED = {"colon": ":", "slash": "/", "enter": "\r", "escape": "\x1b", "question_mark": "?", "backspace": "\x7f"}
 
 
 async def wait_for(pilot, cond, timeout: float = 10.0) -> None:
@@ -111,7 +111,7 @@ async def test_export_keys_typed_at_once_name_the_file(proxy, tmp_path, monkeypa
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
         assert app.apply_filter("~m ^initialize$")
-        await type_now(pilot, "e", *"mine", "enter")
+        await type_now(pilot, "E", *"mine", "enter")
         target = tmp_path / "mine.jsonl"
         await wait_for(pilot, lambda: target.exists())
         assert target.read_text().count("\n") == 2
@@ -125,7 +125,7 @@ async def test_export_shows_the_path_refuses_empty_and_asks_before_overwriting(p
     app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
     async with app.run_test(size=SIZE) as pilot:
         await started(proxy, pilot)
-        await type_now(pilot, "e")
+        await type_now(pilot, "E")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ExportScreen")
         screen = app.screen
         note = lambda: plain(screen.query_one("#export-target"))  # noqa: E731
@@ -157,3 +157,70 @@ async def test_palette_filter_method_is_anchored(proxy):
         await pilot.pause()
         assert {app.store[i].method for i in app.view.indices} == {"initialize"}
         assert help_text == app.filter_text
+
+
+async def test_mark_messages_and_filter_marked(proxy):
+    """Issue 10.14: m marks the selected message (M in the log's flag column); ~marked filters."""
+    app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(proxy, pilot)
+        log = app.log_widget
+        log.move_cursor(3)
+        await type_now(pilot, "m")
+        log.move_cursor(7)
+        await type_now(pilot, "m")
+        assert [r.index for r in app.store if r.marked] == [3, 7]
+        assert "★" in log._render_row(app.store[3], False, 140).text
+        assert app.apply_filter("~marked")
+        assert app.view.indices == [3, 7]
+        log.move_cursor(0)
+        await type_now(pilot, "m")  # unmark
+        await pilot.pause()
+        assert app.view.indices == [7]  # the view follows the change
+
+
+async def test_jump_to_a_seq_or_an_id_without_filtering(proxy):
+    app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(proxy, pilot)
+        target = app.store[20]
+        await type_now(pilot, "colon", *str(target.seq), "enter")
+        await wait_for(pilot, lambda: app.log_widget.selected_record() is target)
+        assert app.filter_text == "" and not app.log_widget.follow
+        srv = next(r for r in app.store if r.id == "srv-1")
+        await type_now(pilot, "colon", *"id srv-1", "enter")
+        await wait_for(pilot, lambda: app.log_widget.selected_record() is srv)
+        await type_now(pilot, "colon", *"99999", "enter")
+        await wait_for(pilot, lambda: any("No message" in str(n.message) for n in app._notifications))
+
+
+async def test_t_cycles_the_time_column(proxy):
+    """Issue 10.14: wall clock → time since the session's first message → delta from the row above."""
+    app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(proxy, pilot)
+        log = app.log_widget
+        first, rec = app.store[0], app.store[5]
+        assert log._render_row(rec, False, 140).text.startswith("20:26:")
+        await type_now(pilot, "t")
+        assert log._render_row(rec, False, 140).text.startswith(f"+{rec.wall - first.wall:.3f}s"[:9])
+        await type_now(pilot, "t")
+        prev = app.store[4]
+        assert log._render_row(rec, False, 140).text.startswith(f"Δ{rec.wall - prev.wall:.3f}s"[:9])
+        await type_now(pilot, "t")
+        assert log._render_row(rec, False, 140).text.startswith("20:26:")
+
+
+async def test_ctrl_l_clears_the_log_but_keeps_stats(proxy):
+    app = OmproxyApp([SocketSource(proxy.path)], clock=lambda: T0 + 10)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(proxy, pilot)
+        count = app.stats.messages
+        await type_now(pilot, "ctrl+l")
+        assert len(app.view.indices) == 0 and app.stats.messages == count
+        seq = proxy.backlog[-1]["seq"]
+        from fake_proxy import message
+
+        await proxy.emit(message(seq + 1, "c2s", {"jsonrpc": "2.0", "method": "notifications/after"}))
+        await wait_for(pilot, lambda: len(app.view.indices) == 1)
+        assert app.store[app.view.indices[0]].method == "notifications/after"

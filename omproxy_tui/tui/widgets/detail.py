@@ -105,7 +105,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         status = rec.status or "relayed"
         flags = []
         if rec.held or status == "held":
-            flags.append(("HELD — the proxy holds it until an inspector releases or drops it", "bold reverse"))
+            flags.append(("HELD — waiting for you: a release · e edit · X drop · A release all", "bold reverse"))
         elif status != "relayed":
             flags.append((status.upper(), "bold"))
         extra = getattr(rec, "extra", None) or {}
@@ -174,19 +174,42 @@ class DetailPane(VerticalScroll, can_focus=True):
             note = "raw line as relayed" + (
                 f" (first {SHOW_LIMIT // 1024} KB of {fmt_size(rec.size)})" if len(raw) > SHOW_LIMIT else ""
             )
-            self.border_subtitle = "raw · r: pretty · c: copy"
+            self.border_subtitle = "raw · m: pretty · c: copy"
             return Group(Text(note, style="dim italic"), Text(shown, overflow="fold"))
         text, note = pretty(raw)
-        self.border_subtitle = "pretty · r: raw · c: copy"
+        self.border_subtitle = "pretty · m: raw · c: copy"
         body = Text(text, overflow="fold")
         _highlighter.highlight(body)
         extra = getattr(rec, "extra", None) or {}
         changed = extra.get("changed") if isinstance(extra.get("changed"), dict) else {}
         if rec.changed and changed.get("original"):
-            original = str(changed["original"])[:2000]
-            extra = Group(Text("\noriginal, before the change:", style="bold"), Text(original, style="dim", overflow="fold"))
+            extra = _change_diff(str(changed["original"]), raw, str(changed.get("by") or "?"))
         else:
             extra = Text("")
         if note:
             return Group(Text(note + " · c copies it all", style="italic"), body, extra)
         return Group(body, extra)
+
+
+#: both sides bigger than this: show the original instead of a diff (difflib is slow on huge text)
+DIFF_LIMIT = 200_000
+
+
+def _change_diff(original: str, now: str, by: str) -> Group:
+    """What a hook or an inspector changed: a diff of the pretty-printed before and after."""
+    from omproxy_tui.core.steering import json_diff
+
+    title = Text(f"\nchanged by {by}: before → after", style="bold")
+    if len(original) + len(now) > DIFF_LIMIT:
+        return Group(Text("\noriginal, before the change (too large to diff):", style="bold"),
+                     Text(original[:2000], style="dim", overflow="fold"))
+    lines = json_diff(original, now)
+    if not lines:
+        return Group(title, Text("same JSON value, only the formatting differs", style="dim italic"))
+    out = Text(overflow="fold")
+    for line in lines:
+        style = ("green" if line.startswith("+") and not line.startswith("+++") else
+                 "red" if line.startswith("-") and not line.startswith("---") else
+                 "cyan" if line.startswith("@@") else "dim")
+        out.append(line + "\n", style=style)
+    return Group(title, out)

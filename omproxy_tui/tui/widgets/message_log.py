@@ -92,6 +92,20 @@ def fmt_time(wall: float) -> str:
     return time.strftime("%H:%M:%S", lt) + f".{int((wall % 1) * 1000):03d}"
 
 
+#: What the time column shows (``t`` cycles): the wall clock, the time since the session's first
+#: message, the time since the row above.
+TIME_MODES = ("wall", "relative", "delta")
+
+
+def fmt_offset(prefix: str, secs: float, width: int) -> str:
+    """``+1.234s`` in at most ``width`` cells (fewer decimals when it would not fit)."""
+    for digits in (3, 1, 0):
+        text = f"{prefix}{secs:.{digits}f}s"
+        if len(text) <= width:
+            return text
+    return text[:width]
+
+
 def fmt_id(value: object) -> str:
     if value is None:
         return ""
@@ -136,6 +150,7 @@ class MessageLog(ScrollView, can_focus=True):
         "message-log--lost",
         "message-log--dim",
         "message-log--empty",
+        "message-log--marked",
     }
 
     BINDINGS = [
@@ -196,6 +211,8 @@ class MessageLog(ScrollView, can_focus=True):
         #: cells the method column would like (the longest method and target seen)
         self.method_need = method_need if method_need is not None else (lambda: 24)
         self._layout_key: tuple | None = None
+        #: index into TIME_MODES
+        self.time_mode = 0
         self._layout: dict[str, int] = {}
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
         self._styles: dict[str, Style] = {}
@@ -426,6 +443,25 @@ class MessageLog(ScrollView, can_focus=True):
             self._cache[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
+    def cycle_time_mode(self) -> str:
+        self.time_mode = (self.time_mode + 1) % len(TIME_MODES)
+        self._cache.clear()
+        self.refresh()
+        return TIME_MODES[self.time_mode]
+
+    def _time_text(self, rec: Record, width: int) -> str:
+        mode = TIME_MODES[self.time_mode]
+        if mode == "wall":
+            text = fmt_time(rec.wall)
+            return text if width >= 12 else text[:width]
+        if mode == "relative":
+            first = self.store.indices_for(rec.session)
+            start = self.store[first[0]].wall if first else rec.wall
+            return fmt_offset("+", rec.wall - start, width)
+        pos = self.view.position(rec.index)
+        prev = self.store[self.view.indices[pos - 1]] if pos else None
+        return fmt_offset("Δ", rec.wall - prev.wall if prev is not None else 0.0, width)
+
     def _render_row(self, rec: Record, selected: bool, width: int) -> Strip:
         base = self.rich_style
         st = self._style
@@ -456,6 +492,8 @@ class MessageLog(ScrollView, can_focus=True):
             flag = "M"
         else:
             flag = FLAG.get(status, "I" if (rec.injected or rec.to_inspector) else " ")
+        if rec.marked and flag == " ":
+            flag = "★"
         kind_style = st("error") if is_error else st(rec.kind if rec.kind in ("request", "notification", "response") else "dim")
         kind = KIND_LABEL.get(rec.kind, rec.kind)
         if rec.kind == "response" and is_error:
@@ -477,8 +515,8 @@ class MessageLog(ScrollView, can_focus=True):
             latency, lat_style = "", st("dim")
         w = self.columns(width)
         tw = w["time"]
-        time_text = fmt_time(rec.wall) if tw >= 12 else fmt_time(rec.wall)[:tw]
-        segments = [cell(time_text, tw, st("time")), sep]
+        time_text = self._time_text(rec, tw)
+        segments = [cell(time_text, tw, st("marked") if rec.marked else st("time")), sep]
         if w["session"]:
             sw = w["session"]
             segments += [cell(_ellipsis(self.session_label(rec.session), sw), sw, st("session")), sep]

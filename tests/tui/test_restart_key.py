@@ -1,0 +1,43 @@
+"""The TUI's restart key on a real `omproxy stdio --inspect-socket` session (hot restart, issue 12)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from helpers import RAW_SERVER, Session, short_tmpdir
+from omproxy_tui.client.sources import SocketSource
+from omproxy_tui.tui.app import OmproxyApp
+
+pytestmark = pytest.mark.anyio
+
+
+async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met in {timeout} s")
+        await pilot.pause(0.05)
+
+
+async def test_restart_key_restarts_the_selected_sessions_server():
+    sock = short_tmpdir() + "/i.sock"
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "echo"])
+    try:
+        s.handshake()
+        app = OmproxyApp([SocketSource(sock)])
+        async with app.run_test(size=(140, 40)) as pilot:
+            [info] = app.sessions.values()
+            await wait_for(pilot, lambda: info.state == "live" and len(app.store.records) >= 2, what="attached")
+            await pilot.press("R")
+            await wait_for(pilot, lambda: any(e == "restart" for _, e, _ in info.lifecycle), what="restarted")
+            [(_, _, details)] = [x for x in info.lifecycle if x[1] == "restart"]
+            assert details["cause"] == "command" and details["generation"] == 2
+            assert any("generation 2" in str(n.message) for n in app._notifications)
+        # the session goes on with the new server
+        s.send({"jsonrpc": "2.0", "id": 7, "method": "ping"})
+        assert s.recv(30)["id"] == 7
+    finally:
+        s.close()

@@ -1,0 +1,360 @@
+"""Steering from the TUI, end to end: the real app (Pilot) attached to a real
+``omproxy stdio --inspect-socket`` subprocess in front of the real demo server (an SDK server),
+with this test as the MCP client on the proxy's stdin/stdout. Every test asserts what the client
+(and through its answers, the server) received, not only what the screen shows."""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import time
+
+import pytest
+from helpers import Inspector, Session
+
+from omproxy_tui.client.sources import RecordingSource, SocketSource
+from omproxy_tui.tui.app import OmproxyApp
+
+pytestmark = pytest.mark.anyio
+SIZE = (140, 40)
+SERVER = [sys.executable, "-m", "omproxy_tui.demo.server"]
+
+
+async def wait_for(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met in {timeout} s")
+        await pilot.pause(0.05)
+
+
+async def client_recv(pilot, session: Session, pred, timeout: float = 30.0, what: str = "message") -> dict:
+    """The next line the client receives that matches ``pred`` (others are kept in ``seen``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = session.lines.get_nowait()
+        except queue.Empty:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the client did not receive {what} in {timeout} s") from None
+            await pilot.pause(0.05)
+            continue
+        assert line, "the proxy closed its stdout"
+        msg = json.loads(line)
+        session.seen.append(msg)
+        if pred(msg):
+            return msg
+
+
+def call(rid, tool, args):
+    return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": {"name": tool, "arguments": args}}
+
+
+def text_of(msg: dict) -> str:
+    return msg["result"]["content"][0]["text"]
+
+
+@pytest.fixture
+def live(sockdir):
+    sock = str(sockdir / "s.sock")
+    session = Session(["stdio", "--inspect-socket", sock, "--name", "steer"], SERVER)
+    session.seen = []
+    try:
+        session.handshake()
+        session.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert "tools" in session.recv(30)["result"]
+        yield session, sock
+    finally:
+        session.close()
+
+
+async def attached(pilot, app: OmproxyApp):
+    [info] = app.sessions.values()
+    await wait_for(pilot, lambda: info.state == "live" and any(
+        r.method == "tools/list" and r.kind == "response" for r in app.store.records), what="session live")
+    await wait_for(pilot, lambda: info.inspectors >= 1, what="first state frame")
+    app.log_widget.focus()
+    app.log_widget.move_cursor(0)  # the selected message decides the session steering acts on
+    await pilot.pause()
+    return info
+
+
+def held_record(app, pred=lambda r: True):
+    return next((r for r in app.store.records if r.held and pred(r)), None)
+
+
+async def test_intercept_by_filter_then_edit_and_release(live):
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        await pilot.press("i")
+        await pilot.pause()
+        await pilot.press(*"~q & ~tool echo")  # requests only: ~tool also matches their answers
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: info.intercept == "~q & ~tool echo", what="intercept set")
+        assert "⚑ ~q & ~tool echo" in str(app.query_one("#status").content)
+        session.send(call(7, "slow", {"seconds": 0}))  # does not match: flows
+        assert text_of(await client_recv(pilot, session, lambda m: m.get("id") == 7)) == "slept 0.0 s"
+        session.send(call(8, "echo", {"text": "original"}))
+        await wait_for(pilot, lambda: held_record(app, lambda r: r.tool == "echo") is not None, what="echo held")
+        await wait_for(pilot, lambda: len(info.held) == 1, what="state: 1 held")
+        assert "1 held" in str(app.query_one("#status").content)
+        await pilot.press("h")  # jump to the held message
+        rec = app.log_widget.selected_record()
+        assert rec.held and rec.tool == "echo"
+        await pilot.press("e")
+        await pilot.pause()
+        from omproxy_tui.tui.steer.editor import EditorScreen
+
+        assert isinstance(app.screen, EditorScreen)
+        area = app.screen.query_one("#editor-text")
+        area.text = area.text.replace('"original"', '"edited by the TUI"')
+        await pilot.pause()
+        assert "edited by the TUI" in str(app.screen.query_one("#editor-diff").content)
+        await pilot.press("ctrl+s")
+        answer = await client_recv(pilot, session, lambda m: m.get("id") == 8, what="the edited call's answer")
+        assert text_of(answer) == "edited by the TUI"  # the server got the edited bytes
+        await wait_for(pilot, lambda: any(r.changed and r.tool == "echo" for r in app.store.records),
+                       what="edited message in the log")
+        edited = next(r for r in app.store.records if r.changed and r.tool == "echo")
+        assert edited.extra["changed"]["by"] == "inspector"
+        app.log_widget.select_index(edited.index)
+        app._show_detail()
+        await pilot.pause()
+        body = str(app.detail.query_one("#detail-body").content.renderables[-1].renderables[-1])
+        assert '+      "text": "edited by the TUI"' in body and '-      "text": "original"' in body
+        # one key clears the intercept: echo flows again
+        await pilot.press("I")
+        await wait_for(pilot, lambda: info.intercept is None, what="intercept cleared")
+        session.send(call(9, "echo", {"text": "free"}))
+        assert text_of(await client_recv(pilot, session, lambda m: m.get("id") == 9)) == "free"
+
+
+async def test_drop_request_client_gets_error(live):
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        await pilot.press("greater_than_sign")  # pause client -> server
+        await wait_for(pilot, lambda: info.paused["c2s"], what="c2s paused")
+        assert "⏸→" in str(app.query_one("#status").content)
+        session.send(call(11, "echo", {"text": "never"}))
+        await wait_for(pilot, lambda: held_record(app) is not None, what="held")
+        await pilot.press("h")
+        await pilot.press("X")
+        await pilot.pause()
+        from omproxy_tui.tui.steer.dialogs import ChoiceScreen
+
+        assert isinstance(app.screen, ChoiceScreen)
+        assert "client will get a JSON-RPC error" in str(app.screen.query_one("#choice-body").content)
+        await pilot.press("enter")  # "Drop it" has the focus
+        answer = await client_recv(pilot, session, lambda m: m.get("id") == 11, what="the error answer")
+        assert "dropped" in answer["error"]["message"].lower()
+        await wait_for(pilot, lambda: any(r.status == "dropped" for r in app.store.records), what="dropped in log")
+        await pilot.press("greater_than_sign")  # resume
+        await wait_for(pilot, lambda: not info.paused["c2s"], what="resumed")
+        session.send(call(12, "echo", {"text": "flows"}))
+        assert text_of(await client_recv(pilot, session, lambda m: m.get("id") == 12)) == "flows"
+
+
+async def test_compose_tools_call_form_while_s2c_paused(live):
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        await pilot.press("less_than_sign")  # pause server -> client
+        await wait_for(pilot, lambda: info.paused["s2c"], what="s2c paused")
+        await pilot.press("C")
+        from textual.widgets import Input, Select
+
+        from omproxy_tui.tui.steer.compose import ComposeScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields, what="form")
+        screen = app.screen
+        assert screen.method == "tools/call"
+        screen.query_one("#compose-target", Select).value = "deploy"
+        await wait_for(pilot, lambda: [f.name for f in screen.fields] == ["service", "environment", "options", "tags"],
+                       what="deploy form")
+        await pilot.press("ctrl+s")  # required fields empty: refused with per-field errors
+        await pilot.pause()
+        assert "need fixing" in str(screen.query_one("#compose-status").content)
+        assert "required" in str(screen.query_one("#field-error-0").content)
+        screen.query_one("#field-0", Input).focus()
+        await pilot.press(*"api")
+        screen.query_one("#field-1", Select).value = "prod"
+        screen.query_one("#field-2", Input).value = '{"replicas": 20}'
+        await pilot.pause()
+        assert "must be ≤ 10" in str(screen.query_one("#field-error-2").content)
+        screen.query_one("#field-2", Input).value = '{"replicas": 2, "dry_run": false}'
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ComposeScreen), what="compose closed")
+
+        def answer():
+            return next((r for r in app.store.records if r.to_inspector and r.kind == "response"), None)
+
+        await wait_for(pilot, lambda: answer() is not None, what="the routed answer")
+        ans = answer()
+        req = app.store[ans.pair]
+        assert req.injected and req.method == "tools/call" and req.tool == "deploy"
+        assert json.loads(req.raw)["params"]["arguments"] == {"service": "api", "environment": "prod",
+                                                              "options": {"replicas": 2, "dry_run": False}}
+        assert ans.latency is not None and ans.method == "tools/call"
+        assert "deployed api to prod x2" in ans.raw
+        [inj] = info.injections.values()
+        assert inj.state(req) == "answered" and inj.seq == req.seq
+        # the answer never reached the client, even once s2c flows again
+        await pilot.press("less_than_sign")
+        await wait_for(pilot, lambda: not info.paused["s2c"], what="resumed")
+        session.send({"jsonrpc": "2.0", "id": 30, "method": "ping"})
+        await client_recv(pilot, session, lambda m: m.get("id") == 30)
+        assert not any("deployed" in json.dumps(m) for m in session.seen)
+
+
+async def test_inject_notification_to_client_and_refusal(live):
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot, app)
+        await pilot.press("C")
+        from textual.widgets import Select, TextArea
+
+        from omproxy_tui.tui.steer.compose import ComposeScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose")
+        screen = app.screen
+        screen.query_one("#compose-to", Select).value = "client"
+        await wait_for(pilot, lambda: screen.to == "client", what="toward the client")
+        screen.query_one("#compose-method", Select).value = "notifications/message"
+        await wait_for(pilot, lambda: '"notifications/message"' in screen.query_one("#compose-json", TextArea).text,
+                       what="skeleton")
+        await pilot.press("ctrl+s")
+        msg = await client_recv(pilot, session, lambda m: m.get("method") == "notifications/message",
+                                what="the injected notification")
+        assert msg["params"]["data"] == "hello from omproxy-tui"
+        # a message the proxy refuses: the reason is shown, the screen stays open
+        await wait_for(pilot, lambda: not isinstance(app.screen, ComposeScreen), what="compose closed")
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose again")
+        screen = app.screen
+        screen.query_one("#compose-method", Select).value = "ping"
+        await wait_for(pilot, lambda: '"ping"' in screen.query_one("#compose-json", TextArea).text, what="ping")
+        screen.query_one("#compose-json", TextArea).text = '{"jsonrpc": "2.0", "id": 1}'
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "Not sent" in str(screen.query_one("#compose-status").content)
+        assert isinstance(app.screen, ComposeScreen)
+
+
+async def test_replay_and_cancel(live):
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        session.send(call(20, "echo", {"text": "once"}))
+        await client_recv(pilot, session, lambda m: m.get("id") == 20)
+        await wait_for(pilot, lambda: any(r.tool == "echo" and r.kind == "request" for r in app.store.records))
+        req = next(r for r in app.store.records if r.tool == "echo" and r.kind == "request")
+        app.log_widget.select_index(req.index)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any(r.to_inspector and "once" in r.raw for r in app.store.records),
+                       what="the replay's answer")
+        replayed = next(r for r in app.store.records if r.to_inspector and "once" in r.raw)
+        assert app.store[replayed.pair].injected and app.store[replayed.pair].tool == "echo"
+        # cancel: a slow injected call, then X on it while in flight
+        await pilot.press("C")
+        from textual.widgets import Input, Select
+
+        from omproxy_tui.tui.steer.compose import ComposeScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields is not None)
+        screen = app.screen
+        screen.query_one("#compose-target", Select).value = "slow"
+        await wait_for(pilot, lambda: [f.name for f in screen.fields] == ["seconds"], what="slow form")
+        screen.query_one("#field-0", Input).value = "8"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(i.method == "tools/call" and i.to == "server" and "slow" not in i.method
+                                          for i in info.injections.values()) and len(info.injections) == 2,
+                       what="in flight")
+        inj = list(info.injections.values())[-1]
+        await wait_for(pilot, lambda: app.store.find_seq(info.label, inj.seq) is not None, what="injected in log")
+        rec = app.store[app.store.find_seq(info.label, inj.seq)]
+        assert inj.state(rec) == "pending" and rec.tool == "slow"
+        app.log_widget.select_index(rec.index)
+        await pilot.press("X")
+        await wait_for(pilot, lambda: inj.state(rec) == "cancelled", what="cancelled")
+        await wait_for(pilot, lambda: any(r.method == "notifications/cancelled" and r.injected
+                                          for r in app.store.records), what="cancel sent")
+        assert not any("id" in m and str(m.get("id")).startswith("omproxy-") for m in session.seen)
+
+
+async def test_quit_while_holding_releases(live):
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        other = Inspector(sock)  # a second inspector: the proxy would not fail open on our leaving
+        try:
+            await pilot.press("P")
+            await wait_for(pilot, lambda: all(info.paused.values()), what="paused")
+            session.send(call(40, "echo", {"text": "held at quit"}))
+            await wait_for(pilot, lambda: held_record(app) is not None, what="held")
+            await pilot.press("q")
+            await pilot.pause()
+            from omproxy_tui.tui.steer.dialogs import ChoiceScreen
+
+            assert isinstance(app.screen, ChoiceScreen)
+            await pilot.press("enter")  # "Release and quit"
+            answer = await client_recv(pilot, session, lambda m: m.get("id") == 40, what="released at quit")
+            assert text_of(answer) == "held at quit"
+        finally:
+            other.close()
+    # traffic flows again after the TUI left
+    session.send(call(41, "echo", {"text": "after"}))
+    assert text_of(session.recv(30)) == "after"
+
+
+async def test_other_inspectors_holds_are_shown(live):
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        other = Inspector(sock)
+        try:
+            assert other.send("pause", dir="c2s")["ok"]
+            session.send(call(50, "echo", {"text": "theirs"}))
+            await wait_for(pilot, lambda: len(info.held) == 1, what="their hold seen")
+            await wait_for(pilot, lambda: held_record(app) is not None)
+            assert "1 held" in str(app.query_one("#status").content)
+            await pilot.press("H")
+            await pilot.pause()
+            from omproxy_tui.tui.steer.dialogs import HeldScreen
+
+            assert isinstance(app.screen, HeldScreen) and len(app.screen.rows) == 1
+            await pilot.press("a")  # release it from the list
+            answer = await client_recv(pilot, session, lambda m: m.get("id") == 50)
+            assert text_of(answer) == "theirs"
+            assert other.send("resume", dir="c2s")["ok"]
+        finally:
+            other.close()
+
+
+async def test_steering_disabled_for_files_and_ended_sessions(tmp_path):
+    from omproxy_tui.client.sources import write_recording
+    from omproxy_tui.demo.canned import canned_session
+
+    path = tmp_path / "rec.jsonl"
+    write_recording(canned_session(rounds=1), path)
+    app = OmproxyApp([RecordingSource(str(path))])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: all(i.state == "loaded" for i in app.sessions.values()))
+        app.log_widget.move_cursor(0)
+        await pilot.press("P")
+        await pilot.press("C")
+        await pilot.pause()
+        assert not app.screen.is_modal
+        notes = [n.message for n in app._notifications]
+        assert any("opened from a file" in n for n in notes)
