@@ -218,3 +218,34 @@ def test_typed_observers_see_every_message_in_order(kind, style, server, hooks_l
     seen = [json.loads(x) for x in hooks_log.read_text().splitlines()]
     assert [v for d, v in seen if d == "c2s"] == [0, "notifications/initialized", *range(1, 11)], seen
     assert sorted(v for d, v in seen if d == "s2c") == list(range(11)), seen
+
+
+def test_async_modifier_called_on_the_loop_thread_is_reported_not_ignored():
+    """The guard behind the tests above: relay steps run off the loop, because on it an async
+    modifier cannot be awaited. Should one ever be called there, it is reported and not run, never
+    scheduled and silently ignored (the message would move before its replacement or DROP)."""
+    import asyncio
+    import os
+    import threading
+
+    from remote_hooks import HttpAsync
+
+    proxy = HttpAsync()
+    read_end, proxy.stderr_fd = os.pipe()
+    proxy.refresh_hooks()
+    sent = json.dumps(call(1, "echo", text="c2s-replace")).encode()
+
+    async def on_the_loop():
+        proxy.loop, proxy._loop_thread = asyncio.get_running_loop(), threading.current_thread()
+        line = proxy.make_line(sent, "c2s")
+        out = proxy._apply_modifiers(line, proxy._pre["c2s"])
+        await asyncio.sleep(0.05)  # a task it might have scheduled would run now
+        return out
+
+    try:
+        assert asyncio.run(on_the_loop()) == sent + b"\n"
+        os.close(proxy.stderr_fd)
+        err = os.read(read_end, 65536).decode()
+    finally:
+        os.close(read_end)
+    assert "HttpAsync._on_mcp_client_message is async and was called on the event loop thread" in err, err
