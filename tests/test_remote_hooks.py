@@ -249,3 +249,18 @@ def test_async_modifier_called_on_the_loop_thread_is_reported_not_ignored():
     finally:
         os.close(read_end)
     assert "HttpAsync._on_mcp_client_message is async and was called on the event loop thread" in err, err
+
+
+def test_readme_remote_hooks_paragraph_names_tests_that_exist():
+    import re
+
+    from helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("Hooks work on the remote legs")
+    paragraph = readme[start:readme.index("\n\n", start)]
+    names = re.findall(r"`(test_\w+)`", paragraph)
+    assert len(names) >= 6
+    source = (ROOT / "tests" / "test_remote_hooks.py").read_text()
+    for name in names:
+        assert re.search(rf"^def {name}\(", source, re.M), name
