@@ -427,7 +427,7 @@ class SessionModel:
             return
         session.proxy.update(proxy)
         backlog = frame.get("backlog")
-        missing = frame.get("missing")
+        missing = frame.get("evicted", frame.get("missing"))  # protocol v1's name is "evicted"
         session._backlog_left = backlog if type(backlog) is int else 0
         session._missing_hint = missing if type(missing) is int and missing > 0 else 0
         name = proxy.get("name")
@@ -440,7 +440,7 @@ class SessionModel:
 
         The first event frame's seq above 1 says the session began earlier; when the proxy keeps
         the handshake, the gap is instead the first seq jump inside the replayed backlog, and the
-        hello's ``missing`` says how many frames it holds.
+        hello's ``evicted`` says how many frames it holds.
         """
         seq = frame.get("seq")
         if type(seq) is not int or session.proxy.get("transport") == "recording":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +95,8 @@ def test_a_loaded_recording_leaves_nothing_pending():
     assert s.ended
 
 
-def test_hello_missing_marks_the_gap_after_a_kept_handshake():
+@pytest.mark.parametrize("key", ["evicted", "missing"])
+def test_hello_evicted_marks_the_gap_after_a_kept_handshake(key):
     from omproxy_tui.protocol.builder import FrameBuilder
 
     b = FrameBuilder()
@@ -103,7 +106,7 @@ def test_hello_missing_marks_the_gap_after_a_kept_handshake():
     b.message("c2s", {"jsonrpc": "2.0", "method": "notifications/x"})
     model = SessionModel(lambda: T0)
     s = model.attach("k", "p")
-    model.ingest("k", [{"type": "hello", "proxy": {"name": "p", "transport": "stdio"}, "backlog": 3, "missing": 500}]
+    model.ingest("k", [{"type": "hello", "proxy": {"name": "p", "transport": "stdio"}, "backlog": 3, key: 500}]
                  + b.frames)
     assert s.missing_before == 500 and model.missing_before == {2: 500}
     assert s.server_name == "s"
