@@ -116,7 +116,7 @@ def _call(i: int, tool: str = "echo") -> dict:
 
 
 @pytest.mark.parametrize("expr, operator", [
-    ("~pending", "~pending"), ("~slow 100", "~slow"), ("~held", "~held"), ("~m x | !(~q & ~held)", "~held"),
+    ("~pending", "~pending"), ("~marked", "~marked"), ("~slow 100", "~slow"), ("~held", "~held"), ("~m x | !(~q & ~held)", "~held"),
     ("~status held", "~status"), ("~changed", "~changed"), ("~injected", "~injected"),
 ])
 def test_intercept_refuses_operators_the_proxy_cannot_evaluate_on_one_line(sock, expr, operator):

@@ -12,7 +12,7 @@ before the message moves. So:
 - Operators that depend on what happened after the line moved, or on the store, cannot be
   evaluated on one line and are refused with an error naming them: ``~pending``, ``~slow``,
   ``~held``, ``~status``, ``~changed`` (hooks change traffic after the rule is checked) and
-  ``~injected`` (injected messages are never held).
+  ``~injected`` (injected messages are never held) and ``~marked`` (marks live in the TUI).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ REFUSED = {
     "status": "a message's status is only known after the rule decided",
     "changed": "hooks change traffic after the rule is checked",
     "injected": "injected messages are never held",
+    "marked": "marks live in omproxy-tui, the proxy never sees them",
 }
 #: requests remembered for pairing (oldest forgotten first)
 MAX_REMEMBERED = 10_000
