@@ -387,6 +387,13 @@ class Restarter:
         on = self.tool or self.state == HOLDING or bool(self._reack)
         self.proxy.set_gate(S2C, self._gate_s2c if on else None, self)
 
+    def may_stream(self, direction: str) -> bool:
+        """A server line starting now may be streamed through (see Proxy.may_stream): nothing it
+        could be is ours to swallow -- no restart is replaying a handshake or carrying streams
+        over. The gate still sees the whole line before its last byte moves (bookkeeping).
+        Client lines never stream: this writer needs them whole (see write)."""
+        return direction == S2C and not self.private and not self._reack and self.state != HOLDING
+
     def _gate_s2c(self, line: Line) -> Any:
         raw = line.raw
         if self._reack and b"subscriptions/acknowledged" in raw[:4096]:
