@@ -148,9 +148,10 @@ def test_restart_by_command_keeps_the_session(mode):
                     async def note(n):
                         results[n] = await text(client, "note", {"n": n})
 
-                    for n in range(1, 6):  # sent while the restart holds traffic
+                    for n in range(1, 6):  # sent while the restart holds traffic, one after the other
                         tg.start_soon(note, n)
-                        await anyio.sleep(0)
+                        await rig.frame(lambda f, n=n: f.get("type") == "message" and f["dir"] == "c2s"
+                                        and '"note"' in f.get("raw", "") and f'"n":{n}' in f["raw"].replace(" ", ""))
                     done = await rig.lifecycle("restart", "restart_failed")
                 assert done["event"] == "restart", done
                 assert done["generation"] == 2 and done["cause"] == "command"

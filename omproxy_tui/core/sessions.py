@@ -176,6 +176,8 @@ class SessionModel:
         self.lost_before: dict[int, int] = {}
         #: store index -> earlier frames of its session no longer in the proxy's backlog
         self.missing_before: dict[int, int] = {}
+        #: record index -> what a hot restart did just before that record (the log marks it)
+        self.restart_before: dict[int, str] = {}
         self.methods_seen: set[str] = set()
         self.tools_seen: set[str] = set()
         self.filter_text = ""
@@ -385,6 +387,9 @@ class SessionModel:
                 session.lifecycle.append((frame.get("wall") or self.clock(), event_name, details))
                 if event_name == "exited":
                     session.exit_code = frame.get("code")
+                elif event_name in ("restart", "restart_failed"):
+                    at = len(records)
+                    self.restart_before[at] = (self.restart_before.get(at, "") + restart_marker(event_name, details))
                 self._seq(session, frame)
             elif ftype == "hello":
                 self._hello(session, frame, len(records) == start)
@@ -481,3 +486,15 @@ class SessionModel:
         for rec in new:
             if rec.kind == "response" and rec.pair is not None:
                 session.note_handshake(records[rec.pair].method, "response", rec.raw)
+
+
+def restart_marker(event: str, details: dict[str, Any]) -> str:
+    """The log's mark for a hot restart: generation, cause, downtime, what changed."""
+    gen, cause = details.get("generation", "?"), details.get("cause", "?")
+    if event == "restart_failed":
+        return f"⟳ restart #{gen} ({cause}) FAILED: {details.get('error', '')} "
+    changed = " ".join(f"{kind} " + " ".join([*(f"+{n}" for n in d.get("added", [])),
+                                              *(f"-{n}" for n in d.get("removed", [])),
+                                              *(f"~{n}" for n in d.get("changed", []))])
+                       for kind, d in (details.get("changed") or {}).items())
+    return f"⟳ restart #{gen} ({cause}) {float(details.get('downtime_ms') or 0) / 1000:.1f} s {changed} ".replace("  ", " ")

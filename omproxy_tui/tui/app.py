@@ -334,7 +334,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             yield SessionList(id="sessions")
             with Vertical(id="center"):
                 yield Static("", id="log-header")
-                yield MessageLog(
+                log = MessageLog(
                     self.store,
                     self.view,
                     session_label=str,
@@ -344,6 +344,8 @@ class OmproxyApp(SteeringMixin, App[None]):
                     empty_text=EMPTY_TEXT,
                     id="log",
                 )
+                log.restart_before = self.model.restart_before
+                yield log
                 yield FilterBar(
                     lambda: self.methods_seen,
                     lambda: self.tools_seen,

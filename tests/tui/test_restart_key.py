@@ -36,7 +36,15 @@ async def test_restart_key_restarts_the_selected_sessions_server():
             [(_, _, details)] = [x for x in info.lifecycle if x[1] == "restart"]
             assert details["cause"] == "command" and details["generation"] == 2
             assert any("generation 2" in str(n.message) for n in app._notifications)
+            # the next message in the log carries the restart's mark
+            s.send({"jsonrpc": "2.0", "id": 6, "method": "ping"})
+            await wait_for(pilot, lambda: any(r.id == 6 for r in app.store.records), what="message after restart")
+            [rec] = [r for r in app.store.records if r.id == 6 and r.kind == "request"]
+            assert app.model.restart_before[rec.index].startswith("⟳ restart #2 (command)")
+            row = app.log_widget._render_row(rec, False, 160)
+            assert "⟳ restart #2 (command)" in row.text
         # the session goes on with the new server
+        assert s.recv(30)["id"] == 6
         s.send({"jsonrpc": "2.0", "id": 7, "method": "ping"})
         assert s.recv(30)["id"] == 7
     finally:

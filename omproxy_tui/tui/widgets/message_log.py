@@ -207,6 +207,8 @@ class MessageLog(ScrollView, can_focus=True):
         self.session_label = session_label
         self.lost_before = lost_before if lost_before is not None else {}
         self.missing_before = missing_before if missing_before is not None else {}
+        #: record index -> a hot restart's mark (set by the app: the model's restart_before)
+        self.restart_before: dict[int, str] = {}
         self.empty_text = empty_text
         #: cells the method column would like (the longest method and target seen)
         self.method_need = method_need if method_need is not None else (lambda: 24)
@@ -540,7 +542,8 @@ class MessageLog(ScrollView, can_focus=True):
         rest = max(0, width - used)
         lost = self.lost_before.get(rec.index)
         missing = self.missing_before.get(rec.index)
-        for marker in (f"✂ {lost} lost " if lost else "", f"✂ {missing:,} earlier not in backlog " if missing else ""):
+        restart = self.restart_before.get(rec.index, "")
+        for marker in (restart, f"✂ {lost} lost " if lost else "", f"✂ {missing:,} earlier not in backlog " if missing else ""):
             if marker:
                 segments.append(Segment(set_cell_size(marker, min(rest, cell_len(marker))), style + st("lost")))
                 rest = max(0, rest - cell_len(marker))
