@@ -106,6 +106,9 @@ class Tracker:
         self.early: dict[tuple, tuple] = {}
         self.early_notes: dict[tuple, list] = {}  # progress whose request was not seen yet
         self.held: dict[int, SpanData] = {}  # held requests by seq, until an inspector resolves them
+        # s2c requests that found no c2s request in flight, by seq: the c2s thread may not have
+        # observed the call it already forwarded (see _adopt)
+        self.orphans: dict[int, SpanData] = {}
         self.protocol_version: str | None = None
         self.first: int | None = None
         self.last: int | None = None
@@ -139,7 +142,7 @@ class Tracker:
             if pv:
                 self.protocol_version = pv
             if "id" in obj:
-                span = self._request(obj, method, direction, wall_ns, status, changed, injected, own)
+                span = self._request(obj, method, direction, wall_ns, status, changed, injected, own, seq)
                 if status == "held" and seq is not None:
                     if len(self.held) >= MAX_EARLY:
                         self.held.pop(next(iter(self.held)))
@@ -197,7 +200,8 @@ class Tracker:
             attrs[f"omproxy.{prefix}injected"] = True
 
     def _request(self, obj: dict, method: str, direction: str, wall_ns: int, status: str,
-                 changed: dict | None, injected: dict | None, own: tuple | None) -> SpanData:
+                 changed: dict | None, injected: dict | None, own: tuple | None,
+                 seq: int | None = None) -> SpanData:
         params = obj.get("params")
         name, attrs = semconv.request_span(method, params, obj.get("id"), True)
         if self.content and method == "tools/call" and isinstance(params, dict) and "arguments" in params:
@@ -209,6 +213,8 @@ class Tracker:
             default_parent = next(iter(self.pending[C2S].values()))
         span = self._new(name, attrs, method, direction, wall_ns, meta, own, default_parent)
         self._mark(span, status, changed, injected)
+        if seq is not None:
+            self._adopt(span, direction, own, seq)
         key = key_of(obj.get("id"))
         table = self.pending[direction]
         if len(table) >= MAX_PENDING:  # a peer that never answers: the oldest open span ends now
@@ -233,6 +239,25 @@ class Tracker:
         if early is not None:
             self._response(*early)
         return span
+
+    def _adopt(self, span: SpanData, direction: str, own: tuple | None, seq: int) -> None:
+        """Observe hooks run after forwarding, each direction on its own thread, so the server's
+        request made while handling a call (sampling inside tools/call) can be observed before
+        the call itself. The c2s thread observes one line at a time, so at most one c2s request
+        (the one being forwarded) can be missing when an s2c request finds none in flight; when
+        it arrives with a lower seq, it was in flight then and is the parent the rule gives."""
+        if direction == S2C:
+            if span.parent is None and own is None and not self.pending[C2S]:
+                if len(self.orphans) >= MAX_EARLY:
+                    self.orphans.pop(next(iter(self.orphans)))
+                self.orphans[seq] = span
+        elif self.orphans:
+            still_open = {id(v) for v in self.pending[S2C].values()}  # an ended span was emitted
+            for later, orphan in self.orphans.items():
+                if later > seq and id(orphan) in still_open:
+                    orphan.parent = (span.trace_id, span.span_id, 1, False)
+                    orphan.trace_id = span.trace_id
+            self.orphans.clear()  # the earlier ones had no call in flight: roots for good
 
     def _response(self, obj: dict, direction: str, wall_ns: int, status: str, changed: dict | None,
                   injected: dict | None) -> None:
