@@ -160,3 +160,20 @@ def test_server_request_with_no_call_in_flight_stays_a_root():
     t.feed(ok("s1"), "c2s", 4_000, seq=7)
     t.feed(ok(1), "s2c", 5_000, seq=8)
     assert spans[0].name == "roots/list" and spans[0].parent is None
+
+
+def test_log_line_seen_before_the_call_it_belongs_to_attaches_to_it():
+    """Same race for the server's log lines during a call (flaky test_otel progress-and-log test):
+    seq decides; a log line numbered before any call stays a span of its own."""
+    t, spans, _ = tracker()
+    log = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}
+    t.feed(log, "s2c", 500, seq=1)  # before any call: its own span, once the c2s side shows that
+    t.feed(log, "s2c", 2_000, seq=5)  # observed before the call numbered 4
+    assert spans == []
+    t.feed(req(1, name="progress"), "c2s", 1_000, seq=4)
+    assert [s.name for s in spans] == ["notifications/message"] and spans[0].start == 500
+    t.feed(ok(1), "s2c", 3_000, seq=6)
+    assert [e[0] for e in spans[1].events] == ["notifications/message"]
+    t.feed(log, "s2c", 4_000, seq=7)  # nothing in flight: waits for the c2s side...
+    t.finish(5_000)  # ...or the end
+    assert [s.name for s in spans] == ["notifications/message", "tools/call progress", "notifications/message"]
