@@ -135,3 +135,45 @@ def test_sniff_reads_the_envelope_of_a_huge_line():
     assert sniff(big_req)["method"] == "tools/call" and sniff(big_req)["id"] == "r"
     err = json.dumps({"jsonrpc": "2.0", "id": 3, "error": {"code": -32000, "message": "m", "data": "x" * 3_000_000}})
     assert sniff(err.encode())["error"]["code"] == -32000
+
+
+def test_server_request_seen_before_the_call_it_belongs_to_still_gets_it_as_parent():
+    """The flake in test_otel's child-span test, made deterministic: the server asks for sampling
+    while handling a call, and the s2c relay thread observes that request before the c2s thread has
+    observed the call it already forwarded (observe hooks run after forwarding, on each direction's
+    own thread). Seq (taken before forwarding) says which came first."""
+    t, spans, _ = tracker()
+    t.feed(req("s1", "sampling/createMessage"), "s2c", 2_000, seq=5)  # observed first...
+    t.feed(req(1, name="ask_llm"), "c2s", 1_000, seq=4)  # ...though numbered after this one
+    t.feed(ok("s1"), "c2s", 3_000, seq=6)
+    t.feed(ok(1), "s2c", 4_000, seq=7)
+    sampling, call = spans
+    assert call.name == "tools/call ask_llm" and sampling.name == "sampling/createMessage"
+    assert sampling.parent is not None and sampling.parent[:2] == (call.trace_id, call.span_id)
+    assert sampling.trace_id == call.trace_id
+
+
+def test_server_request_with_no_call_in_flight_stays_a_root():
+    t, spans, _ = tracker()
+    t.feed(req("s1", "roots/list"), "s2c", 2_000, seq=5)
+    t.feed(req(1, name="later"), "c2s", 3_000, seq=6)  # numbered after it: not its parent
+    t.feed(ok("s1"), "c2s", 4_000, seq=7)
+    t.feed(ok(1), "s2c", 5_000, seq=8)
+    assert spans[0].name == "roots/list" and spans[0].parent is None
+
+
+def test_log_line_seen_before_the_call_it_belongs_to_attaches_to_it():
+    """Same race for the server's log lines during a call (flaky test_otel progress-and-log test):
+    seq decides; a log line numbered before any call stays a span of its own."""
+    t, spans, _ = tracker()
+    log = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}
+    t.feed(log, "s2c", 500, seq=1)  # before any call: its own span, once the c2s side shows that
+    t.feed(log, "s2c", 2_000, seq=5)  # observed before the call numbered 4
+    assert spans == []
+    t.feed(req(1, name="progress"), "c2s", 1_000, seq=4)
+    assert [s.name for s in spans] == ["notifications/message"] and spans[0].start == 500
+    t.feed(ok(1), "s2c", 3_000, seq=6)
+    assert [e[0] for e in spans[1].events] == ["notifications/message"]
+    t.feed(log, "s2c", 4_000, seq=7)  # nothing in flight: waits for the c2s side...
+    t.finish(5_000)  # ...or the end
+    assert [s.name for s in spans] == ["notifications/message", "tools/call progress", "notifications/message"]

@@ -37,6 +37,7 @@ from typing import Any, Callable
 from . import semconv
 
 C2S, S2C = "c2s", "s2c"
+_AUTO = object()
 #: Responses seen before their request (the two relay threads race) are kept this long (count).
 MAX_EARLY = 256
 #: Open requests kept at most (a peer that never answers must not grow memory without bound).
@@ -106,6 +107,10 @@ class Tracker:
         self.early: dict[tuple, tuple] = {}
         self.early_notes: dict[tuple, list] = {}  # progress whose request was not seen yet
         self.held: dict[int, SpanData] = {}  # held requests by seq, until an inspector resolves them
+        # s2c requests that found no c2s request in flight, by seq: the c2s thread may not have
+        # observed the call it already forwarded (see _adopt)
+        self.orphans: dict[int, SpanData] = {}
+        self.orphan_notes: dict[int, tuple] = {}  # the same for log lines (notifications/message)
         self.protocol_version: str | None = None
         self.first: int | None = None
         self.last: int | None = None
@@ -139,19 +144,39 @@ class Tracker:
             if pv:
                 self.protocol_version = pv
             if "id" in obj:
-                span = self._request(obj, method, direction, wall_ns, status, changed, injected, own)
+                span = self._request(obj, method, direction, wall_ns, status, changed, injected, own, seq)
                 if status == "held" and seq is not None:
                     if len(self.held) >= MAX_EARLY:
                         self.held.pop(next(iter(self.held)))
                     self.held[seq] = span
+            elif (seq is not None and direction == S2C and method == "notifications/message"
+                  and not self.pending[C2S]):
+                if len(self.orphan_notes) >= MAX_EARLY:  # no c2s traffic for long: a span of its own
+                    self._notification(*self.orphan_notes.pop(next(iter(self.orphan_notes))), log_owner=None)
+                self.orphan_notes[seq] = (obj, method, direction, wall_ns, status, changed, injected)
+                return
             else:
                 self._notification(obj, method, direction, wall_ns, status, changed, injected)
         elif "id" in obj and ("result" in obj or "error" in obj):
             self._response(obj, direction, wall_ns, status, changed, injected)
+        if self.orphan_notes and direction == C2S and seq is not None:
+            self._settle_notes(seq, span if isinstance(method, str) and "id" in obj else None)
+
+    def _settle_notes(self, seq: int, request: SpanData | None) -> None:
+        """A c2s line numbered `seq` was observed: a log line numbered after it belongs to it when
+        it is a request (see _adopt); one numbered before it had no call in flight."""
+        for at in sorted(self.orphan_notes):
+            if at > seq and request is None:
+                continue  # the request in flight may still come
+            note = self.orphan_notes.pop(at)
+            self._notification(*note, log_owner=request if at > seq else None)
 
     def finish(self, wall_ns: int | None = None) -> None:
         """The session ended: every request still open ends now, as ``unanswered``."""
         end = wall_ns if wall_ns is not None else (self.last or 0)
+        lone, self.orphan_notes = self.orphan_notes, {}
+        for note in lone.values():
+            self._notification(*note, log_owner=None)
         for d in (C2S, S2C):
             for span in list(self.pending[d].values()):
                 span.attributes["error.type"] = semconv.UNANSWERED
@@ -197,7 +222,8 @@ class Tracker:
             attrs[f"omproxy.{prefix}injected"] = True
 
     def _request(self, obj: dict, method: str, direction: str, wall_ns: int, status: str,
-                 changed: dict | None, injected: dict | None, own: tuple | None) -> SpanData:
+                 changed: dict | None, injected: dict | None, own: tuple | None,
+                 seq: int | None = None) -> SpanData:
         params = obj.get("params")
         name, attrs = semconv.request_span(method, params, obj.get("id"), True)
         if self.content and method == "tools/call" and isinstance(params, dict) and "arguments" in params:
@@ -209,6 +235,8 @@ class Tracker:
             default_parent = next(iter(self.pending[C2S].values()))
         span = self._new(name, attrs, method, direction, wall_ns, meta, own, default_parent)
         self._mark(span, status, changed, injected)
+        if seq is not None:
+            self._adopt(span, direction, own, seq)
         key = key_of(obj.get("id"))
         table = self.pending[direction]
         if len(table) >= MAX_PENDING:  # a peer that never answers: the oldest open span ends now
@@ -233,6 +261,25 @@ class Tracker:
         if early is not None:
             self._response(*early)
         return span
+
+    def _adopt(self, span: SpanData, direction: str, own: tuple | None, seq: int) -> None:
+        """Observe hooks run after forwarding, each direction on its own thread, so the server's
+        request made while handling a call (sampling inside tools/call) can be observed before
+        the call itself. The c2s thread observes one line at a time, so at most one c2s request
+        (the one being forwarded) can be missing when an s2c request finds none in flight; when
+        it arrives with a lower seq, it was in flight then and is the parent the rule gives."""
+        if direction == S2C:
+            if span.parent is None and own is None and not self.pending[C2S]:
+                if len(self.orphans) >= MAX_EARLY:
+                    self.orphans.pop(next(iter(self.orphans)))
+                self.orphans[seq] = span
+        elif self.orphans:
+            still_open = {id(v) for v in self.pending[S2C].values()}  # an ended span was emitted
+            for later, orphan in self.orphans.items():
+                if later > seq and id(orphan) in still_open:
+                    orphan.parent = (span.trace_id, span.span_id, 1, False)
+                    orphan.trace_id = span.trace_id
+            self.orphans.clear()  # the earlier ones had no call in flight: roots for good
 
     def _response(self, obj: dict, direction: str, wall_ns: int, status: str, changed: dict | None,
                   injected: dict | None) -> None:
@@ -271,7 +318,8 @@ class Tracker:
         self.early_notes.setdefault(token, []).append(note)
 
     def _notification(self, obj: dict, method: str, direction: str, wall_ns: int, status: str,
-                      changed: dict | None, injected: dict | None, early: bool = False) -> None:
+                      changed: dict | None, injected: dict | None, early: bool = False,
+                      log_owner: Any = _AUTO) -> None:
         params = obj.get("params") if isinstance(obj.get("params"), dict) else {}
         owner: SpanData | None = None
         event_attrs: dict[str, Any] = {"mcp.method.name": method}
@@ -294,7 +342,9 @@ class Tracker:
             if isinstance(params.get("reason"), str):
                 event_attrs["mcp.cancel.reason"] = semconv.clip(params["reason"], 500)
         elif method == "notifications/message":
-            if direction == S2C and len(self.pending[C2S]) == 1:
+            if log_owner is not _AUTO:
+                owner = log_owner  # decided by seq (see _settle_notes)
+            elif direction == S2C and len(self.pending[C2S]) == 1:
                 owner = next(iter(self.pending[C2S].values()))
             if isinstance(params.get("level"), str):
                 event_attrs["mcp.log.level"] = params["level"]

@@ -15,7 +15,7 @@ from omproxy_tui.tui.app import build_app
 pytestmark = pytest.mark.anyio
 
 
-async def wait_for(pilot, cond, timeout: float = 10.0) -> None:
+async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:

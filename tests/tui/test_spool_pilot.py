@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 SIZE = (140, 40)
 
 
-async def wait_for(pilot, cond, timeout: float = 10.0) -> None:
+async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:

@@ -25,7 +25,7 @@ SIZE = (140, 40)
 NAMED = {"colon": ":", "slash": "/", "enter": "\r", "escape": "\x1b", "question_mark": "?", "backspace": "\x7f"}
 
 
-async def wait_for(pilot, cond, timeout: float = 10.0) -> None:
+async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
