@@ -119,6 +119,12 @@ class Steering:
                 return None
         return None
 
+    def may_stream(self, direction: str) -> bool:
+        """Relay thread: a line starting now may be streamed through (proxy.may_stream) -- this
+        gate would not hold or route it. A pause or rule set while it streams applies from the
+        next line on."""
+        return not (self.paused[direction] or self.intercept is not None or (self._routing and self.injections))
+
     async def _do_resume(self, dirs, who: Any) -> dict:
         n = 0
         for d in dirs:

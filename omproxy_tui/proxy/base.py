@@ -79,6 +79,9 @@ class Held:
         self.nbytes = len(data)
 
 
+_STREAM = object()  # a streamed line's place in a Direction's write queue (see begin_stream)
+
+
 class Direction:
     """Delivery for one direction, strictly in order: lines from the reader, releases of held
     messages and injections all go through one write queue, and one thread at a time (whoever
@@ -90,6 +93,10 @@ class Direction:
     (state, pause, release, a new inspector's hello) and shutdown never wait on a blocked write.
     The reader waits (on a condition, not holding the lock) until its own line is written, so a
     destination that stops reading still stops the reader: back-pressure as before.
+
+    A line streamed through (cut-through, :meth:`begin_stream`) is one unit of this order: it takes
+    its place in the queue, its reader then holds the writer token until the line's last byte is
+    written (:meth:`end_stream`), and whatever was queued meanwhile (injections, releases) follows it.
     """
 
     def __init__(self, name: str, write: Callable[[bytes], None], held_cap: int = 64 << 20):
@@ -110,6 +117,8 @@ class Direction:
         self._writing = False  # the writer token
         self._closer: Callable[[], None] | None = None
         self._waiters = 0  # threads waiting on _room: notify only when someone listens (it costs)
+        self.streamable = True  # lines may be streamed through (False: the writer needs whole lines)
+        self._streaming = False  # a reader owns the writer token for a streamed line
 
     # ---- queueing (lock held) ------------------------------------------------------------------
     def _queue_locked(self, data: bytes) -> int:
@@ -156,6 +165,9 @@ class Direction:
         """Take over as the token holder (already marked) and write what is queued."""
         with self.lock:
             data = self._next_locked()
+            if data is _STREAM:
+                self._hand_to_stream_locked()
+                return
             closer = self._release_token_locked() if data is None else None
             if data is None:
                 self._notify_locked()
@@ -181,11 +193,19 @@ class Direction:
                     if self._failed_from is None:
                         self._failed_from = self._done
                 data = self._next_locked()
+                if data is _STREAM:
+                    self._hand_to_stream_locked()
+                    return
                 if data is None:
                     closer = self._release_token_locked()
                 self._notify_locked()
         if closer is not None:
             closer()
+
+    def _hand_to_stream_locked(self) -> None:
+        """The queue reached a streamed line: its reader takes over the writer token."""
+        self._streaming = True
+        self._notify_locked()
 
     def settle(self, ticket: int) -> bool:
         """Wait until `ticket` has been written -- writing the queue ourselves when nobody else
@@ -197,6 +217,10 @@ class Direction:
                 if not self._writing:
                     self._writing = True
                     data = self._next_locked()
+                    if data is _STREAM:  # a streamed line is next: its reader writes it
+                        self._streaming = True
+                        self._notify_locked()
+                        continue
                     if data is None:  # discarded (broken) meanwhile
                         closer = self._release_token_locked()
                         self._notify_locked()
@@ -212,6 +236,77 @@ class Direction:
             closer()
         failed = self._failed_from  # set once, never changed: no lock needed to read it
         return failed is None or ticket < failed
+
+    # ---- streaming a line through (cut-through) ------------------------------------------------
+    def begin_stream(self) -> bool:
+        """Reader: take this direction's writer token for a line whose bytes will be written as
+        they arrive (:meth:`stream_write`, then :meth:`end_stream`). Everything queued before is
+        written first; what is queued after waits for the line's end. False (nothing taken) when
+        something is held, the direction is paused, or the destination is gone: the caller relays
+        the line whole, as usual."""
+        with self.lock:
+            if self.closed or self.held or self.paused or not self.streamable:
+                return False
+            ticket = self._queue_locked(_STREAM)
+            while not self._streaming:
+                if self._done >= ticket:
+                    return False  # discarded: the destination went away first
+                if self._writing:
+                    self._wait_locked()
+                    continue
+                self._writing = True  # nobody writes: write what is ahead of us ourselves
+                data = self._next_locked()
+                if data is _STREAM:
+                    self._streaming = True
+                    break
+                if data is None:
+                    closer = self._release_token_locked()
+                    self._notify_locked()
+                    if closer is not None:
+                        self.lock.release()
+                        try:
+                            closer()
+                        finally:
+                            self.lock.acquire()
+                    continue
+                self.lock.release()
+                try:
+                    self._write_from(data)  # stops at our marker and hands the token over
+                finally:
+                    self.lock.acquire()
+            self._stream_ticket = ticket
+            return True
+
+    def stream_write(self, data: bytes) -> bool:
+        """Token owner (after begin_stream): write part of the streamed line. False once the
+        destination is gone (what follows is discarded)."""
+        if self.broken:
+            return False
+        try:
+            self._write(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
+            with self.lock:
+                self.broken = self.closed = True
+                if self._failed_from is None:
+                    self._failed_from = self._stream_ticket
+            return False
+
+    def end_stream(self) -> bool:
+        """Token owner: the streamed line is complete. Writes what was queued behind it (in order)
+        and hands the token back. True if the whole line was written."""
+        with self.lock:
+            self._streaming = False
+            self._done += 1
+            ok = self._failed_from is None or self._stream_ticket < self._failed_from
+            data = self._next_locked()
+            closer = self._release_token_locked() if data is None else None
+            self._notify_locked()
+        if data is not None:
+            self._write_from(data)
+        elif closer is not None:
+            closer()
+        return ok
 
     # ---- entry points --------------------------------------------------------------------------
     def enqueue(self, data: bytes, hold: str | None, line: Line | None) -> tuple[str, int]:
@@ -604,6 +699,79 @@ class Proxy(HookRunner):
         if not d.settle(ticket):
             self._undelivered(line)
         self._observe(line)
+
+    # ---- streaming big lines through (cut-through; the stdio legs) ------------------------------
+    def may_stream(self, d: Direction) -> bool:
+        """Whether the line a reader has started may be forwarded as it arrives: nothing in this
+        direction may change or hold it -- no traffic-changing hook, and every gate's owner says
+        it would not hold it now (``owner.may_stream(direction)``; a gate without one never lets
+        lines stream). The direction itself refuses while anything is held or it is paused."""
+        name = d.name
+        if self._pre[name] or not d.streamable:
+            return False
+        for gate in self._gates[name]:
+            ok = getattr(getattr(gate, "__self__", None), "may_stream", None)
+            if ok is None or not ok(name):
+                return False
+        return True
+
+    def begin_streamed(self, d: Direction) -> tuple | None:
+        """Start streaming a line through `d` (the caller then writes its bytes with
+        ``d.stream_write`` and ends with :meth:`end_streamed`). Numbered once it owns the
+        direction, before its first byte moves. None: relay the line whole instead."""
+        if not d.begin_stream():
+            return None
+        name = d.name
+        if self._gates[name] or self._post[name] or self.sequencer.observers:
+            return self.sequencer.number()
+        return (0, 0.0, 0.0)
+
+    def end_streamed(self, d: Direction, numbered: tuple, last: bytes, raw: bytes, validate: bool,
+                     track: Callable[[bytes], None], eof: bool = False) -> None:
+        """The streamed line is complete (`raw`, newline included unless `eof`): tell gates and
+        ordered observers, write its `last` piece, hand the direction back, then observe it.
+
+        Its bytes have (mostly) reached the other side already, so nothing can stop it now: a
+        hold that began mid-line applies from the next line on; a line that turns out not to be
+        JSON is finished (so the reader's framing stays intact) and reported, not blocked."""
+        name = d.name
+        body = raw[:-1] if raw.endswith(b"\n") else raw
+        seq, t, wall = numbered
+        line = None
+        error = None
+        parsed = None
+        known = False
+        try:
+            if name == C2S:
+                track(raw)  # a request is queued before its answer can exist
+            if eof:
+                error = "the line was cut off: the other side closed its output in the middle of it"
+            elif validate and len(body) <= PARSE_BEFORE_FORWARD_MAX:
+                parsed, error = parse_json(body)
+                known = True
+            if seq:
+                line = Line(body, name, seq, t, wall, parsed, error) if known or eof else Line(body, name, seq, t, wall)
+                for gate in self._gates[name]:
+                    gate(line)  # seen before its last byte moves; a verdict cannot apply any more
+                self.announce(line)
+        except BaseException as exc:  # noqa: BLE001 -- the direction must be handed back whatever happens
+            self.report(f"observing a streamed {name} line failed ({type(exc).__name__}: {exc})")
+        if eof and not last:
+            last = b"\n"
+        written = d.stream_write(last) if last else True
+        written = d.end_stream() and written
+        if error is not None and written:  # (not when the reader is gone: nothing to warn about)
+            what = "client" if name == C2S else "server"
+            shown = body[:200].decode("utf-8", "replace")
+            self.report(f"{what} line of {len(body)} bytes streamed through is not JSON-RPC ({error}); "
+                        f"it had already been forwarded as it arrived"
+                        f"{' and was ended with a newline' if eof else ''}: {shown!r}")
+        if name != C2S:
+            track(raw)
+        if line is not None:
+            if not written:
+                self._undelivered(line)
+            self._observe(line)
 
     def _answer_dropped(self, el: Line, by: str) -> None:
         """A dropped request would leave its sender waiting forever: answer it with an error."""

@@ -25,6 +25,14 @@ from .outstanding import Outstanding
 from .reaper import Reaper, become_subreaper, children
 
 
+def _starts_like_json(buf: bytearray) -> bool:
+    """The partial line's first non-blank byte is ``{`` or ``[`` (False while it is all blank)."""
+    for i in range(min(len(buf), 64)):
+        c = buf[i]
+        if c not in b" \t\r\n":
+            return c in b"{["
+    return False
+
 
 @dataclass
 class ServerParams:
@@ -110,6 +118,7 @@ class StdioProxy(Proxy):
         # With hot restart the restart controller writes to whichever server is current.
         to_server = write_all(proc.stdin.fileno()) if self.restarter is None else self.restarter.write
         c2s = Direction(C2S, to_server, self.hold_limit)
+        c2s.streamable = self.restarter is None  # a restart may switch servers between any two lines
         s2c = Direction(S2C, self._client_writer(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
         self.reaper = Reaper(keep, proc.pid) if keep is not None else None
@@ -338,7 +347,12 @@ class StdioProxy(Proxy):
     # ---- the hot path ------------------------------------------------------------------------
     def _pump(self, fd: int, d: Direction, validate: bool, on_eof) -> None:
         """Read fd until EOF, relaying whole lines as soon as they are complete (cut in linear
-        time by the shared :class:`~omproxy_tui.proxy.cutter.LineCutter`)."""
+        time by the shared :class:`~omproxy_tui.proxy.cutter.LineCutter`).
+
+        Cut-through: a line that does not fit in one read and starts like JSON (``{`` or ``[``)
+        is forwarded piece by piece as it arrives, when nothing in its direction could change or
+        hold it (:meth:`Proxy.may_stream`); the cutter still assembles it for the observers, who
+        see it whole once its last byte has moved (see README, "What the relay guarantees")."""
         relay_line = self.relay_line
         track = self.outstanding.sent if d.name == C2S else self.outstanding.answered
 
@@ -354,11 +368,31 @@ class StdioProxy(Proxy):
         name = d.name
         cutter = LineCutter()
         feed = cutter.feed
+        buf = cutter.buf
+        streaming = None  # (seq, t, wall) of the line being streamed through, or None
         try:
             while True:
-                chunk = os.read(fd, BIG_READ_SIZE if cutter.buf else READ_SIZE)
+                chunk = os.read(fd, BIG_READ_SIZE if buf else READ_SIZE)
                 if not chunk:
                     break
+                if streaming is not None:
+                    nl = chunk.find(b"\n")
+                    if nl < 0:
+                        buf += chunk  # the observers' copy
+                        if not d.stream_write(chunk) and name == S2C:
+                            break  # the client is gone
+                        continue
+                    last = chunk if nl + 1 == len(chunk) else chunk[:nl + 1]
+                    buf += last
+                    raw = bytes(buf)
+                    buf.clear()
+                    numbered, streaming = streaming, None
+                    self.end_streamed(d, numbered, last, raw, validate, track)
+                    if nl + 1 == len(chunk):
+                        if d.closed and name == S2C:
+                            break
+                        continue
+                    chunk = chunk[nl + 1:]
                 first, block, single = feed(chunk)
                 if first is not None:
                     relay(d, first, validate)
@@ -377,10 +411,17 @@ class StdioProxy(Proxy):
                             relay(d, piece + b"\n", validate)
                 if d.closed and d.name == S2C:
                     break  # the client is gone
+                if buf and _starts_like_json(buf) and self.may_stream(d):
+                    streaming = self.begin_streamed(d)
+                    if streaming is not None and not d.stream_write(bytes(buf)) and name == S2C:
+                        break
         except OSError:
             pass
         rest = cutter.finish()
-        if rest.strip():
+        if streaming is not None:
+            # EOF (or the client went away) in the middle of a streamed line: end it.
+            self.end_streamed(d, streaming, b"", rest, validate, track, eof=True)
+        elif rest.strip():
             relay(d, rest, validate)  # a last line with no newline
         on_eof()
 
