@@ -10,7 +10,7 @@ text of an ``echo`` tool call, so one server and one client drive every case:
   ``c2s-hang`` makes the hook wait forever (the deadline must forward it unchanged);
   ``c2s-slow:PATH`` makes the hook wait until PATH exists;
 - server -> client: a result whose text is ``s2c-replace`` reaches the client with the text
-  ``replaced on the way out``; ``s2c-drop`` is dropped; ``s2c-hang`` waits forever; a
+  ``replaced on the way out``; ``s2c-drop`` is dropped; ``s2c-hang`` waits forever;
   ``s2c-slow:PATH`` waits until PATH exists; a ``notifications/progress`` is dropped; a
   ``sampling/createMessage`` request is dropped (the server gets the -32010 answer).
 
