@@ -10,9 +10,9 @@ text of an ``echo`` tool call, so one server and one client drive every case:
   ``c2s-hang`` makes the hook wait forever (the deadline must forward it unchanged);
   ``c2s-slow:PATH`` makes the hook wait until PATH exists;
 - server -> client: a result whose text is ``s2c-replace`` reaches the client with the text
-  ``replaced on the way out``; ``s2c-drop`` is dropped; ``s2c-hang`` waits forever; a
-  ``notifications/progress`` is dropped; a ``sampling/createMessage`` request is dropped (the
-  server gets the -32010 answer).
+  ``replaced on the way out``; ``s2c-drop`` is dropped; ``s2c-hang`` waits forever;
+  ``s2c-slow:PATH`` waits until PATH exists; a ``notifications/progress`` is dropped; a
+  ``sampling/createMessage`` request is dropped (the server gets the -32010 answer).
 
 Each hook also appends ``[direction, id, or method if it has none]`` to $REMOTE_HOOKS_LOG, so a test can see the
 order in which the hooks ran.
@@ -79,6 +79,8 @@ def server_verdict(obj):
         return "drop", None
     if text == "s2c-hang":
         return "hang", None
+    if isinstance(text, str) and text.startswith("s2c-slow:"):
+        return "wait", text[len("s2c-slow:"):]
     return None, None
 
 

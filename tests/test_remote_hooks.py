@@ -264,3 +264,50 @@ def test_readme_remote_hooks_paragraph_names_tests_that_exist():
     source = (ROOT / "tests" / "test_remote_hooks.py").read_text()
     for name in names:
         assert re.search(rf"^def {name}\(", source, re.M), name
+
+
+@pytest.mark.parametrize("style", ["Sync", "Async"])
+@pytest.mark.parametrize("direction", ["c2s", "s2c"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_signal_ends_the_session_while_a_modifier_hangs(kind, direction, style, server, hooks_log):
+    """A sync hook cannot be interrupted, nor an async one without a deadline (--hook-timeout 0);
+    a signal still ends the session, in either direction (as on stdio)."""
+    import signal
+
+    srv = server(kind)
+    c = proxy(kind, style, srv.url, "--hook-timeout", "0")
+    try:
+        c.handshake()
+        c.send(call(1, "echo", text=f"{direction}-hang"))
+        wait_until(lambda: hooks_log.exists() and f'["{direction}", 1]' in hooks_log.read_text(),
+                   "the hook holds message 1")
+        c.proc.send_signal(signal.SIGTERM)
+        code = c.wait(30)
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+    assert code in (0, 1), c.stderr
+    assert "SIGTERM" in c.stderr, c.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_slow_async_server_modifier_delays_only_server_messages(kind, server, hooks_log, tmp_path):
+    """While an async server->client modifier waits, client messages still reach the server, and
+    later server messages wait behind the slow one (they reach the client in order)."""
+    srv = server(kind)
+    gate = tmp_path / "gate"
+    c = proxy(kind, "Async", srv.url, "--hook-timeout", "0")
+    try:
+        c.handshake()
+        c.send(call(1, "echo", text=f"s2c-slow:{gate}"))
+        wait_until(lambda: hooks_log.exists() and '["s2c", 1]' in hooks_log.read_text(), "the hook holds reply 1")
+        c.send(call(2, "echo", text="meanwhile"))
+        wait_until(lambda: any(e["id"] == 2 and e.get("status") for e in srv.entries()), "call 2 reached the server")
+        gate.write_text("")
+        first, second = c.recv(), c.recv()
+        assert (first["id"], second["id"]) == (1, 2), (first, second)
+        assert text_of(second) == "meanwhile"
+        assert c.close() == 0, c.stderr
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()

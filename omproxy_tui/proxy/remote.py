@@ -78,6 +78,7 @@ class _RemoteProxy(Proxy):
         self._http_errors: dict[tuple, tuple[str, int]] = {}
         self._sent: Any = None
         self._queued = 0  # client lines (and wake-ups) given to the sender and not done yet
+        self._relaying = 0  # server messages handed to a worker thread and not written yet
         self._transport: Any = None
         self._reinit_n = 0
         self._answers: list[dict] = []  # error answers to the client, written by the sender
@@ -299,6 +300,8 @@ class _RemoteProxy(Proxy):
                     why = await anyio.to_thread.run_sync(self._wait_end, abandon_on_cancel=True)
                     if why == "client_eof":
                         why = await self._drain()
+                    elif why in ("failed", "remote_closed"):
+                        await self._wait_idle(lambda: self._relaying)  # what arrived is written out
                     if why.startswith("signal:"):
                         self._report_abandoned(f"got {why[7:]}")
                     elif why == "client_eof":
@@ -341,10 +344,15 @@ class _RemoteProxy(Proxy):
     async def _drain(self) -> str:
         """Client EOF: let what it sent go out and its replies come back, for up to --timeout
         (or until a signal, whose event is returned)."""
+        return await self._wait_idle(
+            lambda: (self._pending or self._queued or self._relaying) and self._failure is None)
+
+    async def _wait_idle(self, busy: Any) -> str:
+        """Wait while ``busy()``, for up to --timeout, or until a signal (whose event is returned)."""
         import anyio
 
         with anyio.move_on_after(self.timeout):
-            while (self._pending or self._queued) and self._failure is None:
+            while busy():
                 await anyio.sleep(0.02)
                 try:
                     what = self._events.get_nowait()
@@ -581,7 +589,14 @@ class _RemoteProxy(Proxy):
         # In a worker thread, never on the loop: traffic-changing hooks run in relay_line, sync ones
         # may block, async ones are awaited (on this loop, with hook_timeout), and a slow client's
         # stdout may block the write. Awaited in turn, so server messages keep their order.
-        await anyio.to_thread.run_sync(self.relay_line, s2c, data + b"\n", False)
+        # Abandoned when the session ends: a hook that never returns (a sync one, or an async one
+        # with no deadline) must not keep a signal from ending the session.
+        # (_drain waits for it, so a reply being written at client EOF is not cut off.)
+        self._relaying += 1
+        try:
+            await anyio.to_thread.run_sync(self.relay_line, s2c, data + b"\n", False, abandon_on_cancel=True)
+        finally:
+            self._relaying -= 1
 
     def _with_http_status(self, key: tuple, message: Any) -> Any:
         """An error the transport made up for an HTTP status, with the status and reason in it."""
