@@ -47,6 +47,8 @@ _GATES_LOCK = threading.Lock()
 # shape check decides and the full parse happens after forwarding (a 50 MB parse would otherwise
 # add its whole cost to the message's latency).
 PARSE_BEFORE_FORWARD_MAX = 1 << 20
+# Outstanding (proxy/outstanding.py) keeps lines up to this size; longer ones it only peeks at.
+FULL_TRACK_MAX = 64 << 10
 
 # JSON-RPC error code for requests the proxy answers itself (implementation-defined range).
 DROPPED_CODE = -32010
@@ -726,31 +728,40 @@ class Proxy(HookRunner):
             return self.sequencer.number()
         return (0, 0.0, 0.0)
 
-    def end_streamed(self, d: Direction, numbered: tuple, last: bytes, raw: bytes, validate: bool,
+    def end_streamed(self, d: Direction, numbered: tuple, last: bytes, raw: bytes | bytearray, validate: bool,
                      track: Callable[[bytes], None], eof: bool = False) -> None:
-        """The streamed line is complete (`raw`, newline included unless `eof`): tell gates and
-        ordered observers, write its `last` piece, hand the direction back, then observe it.
+        """The streamed line is complete (`raw`, newline included unless `eof`; a bytearray the
+        caller reuses is fine): tell gates and ordered observers, write its `last` piece, hand the
+        direction back, then observe it.
 
         Its bytes have (mostly) reached the other side already, so nothing can stop it now: a
         hold that began mid-line applies from the next line on; a line that turns out not to be
-        JSON is finished (so the reader's framing stays intact) and reported, not blocked."""
+        JSON is finished (so the reader's framing stays intact) and reported, not blocked. With
+        nobody observing, no copy of the line is made and its validity is checked by shape only
+        (first and last bytes), as for any line over 1 MiB."""
         name = d.name
-        body = raw[:-1] if raw.endswith(b"\n") else raw
         seq, t, wall = numbered
         line = None
         error = None
-        parsed = None
-        known = False
+        if seq or len(raw) <= FULL_TRACK_MAX:
+            raw = bytes(raw)  # kept beyond this call
         try:
             if name == C2S:
                 track(raw)  # a request is queued before its answer can exist
             if eof:
                 error = "the line was cut off: the other side closed its output in the middle of it"
-            elif validate and len(body) <= PARSE_BEFORE_FORWARD_MAX:
-                parsed, error = parse_json(body)
-                known = True
+            elif validate and not (seq and len(raw) <= PARSE_BEFORE_FORWARD_MAX):
+                if not looks_like_json(raw):
+                    error = "not JSON (it does not end with } or ])"
             if seq:
-                line = Line(body, name, seq, t, wall, parsed, error) if known or eof else Line(body, name, seq, t, wall)
+                body = raw[:-1] if raw.endswith(b"\n") else raw
+                if validate and error is None and len(body) <= PARSE_BEFORE_FORWARD_MAX:
+                    parsed, error = parse_json(body)
+                    line = Line(body, name, seq, t, wall, parsed, error)
+                elif error is not None:
+                    line = Line(body, name, seq, t, wall, None, error)
+                else:
+                    line = Line(body, name, seq, t, wall)
                 for gate in self._gates[name]:
                     gate(line)  # seen before its last byte moves; a verdict cannot apply any more
                 self.announce(line)
@@ -762,8 +773,8 @@ class Proxy(HookRunner):
         written = d.end_stream() and written
         if error is not None and written:  # (not when the reader is gone: nothing to warn about)
             what = "client" if name == C2S else "server"
-            shown = body[:200].decode("utf-8", "replace")
-            self.report(f"{what} line of {len(body)} bytes streamed through is not JSON-RPC ({error}); "
+            shown = bytes(raw[:200]).decode("utf-8", "replace")
+            self.report(f"{what} line of {len(raw)} bytes streamed through is not JSON-RPC ({error}); "
                         f"it had already been forwarded as it arrived"
                         f"{' and was ended with a newline' if eof else ''}: {shown!r}")
         if name != C2S:

@@ -384,10 +384,9 @@ class StdioProxy(Proxy):
                         continue
                     last = chunk if nl + 1 == len(chunk) else chunk[:nl + 1]
                     buf += last
-                    raw = bytes(buf)
-                    buf.clear()
                     numbered, streaming = streaming, None
-                    self.end_streamed(d, numbered, last, raw, validate, track)
+                    self.end_streamed(d, numbered, last, buf, validate, track)  # copies buf if needed
+                    buf.clear()
                     if nl + 1 == len(chunk):
                         if d.closed and name == S2C:
                             break
