@@ -59,6 +59,16 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def wait_dead(*pids: int, timeout: float = 10.0) -> None:
+    """Wait until every pid is gone: SIGKILL is asynchronous, so a process killed just before the
+    proxy exited may still be tearing down when the test looks."""
+    deadline = time.monotonic() + timeout
+    while alive := [p for p in pids if pid_alive(p)]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still alive after {timeout} s: {alive}")
+        time.sleep(0.05)
+
+
 def short_tmpdir() -> str:
     """A directory short enough for unix socket paths (< ~100 bytes)."""
     import tempfile

@@ -385,3 +385,31 @@ def test_restart_option_errors_are_one_line(args, error):
     r = subprocess.run(omproxy_cmd("stdio", *args, "--", "true"), capture_output=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2
     assert error in r.stderr.decode() and len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
+
+
+def test_a_server_that_closed_its_stdin_is_answered_for_and_a_restart_revives_the_session():
+    """A request the server can no longer read is answered with an error (never left waiting),
+    the failed write is still reported to inspectors, and a restart brings a working server."""
+    from helpers import RAW_SERVER, Session
+
+    sock = short_tmpdir() + "/i.sock"
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "closein"])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "m"})
+        assert s.recv(30)["id"] == 1  # the server has closed its stdin by now
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "m"})
+        answer = s.recv(30)
+        assert answer["id"] == 2 and answer["error"]["code"] == -32011
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        sent = ins.message(lambda f, m: m.get("id") == 2 and f["dir"] == "c2s")
+        ins.until(lambda f: f["type"] == "resolved" and f["of"] == sent["seq"] and f["action"] == "dropped")
+        assert ins.send("restart")["ok"]
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart", done
+        s.send({"jsonrpc": "2.0", "id": 3, "method": "m"})
+        assert s.recv(30)["id"] == 3
+        ins.close()
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)

@@ -326,10 +326,29 @@ def test_held_bytes_cap_backpressures_that_direction_only(sock):
 
     t = threading.Thread(target=flood, daemon=True)
     t.start()
-    time.sleep(1.0)
-    insp.send("ping")  # read what has arrived so far
-    held = [f for f in insp.seen if f.get("type") == "message" and f.get("held")]
-    assert 15 <= len(held) < 100  # it stopped reading near the cap instead of buffering everything
+
+    def flood_blocked() -> bool:
+        """The flooding thread sits in write(2) on a full pipe: the proxy stopped reading."""
+        try:
+            with open(f"/proc/self/task/{t.native_id}/wchan") as f:
+                return "pipe_write" in f.read()
+        except OSError:
+            return False
+
+    # wait for the back-pressure itself, not for a fixed time (a loaded machine may need many seconds)
+    deadline = time.monotonic() + 60
+    while t.is_alive() and not flood_blocked():
+        assert time.monotonic() < deadline, "the flood neither finished nor blocked"
+        time.sleep(0.02)
+    assert t.is_alive(), "the proxy read all 200 KB past its 20 KB hold limit"
+    def held() -> list:
+        insp.send("ping")  # read what has arrived so far
+        return [f for f in insp.seen if f.get("type") == "message" and f.get("held")]
+
+    while len(held()) < 15:
+        assert time.monotonic() < deadline, f"only {len(held())} held frames"
+        time.sleep(0.02)
+    assert 15 <= len(held()) < 100  # it stopped reading near the cap instead of buffering everything
     # the other direction still flows while the client side is made to wait
     note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "hi"}}
     assert insp.send("inject", to="client", message=note)["ok"]

@@ -114,17 +114,23 @@ def test_many_concurrent_injections_and_replays_reach_the_tui_source_in_order(so
 
 def test_a_relayed_message_whose_write_fails_is_reported_with_a_resolved_frame(sock):
     """A message is announced as relayed when it is queued (the stream never waits on a write);
-    if the write then fails because the side went away, a resolved frame says so."""
-    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "closein"])
+    if the write then fails because the side went away, a resolved frame says so. Here the
+    client stops reading: the reply cannot be written to it."""
+    import subprocess
+
+    from helpers import omproxy_cmd
+
+    proc = subprocess.Popen(omproxy_cmd("stdio", "--inspect-socket", sock, "--", *RAW_SERVER, "echo"),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         insp = Inspector(sock)
         insp.read()
-        s.send({"jsonrpc": "2.0", "id": 1, "method": "m"})
-        assert s.recv()["id"] == 1  # the server has closed its stdin by now
-        s.send({"jsonrpc": "2.0", "id": 2, "method": "m"})
-        sent = insp.message(lambda f, m: m.get("id") == 2)
-        resolved = insp.until(lambda f: f["type"] == "resolved" and f["of"] == sent["seq"])
-        assert resolved["action"] == "dropped" and resolved["by"] == "proxy" and resolved["seq"] > sent["seq"]
+        proc.stdout.close()  # the client is gone (its end of our stdout is closed)
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "m"}).encode() + b"\n")
+        proc.stdin.flush()
+        reply = insp.message(lambda f, m: f["dir"] == "s2c" and m.get("id") == 1)
+        resolved = insp.until(lambda f: f["type"] == "resolved" and f["of"] == reply["seq"])
+        assert resolved["action"] == "dropped" and resolved["by"] == "proxy" and resolved["seq"] > reply["seq"]
     finally:
-        s.proc.kill()
-        s.proc.wait(10)
+        proc.kill()
+        proc.wait(10)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import RAW_SERVER, ROOT, omproxy_cmd, pid_alive, run_proxy, short_tmpdir
+from helpers import RAW_SERVER, ROOT, omproxy_cmd, run_proxy, short_tmpdir, wait_dead
 
 ODD_CLIENT_LINES = [
     b'{"jsonrpc":"2.0","id":1.0,"method":"ping"}',
@@ -95,16 +95,13 @@ def test_client_eof_with_replies_in_flight_delivers_all():
 
 def test_stubborn_server_and_grandchild_are_killed(tmp_path):
     pidfile = tmp_path / "pids"
-    t0 = time.monotonic()
+    # The proxy waits exit_grace + term_grace (5 s) by design; a hang is caught by the generous
+    # timeout (TimeoutExpired), not by a latency bound a loaded machine could miss.
     r = run_proxy(["stdio"], [*RAW_SERVER, "stubborn", str(pidfile)], b'{"jsonrpc":"2.0","id":1,"method":"m"}\n',
-                  timeout=30)
-    took = time.monotonic() - t0
+                  timeout=60)
     assert json.loads(r.stdout)["id"] == 1
     server_pid, grandchild_pid = map(int, pidfile.read_text().split())
-    assert took < 12
-    time.sleep(0.2)
-    assert not pid_alive(server_pid)
-    assert not pid_alive(grandchild_pid)
+    wait_dead(server_pid, grandchild_pid)
     assert r.returncode == 128 + signal.SIGKILL  # it ignored SIGTERM
 
 
@@ -120,7 +117,7 @@ def test_signal_to_proxy_stops_server_orderly(tmp_path, sig):
     proc.send_signal(sig)
     assert proc.wait(15) == 128 + signal.SIGKILL
     assert f"got {signal.Signals(sig).name}" in proc.stderr.read().decode()
-    assert not pid_alive(server_pid) and not pid_alive(grandchild_pid)
+    wait_dead(server_pid, grandchild_pid)
 
 
 def test_fifty_megabyte_messages_both_ways():

@@ -293,7 +293,7 @@ class RecordingSource(Source):
     lines were skipped and why (``detail``), or that the file held no frames at all.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000, chunk_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000, chunk_bytes: int = 32 * 1024 * 1024) -> None:
         super().__init__()
         self.path = str(path)
         self.key = self.path

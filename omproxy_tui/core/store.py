@@ -107,6 +107,7 @@ class Store:
         "_body_spool",
         "_located",
         "_files",
+        "_names",
     )
 
     def __init__(self, max_memory: int | None = None) -> None:
@@ -142,6 +143,9 @@ class Store:
         self._located: dict[int, tuple] = {}
         # recording path -> its FileSpool (opened once per store)
         self._files: dict[str, _spool.FileSpool] = {}
+        # one str object per distinct method / target name: every parsed line makes its own
+        # copy of "tools/call", ~50 bytes a record that a long session does not need to keep
+        self._names: dict[str, str] = {}
 
     # ---- container protocol ---------------------------------------------------------------
 
@@ -225,6 +229,13 @@ class Store:
         self.body_bytes += len(record.raw) + _BODY_OVERHEAD
         if self.body_bytes > self.max_memory:
             self._evict()
+        names = self._names
+        name = record.method
+        if name is not None:
+            record.method = names.get(name) or self._name(name)
+            name = record.tool
+            if name is not None:
+                record.tool = names.get(name) or self._name(name)
         session = record.session
         if session is self._last_session or session == self._last_session:
             self._last_list.append(idx)
@@ -365,6 +376,11 @@ class Store:
             self._body_spool.close()
         for fs in self._files.values():
             fs.close()
+
+    def _name(self, name: str) -> str:
+        if len(self._names) < 10_000 and type(name) is str:
+            self._names[name] = name
+        return name
 
     def _locate(self, rec: Record, at: Any) -> None:
         try:

@@ -65,7 +65,8 @@ Ordering guarantees:
     is not JSON (server lines are always checked; client lines are forwarded unchecked, so an
     inspector should parse ``raw`` itself). ``status``: ``relayed`` (handed to the writer for its
     side, in order; if that write later fails because the side went away, a ``resolved`` frame
-    with ``action: "dropped"``, ``by: "proxy"`` follows); ``held`` (waiting for the
+    with ``action: "dropped"``, ``by: "proxy"`` follows -- except that a stdio proxy answers a
+    request its server never read with a JSON-RPC error instead, which arrives as its answer); ``held`` (waiting for the
     inspector); ``dropped`` (by a hook, or the other side was gone); ``blocked`` (a server line that
     was not forwarded because it is not JSON: a banner, a stray print); ``injected`` (made up by an
     inspector or the proxy, e.g. the error answering a dropped request); ``routed`` (a reply to an

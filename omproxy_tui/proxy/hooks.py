@@ -178,7 +178,16 @@ class HookRunner:
                 self._hook_failed(hook, f.exception(), what)
 
         if threading.current_thread() is getattr(self, "_loop_thread", None):
-            # On the loop itself (a remote proxy's reader) we cannot block: schedule it.
+            # On the loop itself, waiting would block the loop the hook needs. Every relay step
+            # runs off the loop (the stdio threads; a remote proxy's stdin thread and the worker
+            # thread its receiver hands each server message to), so only observe hooks called
+            # from loop code (_on_lifecycle) come here, and are scheduled. A hook whose result
+            # matters is never silently ignored: it is not run, and that is reported.
+            if wait:
+                coro.close()
+                self.report(f"hook {hook.name} is async and was called on the event loop thread, where it "
+                            f"cannot be awaited ({what}); not run")
+                return None
             task = self.loop.create_task(_guarded(coro))
             self._async_pending.add(task)
             task.add_done_callback(done)

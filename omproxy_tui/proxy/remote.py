@@ -578,7 +578,9 @@ class _RemoteProxy(Proxy):
             if waiter is not None:
                 waiter.set()
         data = message.model_dump_json(by_alias=True, exclude_unset=True).encode()
-        # In a worker thread: hooks may block, and so may a slow client's stdout.
+        # In a worker thread, never on the loop: traffic-changing hooks run in relay_line, sync ones
+        # may block, async ones are awaited (on this loop, with hook_timeout), and a slow client's
+        # stdout may block the write. Awaited in turn, so server messages keep their order.
         await anyio.to_thread.run_sync(self.relay_line, s2c, data + b"\n", False)
 
     def _with_http_status(self, key: tuple, message: Any) -> Any:

@@ -63,6 +63,7 @@ _ID_ANY = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
 BIG = 1 << 20
 _REQ_HEAD = re.compile(rb'\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*,\s*'
                        rb'"method"\s*:\s*"([A-Za-z0-9_/.-]*)"')
+_METHOD = re.compile(rb'"method"\s*:\s*"([A-Za-z0-9_/.-]*)"')
 # Requests whose params matter to a restart (the handshake, lists, listen streams): parsed whole.
 PARSED_METHODS = frozenset({"initialize", "server/discover", "tools/list", "prompts/list", "resources/list",
                             "subscriptions/listen"})
@@ -235,10 +236,24 @@ class Restarter:
             self._refuse(reqs, NOT_RUNNING_CODE, reason)
             return
         if not pipe.write(data) and not pipe.retired:
-            # The server stopped reading (it is exiting): what this write carried is not answered.
+            # The server stopped reading (it is exiting): its requests are answered here, and the
+            # direction reports the failed write as it always does (a restart revives it).
             with self.cond:
                 lost = [(k, self.pending.pop(k)) for k, m, o in reqs if m != "initialized" and k in self.pending]
             self._answer(lost, RESTARTED_CODE, "omproxy: the server closed its input before this request reached it")
+            raise BrokenPipeError("the server closed its stdin")
+
+    def _revive_c2s(self) -> None:
+        """A write to a server that had closed its stdin left the direction broken: with a new
+        server (or none, whose requests are answered with an error) it accepts traffic again.
+        A direction closed on purpose (the client's EOF) stays closed."""
+        d = self.proxy.directions.get(C2S)
+        if d is None:
+            return
+        with d.lock:
+            if d.broken:
+                d.broken = d.closed = False
+                d._failed_from = None
 
     def _requests_in(self, data: bytes) -> list[tuple[str, str, Any]]:
         """(id key, method, message) of each request in `data` (one line, or several), plus
@@ -254,6 +269,15 @@ class Restarter:
                     out.append(("", "initialized", line.rstrip(b"\r\n")))
                 continue
             m = _REQ_HEAD.match(line)
+            if m is None and len(line) > BIG:
+                # Another key order in a large line: its id and method from its head (a full
+                # parse of tens of MB would delay it); the few methods parsed whole are small.
+                head = line[:4096]
+                mid, meth = _ID_ANY.search(head), _METHOD.search(head)
+                if mid is not None and meth is not None:
+                    rid = json.loads(mid.group(1))
+                    out.append((_key(rid), meth.group(1).decode(), {"id": rid, "method": meth.group(1).decode()}))
+                continue
             if m is not None and m.group(2).decode() not in PARSED_METHODS:
                 # The common shape ({"jsonrpc","id","method",...}): id and method without a parse.
                 rid = json.loads(m.group(1))
@@ -526,6 +550,7 @@ class Restarter:
             self.pipe = pipe
             self.state = UP
             self.cond.notify_all()
+        self._revive_c2s()
         self._set_gate()
         t_done = time.monotonic()
         downtime = (t_done - t0) * 1000
@@ -560,6 +585,7 @@ class Restarter:
                                 "It is retried on the next change or restart.")
             self._reack.clear()
             self.cond.notify_all()
+        self._revive_c2s()
         self._set_gate()
         info = {"cause": cause, "generation": gen, "error": why, "stderr": tail, "answered": answered,
                 "downtime_ms": round((time.monotonic() - t0) * 1000, 1), "ok": False}
@@ -590,6 +616,7 @@ class Restarter:
             self.listens.clear()
             self.list_ids.clear()
         proc.omproxy_replaced = True
+        self._revive_c2s()
         self._answer(left, RESTARTED_CODE, f"omproxy: the server exited (code {code}) before it answered this request")
         self.proxy.report(f"the server exited with code {code}; waiting for a change to restart it")
         return True

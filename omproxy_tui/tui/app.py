@@ -40,7 +40,7 @@ from omproxy_tui.tui.screens import (
     StatsScreen,
     default_export_name,
 )
-from omproxy_tui.tui.steer.controller import SteeringMixin
+from omproxy_tui.tui.steer.controller import DEMO_HINT, SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
@@ -387,6 +387,8 @@ class OmproxyApp(SteeringMixin, App[None]):
         self.set_interval(0.5, self._tick)
         self._refresh_sessions()
         self._refresh_status()
+        if self.demo is not None:
+            self.notify(DEMO_HINT, title="Try steering the demo", timeout=20)
 
     # ---- sources -------------------------------------------------------------------------
 

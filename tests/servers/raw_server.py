@@ -18,8 +18,6 @@ Modes:
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
   stderr                     write lines to stderr, then behave like echo
   chatty                     a stderr line, then the reply, for every request
-  closein                    answer one request, then close stdin (writes to it fail) and stay until the
-                             proxy goes
   busy                       echo; on method "deafen" answer it, write two notifications, then never
                              read stdin again (a busy server); exits when its parent (the proxy) dies
 """
@@ -135,14 +133,6 @@ def main(argv):
             out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
                       + b"x" * size + b'","got":' + str(len(line)).encode() + b"}}\n")
             out.flush()
-        return 0
-    if mode == "closein":
-        parent = os.getppid()
-        msg = json.loads(sys.stdin.buffer.readline())
-        os.close(0)
-        reply({"jsonrpc": "2.0", "id": msg.get("id"), "result": {}})
-        while os.getppid() == parent:
-            time.sleep(0.1)
         return 0
     if mode == "busy":
         parent = os.getppid()

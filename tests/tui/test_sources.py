@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 
 import pytest
 from fake_proxy import FakeProxy, message
@@ -14,6 +15,15 @@ from omproxy_tui.demo.canned import canned_session
 from omproxy_tui.protocol import discovery
 
 pytestmark = pytest.mark.anyio
+
+
+async def _until(pred, what: str, timeout: float = 30.0) -> None:
+    """Poll `pred` under a deadline: a loaded machine can be ten times slower than a quiet one."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 def test_runtime_dir_and_paths(sockdir, monkeypatch):
@@ -71,26 +81,20 @@ async def test_socket_source_batches_and_sends(sockdir):
     src = SocketSource(fake.path)
     task = asyncio.ensure_future(src.run(batches.append))
     try:
-        for _ in range(200):
-            if sum(1 for b in batches for f in b if f["type"] == "message") == len(
-                    [f for f in fake.backlog if f["type"] == "message"]):
-                break
-            await asyncio.sleep(0.01)
+        want = len([f for f in fake.backlog if f["type"] == "message"])
+        await _until(lambda: sum(1 for b in batches for f in b if f["type"] == "message") == want, "the backlog")
         assert src.state == "live" and src.proxy["name"] == "demo"
         assert len(batches) <= 5  # the backlog arrives in a few batches, not frame by frame
         kinds = [f["type"] for b in batches for f in b]
         assert kinds[0] == "connection" and "hello" in kinds
         cmd_id = await src.send({"cmd": "ping"})
-        await asyncio.sleep(0.05)
+        await _until(lambda: {"cmd": "ping", "id": cmd_id} in fake.commands, "the command to reach the proxy")
         assert fake.commands[-1] == {"cmd": "ping", "id": cmd_id}
         # reconnect after a drop: a gap in seq is reported as lost
         await fake.drop_clients()
         last = fake.backlog[-1]["seq"]
         fake.backlog.append(message(last + 5, "c2s", {"jsonrpc": "2.0", "method": "x"}))
-        for _ in range(200):
-            if any(f["type"] == "lost" for b in batches for f in b):
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: any(f["type"] == "lost" for b in batches for f in b), "the lost marker")
         lost = [f for b in batches for f in b if f["type"] == "lost"]
         assert lost and lost[0]["n"] == 4
     finally:

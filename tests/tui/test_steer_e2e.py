@@ -358,3 +358,88 @@ async def test_steering_disabled_for_files_and_ended_sessions(tmp_path):
         assert not app.screen.is_modal
         notes = [n.message for n in app._notifications]
         assert any("opened from a file" in n for n in notes)
+
+
+async def test_demo_slow_call_can_be_held_and_edited():
+    """`omproxy-tui --demo` is a live session to steer: hold its slow calls, edit one, release it."""
+    from omproxy_tui.demo.runner import DemoRunner
+
+    runner = DemoRunner(rounds=6, speed=4.0)
+    sock = runner.start()
+    try:
+        app = OmproxyApp([SocketSource(sock)], demo=runner)
+        async with app.run_test(size=SIZE) as pilot:
+            [info] = app.sessions.values()
+            await wait_for(pilot, lambda: info.server_name == "omproxy-demo", what="handshake seen")
+            assert any("~tool slow" in n.message for n in app._notifications)  # the demo's hint
+            app.log_widget.move_cursor(0)
+            await pilot.press("i")
+            await pilot.pause()
+            await pilot.press(*"~q & ~tool slow", "enter")
+            await wait_for(pilot, lambda: info.intercept == "~q & ~tool slow", what="intercept set")
+            await wait_for(pilot, lambda: held_record(app, lambda r: r.tool == "slow") is not None, what="slow held")
+            await pilot.press("h")
+            rec = app.log_widget.selected_record()
+            assert rec.held and rec.tool == "slow"
+            await pilot.press("e")
+            await pilot.pause()
+            area = app.screen.query_one("#editor-text")
+            args = json.loads(area.text)["params"]["arguments"]
+            area.text = area.text.replace(json.dumps(args["seconds"]), "0.2", 1)
+            await pilot.pause()
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any(r.kind == "response" and r.tool == "slow" and "slept 0.2 s" in r.raw
+                                              for r in app.store.records), what="the edited call answered")
+            await pilot.press("I")  # stop holding; the demo runs on
+            await wait_for(pilot, lambda: info.intercept is None, what="intercept cleared")
+            await pilot.press("A")
+            await wait_for(pilot, lambda: not info.held, what="nothing held")
+    finally:
+        runner.stop()
+
+
+async def test_proxy_refusal_is_shown_in_the_composer(sockdir):
+    """Before the handshake the proxy refuses requests toward the server: its reason is shown."""
+    sock = str(sockdir / "r.sock")
+    session = Session(["stdio", "--inspect-socket", sock], SERVER)
+    try:
+        app = OmproxyApp([SocketSource(sock)])
+        async with app.run_test(size=SIZE) as pilot:
+            [info] = app.sessions.values()
+            await wait_for(pilot, lambda: info.state == "live" and info.inspectors >= 1, what="attached")
+            await pilot.press("C")
+            from textual.widgets import Select, TextArea
+
+            from omproxy_tui.tui.steer.compose import ComposeScreen
+
+            await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose")
+            screen = app.screen
+            screen.query_one("#compose-method", Select).value = "ping"
+            await wait_for(pilot, lambda: '"ping"' in screen.query_one("#compose-json", TextArea).text)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: "refused" in str(screen.query_one("#compose-status").content),
+                           what="the refusal")
+            status = str(screen.query_one("#compose-status").content)
+            assert "handshake" in status and isinstance(app.screen, ComposeScreen)
+    finally:
+        session.close()
+
+
+async def test_detail_shows_a_hook_change_as_a_diff(tmp_path):
+    from omproxy_tui.client.sources import write_recording
+    from omproxy_tui.demo.canned import canned_session
+
+    path = tmp_path / "rec.jsonl"
+    write_recording(canned_session(rounds=1), path)
+    app = OmproxyApp([RecordingSource(str(path))])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: all(i.state == "loaded" for i in app.sessions.values()))
+        rec = next(r for r in app.store.records if r.changed)
+        app.log_widget.select_index(rec.index)
+        app._show_detail()
+        await pilot.pause()
+        from fake_proxy import plain
+
+        body = plain(app.detail.query_one("#detail-body"))
+        assert "changed by redact-hook: before → after" in body
+        assert '-    "secret": "x"' in body

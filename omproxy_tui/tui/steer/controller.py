@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 #: seconds to wait for the proxy's reply to a command
 REPLY_TIMEOUT = 10.0
 
+#: shown when ``omproxy-tui --demo`` starts: the demo's slow calls are there to be held
+DEMO_HINT = ("i, then ~q & ~tool slow: the demo's slow calls stop at the proxy (H). e edits one (try "
+             "\"seconds\": 0.1), a releases it, X drops it. C composes a call to deploy from the server's "
+             "own schema. ? explains it all.")
+
 #: the help screen's walkthrough (the keys are the defaults; the key table shows remaps)
 STEERING_HELP = [
     ("which session", "the selected message's (or the one shown with Enter in the sessions list, or the only live "

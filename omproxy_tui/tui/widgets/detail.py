@@ -174,10 +174,10 @@ class DetailPane(VerticalScroll, can_focus=True):
             note = "raw line as relayed" + (
                 f" (first {SHOW_LIMIT // 1024} KB of {fmt_size(rec.size)})" if len(raw) > SHOW_LIMIT else ""
             )
-            self.border_subtitle = "raw · m: pretty · c: copy"
+            self.border_subtitle = "raw · o: pretty · c: copy"
             return Group(Text(note, style="dim italic"), Text(shown, overflow="fold"))
         text, note = pretty(raw)
-        self.border_subtitle = "pretty · m: raw · c: copy"
+        self.border_subtitle = "pretty · o: raw · c: copy"
         body = Text(text, overflow="fold")
         _highlighter.highlight(body)
         extra = getattr(rec, "extra", None) or {}
