@@ -707,13 +707,18 @@ class Proxy(HookRunner):
         """Whether the line a reader has started may be forwarded as it arrives: nothing in this
         direction may change or hold it -- no traffic-changing hook, and every gate's owner says
         it would not hold it now (``owner.may_stream(direction)``; a gate without one never lets
-        lines stream). The direction itself refuses while anything is held or it is paused."""
+        lines stream), and so does every addon that has ``may_stream`` (e.g. the hot-restart
+        writer). The direction itself refuses while anything is held or it is paused."""
         name = d.name
         if self._pre[name] or not d.streamable:
             return False
         for gate in self._gates[name]:
             ok = getattr(getattr(gate, "__self__", None), "may_stream", None)
             if ok is None or not ok(name):
+                return False
+        for addon in self.addons:  # addons that watch the wire some other way say so too
+            ok = getattr(addon, "may_stream", None) if addon is not self else None
+            if ok is not None and not ok(name):
                 return False
         return True
 
@@ -751,7 +756,7 @@ class Proxy(HookRunner):
             if eof:
                 error = "the line was cut off: the other side closed its output in the middle of it"
             elif validate and not (seq and len(raw) <= PARSE_BEFORE_FORWARD_MAX):
-                if not looks_like_json(raw):
+                if not looks_like_json(bytes(raw[:64]) + bytes(raw[-64:])):
                     error = "not JSON (it does not end with } or ])"
             if seq:
                 body = raw[:-1] if raw.endswith(b"\n") else raw
@@ -818,6 +823,23 @@ class Proxy(HookRunner):
                 d.kick()
         self._observe(line)
         return line
+
+class HeadTail:
+    """What is kept of a long line streamed through that nobody observes: its first and last
+    bytes (all that Outstanding and the shape check read of a line that long), not a copy."""
+
+    __slots__ = ("head", "tail", "size")
+
+    def __init__(self, head: bytes, tail: bytes, size: int) -> None:
+        self.head, self.tail, self.size = head, tail, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, s: slice) -> bytes:
+        """Only prefixes (``[:n]``) and suffixes (``[-n:]``) up to the kept lengths."""
+        return self.head[:s.stop] if s.start is None else self.tail[s.start:]
+
 
 def write_all(fd: int) -> Callable[[bytes], None]:
     """A blocking writer for one fd that writes everything (pipes take partial writes)."""
