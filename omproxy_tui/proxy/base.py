@@ -783,7 +783,10 @@ class Proxy(HookRunner):
                         f"it had already been forwarded as it arrived"
                         f"{' and was ended with a newline' if eof else ''}: {shown!r}")
         if name != C2S:
-            track(raw)
+            try:
+                track(raw)
+            except Exception as exc:  # noqa: BLE001 -- no line may kill the relay thread
+                self.report(f"tracking a streamed {name} line failed ({type(exc).__name__}: {exc})")
         if line is not None:
             if not written:
                 self._undelivered(line)
