@@ -193,13 +193,16 @@ def test_a_client_that_stops_reading_is_given_up_on(tmp_path):
                       "class Stall(StdioProxy):\n"
                       "    delivery_stall = 1.0\n"
                       f"raw = {RAW_SERVER!r}\n"
-                      f"sys.exit(Stall().run(ServerParams(raw[0], raw[1:] + ['bigexit', '{8 << 20}'])))\n")
+                      f"sys.exit(Stall().run(ServerParams(raw[0], raw[1:] + ['bigexit', '{150_000}'])))\n")
     proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT)
     try:
         proc.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"big"}\n')
         proc.stdin.flush()
-        # never read stdout: the 8 MB reply cannot be delivered
+        # never read stdout: the reply cannot be delivered. (It fits in the pipes' buffers so
+        # that the server can exit: a big line is streamed through, so a larger reply would hold
+        # the server in its write by back-pressure, as a direct connection would, and nothing
+        # would start the shutdown.)
         assert proc.wait(60) == 0
         assert b"the client read nothing for 1 s" in proc.stderr.read()
     finally:

@@ -234,3 +234,24 @@ def test_an_injection_during_a_streamed_line_lands_after_it(inspected):
     frames = [insp.message(lambda f, obj: f["dir"] == "s2c") for _ in range(2)]
     assert [f["status"] for f in frames] == ["relayed", "injected"]
     assert frames[0]["seq"] < frames[1]["seq"]
+
+
+def test_a_streamed_reply_ends_its_request_for_hot_restart(sigdir):
+    """The hot-restart writer answers requests the old server left unanswered; a reply streamed
+    through (its id at its very end, in the last piece) must count as an answer."""
+    import signal
+
+    c = Client([], sigdir)
+    try:
+        c.send(req(9, "big", half=HALF, idlast=True))
+        c.wait(lambda out: len(out) >= HALF, "the first half")
+        c.go(9)
+        first = c.wait(lambda out: out.endswith(b"\n"), "the whole reply")
+        assert json.loads(first)["id"] == 9
+        c.proc.send_signal(signal.SIGUSR1)  # restart the server
+        c.send(req(10, "ping"))
+        out = c.wait(lambda out: b'"id": 10' in out, "an answer from the new server")
+        # Nothing else came in between: no "restarted" error for the request already answered.
+        assert [json.loads(x)["id"] for x in out.splitlines()] == [9, 10]
+    finally:
+        c.close()

@@ -47,6 +47,8 @@ _GATES_LOCK = threading.Lock()
 # shape check decides and the full parse happens after forwarding (a 50 MB parse would otherwise
 # add its whole cost to the message's latency).
 PARSE_BEFORE_FORWARD_MAX = 1 << 20
+# Outstanding (proxy/outstanding.py) keeps lines up to this size; longer ones it only peeks at.
+FULL_TRACK_MAX = 64 << 10
 
 # JSON-RPC error code for requests the proxy answers itself (implementation-defined range).
 DROPPED_CODE = -32010
@@ -705,13 +707,18 @@ class Proxy(HookRunner):
         """Whether the line a reader has started may be forwarded as it arrives: nothing in this
         direction may change or hold it -- no traffic-changing hook, and every gate's owner says
         it would not hold it now (``owner.may_stream(direction)``; a gate without one never lets
-        lines stream). The direction itself refuses while anything is held or it is paused."""
+        lines stream), and so does every addon that has ``may_stream`` (e.g. the hot-restart
+        writer). The direction itself refuses while anything is held or it is paused."""
         name = d.name
         if self._pre[name] or not d.streamable:
             return False
         for gate in self._gates[name]:
             ok = getattr(getattr(gate, "__self__", None), "may_stream", None)
             if ok is None or not ok(name):
+                return False
+        for addon in self.addons:  # addons that watch the wire some other way say so too
+            ok = getattr(addon, "may_stream", None) if addon is not self else None
+            if ok is not None and not ok(name):
                 return False
         return True
 
@@ -726,31 +733,40 @@ class Proxy(HookRunner):
             return self.sequencer.number()
         return (0, 0.0, 0.0)
 
-    def end_streamed(self, d: Direction, numbered: tuple, last: bytes, raw: bytes, validate: bool,
+    def end_streamed(self, d: Direction, numbered: tuple, last: bytes, raw: bytes | bytearray, validate: bool,
                      track: Callable[[bytes], None], eof: bool = False) -> None:
-        """The streamed line is complete (`raw`, newline included unless `eof`): tell gates and
-        ordered observers, write its `last` piece, hand the direction back, then observe it.
+        """The streamed line is complete (`raw`, newline included unless `eof`; a bytearray the
+        caller reuses is fine): tell gates and ordered observers, write its `last` piece, hand the
+        direction back, then observe it.
 
         Its bytes have (mostly) reached the other side already, so nothing can stop it now: a
         hold that began mid-line applies from the next line on; a line that turns out not to be
-        JSON is finished (so the reader's framing stays intact) and reported, not blocked."""
+        JSON is finished (so the reader's framing stays intact) and reported, not blocked. With
+        nobody observing, no copy of the line is made and its validity is checked by shape only
+        (first and last bytes), as for any line over 1 MiB."""
         name = d.name
-        body = raw[:-1] if raw.endswith(b"\n") else raw
         seq, t, wall = numbered
         line = None
         error = None
-        parsed = None
-        known = False
+        if seq or len(raw) <= FULL_TRACK_MAX:
+            raw = bytes(raw)  # kept beyond this call
         try:
             if name == C2S:
                 track(raw)  # a request is queued before its answer can exist
             if eof:
                 error = "the line was cut off: the other side closed its output in the middle of it"
-            elif validate and len(body) <= PARSE_BEFORE_FORWARD_MAX:
-                parsed, error = parse_json(body)
-                known = True
+            elif validate and not (seq and len(raw) <= PARSE_BEFORE_FORWARD_MAX):
+                if not looks_like_json(bytes(raw[:64]) + bytes(raw[-64:])):
+                    error = "not JSON (it does not end with } or ])"
             if seq:
-                line = Line(body, name, seq, t, wall, parsed, error) if known or eof else Line(body, name, seq, t, wall)
+                body = raw[:-1] if raw.endswith(b"\n") else raw
+                if validate and error is None and len(body) <= PARSE_BEFORE_FORWARD_MAX:
+                    parsed, error = parse_json(body)
+                    line = Line(body, name, seq, t, wall, parsed, error)
+                elif error is not None:
+                    line = Line(body, name, seq, t, wall, None, error)
+                else:
+                    line = Line(body, name, seq, t, wall)
                 for gate in self._gates[name]:
                     gate(line)  # seen before its last byte moves; a verdict cannot apply any more
                 self.announce(line)
@@ -762,12 +778,15 @@ class Proxy(HookRunner):
         written = d.end_stream() and written
         if error is not None and written:  # (not when the reader is gone: nothing to warn about)
             what = "client" if name == C2S else "server"
-            shown = body[:200].decode("utf-8", "replace")
-            self.report(f"{what} line of {len(body)} bytes streamed through is not JSON-RPC ({error}); "
+            shown = bytes(raw[:200]).decode("utf-8", "replace")
+            self.report(f"{what} line of {len(raw)} bytes streamed through is not JSON-RPC ({error}); "
                         f"it had already been forwarded as it arrived"
                         f"{' and was ended with a newline' if eof else ''}: {shown!r}")
         if name != C2S:
-            track(raw)
+            try:
+                track(raw)
+            except Exception as exc:  # noqa: BLE001 -- no line may kill the relay thread
+                self.report(f"tracking a streamed {name} line failed ({type(exc).__name__}: {exc})")
         if line is not None:
             if not written:
                 self._undelivered(line)
@@ -807,6 +826,23 @@ class Proxy(HookRunner):
                 d.kick()
         self._observe(line)
         return line
+
+class HeadTail:
+    """What is kept of a long line streamed through that nobody observes: its first and last
+    bytes (all that Outstanding and the shape check read of a line that long), not a copy."""
+
+    __slots__ = ("head", "tail", "size")
+
+    def __init__(self, head: bytes, tail: bytes, size: int) -> None:
+        self.head, self.tail, self.size = head, tail, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, s: slice) -> bytes:
+        """Only prefixes (``[:n]``) and suffixes (``[-n:]``) up to the kept lengths."""
+        return self.head[:s.stop] if s.start is None else self.tail[s.start:]
+
 
 def write_all(fd: int) -> Callable[[bytes], None]:
     """A blocking writer for one fd that writes everything (pipes take partial writes)."""

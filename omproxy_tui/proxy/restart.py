@@ -345,16 +345,41 @@ class Restarter:
         if d is None:
             return
         inner = d._write
+        streamed: list[bytes] = []  # head and tail of a line streamed through in pieces
 
         def write(data: bytes) -> None:
-            if self.pending:
+            if self.pending or streamed:
                 try:
-                    self._client_got(data)
+                    if streamed or not data.endswith(b"\n"):
+                        self._client_piece(data, streamed)  # a piece of a streamed line
+                    else:
+                        self._client_got(data)
                 except Exception as exc:  # noqa: BLE001 -- never in the way of a reply
                     self.proxy.report(f"restart tracking failed on a reply: {type(exc).__name__}: {exc}")
             inner(data)
 
         d._write = write
+
+    def _client_piece(self, data: bytes, streamed: list[bytes]) -> None:
+        """A piece of a line streamed through (Proxy.may_stream): keep its first and last 4 KiB;
+        its last piece (ending in a newline) is read like a big line, by its head and tail."""
+        if not streamed:
+            streamed[:] = [bytes(data[:4096]), b""]
+        elif len(streamed[0]) < 4096:
+            streamed[0] += data[:4096 - len(streamed[0])]
+        streamed[1] = (streamed[1] + bytes(data[-4096:]))[-4096:]
+        if not data.endswith(b"\n"):
+            return
+        head, tail = streamed
+        streamed.clear()
+        m = _ID_HEAD.match(head)
+        found = m or (None if b'"method"' in head else (_ID_ANY.search(head) or _ID_ANY.search(tail)))
+        if found is None:
+            return
+        key = _key(json.loads(found.group(1)))
+        with self.cond:
+            if self.pending.pop(key, None) is not None:
+                self.listens.pop(key, None)
 
     def _client_got(self, data: bytes) -> None:
         """A line on its way to the client: if it answers a request, that request is done."""
@@ -390,9 +415,10 @@ class Restarter:
     def may_stream(self, direction: str) -> bool:
         """A server line starting now may be streamed through (see Proxy.may_stream): nothing it
         could be is ours to swallow -- no restart is replaying a handshake or carrying streams
-        over. The gate still sees the whole line before its last byte moves (bookkeeping).
-        Client lines never stream: this writer needs them whole (see write)."""
-        return direction == S2C and not self.private and not self._reack and self.state != HOLDING
+        over, no list request awaits its answer. Pieces of a streamed line are tracked by
+        _client_piece. Client lines never stream: this writer needs them whole (see write)."""
+        return (direction == S2C and not self.private and not self._reack and self.state != HOLDING
+                and not self.list_ids)  # list answers are read whole (what the client has seen)
 
     def _gate_s2c(self, line: Line) -> Any:
         raw = line.raw

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Direction, Proxy, exit_code, protect_stdout, restore_stdout, write_all
+from .base import FULL_TRACK_MAX, Direction, HeadTail, Proxy, exit_code, protect_stdout, restore_stdout, write_all
 from .cutter import BIG_READ_SIZE, READ_SIZE, LineCutter
 from .line import C2S, S2C
-from .outstanding import Outstanding
+from .outstanding import PEEK, Outstanding
 from .reaper import Reaper, become_subreaper, children
 
 
@@ -370,24 +370,36 @@ class StdioProxy(Proxy):
         feed = cutter.feed
         buf = cutter.buf
         streaming = None  # (seq, t, wall) of the line being streamed through, or None
+        keep = True  # the streamed line is kept whole (someone observes it), else head and tail
+        tail = b""
+        size = 0
         try:
             while True:
-                chunk = os.read(fd, BIG_READ_SIZE if buf else READ_SIZE)
+                # While a line streams, read what the floor relay reads: each piece is written at
+                # once, and 1 MiB reads cost a 1 MiB allocation each.
+                chunk = os.read(fd, BIG_READ_SIZE if buf and streaming is None else READ_SIZE)
                 if not chunk:
                     break
                 if streaming is not None:
                     nl = chunk.find(b"\n")
+                    piece = chunk if nl < 0 or nl + 1 == len(chunk) else chunk[:nl + 1]
+                    if keep or len(buf) < FULL_TRACK_MAX:
+                        buf += piece  # the observers' copy (or the head of the line)
+                    else:
+                        tail = (tail + piece[-PEEK:])[-PEEK:]
+                        size += len(piece)
                     if nl < 0:
-                        buf += chunk  # the observers' copy
                         if not d.stream_write(chunk) and name == S2C:
                             break  # the client is gone
                         continue
-                    last = chunk if nl + 1 == len(chunk) else chunk[:nl + 1]
-                    buf += last
-                    raw = bytes(buf)
-                    buf.clear()
                     numbered, streaming = streaming, None
-                    self.end_streamed(d, numbered, last, raw, validate, track)
+                    if size:  # long and unobserved: only its head and tail were kept
+                        raw = HeadTail(bytes(buf[:PEEK]), (bytes(buf[-PEEK:]) + tail)[-PEEK:], len(buf) + size)
+                    else:
+                        raw = buf  # copied by end_streamed if needed
+                    self.end_streamed(d, numbered, piece, raw, validate, track)
+                    buf.clear()
+                    tail, size = b"", 0
                     if nl + 1 == len(chunk):
                         if d.closed and name == S2C:
                             break
@@ -413,11 +425,15 @@ class StdioProxy(Proxy):
                     break  # the client is gone
                 if buf and _starts_like_json(buf) and self.may_stream(d):
                     streaming = self.begin_streamed(d)
-                    if streaming is not None and not d.stream_write(bytes(buf)) and name == S2C:
-                        break
+                    if streaming is not None:
+                        keep = bool(streaming[0])
+                        if not d.stream_write(bytes(buf)) and name == S2C:
+                            break
         except OSError:
             pass
         rest = cutter.finish()
+        if streaming is not None and size:
+            rest = HeadTail(rest[:PEEK], (rest[-PEEK:] + tail)[-PEEK:], len(rest) + size)
         if streaming is not None:
             # EOF (or the client went away) in the middle of a streamed line: end it.
             self.end_streamed(d, streaming, b"", rest, validate, track, eof=True)

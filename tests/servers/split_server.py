@@ -4,7 +4,7 @@
 
 Requests (one JSON object a line) by method:
 
-- ``big`` (params ``half``, optional ``after``): writes the first half of a reply line, then waits
+- ``big`` (params ``half``, optional ``after``, ``idlast``: the id at the end): writes the first half of a reply line, then waits
   for the file DIR/go<id>, then writes the rest of the line (and ``after``, a line to write in the
   same write, if given).
 - ``banner``: writes the first half of a non-JSON line, waits for DIR/go<id>, writes its end and
@@ -45,13 +45,15 @@ def handle(line: bytes) -> None:
         return
     if method in ("big", "die"):
         half = params.get("half", 300_000)
-        head = b'{"jsonrpc":"2.0","id":%s,"result":{"text":"' % json.dumps(mid).encode()
+        idlast = params.get("idlast")  # the id after the result (servers may put it anywhere)
+        head = b'{"jsonrpc":"2.0",' + (b"" if idlast else b'"id":%s,' % json.dumps(mid).encode()) + b'"result":{"text":"'
         write(head + b"a" * half)
         if method == "die":
             os._exit(0)
         wait_go(mid)
         after = params.get("after")
-        write(b"b" * half + b'"}}\n' + (json.dumps(after).encode() + b"\n" if after else b""))
+        end = b'"},"id":%s}\n' % json.dumps(mid).encode() if idlast else b'"}}\n'
+        write(b"b" * half + end + (json.dumps(after).encode() + b"\n" if after else b""))
     elif method == "banner":
         write(b"Loading the very important server " + b"." * 200_000)
         wait_go(mid)
