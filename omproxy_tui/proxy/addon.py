@@ -34,7 +34,9 @@ OTHER_HOOKS = ("_on_start", "_on_close", "_on_server_stderr", "_on_lifecycle")
 FLAGS = ("modifies_traffic", "whole_lines", "needs_loop")
 #: life-cycle calls
 STEPS = ("prepare", "loop_started", "loop_stopping", "shutdown")
-MEMBERS = MESSAGE_HOOKS + OTHER_HOOKS + FLAGS + STEPS
+#: asked on a relay thread as a big line starts (cut-through streaming)
+QUERIES = ("may_stream",)
+MEMBERS = MESSAGE_HOOKS + OTHER_HOOKS + FLAGS + STEPS + QUERIES
 
 
 class Addon(Protocol):
@@ -59,6 +61,12 @@ class Addon(Protocol):
 
     def shutdown(self) -> None:
         """Sync clean-up, last; an exception is reported, not raised."""
+
+    def may_stream(self, direction: str) -> bool:
+        """Relay thread, as a big line starts: may it be streamed through (forwarded in pieces as
+        it arrives, observers seeing it whole afterwards)? An addon that gates or rewrites lines
+        says False while it could hold, route or swallow a line starting now; an addon without
+        this method never stops streaming, but a gate whose owner lacks it does."""
 
     def _on_mcp_client_message(self, message: Any) -> Any:
         """Each client -> server message; takes ``(message)``, ``(message, line)`` or ``(line)``."""
