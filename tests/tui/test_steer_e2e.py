@@ -364,7 +364,9 @@ async def test_demo_slow_call_can_be_held_and_edited():
     """`omproxy-tui --demo` is a live session to steer: hold its slow calls, edit one, release it."""
     from omproxy_tui.demo.runner import DemoRunner
 
-    runner = DemoRunner(rounds=6, speed=4.0)
+    # No round limit: under load the intercept may be set after the first rounds went by; the
+    # demo runs until stopped.
+    runner = DemoRunner(speed=4.0)
     sock = runner.start()
     try:
         app = OmproxyApp([SocketSource(sock)], demo=runner)
@@ -377,12 +379,19 @@ async def test_demo_slow_call_can_be_held_and_edited():
             await pilot.pause()
             await pilot.press(*"~q & ~tool slow", "enter")
             await wait_for(pilot, lambda: info.intercept == "~q & ~tool slow", what="intercept set")
-            await wait_for(pilot, lambda: held_record(app, lambda r: r.tool == "slow") is not None, what="slow held")
-            await pilot.press("h")
+            # Every few rounds the demo also starts an 8 s slow call and cancels it: releasing that
+            # one would be answered by nobody (the cancel follows it), so edit another.
+            def editable(r) -> bool:
+                return r.tool == "slow" and json.loads(r.raw)["params"]["arguments"].get("seconds") != 8
+
+            await wait_for(pilot, lambda: held_record(app, editable) is not None, what="slow held")
+            target = held_record(app, editable)
+            app.log_widget.move_cursor(app.view.position(target.index))
+            await wait_for(pilot, lambda: app.log_widget.selected_record() is target, what="held call selected")
             rec = app.log_widget.selected_record()
             assert rec.held and rec.tool == "slow"
             await pilot.press("e")
-            await pilot.pause()
+            await wait_for(pilot, lambda: bool(app.screen.query("#editor-text")), what="editor open")
             area = app.screen.query_one("#editor-text")
             args = json.loads(area.text)["params"]["arguments"]
             area.text = area.text.replace(json.dumps(args["seconds"]), "0.2", 1)
