@@ -160,7 +160,10 @@ def test_restart_by_command_keeps_the_session(mode):
                 assert len(failures) == 1 and failures[0].error.code == -32011
                 assert "restarted" in failures[0].error.message
                 assert results == {n: str(n) for n in range(1, 6)}
-                assert await text(client, "notes") == "1,2,3,4,5"  # none lost, duplicated or reordered
+                # None lost or duplicated. (The SDK server runs sync tools in worker threads, so the
+                # order in which it *handles* a burst of released requests is not the order they
+                # arrived in; release order itself is covered by the inspector's release tests.)
+                assert sorted(map(int, (await text(client, "notes")).split(","))) == [1, 2, 3, 4, 5]
                 await rig.list_changed()
                 assert await names(client) == ["note", "notes", "one", "slow", "two"]
                 assert await text(client, "two", {"x": 21}) == "42"
