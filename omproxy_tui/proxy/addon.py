@@ -34,7 +34,9 @@ OTHER_HOOKS = ("_on_start", "_on_close", "_on_server_stderr", "_on_lifecycle")
 FLAGS = ("modifies_traffic", "whole_lines", "needs_loop")
 #: life-cycle calls
 STEPS = ("prepare", "loop_started", "loop_stopping", "shutdown")
-MEMBERS = MESSAGE_HOOKS + OTHER_HOOKS + FLAGS + STEPS
+#: questions the relay asks while it runs
+QUERIES = ("may_stream",)
+MEMBERS = MESSAGE_HOOKS + OTHER_HOOKS + FLAGS + STEPS + QUERIES
 
 
 class Addon(Protocol):
@@ -59,6 +61,11 @@ class Addon(Protocol):
 
     def shutdown(self) -> None:
         """Sync clean-up, last; an exception is reported, not raised."""
+
+    def may_stream(self, direction: str) -> bool:
+        """Relay thread, per long line: False if this addon may need the line whole or held (it
+        watches the wire some other way, e.g. the hot-restart writer); then it is not streamed
+        through as it arrives. An addon without it does not stop streaming."""
 
     def _on_mcp_client_message(self, message: Any) -> Any:
         """Each client -> server message; takes ``(message)``, ``(message, line)`` or ``(line)``."""
