@@ -393,8 +393,10 @@ async def test_demo_slow_call_can_be_held_and_edited():
             await pilot.press("e")
             await wait_for(pilot, lambda: bool(app.screen.query("#editor-text")), what="editor open")
             area = app.screen.query_one("#editor-text")
-            args = json.loads(area.text)["params"]["arguments"]
-            area.text = area.text.replace(json.dumps(args["seconds"]), "0.2", 1)
+            # edit the value itself: a text replace of e.g. "2.0" hit "jsonrpc": "2.0" (or an id) first
+            msg = json.loads(area.text)
+            msg["params"]["arguments"]["seconds"] = 0.2
+            area.text = json.dumps(msg, indent=2)
             await pilot.pause()
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: any(r.kind == "response" and r.tool == "slow" and "slept 0.2 s" in r.raw
