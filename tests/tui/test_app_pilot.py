@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from pilot_wait import wait_for
 from fake_proxy import FakeProxy, message, plain
 
 from omproxy_tui.client.sources import SocketSource
@@ -16,14 +17,6 @@ from omproxy_tui.tui.app import OmproxyApp
 pytestmark = pytest.mark.anyio
 
 SIZE = (140, 40)
-
-
-async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def n_messages(frames) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pilot_wait import wait_for
 from omproxy_tui.client.sources import SocketSource
 from omproxy_tui.tui.app import OmproxyApp
 
@@ -28,14 +29,6 @@ pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(not _proxy_has_inspect(), reason="`omproxy stdio --inspect-socket` is not available yet"),
 ]
-
-
-async def wait_for(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await pilot.pause(0.05)
 
 
 async def test_demo_end_to_end():

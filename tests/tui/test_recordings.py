@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
+from pilot_wait import wait_for
 from omproxy_tui.core.export import export_jsonl, load_jsonl
 from omproxy_tui.core.store import Store
 from omproxy_tui.protocol.builder import FrameBuilder
@@ -13,14 +13,6 @@ from omproxy_tui.protocol.recording import write_recording
 from omproxy_tui.tui.app import build_app
 
 pytestmark = pytest.mark.anyio
-
-
-async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def two_sessions() -> list[dict]:

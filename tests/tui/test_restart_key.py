@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import pytest
 
+from pilot_wait import wait_for
 from helpers import RAW_SERVER, Session, short_tmpdir
 from omproxy_tui.client.sources import SocketSource
 from omproxy_tui.tui.app import OmproxyApp
 
 pytestmark = pytest.mark.anyio
-
-
-async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await pilot.pause(0.05)
 
 
 async def test_restart_key_restarts_the_selected_sessions_server():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
+from pilot_wait import wait_for
 from fake_proxy import FakeProxy
 from test_typing import type_now
 from textual.widgets import DataTable, Log
@@ -15,14 +15,6 @@ from omproxy_tui.tui.app import OmproxyApp
 
 pytestmark = pytest.mark.anyio
 SIZE = (140, 40)
-
-
-async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 @pytest.fixture

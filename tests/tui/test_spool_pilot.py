@@ -4,9 +4,9 @@ back from the spool (a live session) or from the opened recording itself (``--op
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from pilot_wait import wait_for
 from fake_proxy import FakeProxy, message, plain
 
 from omproxy_tui.client.sources import SocketSource
@@ -19,14 +19,6 @@ from omproxy_tui.tui.app import OmproxyApp, build_app
 pytestmark = pytest.mark.anyio
 
 SIZE = (140, 40)
-
-
-async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 @pytest.fixture

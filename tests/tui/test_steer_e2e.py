@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from pilot_wait import wait_for
 from helpers import Inspector, Session
 
 from omproxy_tui.client.sources import RecordingSource, SocketSource
@@ -19,14 +20,6 @@ from omproxy_tui.tui.app import OmproxyApp
 pytestmark = pytest.mark.anyio
 SIZE = (140, 40)
 SERVER = [sys.executable, "-m", "omproxy_tui.demo.server"]
-
-
-async def wait_for(pilot, cond, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout} s")
-        await pilot.pause(0.05)
 
 
 async def client_recv(pilot, session: Session, pred, timeout: float = 30.0, what: str = "message") -> dict:

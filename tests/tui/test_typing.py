@@ -8,9 +8,9 @@ or a paste into the terminal does. Before the fix, the keys after ``/`` or ``e``
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
+from pilot_wait import wait_for
 from fake_proxy import FakeProxy, plain
 from textual import events
 from textual.keys import _character_to_key
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.anyio
 
 SIZE = (140, 40)
 NAMED = {"colon": ":", "slash": "/", "enter": "\r", "escape": "\x1b", "question_mark": "?", "backspace": "\x7f"}
-
-
-async def wait_for(pilot, cond, timeout: float = 60.0) -> None:  # generous: loaded machines
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 async def type_now(pilot, *keys: str) -> None:
