@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 from pilot_wait import wait_for
@@ -285,7 +286,11 @@ async def test_discovery_attaches_new_proxies(sockdir, monkeypatch):
         await fake.stop()
 
 
-async def test_two_sessions_scope_and_error_jumps(sockdir):
+@asynccontextmanager
+async def _alpha_and_beta(sockdir):
+    """Two live sessions, alpha and beta, fully loaded, with the sessions list focused."""
+    from omproxy_tui.tui.app import SessionList
+
     a = await FakeProxy(str(sockdir / "a.sock"), canned_session(name="alpha", pid=1)).start()
     b = await FakeProxy(str(sockdir / "b.sock"), canned_session(T0 + 1, rounds=1, name="beta", pid=2)).start()
     try:
@@ -293,39 +298,43 @@ async def test_two_sessions_scope_and_error_jumps(sockdir):
         async with app.run_test(size=SIZE) as pilot:
             total = n_messages(a.backlog) + n_messages(b.backlog)
             await wait_for(pilot, lambda: len(app.store) == total)
-            assert sorted(app.sessions_by_label) == ["alpha", "beta"]
-            # Enter on a session in the list shows only that session
-            from omproxy_tui.tui.app import SessionList
-
             app._refresh_sessions()
             sessions = app.query_one(SessionList)
             sessions.focus()
-            ids = [sessions.get_option_at_index(n).id for n in range(sessions.option_count)]
-            sessions.highlighted = ids.index("beta")
-            await pilot.press("enter")
-            await pilot.pause()
-            assert app.session_scope == "beta"
-            assert len(app.view.indices) == n_messages(b.backlog)
-            assert {app.store[i].session for i in app.view.indices} == {"beta"}
-            await pilot.press("asterisk")
-            await pilot.pause()
-            assert app.session_scope is None and len(app.view.indices) == total
-            # n / N walk the errors
-            app.log_widget.focus()
-            await pilot.press("home", "n")
-            await pilot.pause()
-            first = app.log_widget.selected_record()
-            assert first.error or first.kind in ("error", "invalid") or first.tool_error
-            await pilot.press("n")
-            await pilot.pause()
-            second = app.log_widget.selected_record()
-            assert second.index > first.index
-            await pilot.press("N")
-            await pilot.pause()
-            assert app.log_widget.selected_record().index == first.index
+            yield app, pilot, a, b, sessions
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_two_sessions_scope_and_error_jumps(sockdir):
+    async with _alpha_and_beta(sockdir) as (app, pilot, a, b, sessions):
+        total = len(app.store)
+        assert sorted(app.sessions_by_label) == ["alpha", "beta"]
+        # Enter on a session in the list shows only that session
+        ids = [sessions.get_option_at_index(n).id for n in range(sessions.option_count)]
+        sessions.highlighted = ids.index("beta")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.session_scope == "beta"
+        assert len(app.view.indices) == n_messages(b.backlog)
+        assert {app.store[i].session for i in app.view.indices} == {"beta"}
+        await pilot.press("asterisk")
+        await pilot.pause()
+        assert app.session_scope is None and len(app.view.indices) == total
+        # n / N walk the errors
+        app.log_widget.focus()
+        await pilot.press("home", "n")
+        await pilot.pause()
+        first = app.log_widget.selected_record()
+        assert first.error or first.kind in ("error", "invalid") or first.tool_error
+        await pilot.press("n")
+        await pilot.pause()
+        second = app.log_widget.selected_record()
+        assert second.index > first.index
+        await pilot.press("N")
+        await pilot.pause()
+        assert app.log_widget.selected_record().index == first.index
 
 
 async def test_rows_mark_held_lost_injected_and_palette(proxy):
@@ -650,23 +659,9 @@ async def test_an_ended_socket_is_reattached_when_a_new_proxy_appears_there(sock
 
 
 async def test_x_on_the_sessions_list_forgets_a_session(sockdir):
-    a = await FakeProxy(str(sockdir / "a.sock"), canned_session(name="alpha", pid=1)).start()
-    b = await FakeProxy(str(sockdir / "b.sock"), canned_session(T0 + 1, rounds=1, name="beta", pid=2)).start()
-    try:
-        app = OmproxyApp([SocketSource(a.path), SocketSource(b.path)], clock=lambda: T0)
-        async with app.run_test(size=SIZE) as pilot:
-            total = n_messages(a.backlog) + n_messages(b.backlog)
-            await wait_for(pilot, lambda: len(app.store) == total)
-            from omproxy_tui.tui.app import SessionList
-
-            app._refresh_sessions()
-            sessions = app.query_one(SessionList)
-            sessions.focus()
-            sessions.highlighted = [i.label for i in app.sessions.values()].index("beta")
-            await pilot.press("x")
-            await wait_for(pilot, lambda: sorted(app.sessions_by_label) == ["alpha"])
-            assert len(app.view.indices) == n_messages(a.backlog)
-            await wait_for(pilot, lambda: sessions.option_count == 1)
-    finally:
-        await a.stop()
-        await b.stop()
+    async with _alpha_and_beta(sockdir) as (app, pilot, a, b, sessions):
+        sessions.highlighted = [i.label for i in app.sessions.values()].index("beta")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: sorted(app.sessions_by_label) == ["alpha"])
+        assert len(app.view.indices) == n_messages(a.backlog)
+        await wait_for(pilot, lambda: sessions.option_count == 1)
