@@ -20,6 +20,26 @@ SHOTS = ["main", "detail", "filter", "filter-error", "stats", "server-log", "hel
          "steer-held", "steer-editor-error", "steer-compose"]
 
 
+async def _shoot(app, size: tuple[int, int], out: Path, name: str, setup, *,
+                 ready, what: str, settle: float) -> Path:
+    """Run app until ready(), set up the scene, and save it as out/name.svg."""
+    async with app.run_test(size=size) as pilot:
+        deadline = time.monotonic() + 15
+        while not ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not load")
+            await pilot.pause(0.02)
+        app.filter_bar.input.cursor_blink = False  # a blinking cursor would make the SVGs differ run to run
+        app._refresh_sessions()
+        app._refresh_status()
+        await pilot.pause()
+        await setup(app, pilot)
+        await pilot.pause(settle)
+        path = out / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(out))
+        return path
+
+
 async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     from omproxy_tui.tui.app import build_app
@@ -33,21 +53,9 @@ async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
 
     async def shoot(name: str, setup) -> None:
         app = build_app(recordings=[str(first), str(second)], clock=lambda: T0 + 14.0)
-        async with app.run_test(size=size) as pilot:
-            deadline = time.monotonic() + 15
-            while sum(1 for i in app.sessions.values() if i.state == "loaded") < 2:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("canned session did not load")
-                await pilot.pause(0.02)
-            app.filter_bar.input.cursor_blink = False
-            app._refresh_sessions()
-            app._refresh_status()
-            await pilot.pause()
-            await setup(app, pilot)
-            await pilot.pause(0.1)
-            path = out / f"{name}.svg"
-            app.save_screenshot(filename=path.name, path=str(out))
-            written.append(path)
+        written.append(await _shoot(
+            app, size, out, name, setup, settle=0.1, what="canned session",
+            ready=lambda: sum(1 for i in app.sessions.values() if i.state == "loaded") >= 2))
 
     def pick(app, predicate) -> None:
         log = app.log_widget
@@ -103,21 +111,9 @@ async def _render_steering(out: Path, size: tuple[int, int], written: list[Path]
 
     async def shoot(name: str, setup) -> None:
         app = OmproxyApp([CannedLiveSource()], clock=lambda: T0 + 14.0)
-        async with app.run_test(size=size) as pilot:
-            deadline = time.monotonic() + 15
-            while not any(s.held for s in app.sessions.values()):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("canned live session did not load")
-                await pilot.pause(0.02)
-            app.filter_bar.input.cursor_blink = False
-            app._refresh_sessions()
-            app._refresh_status()
-            await pilot.pause()
-            await setup(app, pilot)
-            await pilot.pause(0.2)
-            path = out / f"{name}.svg"
-            app.save_screenshot(filename=path.name, path=str(out))
-            written.append(path)
+        written.append(await _shoot(
+            app, size, out, name, setup, settle=0.2, what="canned live session",
+            ready=lambda: any(s.held for s in app.sessions.values())))
 
     async def held(app, pilot):
         pick(app, lambda r: r.held and r.tool == "slow")
