@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from .. import __version__
-from ..proxy.line import _UNSET, C2S, S2C
+from ..proxy.line import _UNSET
 from . import semconv
 from .tracker import Tracker, new_span_id, new_trace_id
 

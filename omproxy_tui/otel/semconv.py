@@ -23,6 +23,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+# ``jsonrpc.request.id`` is the id as the wire spells it (1 and "1" both give "1"): the same
+# text the TUI shows and ``~id`` matches, so one function serves both.
+from ..core.records import id_text
+
 RESOURCE_METHODS = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe",
                               "notifications/resources/updated"})
 TOOL_ERROR = "tool_error"
@@ -59,13 +63,6 @@ def meta_of(obj: dict) -> dict:
     params = obj.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     return meta if isinstance(meta, dict) else {}
-
-
-def id_text(value: Any) -> str:
-    """``jsonrpc.request.id``: the id as the wire spells it (1 and "1" both give "1")."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
 
 
 def transport_attributes(transport: str, target: Any) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from collections import deque
 from typing import Any, Callable
 
 from .addon import Addon
-from .hooks import HOOK_FOR_DIRECTION, HookExit, HookRunner, _Hook, default_hook, modifies  # noqa: F401 (re-exported)
+from .hooks import HookRunner, default_hook, modifies  # noqa: F401 (modifies is re-exported)
 from .line import C2S, DROP, S2C, Line, encode_replacement, looks_like_json, parse_json
 from .sequence import Sequencer
 
