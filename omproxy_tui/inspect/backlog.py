@@ -24,7 +24,8 @@ HANDSHAKE_MAX = 1 << 20
 HANDSHAKE_METHODS = ("initialize", "server/discover")
 
 
-def _key(mid: Any) -> tuple:
+def request_key(mid: Any) -> tuple:
+    """A JSON-RPC id as a dict key (its type kept apart: 1 and "1" are different requests)."""
     return (type(mid).__name__, mid if isinstance(mid, (int, str)) else repr(mid))
 
 
@@ -108,14 +109,14 @@ class Backlog:
             if b'"initialize"' in raw or b'"server/discover"' in raw:
                 obj = line.json
                 if isinstance(obj, dict) and obj.get("method") in HANDSHAKE_METHODS and "id" in obj:
-                    self._handshake_ids.add(_key(obj["id"]))
+                    self._handshake_ids.add(request_key(obj["id"]))
                     return True
             return False
         if not self._handshake_ids:
             return False
         obj = line.json
         if isinstance(obj, dict) and "method" not in obj and "id" in obj:
-            k = _key(obj["id"])
+            k = request_key(obj["id"])
             if k in self._handshake_ids:
                 self._handshake_ids.discard(k)
                 return True

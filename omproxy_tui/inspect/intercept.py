@@ -22,6 +22,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from ..proxy.line import C2S, S2C, Line, parse_json
+from .backlog import request_key
 from .commands import CommandError
 
 #: operator -> why the proxy cannot evaluate it on the line it is about to hold
@@ -83,10 +84,6 @@ def _target(method: str, params: Any) -> str | None:
     return value if type(value) is str else None
 
 
-def _key(mid: Any) -> tuple:
-    return (type(mid).__name__, mid if isinstance(mid, (int, str)) else repr(mid))
-
-
 class Pairing:
     """Method and target of the requests relayed in each direction, so a response can be
     matched by its request's method and tool. Fed on the relay threads before forwarding (a
@@ -118,7 +115,7 @@ class Pairing:
             obj, _ = parse_json(raw)
             if not (isinstance(obj, dict) and "id" in obj and isinstance(obj.get("method"), str)):
                 continue
-            key = (direction, _key(obj["id"]))
+            key = (direction, request_key(obj["id"]))
             requests[key] = (obj["method"], _target(obj["method"], obj.get("params")))
             requests.move_to_end(key)
         while len(requests) > MAX_REMEMBERED:
@@ -128,7 +125,7 @@ class Pairing:
         """(method, target) of the request with id `mid` sent in `direction`, if remembered."""
         with self._lock:
             self._index_locked()
-            return self._requests.get((direction, _key(mid)))
+            return self._requests.get((direction, request_key(mid)))
 
     def record(self, line: Line, session: str) -> Any:
         """The line as the view would see it: session name, and a response's method and tool."""
