@@ -142,30 +142,41 @@ class Inspector:
             pass
 
 
+def pump_output(proc, on_stderr):
+    """Drain a child's stdout (line by line into a queue, b"" at EOF) and stderr (chunks to on_stderr)
+    on daemon threads, so a chatty child never blocks on a full pipe. Returns (lines, stderr thread)."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(b"")
+
+    def pump_err():
+        while chunk := proc.stderr.read1(65536):
+            on_stderr(chunk)
+
+    threading.Thread(target=pump, daemon=True).start()
+    err = threading.Thread(target=pump_err, daemon=True)
+    err.start()
+    return lines, err
+
+
 class Session:
     """A proxy subprocess whose stdin/stdout the test drives as the MCP client."""
 
     def __init__(self, proxy_args: list[str], server: list[str], env: dict | None = None):
-        import queue
-        import threading
-
         self.proc = subprocess.Popen(omproxy_cmd(*proxy_args, "--", *server), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                                      env=env or os.environ.copy())
-        self.lines: queue.Queue = queue.Queue()
         self.stderr = b""
+        self.lines, _ = pump_output(self.proc, self._add_stderr)
 
-        def pump():
-            for line in self.proc.stdout:
-                self.lines.put(line)
-            self.lines.put(b"")
-
-        def pump_err():
-            while chunk := self.proc.stderr.read1(65536):
-                self.stderr += chunk
-
-        threading.Thread(target=pump, daemon=True).start()
-        threading.Thread(target=pump_err, daemon=True).start()
+    def _add_stderr(self, chunk: bytes) -> None:
+        self.stderr += chunk
 
     def send(self, obj) -> None:
         import json
