@@ -59,6 +59,19 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def wait_until(pred, what: str, timeout: float = 30.0):
+    """Poll `pred` until it returns something truthy (returned) or `timeout` seconds pass (AssertionError
+    naming `what`): tests wait for a condition under a deadline, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
 def wait_dead(*pids: int, timeout: float = 10.0) -> None:
     """Wait until every pid is gone: SIGKILL is asynchronous, so a process killed just before the
     proxy exited may still be tearing down when the test looks."""

@@ -10,11 +10,10 @@ import os
 import queue
 import subprocess
 import sys
-import time
 
 import pytest
 
-from helpers import ROOT, free_port, omproxy_cmd, pump_output, wait_port
+from helpers import ROOT, free_port, omproxy_cmd, pump_output, wait_port, wait_until
 
 INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -132,17 +131,6 @@ class Client:
         except OSError:
             pass
         return self.wait(timeout)
-
-
-def wait_until(pred, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
 
 
 def frames(path) -> list[dict]:
