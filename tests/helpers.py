@@ -59,6 +59,19 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def wait_until(pred, what: str, timeout: float = 30.0):
+    """Poll `pred` until it returns something truthy (returned) or `timeout` seconds pass (AssertionError
+    naming `what`): tests wait for a condition under a deadline, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
 def wait_dead(*pids: int, timeout: float = 10.0) -> None:
     """Wait until every pid is gone: SIGKILL is asynchronous, so a process killed just before the
     proxy exited may still be tearing down when the test looks."""
@@ -142,30 +155,41 @@ class Inspector:
             pass
 
 
+def pump_output(proc, on_stderr):
+    """Drain a child's stdout (line by line into a queue, b"" at EOF) and stderr (chunks to on_stderr)
+    on daemon threads, so a chatty child never blocks on a full pipe. Returns (lines, stderr thread)."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(b"")
+
+    def pump_err():
+        while chunk := proc.stderr.read1(65536):
+            on_stderr(chunk)
+
+    threading.Thread(target=pump, daemon=True).start()
+    err = threading.Thread(target=pump_err, daemon=True)
+    err.start()
+    return lines, err
+
+
 class Session:
     """A proxy subprocess whose stdin/stdout the test drives as the MCP client."""
 
     def __init__(self, proxy_args: list[str], server: list[str], env: dict | None = None):
-        import queue
-        import threading
-
         self.proc = subprocess.Popen(omproxy_cmd(*proxy_args, "--", *server), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                                      env=env or os.environ.copy())
-        self.lines: queue.Queue = queue.Queue()
         self.stderr = b""
+        self.lines, _ = pump_output(self.proc, self._add_stderr)
 
-        def pump():
-            for line in self.proc.stdout:
-                self.lines.put(line)
-            self.lines.put(b"")
-
-        def pump_err():
-            while chunk := self.proc.stderr.read1(65536):
-                self.stderr += chunk
-
-        threading.Thread(target=pump, daemon=True).start()
-        threading.Thread(target=pump_err, daemon=True).start()
+    def _add_stderr(self, chunk: bytes) -> None:
+        self.stderr += chunk
 
     def send(self, obj) -> None:
         import json

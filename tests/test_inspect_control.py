@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import RAW_SERVER, Inspector, Session, short_tmpdir
+from helpers import RAW_SERVER, Inspector, Session, short_tmpdir, wait_until
 
 # The issue asks for 100 ms; the bound is generous so a loaded two-core machine passes. Before the
 # fix these never answered at all (the event loop waited on a lock held across the blocked write).
@@ -32,14 +32,6 @@ def _pipe_fill(pid: int) -> tuple[int, int]:
         return waiting, fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
     finally:
         os.close(fd)
-
-
-def _wait_for(cond, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def _timed(fn):
@@ -65,7 +57,7 @@ def test_control_channel_answers_while_a_write_to_the_server_is_blocked(sock):
 
         pid = json.loads(reply["raw"])["result"]["pid"]
         s.send({"jsonrpc": "2.0", "id": 2, "method": "big", "params": {"x": "x" * (1 << 20)}})
-        _wait_for(lambda: _pipe_fill(pid)[0] >= _pipe_fill(pid)[1], "the pipe to the server to fill up")
+        wait_until(lambda: _pipe_fill(pid)[0] >= _pipe_fill(pid)[1], "the pipe to the server to fill up")
 
         # a new inspector gets hello and state
         def attach():

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from test_remote_legs import INIT, INITIALIZED, Client, Server, call, no_traceback, wait_until
+from test_remote_legs import INIT, INITIALIZED, Client, call, no_traceback, wait_until
+from test_remote_legs import server  # noqa: F401  (the pytest fixture, shared rather than re-written)
 
 KINDS = ["http", "sse"]
 #: hook styles in tests/remote_hooks.py: @modifies async (line), modifies_traffic class with async
@@ -18,21 +19,6 @@ KINDS = ["http", "sse"]
 STYLES = ["Async", "AsyncClass", "Sync"]
 INIT_SAMPLING = json.loads(json.dumps(INIT))
 INIT_SAMPLING["params"]["capabilities"] = {"sampling": {}}
-
-
-@pytest.fixture
-def server(tmp_path):
-    made = []
-
-    def start(kind: str, *args: str) -> Server:
-        s = Server(kind, tmp_path, *args)
-        made.append(s)
-        return s
-
-    yield start
-    for s in made:
-        if s.proc.poll() is None:
-            s.stop()
 
 
 @pytest.fixture

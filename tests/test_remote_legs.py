@@ -10,12 +10,10 @@ import os
 import queue
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
-from helpers import ROOT, free_port, omproxy_cmd, wait_port
+from helpers import ROOT, free_port, omproxy_cmd, pump_output, wait_port, wait_until
 
 INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -79,21 +77,11 @@ class Client:
     def __init__(self, kind: str, url: str, *args: str):
         self.proc = subprocess.Popen(omproxy_cmd(kind, "--url", url, *args), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-        self.lines: queue.Queue = queue.Queue()
         self.err = b""
+        self.lines, self._err_thread = pump_output(self.proc, self._add_err)
 
-        def pump():
-            for line in self.proc.stdout:
-                self.lines.put(line)
-            self.lines.put(b"")
-
-        def pump_err():
-            while chunk := self.proc.stderr.read1(65536):
-                self.err += chunk
-
-        threading.Thread(target=pump, daemon=True).start()
-        self._err_thread = threading.Thread(target=pump_err, daemon=True)
-        self._err_thread.start()
+    def _add_err(self, chunk: bytes) -> None:
+        self.err += chunk
 
     def send(self, *objs) -> None:
         data = b"".join((o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n" for o in objs)
@@ -143,17 +131,6 @@ class Client:
         except OSError:
             pass
         return self.wait(timeout)
-
-
-def wait_until(pred, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
 
 
 def frames(path) -> list[dict]:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from helpers import RAW_SERVER, ROOT, Inspector, omproxy_cmd, pid_alive, short_tmpdir
+from helpers import RAW_SERVER, ROOT, Inspector, omproxy_cmd, pid_alive, short_tmpdir, wait_until
 
 
 class SlowReader:
@@ -35,30 +35,22 @@ def spawn(args, server, stdin=subprocess.PIPE):
                             stderr=subprocess.PIPE, cwd=ROOT)
 
 
-def wait_until(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_sigterm_while_the_server_does_not_read_and_a_big_request_is_being_written(tmp_path):
     """Item 1: shutdown never waits on a blocked write: omproxy exits, the server group is killed."""
     pidfile = tmp_path / "pid"
     proc = spawn(["stdio"], [*RAW_SERVER, "mute", str(pidfile)])
     try:
-        wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 20, "the server to start")
+        wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), "the server to start", timeout=20)
         server = int(pidfile.read_text())
         big = b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"x":"' + b"y" * (1 << 20) + b'"}}\n'
         writer = threading.Thread(target=lambda: (proc.stdin.write(big), proc.stdin.flush()), daemon=True)
         writer.start()
         # the proxy is now stuck writing to a server that does not read
-        wait_until(lambda: _pipe_full(proc.pid), 20, "the proxy blocked in a write to the server")
+        wait_until(lambda: _pipe_full(proc.pid), "the proxy blocked in a write to the server", timeout=20)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
         assert code in (128 + signal.SIGTERM, 0), proc.stderr.read()[-2000:]
-        wait_until(lambda: not pid_alive(server), 10, "the server to be gone")
+        wait_until(lambda: not pid_alive(server), "the server to be gone", timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
