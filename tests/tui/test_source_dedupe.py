@@ -8,17 +8,11 @@ import asyncio
 import pytest
 from fake_proxy import FakeProxy, message
 
+from pilot_wait import until as _until
+
 from omproxy_tui.client.sources import SocketSource
 
 pytestmark = pytest.mark.anyio
-
-
-async def _until(pred, what: str) -> None:
-    for _ in range(1000):
-        if pred():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_live_frames_are_never_dropped_and_only_the_replay_is_deduplicated(sockdir):

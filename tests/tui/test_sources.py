@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 
 import pytest
+from pilot_wait import until as _until
 from fake_proxy import FakeProxy, message
 
 from omproxy_tui.client.sources import RecordingSource, SocketSource, load_recording, write_recording
@@ -15,15 +15,6 @@ from omproxy_tui.demo.canned import canned_session
 from omproxy_tui.protocol import discovery
 
 pytestmark = pytest.mark.anyio
-
-
-async def _until(pred, what: str, timeout: float = 30.0) -> None:
-    """Poll `pred` under a deadline: a loaded machine can be ten times slower than a quiet one."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def test_runtime_dir_and_paths(sockdir, monkeypatch):
