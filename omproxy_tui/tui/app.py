@@ -616,13 +616,15 @@ class OmproxyApp(SteeringMixin, App[None]):
     @on(MessageLog.CursorMoved)
     def _cursor_moved(self, event: MessageLog.CursorMoved) -> None:
         # Leading-edge debounce: a lone move (a jump, a click, one key) shows its record at
-        # once, in the same screen update as the log; moves that follow within 30 ms (a key
-        # held down) only restart the timer, and the pane is rendered once, when they stop.
+        # once, in the screen update right after the log's (the pane's new content changes its
+        # height, so it costs a layout of the whole screen: done with the log's rows, a key
+        # waited for both); moves that follow within 30 ms (a key held down) only restart the
+        # timer, and the pane is rendered once, when they stop.
         if self._detail_timer is not None:
             self._detail_timer.stop()
             self._detail_timer = self.set_timer(0.03, self._show_detail)
             return
-        self._show_detail()
+        self.call_after_refresh(self._paint_detail)
         self._detail_timer = self.set_timer(0.03, self._detail_quiet)
 
     def _detail_quiet(self) -> None:
@@ -630,6 +632,9 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def _show_detail(self) -> None:
         self._detail_timer = None
+        self._paint_detail()
+
+    def _paint_detail(self) -> None:
         if not self.is_running:
             return
         detail = self.query_one_optional("#detail", DetailPane)

@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
 from fake_proxy import FakeProxy  # noqa: E402
+from keypaint import KeyToPaint, percentile  # noqa: E402
 
 from omproxy_tui.client.sources import Source  # noqa: E402
 from omproxy_tui.protocol.builder import message_frame  # noqa: E402
@@ -97,18 +98,47 @@ async def bench_ingest(n: int) -> dict:
             await pilot.pause()
             out[f"refilter[{expr or 'none'}]_ms"] = (time.perf_counter() - t0) * 1000
             out[f"rows[{expr or 'none'}]"] = len(app.view.indices)
-        # scrolling through the whole log: 200 random jumps with repaint
-        log = app.log_widget
-        log.focus()
-        t0 = time.perf_counter()
-        for j in range(200):
-            log.move_cursor((j * 7919) % len(app.view.indices))
-            await pilot.pause()
-        out["jump_ms_avg"] = (time.perf_counter() - t0) * 1000 / 200
-        t0 = time.perf_counter()
-        for _ in range(50):
-            await pilot.press("pagedown")
-        out["pagedown_ms_avg"] = (time.perf_counter() - t0) * 1000 / 50
+        out.update(await bench_navigation(app))
+    return out
+
+
+async def bench_navigation(app: OmproxyApp, rounds: int = 60) -> dict:
+    """Key-to-paint (see keypaint.py) of the log's navigation keys at the app's current size,
+    and of jumps (``move_cursor`` to a far row: what ``:`` seq, ``n`` next error or a click do).
+    Keys are spaced 60 ms apart (a fast typist, slower than key repeat, which the detail pane's
+    debounce absorbs); ``detail`` is key until the detail pane shows the new selection."""
+    log = app.log_widget
+    log.focus()
+    log.move_cursor(len(app.view.indices) // 2)
+    await asyncio.sleep(0.1)
+    kp = KeyToPaint(app)
+    out: dict = {}
+    detail: list[float] = []
+    for key in ("pagedown", "pageup", "down", "up"):
+        times = []
+        for _ in range(rounds):
+            before = log.cursor
+            ks = time.perf_counter()
+            times.append(await kp.press(key, lambda b=before: log.cursor != b))
+            if key == "pagedown":
+                shown = lambda: app.detail.record is log.selected_record()  # noqa: E731
+                detail.append((await kp.wait(shown) if not shown() else time.perf_counter()) - ks)
+            await asyncio.sleep(0.06)
+        out[f"key_{key}_p50_ms"] = percentile(times, 0.5) * 1000
+        out[f"key_{key}_p95_ms"] = percentile(times, 0.95) * 1000
+    out["key_pagedown_detail_p95_ms"] = percentile(detail, 0.95) * 1000
+    times = []
+    n = len(app.view.indices)
+    for j in range(rounds):
+        target = (j * 7919 + 13) % n
+        if target == log.cursor:
+            continue
+        ks = time.perf_counter()
+        log.move_cursor(target)
+        times.append(await kp.wait(lambda t=target: log.cursor == t) - ks)
+        await asyncio.sleep(0.06)
+    out["jump_p50_ms"] = percentile(times, 0.5) * 1000
+    out["jump_p95_ms"] = percentile(times, 0.95) * 1000
     return out
 
 
@@ -261,15 +291,13 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
             while len(answers) < n_held or len(app.store) < 2 * n_held:
                 await pilot.pause(0.01)
             answers.clear()
-            app.log_widget.focus()
-            app.log_widget.move_cursor(0)
-            times = []
-            for n in range(100):
-                ks = time.perf_counter()
-                await pilot.press("down" if n % 2 else "up")
-                times.append(time.perf_counter() - ks)
-            times.sort()
-            out["steer_key_baseline_p95_ms"] = times[int(len(times) * 0.95)] * 1000
+            log = app.log_widget
+            log.focus()
+            log.move_cursor(1)
+            kp = KeyToPaint(app)
+            times = await steer_keys(kp, log, ("down", "up"))
+            out["steer_key_baseline_p50_ms"] = percentile(times, 0.5) * 1000
+            out["steer_key_baseline_p95_ms"] = percentile(times, 0.95) * 1000
             await pilot.press("greater_than_sign")
             while not (info.paused or {}).get("c2s"):
                 await pilot.pause(0.01)
@@ -281,17 +309,12 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
             while len(info.held) < n_held:
                 await pilot.pause(0.01)
             out["steer_hold_1000_s"] = time.perf_counter() - t0
-            log = app.log_widget
             log.focus()
             log.move_cursor(0)
-            times = []
-            for n in range(100):
-                ks = time.perf_counter()
-                await pilot.press("h" if n % 2 else "up")  # key, handled, screen updated
-                times.append(time.perf_counter() - ks)
-            times.sort()
-            out["steer_key_held1000_p50_ms"] = times[len(times) // 2] * 1000
-            out["steer_key_held1000_p95_ms"] = times[int(len(times) * 0.95)] * 1000
+            await asyncio.sleep(0.1)
+            times = await steer_keys(kp, log, ("h", "up"))  # next held, then back up a row
+            out["steer_key_held1000_p50_ms"] = percentile(times, 0.5) * 1000
+            out["steer_key_held1000_p95_ms"] = percentile(times, 0.95) * 1000
             ks = time.perf_counter()
             await pilot.press("H")
             await pilot.pause()
@@ -311,6 +334,16 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
         proc.wait(15)
     out.update(await bench_compose(n_tools))
     return out
+
+
+async def steer_keys(kp: KeyToPaint, log, keys: tuple[str, str], rounds: int = 100) -> list[float]:
+    """Key-to-paint of ``rounds`` presses alternating ``keys`` (each moves the cursor)."""
+    times = []
+    for n in range(rounds):
+        before = log.cursor
+        times.append(await kp.press(keys[n % 2], lambda b=before: log.cursor != b))
+        await asyncio.sleep(0.06)
+    return times
 
 
 async def bench_compose(n_tools: int = 200) -> dict:
