@@ -247,6 +247,16 @@ class MessageLog(ScrollView, can_focus=True):
             if self.container_size:
                 self._scroll_update(size)
 
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Every layout of the screen (the detail pane changing height does one per selection)
+        # calls this with the compositor's idea of our virtual size, which is never ours (the
+        # rows are ours, not arranged children), so ScrollView took each for a change and
+        # re-rendered the scrollbar (~20 rows of ScrollBarRender). Our virtual size is kept by
+        # _update_virtual_size; nothing to do when our own size is the same.
+        if size == self._size and container_size == self.container_size:
+            return False
+        return super()._size_updated(size, virtual_size, container_size, layout)
+
     def rows_added(self, added: int, changed: list[int]) -> None:
         """Rows were appended to the view; ``changed`` store indices need repainting."""
         for index in changed:
