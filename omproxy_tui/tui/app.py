@@ -11,6 +11,7 @@ import operator
 import re
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -57,6 +58,11 @@ def styles_dir() -> Path:
 
 #: Every this many new records, the ingest path freezes the heap (see ``_freeze_records``).
 GC_FREEZE_EVERY = 20_000
+
+#: Ingesting a burst: frames per ``ingest`` call, and seconds of ingest before the event loop
+#: gets a turn (see ``_drain_inbox``).
+INGEST_CHUNK = 500
+INGEST_SLICE = 0.010
 
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
 
@@ -201,6 +207,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._sessions_dirty = True
         self._status_dirty = True
         self._detail_timer: Any = None
+        #: batches of frames not ingested yet: [source, frames, how many are done] (see _frames)
+        self._inbox: deque[list[Any]] = deque()
+        self._drain_timer: Any = None
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
@@ -440,10 +449,38 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     @on(FramesReceived)
     def _frames(self, event: FramesReceived) -> None:
-        self.ingest(event.source, event.frames)
-        info = self.model.sessions.get(event.source.key)
-        if info is not None and getattr(event.source, "can_send", False):
-            self._restart_news(info.label, event.frames)
+        # Batches wait their turn in the inbox (in order) and are ingested a slice at a time;
+        # a small batch with nothing waiting is ingested at once, as before.
+        self._inbox.append([event.source, event.frames, 0])
+        if self._drain_timer is None:
+            self._drain_inbox()
+
+    def _drain_inbox(self) -> None:
+        """Ingest from the inbox for at most :data:`INGEST_SLICE` seconds, then let the event loop
+        run (keys, repaints) before the rest: a burst (a 50k-message burst, a backlog replay)
+        arrives in batches of thousands of frames, and ingesting one took long enough to be felt."""
+        self._drain_timer = None
+        inbox = self._inbox
+        clock = time.perf_counter
+        start = clock()
+        while inbox:
+            entry = inbox[0]
+            source, frames, offset = entry
+            chunk = frames[offset:offset + INGEST_CHUNK] if offset or len(frames) > INGEST_CHUNK else frames
+            entry[2] = offset + len(chunk)
+            if entry[2] >= len(frames):
+                inbox.popleft()
+            self.ingest(source, chunk)
+            info = self.model.sessions.get(source.key)
+            if info is not None and getattr(source, "can_send", False):
+                self._restart_news(info.label, chunk)
+            if clock() - start >= INGEST_SLICE:
+                break
+        if inbox:
+            # a timer, not call_later: the rest must wait behind what the loop has ready (a key
+            # from the terminal thread, the screen's update), not only behind queued messages
+            # (a zero delay is refused by Textual's timers)
+            self._drain_timer = self.set_timer(0.001, self._drain_inbox, name="ingest")
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
