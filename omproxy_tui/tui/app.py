@@ -238,10 +238,6 @@ class OmproxyApp(SteeringMixin, App[None]):
         return self.model.by_label
 
     @property
-    def lost_before(self) -> dict[int, int]:
-        return self.model.lost_before
-
-    @property
     def methods_seen(self) -> set[str]:
         return self.model.methods_seen
 
@@ -338,13 +334,11 @@ class OmproxyApp(SteeringMixin, App[None]):
                     self.store,
                     self.view,
                     session_label=str,
-                    lost_before=self.lost_before,
-                    missing_before=self.model.missing_before,
+                    rows=self.model.rows,
                     method_need=self._method_need,
                     empty_text=EMPTY_TEXT,
                     id="log",
                 )
-                log.restart_before = self.model.restart_before
                 yield log
                 yield FilterBar(
                     lambda: self.methods_seen,
@@ -355,8 +349,6 @@ class OmproxyApp(SteeringMixin, App[None]):
                 yield DetailPane(
                     self.store,
                     stderr_near=self._stderr_near,
-                    lost_before=self.lost_before,
-                    missing_before=self.model.missing_before,
                     id="detail",
                 )
         yield Static("", id="status")
@@ -455,11 +447,11 @@ class OmproxyApp(SteeringMixin, App[None]):
             # model is updated, and the log renders from it when it mounts.
             model.ingest(source.key, frames)
             return
-        selected = log.selected_record()
+        selected = log.selected_item()
         changes = model.ingest(source.key, frames)
-        if changes.new or changes.old_changed:
+        if changes.new or changes.old_changed or changes.markers_changed:
             if selected is not None and log.cursor is not None:
-                pos = model.view.position(selected.index)
+                pos = log.row_of_item(selected)
                 if pos != log.cursor:
                     log.set_reactive(MessageLog.cursor, pos)
             log.rows_added(changes.added_rows, changes.old_changed)
@@ -467,6 +459,8 @@ class OmproxyApp(SteeringMixin, App[None]):
             rec = log.selected_record()
             if rec is not None and rec.index in set(changes.old_changed):
                 self.detail.show(rec)
+        if changes.markers_changed and log.selected_marker() is not None:
+            self.detail.show(log.selected_marker())  # a restart that finished: its row says how
         if changes.sessions_changed:
             self._sessions_dirty = True
             self._status_dirty = True
@@ -635,7 +629,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         detail = self.query_one_optional("#detail", DetailPane)
         log = self.query_one_optional("#log", MessageLog)
         if detail is not None and log is not None:
-            detail.show(log.selected_record())
+            detail.show(log.selected_item())
 
     @on(MessageLog.FollowChanged)
     def _follow_changed(self, event: MessageLog.FollowChanged) -> None:
@@ -740,14 +734,21 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.notify("The paired message is hidden by the filter.", severity="warning")
 
     def _jump(self, predicate: Callable[[Any], bool], step: int, what: str) -> None:
+        """Select the next (``step`` 1) or previous (-1) message matching ``predicate``; marker
+        rows are not messages and are skipped."""
         log = self.log_widget
         rows = self.view.indices
-        start = log.cursor if log.cursor is not None else (len(rows) if step < 0 else -1)
+        if log.cursor is None:
+            start = len(rows) if step < 0 else -1
+        else:
+            start = self.model.rows.view_row(log.cursor)
+            if log.selected_marker() is not None and step > 0:
+                start -= 1  # on a marker: the message after it is the next one
         pos = start + step
         while 0 <= pos < len(rows):
             if predicate(self.store[rows[pos]]):
                 log.follow = False
-                log.move_cursor(pos)
+                log.move_cursor(self.model.rows.row_of(pos))
                 return
             pos += step
         self.notify(f"No {what} {'below' if step > 0 else 'above'}.", severity="information")

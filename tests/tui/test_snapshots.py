@@ -41,7 +41,7 @@ async def select(pilot, predicate) -> None:
     log = app.log_widget
     pos = next(p for p, i in enumerate(app.view.indices) if predicate(app.store[i]))
     log.follow = False
-    log.move_cursor(pos)
+    log.move_cursor(app.model.rows.row_of(pos))
     target = log.selected_record()
     deadline = time.monotonic() + 60
     while app.detail.record is not target:  # the detail pane is debounced
