@@ -75,6 +75,10 @@ class Session:
     #: session shows, and the keys of the sessions made for the file's other names
     recorded_as: str | None = None
     children: list[str] = field(default_factory=list)
+    #: the server's generation: 1, plus one per hot restart (the session stays one across them)
+    generation: int = 1
+    #: the latest hot restart failed: no server runs until the next one
+    restart_failed: bool = False
     # ---- steering state (mirrors the proxy's ``state`` frame) -------------------------------
     held: list[dict[str, Any]] = field(default_factory=list)
     held_bytes: int = 0
@@ -399,6 +403,11 @@ class SessionModel:
                 if event_name == "exited":
                     session.exit_code = frame.get("code")
                 elif event_name in ("restarting", "restart", "restart_failed"):
+                    if event_name != "restarting":
+                        session.restart_failed = event_name == "restart_failed"
+                        gen = details.get("generation")
+                        if type(gen) is int and not session.restart_failed:
+                            session.generation = gen
                     self.markers.restart(len(records), label, frame.get("wall") or self.clock(), event_name, details)
                 self._seq(session, frame)
             elif ftype == "hello":
@@ -417,7 +426,10 @@ class SessionModel:
             elif ftype == "lost":
                 n = int(frame.get("n") or 0)
                 session.lost += n
-                self.markers.add(len(records), label, LOST, self.clock(), n,
+                # lost frames carry no time: that of the last message received, else now
+                last = store.indices_for(label)
+                wall = frame.get("wall") or (records[last[-1]].wall if last else self.clock())
+                self.markers.add(len(records), label, LOST, wall, n,
                                  {"reconnect": True} if frame.get("reconnect") else None)
                 session.lifecycle.append((self.clock(), "lost", {"n": n}))
             # reply / error / inject_timeout frames answer commands: the steering layer's

@@ -117,6 +117,8 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         text.append(f"\n  {info.detail}", style="bold yellow")
     if info.era:
         text.append(f" · {info.protocol_version or info.era}", style="dim")
+    if info.generation > 1:
+        text.append(f" · gen {info.generation}", style="bold")
     text.append("\n")
     text.append(f"  {info.messages:,} msgs ", style="")
     text.append(f"→{info.c2s:,} ←{info.s2c:,}", style="dim")
@@ -127,6 +129,8 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         extras.append((f"{info.lost} lost", "bold red"))
     if info.missing_before:
         extras.append((f"{info.missing_before:,} before backlog", "bold red"))
+    if info.restart_failed:
+        extras.append(("restart failed", "bold red"))
     if info.held:
         extras.append((f"{len(info.held)} held", "bold magenta"))
     if info.stderr:

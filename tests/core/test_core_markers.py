@@ -86,11 +86,13 @@ def test_a_restart_is_one_row_from_restarting_to_its_outcome():
                                   "downtime_ms": 420.0, "changed": {"tools": {"added": ["new_tool"]}}, "seq": 4}])
     assert changes.markers_changed and changes.added_rows == 0 and list(model.markers) == [m] and m.rev > rev
     assert m.text == "⟳ server restarted #2 (file changed) · 0.42 s down · tools +new_tool"
+    assert model.sessions["k"].generation == 2 and not model.sessions["k"].restart_failed
     assert any("server.py" in line for line in m.explain())
     # a failed one, whose start was not seen (replayed from a backlog that lost it)
     model.ingest("k", [{"type": "lifecycle", "event": "restart_failed", "cause": "command", "generation": 3,
                         "error": "cannot start 'x'", "stderr": ["boom"], "downtime_ms": 5}])
     failed = model.markers.items[-1]
+    assert model.sessions["k"].generation == 2 and model.sessions["k"].restart_failed
     assert failed.failed and "FAILED" in failed.text and "cannot start 'x'" in failed.text
     assert any("boom" in line for line in failed.explain())
     assert _rows(model) == [0, 1, "restart", "restart"]
