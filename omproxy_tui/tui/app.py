@@ -30,6 +30,7 @@ from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSour
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions, clipboard
+from omproxy_tui.tui.config import Config, ConfigError
 from omproxy_tui.tui.model import FilterError, export_jsonl, filters
 from omproxy_tui.core.records import id_text
 from omproxy_tui.tui.screens import (
@@ -40,6 +41,7 @@ from omproxy_tui.tui.screens import (
     StatsScreen,
     default_export_name,
 )
+from omproxy_tui.tui.saved_filters import SaveFilterScreen, SavedFiltersScreen
 from omproxy_tui.tui.steer.controller import DEMO_HINT, SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
@@ -161,6 +163,9 @@ class ActionsProvider(Provider):
         for method in sorted(app.methods_seen):
             expression = f"~m {filters.quote('^' + re.escape(method) + '$')}"
             out.append((f"Filter method {method}", expression, lambda e=expression: app.apply_filter(e)))
+        for name, expression in sorted(app.config.filters.items()):
+            out.append((f"Saved filter @{name}", expression, lambda e=expression: app.apply_filter(e)))
+            out.append((f"Delete saved filter @{name}", expression, lambda n=name: app.delete_saved_filter(n)))
         return out
 
     async def discover(self) -> Hits:
@@ -190,10 +195,17 @@ class OmproxyApp(SteeringMixin, App[None]):
         clock: Callable[[], float] = time.time,
         demo: Any = None,
         keymap: dict[str, str] | None = None,
+        config: Config | None = None,
     ) -> None:
         super().__init__()
-        #: binding id -> keys (from OMPROXY_TUI_KEYMAP or the caller), applied with set_keymap
-        self.keymap_overrides = dict(keymap if keymap is not None else actions.keymap_from_env())
+        #: the config file (saved filters, keys): tui/config.py
+        self.config = config if config is not None else Config.load()
+        #: binding id -> keys (the config file's "keys", then OMPROXY_TUI_KEYMAP, or the caller's),
+        #: applied with set_keymap
+        if keymap is None:
+            keymap = {k: v for k, v in self.config.keys.items() if k in actions.BY_ID}
+            keymap.update(actions.keymap_from_env())
+        self.keymap_overrides = dict(keymap)
         self.initial_sources = list(sources)
         self.discover = discover
         self.discover_dir = discover_dir
@@ -274,7 +286,8 @@ class OmproxyApp(SteeringMixin, App[None]):
     def _opens_input(self, key: str) -> bool:
         """Is ``key`` bound to an action that opens an input (while no input has focus)?"""
         if isinstance(self.focused, (Input, TextArea)):
-            return False
+            # Ctrl+S in the filter bar opens the dialog naming the filter
+            return key == "ctrl+s" and self.focused.id == "filter-input"
         for spec in actions.ACTIONS:
             if spec.opens_input and key in self.keymap_overrides.get(spec.id, spec.keys).split(","):
                 return True
@@ -283,18 +296,21 @@ class OmproxyApp(SteeringMixin, App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
             target = self._type_into
+            if target is not None and target is not _OPENING and self.focused is target:
+                await self._flush_typed()
+                target = self._type_into  # a kept key may have opened another input
             if target is not None:
-                if target is not _OPENING and self.focused is target:
-                    await self._flush_typed()
-                else:
-                    self._typed.append(event)
-                    return
-            elif self._opens_input(event.key):
-                # from now on keep what is typed, until the input it opens has focus
-                self._type_into = _OPENING
-                self._typed = []
-                self.set_timer(0.5, lambda: self._give_up_typing(_OPENING))
+                self._typed.append(event)
+                return
+            if self._opens_input(event.key):
+                self._keep_typing()
         await super().on_event(event)
+
+    def _keep_typing(self, typed: list[events.Key] | None = None) -> None:
+        """From now on keep what is typed (after ``typed``), until the input being opened has focus."""
+        self._type_into = _OPENING
+        self._typed = list(typed or ())
+        self.set_timer(0.5, lambda: self._give_up_typing(_OPENING))
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if self._type_into is not None and event.widget is self._type_into:
@@ -302,9 +318,13 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     async def _flush_typed(self) -> None:
         typed, self._typed, self._type_into = self._typed, [], None
-        for key in typed:
+        for n, key in enumerate(typed):
+            opens = self._opens_input(key.key)  # e.g. Ctrl+S in the filter bar: the name dialog
             # a fresh event: the kept one was already dispatched (and stopped) once
             await super().on_event(events.Key(key.key, key.character))
+            if opens:
+                self._keep_typing(typed[n + 1:])  # the keys after it are for the input it opens
+                return
 
     async def _give_up_typing(self, widget: Any) -> None:
         # no input took focus (the action did not open one, or its screen closed at once):
@@ -349,6 +369,7 @@ class OmproxyApp(SteeringMixin, App[None]):
                     lambda: self.tools_seen,
                     lambda: self.sessions_by_label,
                     id="filter-bar",
+                    saved=lambda: self.config.filters,
                 )
                 yield DetailPane(
                     self.store,
@@ -387,6 +408,8 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._refresh_status()
         if self.demo is not None:
             self.notify(DEMO_HINT, title="Try steering the demo", timeout=20)
+        if self.config.error:
+            self.notify(f"Config file not used: {self.config.error}", severity="warning", timeout=10)
 
     # ---- sources -------------------------------------------------------------------------
 
@@ -701,6 +724,60 @@ class OmproxyApp(SteeringMixin, App[None]):
         if self.filter_text != self._filter_before:
             self.apply_filter(self._filter_before)
         self.log_widget.focus()
+
+    @on(FilterBar.SaveRequested)
+    def _filter_save_requested(self, event: FilterBar.SaveRequested) -> None:
+        self._save_filter(event.expression)
+
+    # ---- saved filters (tui/saved_filters.py, in the config file) ---------------------------
+
+    def action_save_filter(self) -> None:
+        if not self.filter_text:
+            self.notify("No filter to save: apply one with / first (Ctrl+S there saves what you type).",
+                        severity="warning")
+            return
+        self._save_filter(self.filter_text)
+
+    def _save_filter(self, expression: str) -> None:
+        expression = expression.strip()
+        try:
+            if not expression:
+                raise FilterError("type a filter first")
+            filters.parse(expression)
+        except FilterError as exc:
+            self.notify(f"Cannot save this filter: {exc}", severity="error")
+            return
+
+        def done(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                self.config.save_filter(name, expression)
+            except (ConfigError, ValueError) as exc:
+                self.notify(f"Not saved: {exc}", severity="error", timeout=10)
+                return
+            self.notify(f"Saved @{name} = {expression} in {self.config.path}", timeout=4)
+
+        screen = SaveFilterScreen(expression, self.config.filters, str(self.config.path))
+        self.push_screen(screen, done)
+        self.type_into(screen.input)
+
+    def action_saved_filters(self) -> None:
+        def done(expression: str | None) -> None:
+            if expression:
+                self.apply_filter(expression)
+
+        self.push_screen(SavedFiltersScreen(self.config.filters, self.delete_saved_filter, str(self.config.path)), done)
+
+    def delete_saved_filter(self, name: str) -> bool:
+        try:
+            deleted = self.config.delete_filter(name)
+        except ConfigError as exc:
+            self.notify(f"Not deleted: {exc}", severity="error", timeout=10)
+            return False
+        if deleted:
+            self.notify(f"Deleted saved filter @{name}.", timeout=3)
+        return deleted
 
     @on(FilterBar.HelpRequested)
     def _filter_help(self, event: FilterBar.HelpRequested) -> None:
