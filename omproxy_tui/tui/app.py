@@ -853,11 +853,17 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._refiltered()
         self.notify("Log cleared: new messages still show; stats and pairing keep everything.", timeout=3)
 
+    def _nothing_selected(self) -> None:
+        if self.log_widget.selected_marker() is not None:
+            self.notify("Nothing selected: this row is not a message (a gap or a restart).", severity="warning")
+        else:
+            self.notify("Nothing selected.", severity="warning")
+
     def action_mark(self) -> None:
         log = self.log_widget
         rec = log.selected_record()
         if rec is None:
-            self.notify("Nothing selected.", severity="warning")
+            self._nothing_selected()
             return
         changed = self.store.toggle_mark(rec.index)
         before = len(self.view.indices)
@@ -909,7 +915,7 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_copy(self) -> None:
         rec = self.log_widget.selected_record()
         if rec is None:
-            self.notify("Nothing selected.", severity="warning")
+            self._nothing_selected()
             return
         problem = clipboard.osc52_problem(rec.size)
         if problem is None:
@@ -937,7 +943,7 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_save_message(self) -> None:
         rec = self.log_widget.selected_record()
         if rec is None:
-            self.notify("Nothing selected.", severity="warning")
+            self._nothing_selected()
             return
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(rec.session)) or "session"
         path = Path.cwd() / f"omproxy-message-{safe}-{rec.seq}.json"
