@@ -239,6 +239,7 @@ class LogRows:
         if version != self._version:
             vis = self._vis = [m for m in items if self.visible(m)]
             vpos = self._vpos = [bisect_left(indices, m.at) for m in vis]
+            k = 0
         else:
             # only appends: markers placed at the old end may now sit before a new record
             old = self._n
@@ -251,7 +252,9 @@ class LogRows:
                 if self.visible(m):
                     vis.append(m)
                     vpos.append(bisect_left(indices, m.at))
-        self._mrows = [p + k for k, p in enumerate(vpos)]
+        mrows = self._mrows
+        del mrows[k:]
+        mrows.extend(p + j for j, p in enumerate(vpos[k:], k))
         self._version, self._n, self._seen = version, n, len(items)
 
     def __len__(self) -> int:

@@ -107,3 +107,71 @@ def test_consecutive_lost_frames_make_one_row_and_a_reconnect_gap_says_so():
     assert [(m.kind, m.n, bool(m.details.get("reconnect"))) for m in model.markers] == [
         ("lost", 5, False), ("lost", 4, True)]
     assert "reconnecting" in model.markers.items[1].text and s.lost == 9
+
+
+class _View:
+    """What LogRows reads from a FilteredView: sorted ``indices``, ``version``, ``position``."""
+
+    def __init__(self) -> None:
+        self.indices: list[int] = []
+        self.version = 0
+
+    def position(self, index: int):
+        return self.indices.index(index) if index in self.indices else None
+
+
+def _brute(view: _View, markers, visible) -> list:
+    """Each visible marker before the first shown record that arrived after it."""
+    out: list = []
+    vis = [m for m in markers if visible(m)]
+    k = 0
+    for index in view.indices:
+        while k < len(vis) and vis[k].at <= index:
+            out.append(vis[k])
+            k += 1
+        out.append(index)
+    return out + vis[k:]
+
+
+def test_log_rows_match_a_plain_interleave_whatever_happens():
+    from hypothesis import given, settings, strategies as st
+
+    from omproxy_tui.core.markers import LogRows, Markers
+
+    ops = st.lists(st.tuples(st.sampled_from(["record", "hidden record", "marker", "other marker", "remove",
+                                              "insert", "refilter"]), st.integers(0, 1000)), max_size=60)
+
+    @settings(max_examples=300, deadline=None)
+    @given(ops)
+    def check(steps):
+        view, markers = _View(), Markers()
+        hidden: set = set()
+        rows = LogRows(view, markers, lambda m: m.session not in hidden)
+        store = 0
+        for op, x in steps:
+            if op in ("record", "hidden record"):
+                if op == "record":
+                    view.indices.append(store)
+                store += 1
+            elif op in ("marker", "other marker"):
+                markers.add(store, "a" if op == "marker" else "b", "restart", 0.0, details={"generation": x})
+            elif op == "remove" and view.indices:
+                del view.indices[x % len(view.indices)]
+                view.version += 1
+            elif op == "insert" and store:
+                missing = sorted(set(range(store)) - set(view.indices))
+                if missing:
+                    view.indices = sorted([*view.indices, missing[x % len(missing)]])
+                    view.version += 1
+            elif op == "refilter":
+                hidden ^= {"b"}
+                view.version += 1
+            want = _brute(view, markers, lambda m: m.session not in hidden)
+            assert [rows.at(r) for r in range(len(rows))] == want
+            for vrow, index in enumerate(view.indices):
+                assert rows.row_of(vrow) == want.index(index) and rows.row_of_index(index) == want.index(index)
+            for r, item in enumerate(want):
+                if not isinstance(item, int):
+                    assert rows.row_of_marker(item) == r
+
+    check()
