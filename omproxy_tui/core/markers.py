@@ -205,6 +205,10 @@ class Markers:
                 m.session = new
 
 
+def _marker_id(m: Marker) -> int:
+    return m.id
+
+
 class LogRows:
     """The rows of a log: a view's records with the visible markers interleaved.
 
@@ -290,10 +294,9 @@ class LogRows:
 
     def row_of_marker(self, marker: Marker) -> int | None:
         self.sync()
-        for k, m in enumerate(self._vis):
-            if m is marker:
-                return self._mrows[k]
-        return None
+        vis = self._vis
+        k = bisect_left(vis, marker.id, key=_marker_id)  # visible markers keep their order
+        return self._mrows[k] if k < len(vis) and vis[k] is marker else None
 
     def view_row(self, row: int) -> int:
         """The view row of log row ``row``; for a marker, the view row of the record after it."""

@@ -456,7 +456,9 @@ class SessionModel:
         backlog = frame.get("backlog")
         missing = frame.get("evicted", frame.get("missing"))  # protocol v1's name is "evicted"
         session._backlog_left = backlog if type(backlog) is int else 0
-        session._missing_hint = missing if type(missing) is int and missing > 0 else 0
+        # on a reconnect the hello counts all the proxy ever evicted; the gap since our last frame
+        # is the source's own `lost` frame (client/sources.py), not a second one
+        session._missing_hint = missing if type(missing) is int and missing > 0 and not session._seen_event else 0
         name = proxy.get("name")
         if name and session.messages == 0 and nothing_yet and not session.relabelled:
             self._relabel(session, str(name))  # name the session after the proxy now we know it

@@ -175,3 +175,21 @@ def test_log_rows_match_a_plain_interleave_whatever_happens():
                     assert rows.row_of_marker(item) == r
 
     check()
+
+
+def test_a_reconnect_gap_is_one_lost_row_not_also_a_backlog_gap():
+    """After a reconnect the hello's ``evicted`` counts everything the proxy ever dropped from its
+    backlog: the gap since our last frame is the source's ``lost`` frame, not a second row."""
+    model = SessionModel(lambda: T0)
+    s = model.attach("k", "p")
+    b = FrameBuilder()
+    _ping(b, 1)
+    model.ingest("k", [{"type": "hello", "proxy": {"name": "p", "transport": "stdio"}, "backlog": 2}] + b.frames)
+    b.frames.clear()
+    b.seq += 7
+    b.message("c2s", {"jsonrpc": "2.0", "method": "notifications/after"})
+    model.ingest("k", [{"type": "connection", "state": "reconnecting"},
+                       {"type": "hello", "proxy": {"name": "p", "transport": "stdio"}, "backlog": 1, "evicted": 40},
+                       {"type": "lost", "n": 7, "reconnect": True}, *b.frames])
+    assert [(m.kind, m.n) for m in model.markers] == [("lost", 7)]
+    assert s.missing_before == 0 and _rows(model) == [0, 1, "lost", 2]

@@ -45,6 +45,8 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.session_label = session_label
         self.stderr_near = stderr_near
         self.record: Record | None = None
+        #: the marker row shown, when no record is
+        self.marker: Marker | None = None
         self.raw = False
         self._shown: object = object()
 
@@ -68,6 +70,7 @@ class DetailPane(VerticalScroll, can_focus=True):
             return
         same = record is not None and self.record is not None and record.index == self.record.index
         self.record = record
+        self.marker = None
         self._shown = key
         head = self.query_one("#detail-head", Static)
         body = self.query_one("#detail-body", Static)
@@ -87,6 +90,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         if key == self._shown:
             return
         self.record = None
+        self.marker = marker
         self._shown = key
         self.border_subtitle = ""
         title = Text(marker.text, style="bold")
@@ -97,6 +101,8 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def toggle_raw(self) -> None:
         self.raw = not self.raw
+        if self.record is None and self.marker is not None:
+            return  # a marker row has no raw form
         self.show(self.record, force=True)
 
     # ---- pieces --------------------------------------------------------------------------
