@@ -198,7 +198,8 @@ def test_compose_form(snap_compare, steer_app):
 
 def _marker_frames() -> list[dict]:
     """A live session with every kind of row that is not a message: its start gone from the
-    backlog, frames lost, a hot restart (on a file change, a tool added) and a failed one."""
+    backlog, frames lost, a hot restart (on a file change, a tool added), a failed one, frames
+    missed across a reconnect, and a restart still under way."""
     from omproxy_tui.protocol.builder import FrameBuilder
 
     b = FrameBuilder(wall0=T0, seq=40)
@@ -225,6 +226,10 @@ def _marker_frames() -> list[dict]:
     call(10, "echo")
     b.message("s2c", {"jsonrpc": "2.0", "id": 10, "error": {"code": -32012, "message": "omproxy: the MCP server "
                                                             "is not running"}})
+    b.add({"type": "lost", "n": 12, "reconnect": True})  # what client/sources.py says after a reconnect
+    b.seq += 12
+    b.message("c2s", {"jsonrpc": "2.0", "method": "notifications/after-reconnect"}, dt=5.0)
+    b.lifecycle("restarting", dt=1.0, cause="command", generation=4)  # still under way
     return b.frames
 
 
@@ -272,3 +277,25 @@ def test_marker_rows_80x24(snap_compare, marker_app):
         await pilot.pause()
 
     assert snap_compare(marker_app, run_before=run_before, terminal_size=(80, 24))
+
+
+def test_saved_filters_list(snap_compare, tmp_path):
+    """Issue 10.14: the saved filters (F), from the config file."""
+    from pathlib import Path
+
+    from omproxy_tui.tui.app import OmproxyApp
+    from omproxy_tui.client.sources import RecordingSource
+    from omproxy_tui.tui.config import Config
+
+    path = tmp_path / "canned.jsonl"
+    write_recording(canned_session(), path)
+    config = Config(Path("/home/you/.config/omproxy/tui.json"),
+                    {"filters": {"errors": "~e", "slow-tools": "~m tools/call & ~slow 1", "pings": "~m ^ping$"}})
+    app = OmproxyApp([RecordingSource(str(path))], clock=lambda: T0 + 12.0, config=config)
+
+    async def run_before(pilot):
+        await loaded(pilot)
+        await pilot.press("F")
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
