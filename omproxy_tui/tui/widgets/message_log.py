@@ -119,6 +119,13 @@ def _ellipsis(text: str, width: int) -> str:
     return text if cell_len(text) <= width else set_cell_size(text, width - 1) + "…"
 
 
+def _full_width(segments: list[Segment], width: int, style: Style) -> Strip:
+    """A row exactly ``width`` cells wide. ``Strip(segments, width)`` would only *say* so: a short
+    row (a short summary) was then never padded, and the terminal kept what was drawn there
+    before (a toast, a dialog) right of it."""
+    return Strip(segments).adjust_cell_length(width, style)
+
+
 def header_text(width: int, show_session: bool = True, method_need: int = 24) -> str:
     """The column titles, aligned with :func:`layout`'s columns."""
     w = layout(width, show_session, method_need)
@@ -576,7 +583,7 @@ class MessageLog(ScrollView, can_focus=True):
         if is_error and rec.error and rec.error not in summary:
             summary = f"{rec.error} {summary}"
         segments.append(Segment(_ellipsis(summary, rest) if rest else "", style + (st("error") if is_error else Style())))
-        return Strip(segments, width).extend_cell_length(width, style)
+        return _full_width(segments, width, style)
 
     def _render_marker(self, marker: Marker, selected: bool, width: int) -> Strip:
         """A row that is not a message: the time, the session, then what happened, across the rest."""
@@ -596,4 +603,4 @@ class MessageLog(ScrollView, can_focus=True):
         used = sum(seg.cell_length for seg in segments)
         rest = max(0, width - used)
         segments.append(Segment(_ellipsis(f"── {marker.text} ──", rest) if rest else "", style))
-        return Strip(segments, width).extend_cell_length(width, style)
+        return _full_width(segments, width, style)
