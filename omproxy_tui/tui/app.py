@@ -6,6 +6,7 @@ app's handler mutates the model, then tells widgets what changed (attributes dow
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import operator
 import re
@@ -64,7 +65,7 @@ GC_FREEZE_EVERY = 20_000
 #: Ingesting a burst: frames per ``ingest`` call, and seconds of ingest before the event loop
 #: gets a turn (see ``_drain_inbox``).
 INGEST_CHUNK = 500
-INGEST_SLICE = 0.010
+INGEST_SLICE = 0.005
 
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
 
@@ -496,10 +497,17 @@ class OmproxyApp(SteeringMixin, App[None]):
             if clock() - start >= INGEST_SLICE:
                 break
         if inbox:
-            # a timer, not call_later: the rest must wait behind what the loop has ready (a key
-            # from the terminal thread, the screen's update), not only behind queued messages
-            # (a zero delay is refused by Textual's timers)
-            self._drain_timer = self.set_timer(0.001, self._drain_inbox, name="ingest")
+            # the rest at the event loop's next turn, behind what it has ready (a key from the
+            # terminal's thread, the screen's update): not call_later, which only queues behind
+            # the app's messages, nor a Textual timer (at least a millisecond of sleep each)
+            self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
+
+    def _drain_next(self) -> None:
+        try:
+            self._drain_inbox()
+        except Exception as error:  # noqa: BLE001 - as in a message handler: the app reports it
+            self._drain_timer = None
+            self._handle_exception(error)
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
