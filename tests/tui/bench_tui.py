@@ -176,7 +176,6 @@ async def bench_live(rate: int = 2000, seconds: float = 5.0) -> dict:
                 await asyncio.sleep(tick)
 
         prod = asyncio.ensure_future(producer())
-        from textual import events
 
         log = app.log_widget
         log.focus()
@@ -195,17 +194,11 @@ async def bench_live(rate: int = 2000, seconds: float = 5.0) -> dict:
         t0 = time.perf_counter()
         cpu0 = time.process_time()
         k = 0
+        kp = KeyToPaint(app)
         while not prod.done():
-            # a key goes through the driver like a real keypress; latency = until the cursor moved
-            key = "up"
+            # ↑ through the driver like a real keypress, timed key-to-paint (keypaint.py)
             before = log.cursor
-            ks = time.perf_counter()
-            ev = events.Key(key, None)
-            ev.set_sender(app)
-            app._driver.send_message(ev)
-            while log.cursor == before and time.perf_counter() - ks < 5:
-                await asyncio.sleep(0.0005)
-            key_times.append(time.perf_counter() - ks)
+            key_times.append(await kp.press("up", lambda b=before: log.cursor != b))
             k += 1
             await asyncio.sleep(0.03)
         await probe
