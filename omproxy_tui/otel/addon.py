@@ -74,7 +74,7 @@ class OtelAddon:
         self.lock = threading.Lock()
         self.started = time.time_ns()
         self.transport_attrs = semconv.transport_attributes(transport, target)
-        self.tracker = Tracker(sink.span, base=self.transport_attrs, operation=sink.operation,
+        self.tracker = Tracker(sink.span, base=self.transport_attrs,
                                session_info=sink.session_info, content=content, content_max=content_max,
                                redact=redact)
         #: span ids the propagator wrote into a request, by (seq, element), until the request is seen

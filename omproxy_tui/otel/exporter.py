@@ -1,16 +1,15 @@
 """The OTLP exporter process: ``python -m omproxy_tui.otel.exporter ENDPOINT``, started by
-:class:`~.sink.OtlpSink`. It reads finished spans as JSON lines on stdin and exports them with
-the OpenTelemetry SDK (:mod:`.sdk`).
+:class:`~.sink.OtlpSink`. It reads finished spans on stdin and exports them with the
+OpenTelemetry libraries (:mod:`.sdk`).
 
-Why a process of its own: encoding spans to protobuf costs ~60 µs each, in Python, in bursts of a
-whole batch. In the proxy's process those bursts hold the GIL, and a relay thread woken by the
+Why a process of its own: encoding spans to protobuf costs several µs each, in Python, in bursts
+of a whole batch. In the proxy's process those bursts hold the GIL, and a relay thread woken by the
 next message waits for it (up to the 5 ms switch interval): the mean latency of a session grew
 tenfold. Here they cost the relay nothing but a pipe write; the SDK's import (~0.4 s of CPU) is
 not paid by the proxy either. Its CPU is still the proxy's cost: the benchmarks count it.
 
-Protocol (one JSON array per line): ``["resource", {attrs}]`` first, then ``["span", …]``,
-``["operation", seconds, {attrs}]``, ``["session", seconds, {attrs}]``, and ``["close", timeout]``.
-On stdout it answers ``["failed", n, why]`` at the first failed export and ``["done", exported,
+Protocol: frames of tuples (:func:`~.sink.write_frame`), ``("resource", {attrs})`` first, then
+``("span", …)``, ``("session", seconds, {attrs})`` and ``("close", timeout)``. On stdout (JSON lines) it answers ``["failed", n, why]`` at the first failed export and ``["done", exported,
 dropped]`` at the end. EOF on stdin (the proxy is gone) flushes and exits too.
 """
 
@@ -22,7 +21,10 @@ import sys
 import threading
 from typing import Any
 
-from .tracker import SpanData
+from .sink import read_frame
+
+#: How long a frame's spans may wait for room in a full export queue before they are dropped.
+FRAME_PATIENCE = 1.0
 
 
 class Counts:
@@ -66,48 +68,43 @@ class Counts:
         self.send("failed", 1, text)
 
 
-def span_from(msg: list) -> SpanData:
-    _, name, trace_id, span_id, parent, start, end, attributes, events, error = msg
-    data = SpanData(name, trace_id, span_id, tuple(parent) if parent else None, start, attributes, "", "")
-    data.end = end
-    data.events = [tuple(e) for e in events]
-    data.error = error
-    return data
-
-
 def main(argv: list[str]) -> int:
     endpoint = argv[0] if argv and argv[0] else None
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # nothing else may write to the pipe the proxy reads
     stdin = sys.stdin.buffer
-    first = stdin.readline()
+    first = read_frame(stdin)
     if not first:
         return 0
-    kind, attrs = json.loads(first)
+    kind, attrs = first[0]
     counts = Counts(endpoint, attrs.get("base", {}), out)
     counts.server = attrs.get("server", {})
     from .sdk import Backend  # after reading: the proxy never waits for this import
 
     backend = Backend(counts)
     timeout = 5.0
-    for line in stdin:
+    closing = False
+    while not closing:
         try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        kind = msg[0]
-        try:
-            if kind == "span":
-                backend.span(span_from(msg))
-            elif kind == "operation":
-                backend.operation(msg[1], msg[2])
-            elif kind == "session":
-                backend.session(msg[1], msg[2])
-            elif kind == "close":
-                timeout = float(msg[1])
-                break
-        except Exception as exc:  # noqa: BLE001 - one bad span must not stop the rest
-            sys.stderr.write(f"omproxy: otlp exporter: could not export a span ({type(exc).__name__}: {exc})\n")
+            items = read_frame(stdin)
+        except (ValueError, EOFError, TypeError):  # not a frame of ours: nothing after it can be trusted
+            items = None
+        if items is None:
+            break
+        backend.frame(FRAME_PATIENCE)
+        for msg in items:
+            kind = msg[0]
+            try:
+                if kind == "span":
+                    backend.span(msg)
+                elif kind == "session":
+                    backend.session(msg[1], msg[2])
+                elif kind == "close":
+                    timeout = float(msg[1])
+                    closing = True
+                    break
+            except Exception as exc:  # noqa: BLE001 - one bad span must not stop the rest
+                sys.stderr.write(f"omproxy: otlp exporter: could not export a span ({type(exc).__name__}: {exc})\n")
     done = threading.Event()
 
     def stop() -> None:

@@ -53,7 +53,7 @@ class _Session:
     def __init__(self, name: str, transport: str, target: Any, sink_factory: Callable[[str, str, Any], Any]):
         self.sink = sink_factory(name, transport, target)
         self.base = semconv.transport_attributes(transport, target)
-        self.tracker = Tracker(self.sink.span, base=self.base, operation=self.sink.operation,
+        self.tracker = Tracker(self.sink.span, base=self.base,
                                session_info=self.sink.session_info)
 
 

@@ -1,10 +1,11 @@
 """The proxy's side of the OTLP export: finished spans in, counted, written to the exporter
 process (:mod:`.exporter`). Standard library only.
 
-The relay threads call :meth:`OtlpSink.span` / :meth:`operation`, which only append to a bounded
-inbox (past :data:`INBOX_MAX` spans are dropped and counted). The sink's thread wakes every
-:data:`WORK_INTERVAL`, serialises what arrived and writes it to the exporter's stdin in one write;
-the exporter process imports the OpenTelemetry SDK and does the encoding and HTTP. The proxy
+The relay threads call :meth:`OtlpSink.span`, which only appends to a bounded inbox (past
+:data:`INBOX_MAX` spans are dropped and counted). The sink's thread wakes every
+:data:`WORK_INTERVAL`, turns what arrived into plain tuples and writes them to the exporter's stdin
+as one frame (see :func:`write_frame`); the exporter process imports the OpenTelemetry SDK and does
+the encoding, the duration metric and HTTP. The proxy
 never imports the SDK (see :mod:`.exporter` for why), and a backend that is down or slow only
 fills the exporter's bounded queue: nothing waits on it.
 
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import collections
 import json
+import marshal
 import os
+import struct
 import threading
 import time
 from typing import Any, Callable
@@ -32,6 +35,30 @@ EARLY_SPANS = 64
 WORK_INTERVAL = 0.1
 #: Items waiting for the sink's thread at most; past it spans are dropped (and counted).
 INBOX_MAX = 20000
+
+
+#: A frame on the exporter's stdin: a 4-byte big-endian length, then ``marshal`` data (a list of
+#: tuples). marshal, not JSON: both ends are the same interpreter (``sys.executable``), and it
+#: writes and reads a batch of spans several times faster (~1 µs a span instead of ~7 µs), ints of
+#: any size (128-bit trace ids) and strings with lone surrogates included.
+_LENGTH = struct.Struct(">I")
+
+
+def write_frame(out: Any, items: list) -> None:
+    blob = marshal.dumps(items)
+    out.write(_LENGTH.pack(len(blob)) + blob)
+
+
+def read_frame(inp: Any) -> list | None:
+    """The next frame's items, or None at EOF (or a cut-off frame: the proxy is gone)."""
+    head = inp.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = _LENGTH.unpack(head)
+    blob = inp.read(n)
+    if len(blob) < n:
+        return None
+    return marshal.loads(blob)
 
 
 def signal_url(endpoint: str | None, signal: str) -> str | None:
@@ -94,9 +121,6 @@ class OtlpSink:
     def span(self, data: Any) -> None:
         self._put(("span", data))
 
-    def operation(self, seconds: float, attributes: dict) -> None:
-        self._put(("operation", seconds, attributes))
-
     def session(self, seconds: float, attributes: dict) -> None:
         self._put(("session", seconds, attributes))
 
@@ -137,14 +161,14 @@ class OtlpSink:
 
         mark_own(self.child.pid)  # its own session: without this, shutdown would end it as a server stray
         threading.Thread(target=self._read_child, name="omproxy-otlp-reader", daemon=True).start()
-        self._send([json.dumps(["resource", {"base": self.base_attributes, "server": self.server}])])
+        self._send([("resource", {"base": self.base_attributes, "server": self.server})])
 
-    def _send(self, lines: list[str]) -> bool:
+    def _send(self, items: list) -> bool:
         child = self.child
         if child is None or self.broken:
             return False
         try:
-            child.stdin.write(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
+            write_frame(child.stdin, items)
             child.stdin.flush()
             return True
         except (OSError, ValueError):
@@ -177,19 +201,19 @@ class OtlpSink:
                 if not (stopping or self.ready or len(inbox) >= EARLY_SPANS):
                     continue  # wait (briefly) for the handshake to complete the resource
                 self._spawn()
-            lines = []
+            items = []
             spans = 0
             while inbox:
                 item = inbox.popleft()
                 if item[0] == "span":
                     d = item[1]
-                    lines.append(json.dumps(["span", d.name, d.trace_id, d.span_id, d.parent, d.start, d.end,
-                                             d.attributes, d.events, d.error]))
+                    items.append(("span", d.name, d.trace_id, d.span_id, d.parent, d.start, d.end,
+                                  d.attributes, d.events, d.error))
                     spans += 1
                 else:
-                    lines.append(json.dumps(item))
-            if lines:
-                if self._send(lines):
+                    items.append(item)
+            if items:
+                if self._send(items):
                     with self.lock:
                         self.sent += spans
                 else:
@@ -226,7 +250,7 @@ class OtlpSink:
             # the worker is stuck writing to an exporter that stopped reading: never wait on it
             child.kill()
         elif child is not None:
-            self._send([json.dumps(["close", max(0.1, deadline - time.monotonic() - 0.2)])])
+            self._send([("close", max(0.1, deadline - time.monotonic() - 0.2))])
             try:
                 child.stdin.close()
             except OSError:

@@ -43,7 +43,9 @@ MAX_EARLY = 256
 #: Open requests kept at most (a peer that never answers must not grow memory without bound).
 MAX_PENDING = 10000
 
-_rand = random.SystemRandom().getrandbits  # like the SDK's RandomIdGenerator
+# The SDK's RandomIdGenerator uses the module's Mersenne Twister too (ids need to be unique, not
+# secret): no system call per id, unlike SystemRandom.
+_rand = random.getrandbits
 
 
 def new_trace_id() -> int:

@@ -1,0 +1,108 @@
+"""OTLP trace requests built with ``opentelemetry-proto``'s generated classes, a batch at a time.
+Used by the exporter process (:mod:`.sdk`) instead of the SDK's ``encode_spans``.
+
+Why not the SDK's encoder: it builds every span as a free-standing ``Span`` message (and each
+attribute as a ``KeyValue`` holding an ``AnyValue``) and then copies them into the request, ~30 µs
+a span in Python; it was most of the CPU ``--otlp`` cost per request. Here each span is added in
+place (``spans.add()``) and the attributes that repeat from span to span (method, tool name,
+transport, direction…) are encoded once and reused (``extend`` copies them in C): ~5 µs a span.
+The bytes are the same OTLP a collector gets from the SDK (same fields, same span flags); the
+HTTP side (endpoint, headers, TLS, compression, retries) stays the SDK exporter's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, SpanFlags
+
+_CLIENT = Span.SpanKind.SPAN_KIND_CLIENT
+# Which span flags the SDK's encoder sets: "is the parent remote" is known, and whether it is.
+_LOCAL = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
+_REMOTE = _LOCAL | SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+#: Attributes whose values are unique per span are not worth keeping encoded.
+_UNIQUE = frozenset({"jsonrpc.request.id", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+                     "mcp.progress.progress", "mcp.progress.message", "mcp.log.data", "mcp.cancel.reason",
+                     "omproxy.by"})
+#: Encoded attributes kept at most (then the cache starts over: memory stays bounded).
+CACHE_MAX = 4096
+
+
+def any_value(v: Any) -> AnyValue:
+    """An attribute value as OTLP has it (the SDK's mapping: bool, int, float, str, sequences)."""
+    if isinstance(v, bool):
+        return AnyValue(bool_value=v)
+    if isinstance(v, int):
+        if _INT64[0] <= v <= _INT64[1]:
+            return AnyValue(int_value=v)
+        return AnyValue(string_value=str(v))  # a JSON number past int64: keep it exact, as text
+    if isinstance(v, float):
+        return AnyValue(double_value=v)
+    if isinstance(v, (list, tuple)):
+        out = AnyValue()
+        out.array_value.values.extend(any_value(x) for x in v)
+        return out
+    text = v if isinstance(v, str) else str(v)
+    try:
+        return AnyValue(string_value=text)
+    except ValueError:  # a lone surrogate (JSON allows "\\ud800"): protobuf strings must be UTF-8
+        return AnyValue(string_value=text.encode("utf-8", "replace").decode("utf-8"))
+
+
+class Encoder:
+    """Turns batches of finished spans into serialized ``ExportTraceServiceRequest`` bytes.
+    One per exporter (one resource); not thread-safe (the batch processor's one worker calls it)."""
+
+    def __init__(self, resource_attributes: dict, scope_name: str, scope_version: str):
+        self.resource = [KeyValue(key=k, value=any_value(v)) for k, v in resource_attributes.items()]
+        self.scope = (scope_name, scope_version)
+        self.cache: dict[tuple, KeyValue] = {}
+
+    def _kvs(self, attributes: dict) -> list[KeyValue]:
+        cache = self.cache
+        out = []
+        for k, v in attributes.items():
+            if k in _UNIQUE:
+                out.append(KeyValue(key=k, value=any_value(v)))
+                continue
+            key = (k, v, type(v))
+            kv = cache.get(key)
+            if kv is None:
+                if len(cache) >= CACHE_MAX:
+                    cache.clear()
+                kv = cache[key] = KeyValue(key=k, value=any_value(v))
+            out.append(kv)
+        return out
+
+    def encode(self, spans: Iterable[Any]) -> bytes:
+        """``spans``: SDK ``ReadableSpan``s (or anything with their members)."""
+        request = ExportTraceServiceRequest()
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.attributes.extend(self.resource)
+        scope_spans = resource_spans.scope_spans.add()
+        scope_spans.scope.name, scope_spans.scope.version = self.scope
+        add = scope_spans.spans.add
+        kvs = self._kvs
+        for sp in spans:
+            ctx = sp.context
+            parent = sp.parent
+            out = add(trace_id=ctx.trace_id.to_bytes(16, "big"), span_id=ctx.span_id.to_bytes(8, "big"),
+                      name=sp.name, kind=_CLIENT, start_time_unix_nano=sp.start_time,
+                      end_time_unix_nano=sp.end_time,
+                      flags=_REMOTE if parent is not None and parent.is_remote else _LOCAL)
+            if parent is not None:
+                out.parent_span_id = parent.span_id.to_bytes(8, "big")
+            out.attributes.extend(kvs(sp.attributes))
+            for event in sp.events:
+                e = out.events.add(name=event.name, time_unix_nano=event.timestamp)
+                if event.attributes:
+                    e.attributes.extend(kvs(event.attributes))
+            status = sp.status
+            if not status.is_unset:
+                out.status.code = status.status_code.value
+                if status.description:
+                    out.status.message = status.description
+        return request.SerializePartialToString()
