@@ -9,9 +9,12 @@ the encoding, the duration metric and HTTP. The proxy
 never imports the SDK (see :mod:`.exporter` for why), and a backend that is down or slow only
 fills the exporter's bounded queue: nothing waits on it.
 
-The resource (session name, transport, omproxy version, and the server's name and version from
-the handshake) is complete once the server answered ``initialize``/``server/discover``, so the
-exporter is started then (or after :data:`EARLY_SPANS` spans, or at the end, if it never answers).
+The exporter process is started with the sink's thread (``--otlp``: when the proxy starts), so its
+one-off import of the OpenTelemetry libraries (~0.1 s of CPU, at a lower priority) overlaps the
+server's own start-up instead of the first requests. The resource (session name, transport,
+omproxy version, and the server's name and version from the handshake) is complete once the
+server answered ``initialize``/``server/discover``, so it is sent then, ahead of the first spans
+(or after :data:`EARLY_SPANS` spans, or at the end, if the server never answers).
 
 Every span that never reached the backend is counted in :attr:`OtlpSink.dropped`: the inbox or
 the exporter's queue was full, an export failed, or the end-of-session flush ran out of time
@@ -98,10 +101,13 @@ class OtlpSink:
         self.stop = threading.Event()
         self.ready = False  # the server has said who it is: the resource is complete
         self.child: Any = None  # the exporter process
+        self.described = False  # the exporter has been told the resource
         self.broken = False
         self.sent = 0  # spans written to the exporter
         self.confirmed = False  # the exporter reported its counts at the end
         self.finished = threading.Event()
+        #: called by the sink's thread before each hand-over: the addon pairs what it observed
+        self.pull: Callable[[], None] | None = None
         self.target = signal_url(endpoint, "traces") or os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or \
             "http://localhost:4318"
@@ -135,7 +141,15 @@ class OtlpSink:
         if self.worker is None:
             self._start_worker()
 
+    def lost(self, n: int) -> None:
+        """``n`` spans were never made (the addon's backlog was full): counted as dropped."""
+        with self.lock:
+            self.dropped += n
+
     # ---- the sink's thread ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._start_worker()
+
     def _start_worker(self) -> None:
         with self.lock:
             if self.worker is not None:
@@ -144,7 +158,7 @@ class OtlpSink:
             self.worker.start()
 
     def _spawn(self) -> None:
-        """Start the exporter process (see :mod:`.exporter`) and tell it the resource."""
+        """Start the exporter process (see :mod:`.exporter`)."""
         import subprocess
         import sys
 
@@ -161,7 +175,6 @@ class OtlpSink:
 
         mark_own(self.child.pid)  # its own session: without this, shutdown would end it as a server stray
         threading.Thread(target=self._read_child, name="omproxy-otlp-reader", daemon=True).start()
-        self._send([("resource", {"base": self.base_attributes, "server": self.server})])
 
     def _send(self, items: list) -> bool:
         child = self.child
@@ -195,12 +208,20 @@ class OtlpSink:
 
     def _work(self) -> None:
         inbox = self.inbox
+        if not self.broken:
+            self._spawn()
         while True:
             stopping = self.stop.wait(WORK_INTERVAL)
-            if self.child is None and not self.broken:
+            if self.pull is not None:
+                try:
+                    self.pull()
+                except Exception as exc:  # noqa: BLE001 - the thread must go on
+                    self.report(f"otlp: pairing failed ({type(exc).__name__}: {exc})")
+            if not self.described:
                 if not (stopping or self.ready or len(inbox) >= EARLY_SPANS):
                     continue  # wait (briefly) for the handshake to complete the resource
-                self._spawn()
+                self.described = True
+                self._send([("resource", {"base": self.base_attributes, "server": self.server})])
             items = []
             spans = 0
             while inbox:
