@@ -9,8 +9,9 @@ tenfold. Here they cost the relay nothing but a pipe write; the SDK's import (~0
 not paid by the proxy either. Its CPU is still the proxy's cost: the benchmarks count it.
 
 Protocol: frames of tuples (:func:`~.sink.write_frame`), ``("resource", {attrs})`` first, then
-``("span", …)``, ``("session", seconds, {attrs})`` and ``("close", timeout)``. On stdout (JSON lines) it answers ``["failed", n, why]`` at the first failed export and ``["done", exported,
-dropped]`` at the end. EOF on stdin (the proxy is gone) flushes and exits too.
+``("span", …)``, ``("session", seconds, {attrs})`` and ``("close", timeout)``. On stdout (JSON lines) it answers ``["failed", dropped so far, why]`` at the first failed export
+(then at most once a second while spans keep being dropped) and ``["done", exported, dropped]`` at
+the end. EOF on stdin (the proxy is gone) flushes and exits too.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import json
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from .sink import read_frame
 
+#: How often at most the proxy is told the running drop count.
+TELL_EVERY = 1.0
 #: How long a frame's spans may wait for room in a full export queue before they are dropped.
 FRAME_PATIENCE = 1.0
 
@@ -39,7 +43,7 @@ class Counts:
         self.queued = 0
         self.exported = 0
         self.dropped = 0
-        self.reported = False
+        self.told: float | None = None  # when the proxy was last told the drop count
         self.out = out
 
     def send(self, *msg: Any) -> None:
@@ -59,13 +63,18 @@ class Counts:
         with self.lock:
             self.queued -= n
             self.dropped += n
-            first = not self.reported
-            self.reported = True
-        if first:
-            self.send("failed", n, why)
+        self.tell(why)
 
-    def report(self, text: str) -> None:  # a full batch queue (see sdk._CountingProcessor)
-        self.send("failed", 1, text)
+    def tell(self, why: str) -> None:
+        """Tell the proxy how many spans were dropped so far (the inspect stream's session counter):
+        at once the first time, then at most every :data:`TELL_EVERY` seconds."""
+        with self.lock:
+            now = time.monotonic()
+            if self.told is not None and now - self.told < TELL_EVERY:
+                return
+            self.told = now
+            total = self.dropped
+        self.send("failed", total, why)
 
 
 def main(argv: list[str]) -> int:

@@ -137,15 +137,12 @@ class _CountingProcessor(BatchSpanProcessor):
             time.sleep(0.002)
         with sink.lock:
             sink.queued += 1
-            if sink.queued > self.capacity:  # the queue drops its oldest span to take this one
+            full = sink.queued > self.capacity
+            if full:  # the queue drops its oldest span to take this one
                 sink.queued -= 1
                 sink.dropped += 1
-                first = not sink.reported
-                sink.reported = True
-            else:
-                first = False
-        if first:
-            sink.report(f"OTLP export is falling behind; spans are being dropped (queue of {self.capacity} full)")
+        if full:
+            sink.tell(f"OTLP export is falling behind; spans are being dropped (queue of {self.capacity} full)")
         super().on_end(span)
 
 

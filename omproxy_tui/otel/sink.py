@@ -196,7 +196,7 @@ class OtlpSink:
             except ValueError:
                 continue
             if msg[0] == "failed":
-                self._failed(int(msg[1]), str(msg[2]), counted=True)
+                self._failed(int(msg[1]), str(msg[2]))
             elif msg[0] == "done":
                 with self.lock:
                     self.exported += int(msg[1])
@@ -244,16 +244,19 @@ class OtlpSink:
                 return
 
     # ---- counting ------------------------------------------------------------------------------
-    def _failed(self, n: int, why: str, counted: bool = False) -> None:
-        """The exporter reported its first failed export (it counts the spans itself)."""
+    def _failed(self, dropped: int, why: str) -> None:
+        """The exporter reports spans it dropped (``dropped``: its running total; at the first
+        failure, then at most once a second): one stderr line the first time, and each time an
+        ``otlp_dropped`` lifecycle event, the TUI's session counter."""
         with self.lock:
             self.last_error = why
             first = not self.reported
             self.reported = True
+            total = self.dropped + dropped  # with what never reached the exporter
         if first:
             self.report(f"OTLP export to {self.target} failed ({why}); spans are being dropped, relaying goes on")
-            if self.notify is not None:
-                self.notify("otlp_dropped", {"dropped": n, "endpoint": self.target, "error": why})
+        if self.notify is not None:
+            self.notify("otlp_dropped", {"dropped": total, "endpoint": self.target, "error": why})
 
     def close(self, timeout: float | None = None) -> tuple[int, int]:
         """Flush and stop, waiting at most ``timeout`` seconds in all; (exported, dropped).

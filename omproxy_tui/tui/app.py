@@ -93,6 +93,15 @@ class SessionList(OptionList):
             self.label = label
 
 
+def _otlp_dropped(info: Session) -> int:
+    """Spans the session's ``--otlp`` export has dropped: the count of its latest ``otlp_dropped``
+    lifecycle event (sent while spans are being dropped) or ``otlp`` (the total, at its end)."""
+    for _, event, details in reversed(info.lifecycle):
+        if event in ("otlp", "otlp_dropped"):
+            return int(details.get("dropped") or 0)
+    return 0
+
+
 def _session_prompt(info: Session, scoped: bool) -> Text:
     state_style = {
         "live": "bold green",
@@ -131,6 +140,9 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         extras.append((f"{len(info.held)} held", "bold magenta"))
     if info.stderr:
         extras.append((f"{len(info.stderr)} stderr", "dim"))
+    dropped = _otlp_dropped(info)
+    if dropped:
+        extras.append((f"{dropped:,} OTLP spans dropped", "bold red"))
     if extras:
         text.append("\n ")
         for word, style in extras:

@@ -81,3 +81,38 @@ async def test_export_screen_says_when_the_receiver_is_down(proxy, monkeypatch):
     text, severity = next((t, s) for t, s in app.notes if "failed" in t)
     assert text.startswith(f"OTLP export to {dead}/v1/traces failed: ") and "spans dropped" in text
     assert severity == "error"
+
+
+async def test_sessions_pane_counts_the_spans_a_down_receiver_made_the_proxy_drop(tmp_path):
+    """A real `omproxy stdio --otlp` whose receiver is down: its `otlp_dropped` lifecycle events
+    reach the TUI over the inspect socket, and the session's entry shows how many were dropped."""
+    import os
+
+    from omproxy_tui.tui.app import SessionList
+    from tests.helpers import RAW_SERVER, Session, short_tmpdir
+
+    sock = os.path.join(short_tmpdir(), "i.sock")
+    env = dict(os.environ, OTEL_BSP_SCHEDULE_DELAY="100", OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="1",
+               OMPROXY_OTLP_FLUSH_TIMEOUT="2")
+    dead = f"http://127.0.0.1:{free_port()}"
+    proxy = Session(["stdio", "--inspect-socket", sock, "--otlp", dead], [*RAW_SERVER, "echo"], env=env)
+    try:
+        app = NotedApp([SocketSource(sock)])
+        async with app.run_test(size=SIZE) as pilot:
+            proxy.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}})
+            assert proxy.recv()["id"] == 0  # the handshake completes the resource: spans go out
+            for i in range(1, 6):
+                proxy.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "t"}})
+                assert proxy.recv()["id"] == i
+            [info] = app.sessions.values()
+            entry = lambda: app.query_one(SessionList).get_option_at_index(0).prompt.plain  # noqa: E731
+            await wait_for(pilot, lambda: "OTLP spans dropped" in entry(), what="the drop counter")
+            assert any(e == "otlp_dropped" for _, e, _ in info.lifecycle)
+            live = int(entry().split(" OTLP spans dropped")[0].split()[-1].replace(",", ""))
+            assert live >= 1
+            assert proxy.close() == 0  # the end of the session: the total, in an `otlp` event
+            await wait_for(pilot, lambda: any(e == "otlp" for _, e, _ in info.lifecycle), what="the total")
+            await wait_for(pilot, lambda: "6 OTLP spans dropped" in entry(), what="the total shown")
+    finally:
+        if proxy.proc.poll() is None:
+            proxy.proc.kill()
