@@ -99,6 +99,7 @@ def test_initialize_span_and_resource(live):
     assert a["mcp.protocol.version"]
     assert "error.type" not in a and span["status"] != ERROR
     assert span["end"] > span["start"]
+    assert not any("mcp.session.id" in s["attributes"] for s in live["spans"])  # stdio has no session id
     res = span["resource"]
     assert res["omproxy.session.name"] == "otel-test" and res["service.name"] == "otel-test"
     assert res["mcp.server.name"] == "omproxy-test-server"
@@ -300,20 +301,46 @@ def test_streamable_http_spans_name_the_remote_server(http_server):
     url = http_server("http")
     port = int(url.split(":")[2].split("/")[0])
 
+    seen = {}
+
     async def session(params):
         with anyio.fail_after(60):
             async with Client(params, mode="legacy") as client:
                 assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
+                # the Mcp-Session-Id header the server received from the proxy's transport
+                seen["sid"] = (await client.call_tool("header", {"name": "mcp-session-id"})).content[0].text
 
     with Receiver() as receiver:
         anyio.run(session, proxied("http", "--url", url, "--otlp", receiver.url))
-        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call echo" for x in s))
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call header" for x in s))
     call = one(spans, "tools/call echo")
     a = call["attributes"]
     assert a["network.transport"] == "tcp" and a["network.protocol.name"] == "http"
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == port
     assert call["resource"]["omproxy.transport"] == "http"
     assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
+    # mcp.session.id: the Mcp-Session-Id, on every span of the session, the handshake's included
+    assert seen["sid"] not in ("", "<unset>")
+    assert {s["attributes"].get("mcp.session.id") for s in spans} == {seen["sid"]}
+
+
+def test_sse_session_id_comes_from_the_endpoint(http_server):
+    """`omproxy sse --otlp`: mcp.session.id is the session id the server put in its POST endpoint
+    (the SDK's SSE server: `?session_id=<32 hex digits>`), the same on every span."""
+    import re
+
+    url = http_server("sse")
+
+    async def session(params):
+        with anyio.fail_after(60):
+            async with Client(params, mode="legacy") as client:
+                assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
+
+    with Receiver() as receiver:
+        anyio.run(session, proxied("sse", "--url", url, "--otlp", receiver.url))
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call echo" for x in s))
+    ids = {s["attributes"].get("mcp.session.id") for s in spans}
+    assert len(ids) == 1 and re.fullmatch(r"[0-9a-f]{32}", ids.pop() or "")
 
 
 def test_held_released_edited_and_dropped_requests_are_marked(tmp_path):

@@ -177,3 +177,21 @@ def test_log_line_seen_before_the_call_it_belongs_to_attaches_to_it():
     t.feed(log, "s2c", 4_000, seq=7)  # nothing in flight: waits for the c2s side...
     t.finish(5_000)  # ...or the end
     assert [s.name for s in spans] == ["notifications/message", "tools/call progress", "notifications/message"]
+
+
+def test_session_id_is_set_before_the_2026_era_only():
+    """mcp.session.id (the transport's session id, known once the handshake answered) goes on
+    every span of a session of the handshake eras, the initialize span included; the 2026-07-28
+    era is stateless and gets none."""
+    t, spans, _ = tracker()
+    t.feed(req(0, "initialize", protocolVersion="2025-06-18"), "c2s", 1)
+    t.feed(ok(0, {"protocolVersion": "2025-06-18"}), "s2c", 2, session_id="abc")
+    t.feed(req(1, name="x"), "c2s", 3, session_id="abc")
+    t.feed(ok(1), "s2c", 4, session_id="abc")
+    assert [s.attributes.get("mcp.session.id") for s in spans] == ["abc", "abc"]
+
+    t, spans, _ = tracker()
+    meta = {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}
+    t.feed(req(1, name="x", **meta), "c2s", 3, session_id="abc")
+    t.feed(ok(1), "s2c", 4, session_id="abc")
+    assert "mcp.session.id" not in spans[0].attributes

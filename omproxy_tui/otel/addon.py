@@ -93,10 +93,13 @@ class OtelAddon:
         self.own: dict[tuple, tuple] = {}
         self.own_lock = threading.Lock()
         #: observed, not yet paired: (obj or None, raw or None, direction, wall_ns, status, changed,
-        #: injected, seq, element); deque appends and pops are atomic, so the relay threads take no lock
+        #: injected, seq, element, session id); deque appends and pops are atomic, so the relay threads take no lock
         self.backlog: collections.deque = collections.deque()
         self.backlog_bytes = 0  # of the unparsed lines in it (approximate: updated without a lock)
         self.closed = False
+        #: the transport's session id (``mcp.session.id``): Streamable HTTP's Mcp-Session-Id, the
+        #: SSE endpoint's session_id; stdio proxies have none
+        self.session_of = getattr(proxy, "mcp_session_id", None)
         sink.pull = self._drain
 
     # ---- observe hooks (after forwarding): on the relay threads, an append --------------------
@@ -128,8 +131,9 @@ class OtelAddon:
         if changed and str(changed.get("by", "")).startswith("OtelPropagator."):
             changed = None  # our own traceparent is not an edit worth flagging
         wall = int(line.wall * 1e9) if line.wall else time.time_ns()
+        session = self.session_of() if self.session_of is not None else None
         backlog.append((obj, raw, line.direction, wall, line.status, changed, line.injected, line.seq,
-                        line.element))
+                        line.element, session))
         if self.sink.worker is None:
             self.sink.start()
 
@@ -166,11 +170,11 @@ class OtelAddon:
                         if self.own:
                             with self.own_lock:
                                 own = self.own.pop((item[7], item[8]), None)
-                        feed(obj, item[2], item[3], item[4], item[5], item[6], own, item[7])
+                        feed(obj, item[2], item[3], item[4], item[5], item[6], own, item[7], item[9])
                     elif isinstance(obj, list):  # a batch nobody split: each element is a message
                         for el in obj:
                             if isinstance(el, dict):
-                                feed(el, item[2], item[3], item[4], item[5], item[6], None, item[7])
+                                feed(el, item[2], item[3], item[4], item[5], item[6], None, item[7], item[9])
                 except Exception as exc:  # noqa: BLE001 - tracing must never cost the relay a message
                     self.proxy.report(f"otlp: could not trace a message ({type(exc).__name__}: {exc})")
                 done += 1
