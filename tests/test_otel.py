@@ -467,3 +467,28 @@ def test_exporter_that_stops_reading_never_blocks_the_relay_or_the_exit():
     line = next(x for x in text.splitlines() if "spans were dropped" in x)
     assert int(line.split("otlp: ")[1].split()[0]) > 0
     wait_dead(exporter)  # killed as the proxy exits; the kernel finishes that asynchronously
+
+
+def test_encoder_keeps_value_types_and_odd_values():
+    """omproxy_tui/otel/encode.py caches attribute sets by value *and* type (True, 1 and 1.0 are
+    equal in Python, not in OTLP); a JSON number past int64 and a lone surrogate still encode."""
+    from types import SimpleNamespace
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.trace import SpanContext, Status, StatusCode
+
+    from omproxy_tui.otel.encode import Encoder
+
+    def span(i, attrs):
+        return SimpleNamespace(context=SpanContext(i, i, False), parent=None, name=f"s{i}", start_time=1, end_time=2,
+                               attributes=attrs, events=(), status=Status(StatusCode.UNSET))
+
+    enc = Encoder({"service.name": "t"}, "omproxy", "1")
+    values = [True, 1, 1.0, 1 << 70, "\ud800x"]
+    data = enc.encode([span(i + 1, {"a": v, "jsonrpc.request.id": "\udfffy"}) for i, v in enumerate(values)])
+    got = ExportTraceServiceRequest.FromString(data).resource_spans[0].scope_spans[0].spans
+    a = [{kv.key: kv.value for kv in s.attributes} for s in got]
+    assert [x["a"].WhichOneof("value") for x in a] == ["bool_value", "int_value", "double_value", "string_value",
+                                                      "string_value"]
+    assert a[3]["a"].string_value == str(1 << 70) and a[4]["a"].string_value.endswith("x")
+    assert all(x["jsonrpc.request.id"].string_value.endswith("y") for x in a)
