@@ -472,23 +472,49 @@ def test_exporter_that_stops_reading_never_blocks_the_relay_or_the_exit():
 def test_encoder_keeps_value_types_and_odd_values():
     """omproxy_tui/otel/encode.py caches attribute sets by value *and* type (True, 1 and 1.0 are
     equal in Python, not in OTLP); a JSON number past int64 and a lone surrogate still encode."""
-    from types import SimpleNamespace
-
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.trace import SpanContext, Status, StatusCode
 
     from omproxy_tui.otel.encode import Encoder
 
-    def span(i, attrs):
-        return SimpleNamespace(context=SpanContext(i, i, False), parent=None, name=f"s{i}", start_time=1, end_time=2,
-                               attributes=attrs, events=(), status=Status(StatusCode.UNSET))
-
     enc = Encoder({"service.name": "t"}, "omproxy", "1")
     values = [True, 1, 1.0, 1 << 70, "\ud800x"]
-    data = enc.encode([span(i + 1, {"a": v, "jsonrpc.request.id": "\udfffy"}) for i, v in enumerate(values)])
+    data = enc.encode([("span", f"s{i}", i + 1, i + 1, None, 1, 2, {"a": v, "jsonrpc.request.id": "\udfffy"}, [], None)
+                       for i, v in enumerate(values)])
     got = ExportTraceServiceRequest.FromString(data).resource_spans[0].scope_spans[0].spans
     a = [{kv.key: kv.value for kv in s.attributes} for s in got]
     assert [x["a"].WhichOneof("value") for x in a] == ["bool_value", "int_value", "double_value", "string_value",
                                                       "string_value"]
     assert a[3]["a"].string_value == str(1 << 70) and a[4]["a"].string_value.endswith("x")
     assert all(x["jsonrpc.request.id"].string_value.endswith("y") for x in a)
+
+
+def test_encoder_and_the_sdks_own_encoder_send_the_same_spans():
+    """The exporter's encoder (omproxy_tui/otel/encode.py) against the SDK's (the fallback for an
+    SDK whose exporter internals differ): the same spans reach a real receiver either way."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from omproxy_tui.otel.encode import Encoder
+    from omproxy_tui.otel.sdk import _ProtoSpanExporter, resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    spans = [
+        ("span", "tools/call x", 11, 12, None, 100, 200, {"mcp.method.name": "tools/call", "jsonrpc.request.id": "1",
+                                                          "gen_ai.tool.name": "x", "server.port": 80},
+         [("notifications/progress", 150, {"mcp.progress.progress": 1.5})], None),
+        ("span", "prompts/get p", int(CLIENT_TRACE, 16), 13, (int(CLIENT_TRACE, 16), int(CLIENT_SPAN, 16), 1, True),
+         300, 400, {"error.type": "-32602", "omproxy.injected": True}, [], "no such prompt"),
+    ]
+    got = []
+    for fallback in (False, True):
+        with Receiver() as receiver:
+            res = resource({"omproxy.session.name": "enc"}, {})
+            scope = InstrumentationScope("omproxy", "1")
+            exp = _ProtoSpanExporter(OTLPSpanExporter(endpoint=receiver.url + "/v1/traces"),
+                                     Encoder(dict(res.attributes), "omproxy", "1"), res, scope)
+            if fallback:
+                exp.post = None
+            assert exp.export(spans).name == "SUCCESS"
+            got.append(sorted(receiver.collector.wait_spans(lambda s: len(s) == 2), key=lambda s: s["name"]))
+    assert got[0] == got[1]
+    p = got[0][0]
+    assert p["parent"] == CLIENT_SPAN and p["status"] == ERROR and p["status_message"] == "no such prompt"

@@ -18,9 +18,10 @@ from typing import Any, Iterable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, SpanFlags
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, SpanFlags, Status
 
 _CLIENT = Span.SpanKind.SPAN_KIND_CLIENT
+_ERROR = Status.StatusCode.STATUS_CODE_ERROR
 # Which span flags the SDK's encoder sets: "is the parent remote" is known, and whether it is.
 _LOCAL = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _REMOTE = _LOCAL | SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
@@ -94,8 +95,9 @@ class Encoder:
                         pass
                 value.CopyFrom(any_value(v))
 
-    def encode(self, spans: Iterable[Any]) -> bytes:
-        """``spans``: SDK ``ReadableSpan``s (or anything with their members)."""
+    def encode(self, spans: Iterable[tuple]) -> bytes:
+        """``spans``: the sink's tuples, ``("span", name, trace_id, span_id, parent, start, end,
+        attributes, events, error)`` with ``parent`` = ``(trace_id, span_id, flags, remote)``."""
         request = ExportTraceServiceRequest()
         resource_spans = request.resource_spans.add()
         resource_spans.resource.attributes.extend(self.resource)
@@ -103,23 +105,19 @@ class Encoder:
         scope_spans.scope.name, scope_spans.scope.version = self.scope
         add = scope_spans.spans.add
         attributes = self._attributes
-        for sp in spans:
-            ctx = sp.context
-            parent = sp.parent
-            out = add(trace_id=ctx.trace_id.to_bytes(16, "big"), span_id=ctx.span_id.to_bytes(8, "big"),
-                      name=sp.name, kind=_CLIENT, start_time_unix_nano=sp.start_time,
-                      end_time_unix_nano=sp.end_time,
-                      flags=_REMOTE if parent is not None and parent.is_remote else _LOCAL)
+        for _, name, trace_id, span_id, parent, start, end, attrs, events, error in spans:
+            out = add(trace_id=trace_id.to_bytes(16, "big"), span_id=span_id.to_bytes(8, "big"),
+                      name=name, kind=_CLIENT, start_time_unix_nano=start, end_time_unix_nano=end,
+                      flags=_REMOTE if parent is not None and parent[3] else _LOCAL)
             if parent is not None:
-                out.parent_span_id = parent.span_id.to_bytes(8, "big")
-            attributes(out, sp.attributes)
-            for event in sp.events:
-                e = out.events.add(name=event.name, time_unix_nano=event.timestamp)
-                if event.attributes:
-                    e.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in event.attributes.items())
-            status = sp.status
-            if not status.is_unset:
-                out.status.code = status.status_code.value
-                if status.description:
-                    out.status.message = status.description
+                out.parent_span_id = parent[1].to_bytes(8, "big")
+            attributes(out, attrs)
+            for event_name, ts, event_attrs in events:
+                e = out.events.add(name=event_name, time_unix_nano=ts)
+                if event_attrs:
+                    e.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in event_attrs.items())
+            if error is not None:
+                out.status.code = _ERROR
+                if error:
+                    out.status.message = error if type(error) is str else str(error)
         return request.SerializePartialToString()

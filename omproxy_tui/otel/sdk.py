@@ -56,19 +56,22 @@ logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
 
 class _ProtoSpanExporter(SpanExporter):
     """The SDK's OTLP/HTTP span exporter with :mod:`.encode`'s encoder in front of its HTTP
-    client. An SDK whose exporter has no such client (its internals changed) gets the spans as
-    they are: slower, the same OTLP."""
+    client. Batches are the sink's span tuples (see :meth:`Backend.span`). An SDK whose exporter
+    has no such client (its internals changed) gets them as ``ReadableSpan``s: slower, the same
+    OTLP."""
 
-    def __init__(self, otlp: OTLPSpanExporter, encoder: Encoder):
+    def __init__(self, otlp: OTLPSpanExporter, encoder: Encoder, resource: Resource, scope: InstrumentationScope):
         self.otlp = otlp
         self.encoder = encoder
+        self.resource = resource
+        self.scope = scope
         client = getattr(otlp, "_client", None)
         self.post = getattr(client, "export", None)
         self.why: str | None = None  # why the last export failed
 
     def export(self, spans: Any) -> SpanExportResult:
         if self.post is None:
-            return self.otlp.export(spans)
+            return self.otlp.export([readable(s, self.resource, self.scope) for s in spans])
         result = self.post(self.encoder.encode(spans))
         if getattr(result, "success", False):
             return SpanExportResult.SUCCESS
@@ -82,6 +85,21 @@ class _ProtoSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def readable(msg: tuple, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
+    """A span tuple as the SDK's ``ReadableSpan`` (built directly rather than through
+    ``Tracer.start_span``: it already happened, and a replayed recording's is hours old)."""
+    _, name, trace_id, span_id, parent, start, end, attributes, events, error = msg
+    context = None
+    if parent is not None:
+        context = SpanContext(parent[0], parent[1], is_remote=parent[3], trace_flags=TraceFlags(parent[2] & 0xFF))
+    return ReadableSpan(
+        name, context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED),
+        parent=context, resource=resource, attributes=attributes,
+        events=[Event(n, a, ts) for n, ts, a in events] if events else (),
+        kind=SpanKind.CLIENT, status=_UNSET if error is None else Status(StatusCode.ERROR, error),
+        start_time=start, end_time=end, instrumentation_scope=scope)
 
 
 class _CountingExporter(SpanExporter):
@@ -114,19 +132,21 @@ class _CountingExporter(SpanExporter):
 
 
 class _CountingProcessor(BatchSpanProcessor):
-    """The SDK's batch processor, counting the spans its bounded queue drops when full."""
+    """The SDK's batch processor (bounded queue, batches, its worker thread, the ``OTEL_BSP_*``
+    settings), fed the sink's span tuples as they are -- sampling was decided by
+    :meth:`Backend.span`, and making a ``ReadableSpan`` of each cost ~3 µs for nothing -- and
+    counting the spans its bounded queue drops when full."""
 
     def __init__(self, exporter: _CountingExporter, sink: "Any"):
         super().__init__(exporter)
         self.sink = sink
+        self.emit = self._batch_processor.emit
         self.capacity = self._batch_processor._max_queue_size
 
     #: Until when (monotonic) a full queue is waited for rather than dropped from (see :meth:`on_end`).
     patient_until = 0.0
 
     def on_end(self, span: Any) -> None:
-        if not span.context.trace_flags.sampled:
-            return
         sink = self.sink
         # A frame from the proxy brings up to 100 ms of spans at once; handed over in one loop they
         # can fill the queue faster than the worker (sharing the GIL) drains it, though the
@@ -143,7 +163,7 @@ class _CountingProcessor(BatchSpanProcessor):
                 sink.dropped += 1
         if full:
             sink.tell(f"OTLP export is falling behind; spans are being dropped (queue of {self.capacity} full)")
-        super().on_end(span)
+        self.emit(span)
 
 
 class Durations:
@@ -256,34 +276,24 @@ class Backend:
         self.scope = InstrumentationScope("omproxy", __version__)
         encoder = Encoder(dict(self.resource.attributes), self.scope.name, self.scope.version or "")
         otlp = OTLPSpanExporter(endpoint=signal_url(sink.endpoint, "traces"))
-        self.processor = _CountingProcessor(_CountingExporter(_ProtoSpanExporter(otlp, encoder), sink), sink)
+        exporter = _ProtoSpanExporter(otlp, encoder, self.resource, self.scope)
+        self.processor = _CountingProcessor(_CountingExporter(exporter, sink), sink)
         self.metrics = _Metrics(signal_url(sink.endpoint, "metrics"), self.resource, self.scope) \
             if sink.want_metrics else None
 
     def span(self, msg: tuple) -> None:
         """One finished span as the sink sends it: ``("span", name, trace_id, span_id, parent,
-        start, end, attributes, events, error)``. A request's span (it has a ``jsonrpc.request.id``)
-        is also a point of the operation-duration metric. The span is built as the SDK's
-        ``ReadableSpan`` directly rather than through ``Tracer.start_span``: it already happened
-        (ids, timestamps and attributes are known; a replayed recording's are hours old), and the
-        tracer's bookkeeping would cost ~50 µs per span against ~3 µs. Sampling follows the
-        parent: a span whose remote parent is not sampled is not exported; all others are."""
-        _, name, trace_id, span_id, parent, start, end, attributes, events, error = msg
+        start, end, attributes, events, error)``, ``parent`` = ``(trace_id, span_id, flags,
+        remote)`` or None. A request's span (it has a ``jsonrpc.request.id``) is also a point of
+        the operation-duration metric. Sampling follows the parent: a span whose remote parent is
+        not sampled is not exported; all others are."""
+        attributes = msg[7]
         if self.metrics is not None and "jsonrpc.request.id" in attributes:
-            self.metrics.operation.record((end - start) / 1e9, attributes)
-        context = None
-        if parent is not None:
-            ptrace, pspan, pflags, remote = parent
-            if not pflags & 1:
-                return
-            context = SpanContext(ptrace, pspan, is_remote=remote, trace_flags=TraceFlags(pflags & 0xFF))
-        status = _UNSET if error is None else Status(StatusCode.ERROR, error)
-        self.processor.on_end(ReadableSpan(
-            name, context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED),
-            parent=context, resource=self.resource, attributes=attributes,
-            events=[Event(n, a, ts) for n, ts, a in events] if events else (),
-            kind=SpanKind.CLIENT, status=status, start_time=start, end_time=end,
-            instrumentation_scope=self.scope))
+            self.metrics.operation.record((msg[6] - msg[5]) / 1e9, attributes)
+        parent = msg[4]
+        if parent is not None and not parent[2] & 1:
+            return
+        self.processor.on_end(msg)
 
     def frame(self, patience: float) -> None:
         """A frame of spans arrives: a full queue may be waited for ``patience`` seconds."""
