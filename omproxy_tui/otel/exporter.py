@@ -5,13 +5,15 @@ OpenTelemetry libraries (:mod:`.sdk`).
 Why a process of its own: encoding spans to protobuf costs several µs each, in Python, in bursts
 of a whole batch. In the proxy's process those bursts hold the GIL, and a relay thread woken by the
 next message waits for it (up to the 5 ms switch interval): the mean latency of a session grew
-tenfold. Here they cost the relay nothing but a pipe write; the SDK's import (~0.4 s of CPU) is
-not paid by the proxy either. Its CPU is still the proxy's cost: the benchmarks count it.
+tenfold. Here they cost the relay nothing but a pipe write; the import of the OpenTelemetry
+libraries (~0.1 s of CPU) is not paid by the proxy either. Its CPU is still the proxy's cost: the
+benchmarks count it.
 
 Protocol: frames of tuples (:func:`~.sink.write_frame`), ``("resource", {attrs})`` first, then
-``("span", …)``, ``("session", seconds, {attrs})`` and ``("close", timeout)``. On stdout (JSON lines) it answers ``["failed", dropped so far, why]`` at the first failed export
-(then at most once a second while spans keep being dropped) and ``["done", exported, dropped]`` at
-the end. EOF on stdin (the proxy is gone) flushes and exits too.
+``("span", …)``, ``("session", seconds, {attrs})`` and ``("close", timeout)``. On stdout (JSON
+lines) it answers ``["failed", dropped so far, why]`` at the first failed export (then at most
+once a second while spans keep being dropped) and ``["done", exported, dropped]`` at the end. EOF
+on stdin (the proxy is gone) flushes and exits too.
 """
 
 from __future__ import annotations
