@@ -518,3 +518,24 @@ def test_encoder_and_the_sdks_own_encoder_send_the_same_spans():
     assert got[0] == got[1]
     p = got[0][0]
     assert p["parent"] == CLIENT_SPAN and p["status"] == ERROR and p["status_message"] == "no such prompt"
+
+
+def test_duration_histogram_buckets_cumulative_and_delta():
+    """omproxy_tui/otel/sdk.py aggregates the duration histograms itself: OTLP's explicit buckets
+    (upper bounds inclusive), count/sum/min/max per attribute set; cumulative keeps counting, delta
+    starts over after each export."""
+    from omproxy_tui.otel.sdk import DURATION_BUCKETS, METRIC_KEYS, Durations
+
+    h = Durations("d", "", METRIC_KEYS)
+    for v in (0.01, 0.015, 400.0):
+        h.record(v, {"mcp.method.name": "tools/call", "jsonrpc.request.id": "1"})
+    h.record(0.3, {"mcp.method.name": "ping"})
+    points = {p.attributes["mcp.method.name"]: p for p in h.point_list(10, delta=False)}
+    call = points["tools/call"]
+    assert "jsonrpc.request.id" not in call.attributes  # only the conventions' metric attributes
+    assert (call.count, call.min, call.max) == (3, 0.01, 400.0) and abs(call.sum - 400.025) < 1e-9
+    assert call.bucket_counts[0] == 1 and call.bucket_counts[1] == 1 and call.bucket_counts[-1] == 1
+    assert len(call.bucket_counts) == len(DURATION_BUCKETS) + 1
+    assert h.point_list(20, delta=False)[0].count == 3  # cumulative
+    assert sum(p.count for p in h.point_list(30, delta=True)) == 4
+    assert h.point_list(40, delta=True) == []  # delta: started over
