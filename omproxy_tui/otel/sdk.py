@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import re
 import threading
 import time
 from typing import Any
@@ -77,7 +78,7 @@ class _ProtoSpanExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         error = getattr(result, "error", None)
         code = getattr(result, "status_code", None)
-        self.why = f"HTTP {code}" if code else (f"{type(error).__name__}: {error}" if error else None)
+        self.why = f"HTTP {code}" if code else (_short(error) if error else None)
         return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
@@ -85,6 +86,17 @@ class _ProtoSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _short(error: BaseException) -> str:
+    """An HTTP library's error in a few words: the system's reason when there is one (urllib3
+    nests it in several layers of repr), else the first 160 characters."""
+    text = str(error)
+    m = re.findall(r"\[Errno -?\d+\] [^'\")\]]+", text)
+    if m:
+        return m[-1].strip()
+    text = f"{type(error).__name__}: {text}"
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def readable(msg: tuple, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
