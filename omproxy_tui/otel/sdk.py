@@ -27,10 +27,7 @@ import threading
 import time
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.metrics.export import (AggregationTemporality, Histogram, HistogramDataPoint, Metric,
-                                              MetricsData, ResourceMetrics, ScopeMetrics)
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -206,7 +203,9 @@ class Durations:
                 p[3] = seconds
             p[4][slot] += 1
 
-    def point_list(self, now: int, delta: bool) -> list[HistogramDataPoint]:
+    def point_list(self, now: int, delta: bool) -> list:
+        from opentelemetry.sdk.metrics.export import HistogramDataPoint
+
         with self.lock:
             points, start = self.points, self.start
             if delta:
@@ -226,10 +225,12 @@ class _Metrics:
     """The two MCP duration histograms, sent through the SDK's OTLP/HTTP metric exporter every
     ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 60000) and at the end. Cumulative, as the SDK's
     OTLP default; delta when ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` asks for it
-    (``delta`` or ``lowmemory``, which both make histograms delta)."""
+    (``delta`` or ``lowmemory``, which both make histograms delta). The SDK's metrics modules
+    are imported at the first export (~20 ms of CPU the first requests of a session do not share)."""
 
     def __init__(self, endpoint: str | None, resource: Resource, scope: InstrumentationScope):
-        self.exporter = OTLPMetricExporter(endpoint=endpoint)
+        self.endpoint = endpoint
+        self.exporter: Any = None
         self.resource = resource
         self.scope = scope
         pref = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "").strip().lower()
@@ -253,6 +254,10 @@ class _Metrics:
             self.flush()
 
     def flush(self, timeout: float = 10.0) -> None:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics.export import (AggregationTemporality, Histogram, Metric, MetricsData,
+                                                      ResourceMetrics, ScopeMetrics)
+
         now = time.time_ns()
         temporality = AggregationTemporality.DELTA if self.delta else AggregationTemporality.CUMULATIVE
         metrics = []
@@ -268,6 +273,8 @@ class _Metrics:
             schema_url="")])
         with self.lock:
             try:
+                if self.exporter is None:
+                    self.exporter = OTLPMetricExporter(endpoint=self.endpoint)
                 self.exporter.export(data, timeout_millis=timeout * 1000)
             except Exception:  # noqa: BLE001 - a metrics failure must not stop the spans
                 pass
@@ -275,7 +282,8 @@ class _Metrics:
     def shutdown(self, timeout: float) -> None:
         self.stop.set()
         self.flush(timeout)
-        self.exporter.shutdown()
+        if self.exporter is not None:
+            self.exporter.shutdown()
 
 
 class Backend:
