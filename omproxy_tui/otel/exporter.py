@@ -11,8 +11,8 @@ benchmarks count it.
 
 Protocol: frames of tuples (:func:`~.sink.write_frame`), ``("resource", {attrs})`` first, then
 ``("span", …)``, ``("session", seconds, {attrs})`` and ``("close", timeout)``. On stdout (JSON
-lines) it answers ``["failed", dropped so far, why]`` at the first failed export (then at most
-once a second while spans keep being dropped) and ``["done", exported, dropped]`` at the end. EOF
+lines) it answers ``["failed", dropped so far, why]`` at the first failed export (then again
+after 1 s, 2 s, 4 s… up to every minute while spans keep being dropped) and ``["done", exported, dropped]`` at the end. EOF
 on stdin (the proxy is gone) flushes and exits too.
 """
 
@@ -29,7 +29,10 @@ from typing import Any
 from .sink import read_frame
 
 #: How often at most the proxy is told the running drop count.
+#: The wait doubles after each telling, up to TELL_MAX: each one is a lifecycle event in the TUI's
+#: server log and in recordings, so a backend that stays down must not add one a second forever.
 TELL_EVERY = 1.0
+TELL_MAX = 60.0
 #: How long a frame's spans may wait for room in a full export queue before they are dropped.
 FRAME_PATIENCE = 1.0
 
@@ -47,6 +50,7 @@ class Counts:
         self.exported = 0
         self.dropped = 0
         self.told: float | None = None  # when the proxy was last told the drop count
+        self.tell_every = TELL_EVERY
         self.out = out
 
     def send(self, *msg: Any) -> None:
@@ -70,11 +74,14 @@ class Counts:
 
     def tell(self, why: str) -> None:
         """Tell the proxy how many spans were dropped so far (the inspect stream's session counter):
-        at once the first time, then at most every :data:`TELL_EVERY` seconds."""
+        at once the first time, then after :data:`TELL_EVERY` seconds, then twice as long each time
+        (up to :data:`TELL_MAX`)."""
         with self.lock:
             now = time.monotonic()
-            if self.told is not None and now - self.told < TELL_EVERY:
-                return
+            if self.told is not None:
+                if now - self.told < self.tell_every:
+                    return
+                self.tell_every = min(self.tell_every * 2, TELL_MAX)
             self.told = now
             total = self.dropped
         self.send("failed", total, why)

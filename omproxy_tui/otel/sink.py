@@ -246,7 +246,7 @@ class OtlpSink:
     # ---- counting ------------------------------------------------------------------------------
     def _failed(self, dropped: int, why: str) -> None:
         """The exporter reports spans it dropped (``dropped``: its running total; at the first
-        failure, then at most once a second): one stderr line the first time, and each time an
+        failure, then less and less often): one stderr line the first time, and each time an
         ``otlp_dropped`` lifecycle event, the TUI's session counter."""
         with self.lock:
             self.last_error = why
