@@ -4,7 +4,12 @@
 
 Every round runs every target once per workload, in turn, so machine noise hits all alike. It
 reports *added* latency (target p50 - direct p50 of the same round) and the proxy's CPU per
-request, medians over rounds, as a markdown table for the README.
+request, medians over rounds, as a markdown table for the README (all three workloads), or one
+summary line per target (a subset). With the plain relay and `--otlp` both run, it prints the
+`--otlp` comparison against issue 14's targets, with the load average:
+
+    python tests/bench/run_bench.py --workloads seq,pipelined --rounds 7 \
+        --targets "omproxy stdio,omproxy --otlp (live receiver)"   # add --n 20000 for a long session
 """
 
 from __future__ import annotations
