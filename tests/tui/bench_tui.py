@@ -316,10 +316,13 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
             times = await steer_keys(kp, log, ("h", "up"))  # next held, then back up a row
             out["steer_key_held1000_p50_ms"] = percentile(times, 0.5) * 1000
             out["steer_key_held1000_p95_ms"] = percentile(times, 0.95) * 1000
-            ks = time.perf_counter()
-            await pilot.press("H")
-            await pilot.pause()
-            out["steer_held_list_open_ms"] = (time.perf_counter() - ks) * 1000
+            from omproxy_tui.tui.steer.dialogs import HeldScreen
+
+            def held_list_shown() -> bool:
+                screen = app.screen
+                return isinstance(screen, HeldScreen) and screen.query_one("#held-table").row_count == len(screen.rows)
+
+            out["steer_held_list_open_ms"] = await kp.press("H", held_list_shown) * 1000
             await pilot.press("escape")
             t0 = time.perf_counter()
             await pilot.press("A")
@@ -478,15 +481,17 @@ async def bench_compose(n_tools: int = 200) -> dict:
         while len(app.store) < len([f for f in frames if f.get("type") == "message"]):
             await pilot.pause(0.02)
         app.log_widget.move_cursor(0)
+        await pilot.pause()
+        kp = KeyToPaint(app)
+
+        def form_shown() -> bool:  # the form with one input per argument, on screen
+            screen = app.screen
+            return (isinstance(screen, ComposeScreen) and bool(screen.fields)
+                    and len(screen.query(".field-input")) == len(screen.fields))
+
         times = []
         for _ in range(10):
-            ks = time.perf_counter()
-            await pilot.press("C")
-            while not (isinstance(app.screen, ComposeScreen) and app.screen.fields
-                       and len(app.screen.query(".field-input")) == len(app.screen.fields)):
-                await asyncio.sleep(0.001)
-            await pilot.pause()
-            times.append(time.perf_counter() - ks)
+            times.append(await kp.press("C", form_shown))
             await pilot.press("escape")
             await pilot.pause()
         times.sort()
