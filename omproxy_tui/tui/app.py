@@ -515,6 +515,9 @@ class OmproxyApp(SteeringMixin, App[None]):
             self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
 
     def _drain_next(self) -> None:
+        if not self.is_running:  # the app is closing: nothing to show it on
+            self._drain_timer = None
+            return
         try:
             self._drain_inbox()
         except Exception as error:  # noqa: BLE001 - as in a message handler: the app reports it
