@@ -1,10 +1,15 @@
 """Benchmark for omproxy-tui (a script, not a test): ``python tests/tui/bench_tui.py [--n 100000]``.
 
-1. ingest N recorded messages into the running app (headless), re-filter, memory;
+1. ingest N recorded messages into the running app (headless), re-filter, memory, navigation keys;
 2. live: a fake proxy over a real unix socket sends 2,000 msgs/s while keys are pressed;
 3. open a 20 MB message in the detail pane;
 4. steering: 1,000 messages held by a real proxy (keys p95 with them on screen, the held list,
-   release-all and the order the server got them in); the compose form for 200 tools.
+   release-all and the order the server got them in); the compose form for 200 tools;
+5. Stats open during 50k-message bursts through a real proxy (``--only burst``).
+
+Keys (and re-filters) are timed key-to-paint: until the first screen update that shows their
+effect (tests/tui/keypaint.py says exactly what that includes); not with ``pilot.press``, whose
+idle detection sleeps at least 40 ms per key.
 """
 
 from __future__ import annotations
