@@ -121,6 +121,12 @@ class Direction:
         self._waiters = 0  # threads waiting on _room: notify only when someone listens (it costs)
         self.streamable = True  # lines may be streamed through (False: the writer needs whole lines)
         self._streaming = False  # a reader owns the writer token for a streamed line
+        #: called with the bytes of each line :meth:`enqueue` accepts (queued or held), under the
+        #: lock: what is tracked and what is queued then change together (hot restart relies on it
+        #: to know which requests the old server got; stdio's outstanding-request tracking)
+        self.track: Callable[[bytes], None] | None = None
+        #: called (outside the lock) with the bytes whose write failed: the destination is gone
+        self.on_write_failed: Callable[[bytes], None] | None = None
 
     # ---- queueing (lock held) ------------------------------------------------------------------
     def _queue_locked(self, data: bytes) -> int:
@@ -188,6 +194,8 @@ class Direction:
                 self._write(data)
             except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
                 ok = False
+                if self.on_write_failed is not None:
+                    self._failed_write(data)
             with self.lock:
                 self._done += 1
                 if not ok:
@@ -203,6 +211,12 @@ class Direction:
                 self._notify_locked()
         if closer is not None:
             closer()
+
+    def _failed_write(self, data: bytes) -> None:
+        try:
+            self.on_write_failed(data)
+        except Exception:  # noqa: BLE001 -- the writer must hand its token on whatever happens
+            pass
 
     def _hand_to_stream_locked(self) -> None:
         """The queue reached a streamed line: its reader takes over the writer token."""
@@ -318,7 +332,11 @@ class Direction:
             if hold is None and not self.held:
                 if self.closed:
                     return "closed", 0
+                if self.track is not None:
+                    self.track(data)
                 return "relayed", self._queue_locked(data)
+            if self.track is not None:
+                self.track(data)
             self.held.append(Held(data, line, hold or "behind"))
             self.held_bytes += len(data)
             return "held", 0
@@ -792,6 +810,9 @@ class Proxy(HookRunner):
                 self._undelivered(line)
             self._observe(line)
 
+    def _told_client(self, data: bytes) -> None:
+        """The proxy is about to send the client a message of its own (it may answer a request)."""
+
     def _answer_dropped(self, el: Line, by: str) -> None:
         """A dropped request would leave its sender waiting forever: answer it with an error."""
         obj = el.json
@@ -810,6 +831,8 @@ class Proxy(HookRunner):
         if d is None:
             return None
         data = obj if isinstance(obj, bytes) else encode_replacement(obj)
+        if direction == S2C:
+            self._told_client(data)
         line = self.make_line(data, direction)
         line.status = "injected"
         line.injected = injected or {"by": "proxy", "id": None}

@@ -115,10 +115,10 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         wire = protect_stdout()
-        # With hot restart the restart controller writes to whichever server is current.
-        to_server = write_all(proc.stdin.fileno()) if self.restarter is None else self.restarter.write
-        c2s = Direction(C2S, to_server, self.hold_limit)
+        # With hot restart this writer stays until a restart begins (proxy/restart.py interposes then).
+        c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
         c2s.streamable = self.restarter is None  # a restart may switch servers between any two lines
+        c2s.track = self.outstanding.sent  # under the direction's lock, as the line is queued
         s2c = Direction(S2C, self._client_writer(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
         self.reaper = Reaper(keep, proc.pid) if keep is not None else None
@@ -267,6 +267,10 @@ class StdioProxy(Proxy):
         self.call_hooks("_on_lifecycle", "exited", {"code": code})
         return exit_code(code)
 
+    def _told_client(self, data: bytes) -> None:
+        # An answer of the proxy's own (a dropped request's, a hot restart's) answers the request.
+        self.outstanding.answered(data)
+
     def _client_writer(self, fd: int):
         """Write everything to the client, noting when it last made progress (for shutdown)."""
         clock = time.monotonic
@@ -355,10 +359,14 @@ class StdioProxy(Proxy):
         see it whole once its last byte has moved (see README, "What the relay guarantees")."""
         relay_line = self.relay_line
         track = self.outstanding.sent if d.name == C2S else self.outstanding.answered
+        # Client lines are tracked by the direction as it queues them (Direction.track), server
+        # lines here: a queue append, before forwarding (an answer is tracked after its request).
+        before = None if d.track is not None else track
 
         def relay(d: Direction, data: bytes, validate: bool) -> None:
             try:
-                track(data)  # a queue append; a request is queued before its answer can be
+                if before is not None:
+                    before(data)
                 relay_line(d, data, validate)
             except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
                 self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
@@ -409,12 +417,10 @@ class StdioProxy(Proxy):
                 if first is not None:
                     relay(d, first, validate)
                 if block is not None:
-                    if not validate and not pre[name] and not gates[name] and not post[name]:
-                        if single:
-                            track(block)
-                        else:
-                            for piece in block[:-1].split(b"\n"):
-                                track(piece)
+                    if (not validate and not pre[name] and not gates[name] and not post[name]
+                            and (single or len(block) <= FULL_TRACK_MAX)):
+                        if before is not None:
+                            before(block)  # (several lines: the tracker splits them, off this path)
                         d.submit(block, None, None)  # nobody looks at this direction: one write
                     elif single:
                         relay(d, block, validate)

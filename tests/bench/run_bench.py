@@ -103,6 +103,7 @@ def main() -> None:
         "floor_relay.py": ([sys.executable, str(bench / "floor_relay.py"), "--"], None),
         "raw_relay.py": ([sys.executable, str(bench / "raw_relay.py"), "--"], None),
         "omproxy stdio": ([*om, "--"], None),
+        "omproxy stdio --no-restart": ([*om, "--no-restart", "--"], None),
         "omproxy + seed-style hook": ([*om, "--hooks", "omproxy_tui.examples.method_counter:MethodCounter", "--"],
                                       None),
         "omproxy --inspect (no one attached)": ([*om, "--inspect-socket", sock, "--"], None),
