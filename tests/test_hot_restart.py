@@ -31,6 +31,8 @@ TOOLS = {
             '    return "late"\n',
     "note": 'def note(n: int) -> str:\n    """Remember n (in this process)."""\n    NOTES.append(n)\n    return str(n)\n',
     "notes": 'def notes() -> str:\n    """What this process was told, in order."""\n    return ",".join(map(str, NOTES))\n',
+    # A tool list answer over 64 KiB: longer than the tracker keeps of a line.
+    "huge": 'def huge() -> str:\n    """' + "A long description. " * 4000 + '"""\n    return "huge"\n',
 }
 
 
@@ -326,6 +328,36 @@ def test_replayed_handshake_is_the_clients_own_and_shutdown_does_not_wait_for_an
         ins.close()
         assert s.close(timeout=20) == 0  # nothing left outstanding to wait for
         assert b"unanswered" not in s.stderr, s.stderr
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+        rig.close()
+
+
+def test_a_tool_list_too_long_to_keep_is_announced_as_changed_after_a_restart():
+    """What the client saw of a list is learned off the relay path, and a list answer over 64 KiB
+    is not kept: after a restart that list cannot be compared, so the client is told to list
+    again (list_changed, `compared: false`) rather than left with a list that may be stale."""
+    from helpers import Session
+
+    rig = Rig(["one", "huge"])
+    s = Session(["stdio", "--inspect-socket", rig.sock], [sys.executable, rig.src])
+    try:
+        s.handshake()
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert [t["name"] for t in s.recv(30)["result"]["tools"]] == ["one", "huge"]
+        ins = Inspector(rig.sock)
+        ins.sock.settimeout(60)
+        ins.message(lambda f, m: f["dir"] == "s2c" and isinstance(m, dict) and m.get("id") == 1)
+        assert ins.send("restart")["ok"]  # the same server: nothing to compare would say "changed"
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart", done
+        assert done["changed"] == {"tools": {"added": [], "removed": [], "changed": [], "compared": False}}
+        assert s.recv(60) == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "one", "arguments": {"x": 1}}})
+        assert s.recv(60)["result"]["content"][0]["text"] == "2"
+        ins.close()
+        assert s.close(timeout=20) == 0
     finally:
         if s.proc.poll() is None:
             s.proc.kill()

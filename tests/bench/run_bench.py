@@ -87,7 +87,9 @@ def _otlp_receiver() -> str | None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--bench-dir", default=str(ROOT.parent / "shared" / "bench"))
+    ap.add_argument("--bench-dir", default=str(next((p for p in (ROOT.parent / "shared" / "bench",
+                                                                 ROOT.parent.parent / "shared" / "bench")
+                                                     if p.is_dir()), ROOT.parent / "shared" / "bench")))
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--workloads", default="seq,pipelined,1MiB",
                     help="comma-separated subset of seq,pipelined,1MiB (the table needs all three)")
@@ -123,8 +125,13 @@ def main() -> None:
         targets = {k: v for k, v in targets.items() if k in keep}
     results: dict = {name: {w: [] for w in workloads} for name in targets}
     for r in range(opts.rounds):
+        # Direct first; the others in turn, in reverse order every other round (no target always
+        # runs right after the same one).
+        order = [n for n in targets if n != "direct"]
+        order = ["direct", *(order if r % 2 == 0 else order[::-1])]
         for w, args in workloads.items():
-            for name, (prefix, attach) in targets.items():
+            for name in order:
+                prefix, attach = targets[name]
                 res = run(bench, prefix, args, attach)
                 results[name][w].append(res)
                 print(f"round {r + 1} {w:9s} {name:38s} p50={res['p50_us']:8.1f}us "
@@ -145,6 +152,24 @@ def main() -> None:
             if name.startswith("omproxy"):
                 mine = added(name, "1MiB", "p50_us")
                 print(f"  {name}: {mine:.0f} us ({'within' if mine <= bar else 'OVER'} the bar)")
+    for w in workloads:  # every workload: medians over rounds, whatever the subset run
+        print(f"{w}: medians of {opts.rounds} rounds (added p50 = target p50 - direct p50 of the same round)")
+        for name in targets:
+            if name == "direct":
+                continue
+            print(f"  {name:38s} added p50 {added(name, w, 'p50_us'):8.1f} us  "
+                  f"cpu/req {med([x['cpu_proxy_us_per_req'] for x in results[name][w]]):7.1f} us  "
+                  f"req/s {med([x['throughput_rps'] for x in results[name][w]]):8.0f}")
+    if {"omproxy stdio", "omproxy stdio --no-restart"} <= set(targets):
+        # Issue 12: hot restart attached but never triggered must cost nothing measurable. The
+        # two runs of a round are next to each other: compare them directly, round by round.
+        for w in workloads:
+            on, off = results["omproxy stdio"][w], results["omproxy stdio --no-restart"][w]
+            diffs = sorted(a["p50_us"] - b["p50_us"] for a, b in zip(on, off))
+            cpu = sorted(a["cpu_proxy_us_per_req"] - b["cpu_proxy_us_per_req"] for a, b in zip(on, off))
+            print(f"hot restart attached vs --no-restart, {w}: p50 difference per round median {med(diffs):+.1f} us "
+                  f"(range {diffs[0]:+.1f} .. {diffs[-1]:+.1f}); cpu/req {med(cpu):+.1f} us "
+                  f"(range {cpu[0]:+.1f} .. {cpu[-1]:+.1f})")
     if set(workloads) != {"seq", "pipelined", "1MiB"}:
         return
     rows = ["| target | added p50 (µs) | proxy CPU/req (µs) | pipelined req/s (16 in flight) | 1 MiB: added p50 (µs) "
