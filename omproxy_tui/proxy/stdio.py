@@ -276,10 +276,13 @@ class StdioProxy(Proxy):
         clock = time.monotonic
 
         def write(data: bytes) -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-                self.delivered_at = clock()
+            n = os.write(fd, data)  # a blocking pipe takes it all, but for a signal
+            self.delivered_at = clock()
+            if n < len(data):
+                view = memoryview(data)[n:]
+                while view:
+                    view = view[os.write(fd, view):]
+                    self.delivered_at = clock()
 
         return write
 
@@ -379,6 +382,8 @@ class StdioProxy(Proxy):
         buf = cutter.buf
         streaming = None  # (seq, t, wall) of the line being streamed through, or None
         keep = True  # the streamed line is kept whole (someone observes it), else head and tail
+        # Of a long unobserved streamed line, past its head: its last bytes (at least PEEK of them
+        # once there are that many: a whole piece, by reference, not a copy) and their total size.
         tail = b""
         size = 0
         try:
@@ -394,7 +399,7 @@ class StdioProxy(Proxy):
                     if keep or len(buf) < FULL_TRACK_MAX:
                         buf += piece  # the observers' copy (or the head of the line)
                     else:
-                        tail = (tail + piece[-PEEK:])[-PEEK:]
+                        tail = piece if len(piece) >= PEEK else (tail[-PEEK:] + piece)[-PEEK:]
                         size += len(piece)
                     if nl < 0:
                         if not d.stream_write(chunk) and name == S2C:
@@ -402,7 +407,7 @@ class StdioProxy(Proxy):
                         continue
                     numbered, streaming = streaming, None
                     if size:  # long and unobserved: only its head and tail were kept
-                        raw = HeadTail(bytes(buf[:PEEK]), (bytes(buf[-PEEK:]) + tail)[-PEEK:], len(buf) + size)
+                        raw = HeadTail(bytes(buf[:PEEK]), (bytes(buf[-PEEK:]) + tail[-PEEK:])[-PEEK:], len(buf) + size)
                     else:
                         raw = buf  # copied by end_streamed if needed
                     self.end_streamed(d, numbered, piece, raw, validate, track)
@@ -433,13 +438,14 @@ class StdioProxy(Proxy):
                     streaming = self.begin_streamed(d)
                     if streaming is not None:
                         keep = bool(streaming[0])
-                        if not d.stream_write(bytes(buf)) and name == S2C:
+                        # (the line's start is this whole read, most often: write it, not a copy)
+                        if not d.stream_write(chunk if len(buf) == len(chunk) else bytes(buf)) and name == S2C:
                             break
         except OSError:
             pass
         rest = cutter.finish()
         if streaming is not None and size:
-            rest = HeadTail(rest[:PEEK], (rest[-PEEK:] + tail)[-PEEK:], len(rest) + size)
+            rest = HeadTail(rest[:PEEK], (rest[-PEEK:] + tail[-PEEK:])[-PEEK:], len(rest) + size)
         if streaming is not None:
             # EOF (or the client went away) in the middle of a streamed line: end it.
             self.end_streamed(d, streaming, b"", rest, validate, track, eof=True)
