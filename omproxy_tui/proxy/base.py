@@ -753,19 +753,21 @@ class Proxy(HookRunner):
 
     def end_streamed(self, d: Direction, numbered: tuple, last: bytes, raw: bytes | bytearray, validate: bool,
                      track: Callable[[bytes], None], eof: bool = False) -> None:
-        """The streamed line is complete (`raw`, newline included unless `eof`; a bytearray the
-        caller reuses is fine): tell gates and ordered observers, write its `last` piece, hand the
-        direction back, then observe it.
+        """The streamed line is complete (`raw`, with or without its newline; a bytearray the
+        caller reuses is fine): tell gates, write its `last` piece, hand the direction back, then
+        tell ordered observers and observe it.
 
         Its bytes have (mostly) reached the other side already, so nothing can stop it now: a
         hold that began mid-line applies from the next line on; a line that turns out not to be
         JSON is finished (so the reader's framing stays intact) and reported, not blocked. With
         nobody observing, no copy of the line is made and its validity is checked by shape only
-        (first and last bytes), as for any line over 1 MiB."""
+        (first and last bytes), as for any line over 1 MiB. Observed, it is parsed for the
+        observers once its last byte has moved (a parse of ~1 MiB would otherwise delay it)."""
         name = d.name
         seq, t, wall = numbered
         line = None
         error = None
+        parse = False
         if seq or len(raw) <= FULL_TRACK_MAX:
             raw = bytes(raw)  # kept beyond this call
         try:
@@ -778,22 +780,21 @@ class Proxy(HookRunner):
                     error = "not JSON (it does not end with } or ])"
             if seq:
                 body = raw[:-1] if raw.endswith(b"\n") else raw
-                if validate and error is None and len(body) <= PARSE_BEFORE_FORWARD_MAX:
-                    parsed, error = parse_json(body)
-                    line = Line(body, name, seq, t, wall, parsed, error)
-                elif error is not None:
-                    line = Line(body, name, seq, t, wall, None, error)
-                else:
-                    line = Line(body, name, seq, t, wall)
+                parse = validate and error is None and len(body) <= PARSE_BEFORE_FORWARD_MAX
+                line = Line(body, name, seq, t, wall, None, error) if error is not None else Line(body, name, seq, t, wall)
                 for gate in self._gates[name]:
                     gate(line)  # seen before its last byte moves; a verdict cannot apply any more
-                self.announce(line)
         except BaseException as exc:  # noqa: BLE001 -- the direction must be handed back whatever happens
             self.report(f"observing a streamed {name} line failed ({type(exc).__name__}: {exc})")
         if eof and not last:
             last = b"\n"
         written = d.stream_write(last) if last else True
         written = d.end_stream() and written
+        if line is not None:
+            if parse:
+                line.json  # noqa: B018 -- parsed here, once, for every observer (sets line.error)
+                error = line.error
+            self.announce(line)
         if error is not None and written:  # (not when the reader is gone: nothing to warn about)
             what = "client" if name == C2S else "server"
             shown = bytes(raw[:200]).decode("utf-8", "replace")

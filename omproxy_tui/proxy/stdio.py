@@ -386,6 +386,7 @@ class StdioProxy(Proxy):
         # once there are that many: a whole piece, by reference, not a copy) and their total size.
         tail = b""
         size = 0
+        pieces: list[bytes] = []  # of an observed streamed line, what came after its first read
         try:
             while True:
                 # While a line streams, read what the floor relay reads: each piece is written at
@@ -396,8 +397,10 @@ class StdioProxy(Proxy):
                 if streaming is not None:
                     nl = chunk.find(b"\n")
                     piece = chunk if nl < 0 or nl + 1 == len(chunk) else chunk[:nl + 1]
-                    if keep or len(buf) < FULL_TRACK_MAX:
-                        buf += piece  # the observers' copy (or the head of the line)
+                    if keep:
+                        pieces.append(piece)  # the observers' copy: joined once, at the end
+                    elif len(buf) < FULL_TRACK_MAX:
+                        buf += piece  # the head of the line
                     else:
                         tail = piece if len(piece) >= PEEK else (tail[-PEEK:] + piece)[-PEEK:]
                         size += len(piece)
@@ -408,6 +411,12 @@ class StdioProxy(Proxy):
                     numbered, streaming = streaming, None
                     if size:  # long and unobserved: only its head and tail were kept
                         raw = HeadTail(bytes(buf[:PEEK]), (bytes(buf[-PEEK:]) + tail[-PEEK:])[-PEEK:], len(buf) + size)
+                    elif pieces:
+                        # One copy, without its newline (a growing buffer would copy it again and
+                        # again, and a bytes body cut off its newline once more).
+                        pieces[-1] = memoryview(piece)[:-1]
+                        raw = b"".join([buf, *pieces])
+                        pieces.clear()
                     else:
                         raw = buf  # copied by end_streamed if needed
                     self.end_streamed(d, numbered, piece, raw, validate, track)
@@ -444,6 +453,8 @@ class StdioProxy(Proxy):
         except OSError:
             pass
         rest = cutter.finish()
+        if pieces:
+            rest = b"".join([rest, *pieces])
         if streaming is not None and size:
             rest = HeadTail(rest[:PEEK], (rest[-PEEK:] + tail[-PEEK:])[-PEEK:], len(rest) + size)
         if streaming is not None:
