@@ -449,3 +449,37 @@ def test_a_server_that_closed_its_stdin_is_answered_for_and_a_restart_revives_th
     finally:
         s.proc.kill()
         s.proc.wait(10)
+
+
+def test_a_restart_while_a_write_to_the_old_server_blocks_keeps_what_follows_for_the_new_one():
+    """The old server stopped reading in the middle of a big request: the restart stops it (the
+    blocked write then fails), answers that request with the restart error, and the request
+    sent after it reaches the new server -- the failed write to the server being replaced does
+    not close the client -> server direction."""
+    from helpers import RAW_SERVER, Session
+
+    sock = short_tmpdir() + "/i.sock"
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "busy"])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "deafen"})
+        first = s.recv(30)
+        assert first["id"] == 1
+        for _ in (1, 2):
+            assert s.recv(30)["method"] == "notifications/message"
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        # Bigger than a pipe holds: its write to the server that no longer reads blocks.
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "m", "params": {"x": "y" * (1 << 20)}})
+        ins.message(lambda f, m: f["dir"] == "c2s" and m.get("id") == 2)
+        s.send({"jsonrpc": "2.0", "id": 3, "method": "m"})
+        assert ins.send("restart")["ok"]
+        answers = {m["id"]: m for m in (s.recv(60), s.recv(60))}
+        assert answers[2]["error"]["code"] == -32011
+        assert answers[3]["result"]["pid"] != first["result"]["pid"]  # the new server answered it
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart" and done["answered"] == 1, done
+        ins.close()
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)
+

@@ -125,8 +125,9 @@ class Direction:
         #: lock: what is tracked and what is queued then change together (hot restart relies on it
         #: to know which requests the old server got; stdio's outstanding-request tracking)
         self.track: Callable[[bytes], None] | None = None
-        #: called (outside the lock) with the bytes whose write failed: the destination is gone
-        self.on_write_failed: Callable[[bytes], None] | None = None
+        #: called (outside the lock) with the bytes whose write failed: the destination is gone --
+        #: unless it returns True (the failure was expected and dealt with: the direction goes on)
+        self.on_write_failed: Callable[[bytes], bool] | None = None
 
     # ---- queueing (lock held) ------------------------------------------------------------------
     def _queue_locked(self, data: bytes) -> int:
@@ -193,9 +194,7 @@ class Direction:
             try:
                 self._write(data)
             except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
-                ok = False
-                if self.on_write_failed is not None:
-                    self._failed_write(data)
+                ok = self.on_write_failed is not None and self._failed_write(data)
             with self.lock:
                 self._done += 1
                 if not ok:
@@ -212,11 +211,11 @@ class Direction:
         if closer is not None:
             closer()
 
-    def _failed_write(self, data: bytes) -> None:
+    def _failed_write(self, data: bytes) -> bool:
         try:
-            self.on_write_failed(data)
+            return self.on_write_failed(data) is True
         except Exception:  # noqa: BLE001 -- the writer must hand its token on whatever happens
-            pass
+            return False
 
     def _hand_to_stream_locked(self) -> None:
         """The queue reached a streamed line: its reader takes over the writer token."""

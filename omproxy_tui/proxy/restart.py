@@ -314,13 +314,16 @@ class Restarter:
                          "omproxy: the server closed its input before this request reached it")
             raise BrokenPipeError("the server closed its stdin")
 
-    def _plain_write_failed(self, data: bytes) -> None:
-        """The first server stopped reading (the direction's plain writer failed): answer the
-        requests that could not reach it. (Once interposed, our writer answers for itself, and a
-        restart for what the old server got.)"""
-        if not self._interposed:
-            self._answer(requests_in(data), RESTARTED_CODE,
-                         "omproxy: the server closed its input before this request reached it")
+    def _plain_write_failed(self, data: bytes) -> bool:
+        """The direction's plain writer (the first server's) failed. A restart in progress stopped
+        that server: the restart answers what it got, and the direction goes on (True), with what
+        is queued kept for the new server. Else the server stopped reading by itself: answer the
+        requests that could not reach it (the direction reports the failure; a restart revives it)."""
+        if self._interposed:
+            return True
+        self._answer(requests_in(data), RESTARTED_CODE,
+                     "omproxy: the server closed its input before this request reached it")
+        return False
 
     def _close_stdin_when(self, over: Any, proc: Any) -> None:
         """Close an old server's stdin once no write to it is going on (see _interpose)."""
@@ -352,6 +355,8 @@ class Restarter:
             px.outstanding.settle()
             return list(px.outstanding.pending().items())
         deadline = time.monotonic() + 1.0
+        while not over() and time.monotonic() < deadline:
+            time.sleep(0.001)  # a write to the old server is ending (it has been stopped)
         while True:
             with d.lock:
                 taken = d._issued - len(d._out) - d._done  # popped by the writer, not written yet
