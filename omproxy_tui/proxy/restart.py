@@ -67,8 +67,7 @@ BIG = 1 << 20  # a line longer than this is not parsed by the gate: its id is pe
 HOLDING, UP, DOWN = "holding", "up", "down"
 
 
-def _key(value: Any) -> str | None:
-    return id_key(value)
+_key = id_key  # one form of a JSON-RPC id for every table here and the tracker's (1 and 1.0 are one id)
 
 
 def _encode(obj: Any) -> bytes:
@@ -132,8 +131,6 @@ class _Slot:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.reply: Any = None
-
-
 
 
 class Restarter:
@@ -303,7 +300,7 @@ class Restarter:
             pipe = self.pipe if self.state == UP else None
             if pipe is not None and not pipe.begin():
                 pipe = None
-            reason = self.down_reason
+            reason = self.down_reason or "omproxy: the MCP server is not running"
         if pipe is None:
             self._answer(requests_in(data), NOT_RUNNING_CODE, reason)
             return
