@@ -483,3 +483,31 @@ def test_a_restart_while_a_write_to_the_old_server_blocks_keeps_what_follows_for
         s.proc.kill()
         s.proc.wait(10)
 
+
+
+def test_a_request_an_inspector_holds_through_a_restart_goes_to_the_new_server():
+    """A held request never reached the old server: the restart does not answer it with its error;
+    released afterwards, the new server answers it (once)."""
+    from helpers import RAW_SERVER, Session
+
+    sock = short_tmpdir() + "/i.sock"
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "busy"])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "m"})
+        first = s.recv(30)
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        assert ins.send("pause", dir="c2s")["ok"]
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "m"})
+        ins.message(lambda f, m: f["dir"] == "c2s" and m.get("id") == 2 and f["held"])
+        assert ins.send("restart")["ok"]
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart" and done["answered"] == 0, done
+        assert ins.send("resume", dir="c2s")["released"] == 1
+        answer = s.recv(60)
+        assert answer["id"] == 2 and answer["result"]["pid"] != first["result"]["pid"]
+        assert s.nothing_within(0.3)  # and nothing else (no restart error for it)
+        ins.close()
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)
