@@ -23,7 +23,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.message import Message
-from textual.widgets import Footer, Input, OptionList, Static, TextArea
+from textual.widgets import Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
@@ -44,6 +44,7 @@ from omproxy_tui.tui.steer.controller import DEMO_HINT, SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
+from omproxy_tui.tui.widgets.steady_footer import SteadyFooter
 from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
 
 
@@ -360,7 +361,8 @@ class OmproxyApp(SteeringMixin, App[None]):
                     id="detail",
                 )
         yield Static("", id="status")
-        yield Footer()
+        # steady: a plain Footer rebuilds itself whenever a dialog opens or closes over it
+        yield SteadyFooter()
 
     @property
     def log_widget(self) -> MessageLog:

@@ -171,8 +171,6 @@ def test_compose_form(snap_compare, steer_app):
     """tools/call form for a tool with required, enum and nested (object, array) arguments."""
 
     async def run_before(pilot):
-        from textual.widgets import Select
-
         await steer_loaded(pilot)
         await select(pilot, lambda r: r.method == "tools/list")
         await pilot.press("C")
@@ -182,8 +180,8 @@ def test_compose_form(snap_compare, steer_app):
             assert time.monotonic() < deadline
             await pilot.pause(0.02)
         screen = app.screen
-        screen.query_one("#compose-target", Select).value = "deploy"
-        while [f.name for f in screen.fields] != ["service", "environment", "options", "tags"]:
+        screen.pick_target("deploy")
+        while not (screen.form_ready and [f.name for f in screen.fields] == ["service", "environment", "options", "tags"]):
             assert time.monotonic() < deadline
             await pilot.pause(0.02)
         await pilot.pause()

@@ -167,19 +167,22 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields, what="form")
         screen = app.screen
         assert screen.method == "tools/call"
-        screen.query_one("#compose-target", Select).value = "deploy"
-        await wait_for(pilot, lambda: [f.name for f in screen.fields] == ["service", "environment", "options", "tags"],
-                       what="deploy form")
+        # the tools are a list with type-to-find: focus it, type part of the name
+        screen.query_one("#compose-target").focus()
+        await pilot.press(*"dep")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields]
+                       == ["service", "environment", "options", "tags"], what="deploy form")
         await pilot.press("ctrl+s")  # required fields empty: refused with per-field errors
         await pilot.pause()
         assert "need fixing" in str(screen.query_one("#compose-status").content)
-        assert "required" in str(screen.query_one("#field-error-0").content)
+        assert "required" in screen.field_error(0)
+        assert "required" in str(screen.query_one("#field-label-0").content)
         screen.query_one("#field-0", Input).focus()
         await pilot.press(*"api")
         screen.query_one("#field-1", Select).value = "prod"
         screen.query_one("#field-2", Input).value = '{"replicas": 20}'
         await pilot.pause()
-        assert "must be ≤ 10" in str(screen.query_one("#field-error-2").content)
+        assert "must be ≤ 10" in screen.field_error(2)
         screen.query_one("#field-2", Input).value = '{"replicas": 2, "dry_run": false}'
         await pilot.pause()
         await pilot.press("ctrl+s")
@@ -221,7 +224,7 @@ async def test_inject_notification_to_client_and_refusal(live):
         screen.query_one("#compose-to", Select).value = "client"
         await wait_for(pilot, lambda: screen.to == "client", what="toward the client")
         screen.query_one("#compose-method", Select).value = "notifications/message"
-        await wait_for(pilot, lambda: '"notifications/message"' in screen.query_one("#compose-json", TextArea).text,
+        await wait_for(pilot, lambda: '"notifications/message"' in screen.json_text,
                        what="skeleton")
         await pilot.press("ctrl+s")
         msg = await client_recv(pilot, session, lambda m: m.get("method") == "notifications/message",
@@ -233,7 +236,7 @@ async def test_inject_notification_to_client_and_refusal(live):
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose again")
         screen = app.screen
         screen.query_one("#compose-method", Select).value = "ping"
-        await wait_for(pilot, lambda: '"ping"' in screen.query_one("#compose-json", TextArea).text, what="ping")
+        await wait_for(pilot, lambda: '"ping"' in screen.json_text, what="ping")
         screen.query_one("#compose-json", TextArea).text = '{"jsonrpc": "2.0", "id": 1}'
         await pilot.pause()
         await pilot.press("ctrl+s")
@@ -265,8 +268,9 @@ async def test_replay_and_cancel(live):
 
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields is not None)
         screen = app.screen
-        screen.query_one("#compose-target", Select).value = "slow"
-        await wait_for(pilot, lambda: [f.name for f in screen.fields] == ["seconds"], what="slow form")
+        screen.pick_target("slow")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["seconds"],
+                       what="slow form")
         screen.query_one("#field-0", Input).value = "8"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: any(i.method == "tools/call" and i.to == "server" and "slow" not in i.method
@@ -419,7 +423,7 @@ async def test_proxy_refusal_is_shown_in_the_composer(sockdir):
             await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose")
             screen = app.screen
             screen.query_one("#compose-method", Select).value = "ping"
-            await wait_for(pilot, lambda: '"ping"' in screen.query_one("#compose-json", TextArea).text)
+            await wait_for(pilot, lambda: '"ping"' in screen.json_text)
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: "refused" in str(screen.query_one("#compose-status").content),
                            what="the refusal")
