@@ -331,7 +331,9 @@ async def bench_compose(n_tools: int = 200) -> dict:
             "paths": {"type": "array", "items": {"type": "string"}},
             "note": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
         }}} for i in range(n_tools)]
-    frames = steer_session()
+    # the demo session without its own tools/list answer: the form opens on tool_000 (8 arguments)
+    frames = [f for f in steer_session() if not (f.get("type") == "message" and f.get("dir") == "s2c"
+                                                  and '"tools":[' in f.get("raw", ""))]
     last = max(f["seq"] for f in frames if "seq" in f)
     frames += [message_frame(last + 1, 1.0, 1_780_000_100.0, "c2s", {"jsonrpc": "2.0", "id": 5000, "method": "tools/list"}),
                message_frame(last + 2, 1.1, 1_780_000_100.1, "s2c", {"jsonrpc": "2.0", "id": 5000,

@@ -179,7 +179,9 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
         assert "required" in str(screen.query_one("#field-label-0").content)
         screen.query_one("#field-0", Input).focus()
         await pilot.press(*"api")
-        screen.query_one("#field-1", Select).value = "prod"
+        screen.query_one("#field-1").focus()
+        await pilot.press("right", "right", "right")  # choose… → dev → staging → prod
+        assert screen.query_one("#field-1").value == "prod"
         screen.query_one("#field-2", Input).value = '{"replicas": 20}'
         await pilot.pause()
         assert "must be ≤ 10" in screen.field_error(2)
@@ -209,6 +211,60 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
         assert not any("deployed" in json.dumps(m) for m in session.seen)
 
 
+async def test_compose_prompt_and_resource_after_injecting_their_lists(live):
+    """prompts/get and resources/read: no list captured yet, so the composer offers to inject it
+    (Ctrl+L); the server's answer becomes the list to pick from and the form."""
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot, app)
+        from textual.widgets import Select
+
+        from omproxy_tui.tui.steer.compose import ComposeScreen
+
+        def routed(method: str, text: str):
+            return next((r for r in app.store.records if r.to_inspector and r.kind == "response"
+                         and r.method == method and text in r.raw), None)
+
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields, what="compose")
+        screen = app.screen
+        screen.query_one("#compose-method", Select).value = "prompts/get"
+        await wait_for(pilot, lambda: any("No prompts/list answer" in str(w.content) for w in screen.query("#compose-note")),
+                       what="the offer to inject prompts/list")
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["who"],
+                       what="the greet form from the injected prompts/list")
+        assert not screen.query("#compose-note-row")
+        screen.query_one("#compose-target").focus()
+        await pilot.press(*"rev")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["code", "language"],
+                       what="the review form")
+        screen.query_one("#field-0").focus()
+        await pilot.press(*"x = 1")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: routed("prompts/get", "x = 1") is not None, what="the prompt's answer")
+        assert "prompts/list" in {r.method for r in app.store.records if r.injected}
+        # resources/read: the same, the form's uri prefilled from the picked resource
+        await wait_for(pilot, lambda: not isinstance(app.screen, ComposeScreen), what="compose closed")
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose again")
+        screen = app.screen
+        screen.query_one("#compose-method", Select).value = "resources/read"
+        await wait_for(pilot, lambda: screen.query("#compose-fetch"), what="the inject button")
+        await pilot.click("#compose-fetch")
+        await wait_for(pilot, lambda: screen.form_ready and screen.target == "demo://readme", what="resources")
+        screen.pick_target("demo://config")
+        await wait_for(pilot, lambda: screen.form_ready and screen.query_one("#field-0").value == "demo://config",
+                       what="the config resource's form")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: routed("resources/read", "features") is not None, what="the resource")
+        # the answers went to the TUI only: the client sees none of them before its own next answer
+        session.send({"jsonrpc": "2.0", "id": 31, "method": "ping"})
+        await client_recv(pilot, session, lambda m: m.get("id") == 31)
+        assert not any("features" in json.dumps(m) or "x = 1" in json.dumps(m) for m in session.seen)
+
+
 async def test_inject_notification_to_client_and_refusal(live):
     session, sock = live
     app = OmproxyApp([SocketSource(sock)])
@@ -221,7 +277,8 @@ async def test_inject_notification_to_client_and_refusal(live):
 
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose")
         screen = app.screen
-        screen.query_one("#compose-to", Select).value = "client"
+        screen.query_one("#compose-to").focus()
+        await pilot.press("right")  # → to the client
         await wait_for(pilot, lambda: screen.to == "client", what="toward the client")
         screen.query_one("#compose-method", Select).value = "notifications/message"
         await wait_for(pilot, lambda: '"notifications/message"' in screen.json_text,

@@ -35,6 +35,7 @@ from omproxy_tui.core.compose import LIST_FOR, methods_for, skeleton
 from omproxy_tui.core.schema_form import MISSING, FormField, form_fields, prompt_fields
 from omproxy_tui.core.steering import check_message, pretty_json
 from omproxy_tui.tui.steer.editor import json_text_area
+from omproxy_tui.tui.widgets.choice import Choice
 from omproxy_tui.tui.widgets.pick_list import PickList
 from omproxy_tui.tui.widgets.steady_footer import SteadyFooter
 
@@ -108,11 +109,10 @@ class ComposeScreen(ModalScreen[None]):
             yield Static(Text.assemble(("Compose & inject into ", "bold"), (self.ctx.session, "bold cyan"),
                                        (f"   ({version})", "dim")), id="compose-title")
             with Horizontal(id="compose-head"):
-                yield Select(TARGETS, value=self.to, allow_blank=False, id="compose-to")
+                yield Choice(TARGETS, value=self.to, id="compose-to")
                 yield Select([(m, m) for m in methods], value=self.method, allow_blank=False, id="compose-method")
-            with Horizontal(id="compose-note-row"):
-                yield Static("", id="compose-note")
-                yield Button("Inject the list now", id="compose-fetch", variant="primary")
+            if self._note_text():  # composed only when there is something to say (see _show_note)
+                yield self._note_row()
             with Horizontal(id="compose-main"):
                 yield PickList(self._target_items(), id="compose-target")
                 with VerticalScroll(id="compose-form"):
@@ -135,7 +135,6 @@ class ComposeScreen(ModalScreen[None]):
         super()._on_screen_resume(event)
 
     def on_mount(self) -> None:
-        self._show_note()
         self._show_targets(reset_options=False)
         self._show_mode(focus=False)
 
@@ -165,26 +164,35 @@ class ComposeScreen(ModalScreen[None]):
         """After the direction or method changed: note, target list, form or JSON editor."""
         self.target = None
         self._load_method()
-        self._show_note()
+        await self._show_note()
         self._show_targets(reset_options=True)
         await self._show_form()
         if self.json_mode:
             await self._set_json(skeleton(self.method or "ping"))
         self._show_mode()
 
-    def _show_note(self) -> None:
+    def _note_text(self) -> str:
         list_method = self.list_method
-        note_text = ""
         if list_method and self.items is None:
-            note_text = f"No {list_method} answer captured in this session yet: inject one to get a form (Ctrl+L)."
-        elif list_method and not self.items:
-            note_text = f"The server's {list_method} answer is empty."
-        self.query_one("#compose-note", Static).update(Text(note_text, style="italic yellow"))
-        fetch = self.query_one("#compose-fetch", Button)
+            return f"No {list_method} answer captured in this session yet: inject one to get a form (Ctrl+L)."
+        if list_method and not self.items:
+            return f"The server's {list_method} answer is empty."
+        return ""
+
+    def _note_row(self) -> Horizontal:
+        list_method = self.list_method
+        fetch = Button(f"Inject {list_method} now", id="compose-fetch", variant="primary")
         fetch.display = bool(list_method and self.items is None)
-        if list_method:
-            fetch.label = f"Inject {list_method} now"
-        self.query_one("#compose-note-row").display = bool(note_text)
+        return Horizontal(Static(Text(self._note_text(), style="italic yellow"), id="compose-note"), fetch,
+                          id="compose-note-row")
+
+    async def _show_note(self) -> None:
+        try:
+            await self.query_one("#compose-note-row").remove()
+        except NoMatches:
+            pass
+        if self._note_text():
+            await self.query_one("#compose-box").mount(self._note_row(), after="#compose-head")
 
     def _ident(self, item: dict[str, Any]) -> str:
         return str(item.get("uri") if self.list_method == "resources/list" else item.get("name"))
@@ -244,9 +252,9 @@ class ComposeScreen(ModalScreen[None]):
             if f.kind in ("enum", "boolean"):
                 initial = f.initial_text()
                 options = [(label, label) for label, _ in f.choices]
-                value = initial if initial in [v for _, v in options] else Select.NULL
-                widgets.append(Select(options, value=value, allow_blank=True, prompt="(not sent)" if not f.required
-                                      else "choose…", id=f"field-{n}", classes="field-input"))
+                value = initial if initial in [v for _, v in options] else Choice.NOTHING
+                widgets.append(Choice(options, value, blank="not sent" if not f.required else "choose…",
+                                      id=f"field-{n}", classes="field-input"))
             else:
                 suggester = SuggestFromList(uris) if f.name == "uri" and uris else None
                 widgets.append(Input(f.initial_text(), placeholder=f.type_label + ("" if f.required else " (optional)"),
@@ -319,8 +327,8 @@ class ComposeScreen(ModalScreen[None]):
         out: dict[str, Any] = {}
         for n, f in enumerate(self.fields):
             widget = self.query_one(f"#field-{n}")
-            if isinstance(widget, Select):
-                out[f.name] = "" if widget.value is Select.NULL else widget.value
+            if isinstance(widget, Choice):
+                out[f.name] = "" if widget.value is Choice.NOTHING else widget.value
             else:
                 out[f.name] = widget.value  # type: ignore[attr-defined]
         return out
@@ -352,7 +360,7 @@ class ComposeScreen(ModalScreen[None]):
         return obj
 
     @on(Input.Changed, ".field-input")
-    @on(Select.Changed, ".field-input")
+    @on(Choice.Changed, ".field-input")
     def _field_changed(self, event: Any) -> None:
         widget = event.control if hasattr(event, "control") else event.input
         n = int((widget.id or "field-0").rsplit("-", 1)[1])
@@ -360,8 +368,8 @@ class ComposeScreen(ModalScreen[None]):
         if f is None:
             return
         value = widget.value
-        if isinstance(widget, Select):
-            value = "" if value is Select.NULL else value
+        if isinstance(widget, Choice):
+            value = "" if value is Choice.NOTHING else value
         _, err = f.parse(value)
         self._show_error(n, err)
 
@@ -375,9 +383,9 @@ class ComposeScreen(ModalScreen[None]):
 
     # ---- pickers --------------------------------------------------------------------------
 
-    @on(Select.Changed, "#compose-to")
-    async def _to_changed(self, event: Select.Changed) -> None:
-        if event.value is Select.NULL or event.value == self.to:
+    @on(Choice.Changed, "#compose-to")
+    async def _to_changed(self, event: Choice.Changed) -> None:
+        if event.value == self.to:
             return
         self.to = str(event.value)
         methods = methods_for(self.ctx.protocol_version, self.to, self.ctx.seen)
