@@ -149,9 +149,11 @@ class ActionsProvider(Provider):
         app: OmproxyApp = self.app  # type: ignore[assignment]
         out: list[tuple[str, str, Callable[[], Any]]] = []
         for spec in actions.ACTIONS:
+            run = (lambda a=spec.action: app.detail.view.run_action(a)) if spec.scope == "detail" else (
+                lambda a=spec.action: app.run_action(a))
             out.append(
                 (f"{spec.description}  ({actions.display_keys(app.keymap_overrides.get(spec.id, spec.keys))})", spec.help,
-                 lambda a=spec.action: app.run_action(a))
+                 run)
             )
         for label in list(app.sessions_by_label):
             out.append((f"Show session {label}", "Only this session's messages", lambda l=label: app.scope_session(l)))
@@ -876,6 +878,10 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_toggle_detail(self) -> None:
         self.detail.display = not self.detail.display
 
+    def action_detail_search(self) -> None:
+        self.detail.display = True
+        self.type_into(self.detail.open_search())
+
     def action_toggle_sessions(self) -> None:
         widget = self.query_one(SessionList)
         widget.display = not widget.display
@@ -892,6 +898,8 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_zoom(self) -> None:
         focused = self.focused
         target = self.detail if focused is None or focused is self.query_one(SessionList) else focused
+        if self.detail in target.ancestors:  # the detail pane's view or search bar
+            target = self.detail
         if isinstance(target, (MessageLog, DetailPane)):
             if self.screen.maximized is not None:
                 self.screen.minimize()

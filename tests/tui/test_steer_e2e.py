@@ -116,7 +116,7 @@ async def test_intercept_by_filter_then_edit_and_release(live):
         app.log_widget.select_index(edited.index)
         app._show_detail()
         await pilot.pause()
-        body = str(app.detail.query_one("#detail-body").content.renderables[-1].renderables[-1])
+        body = app.detail.body_text()
         assert '+      "text": "edited by the TUI"' in body and '-      "text": "original"' in body
         # one key clears the intercept: echo flows again
         await pilot.press("I")
@@ -505,6 +505,6 @@ async def test_detail_shows_a_hook_change_as_a_diff(tmp_path):
         await pilot.pause()
         from fake_proxy import plain
 
-        body = plain(app.detail.query_one("#detail-body"))
+        body = app.detail.body_text()
         assert "changed by redact-hook: before → after" in body
         assert '-    "secret": "x"' in body
