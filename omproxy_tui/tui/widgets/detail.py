@@ -19,7 +19,6 @@ from textual.containers import Vertical
 from textual.worker import get_current_worker
 from textual.widgets import Input
 
-from omproxy_tui.tui import actions
 from omproxy_tui.tui.detail_doc import ADD, DEL, DIM, HUNK, JSON, MAX_MATCHES, NOTE, TEXT, TITLE, Doc, find_matches
 from omproxy_tui.tui.jsonfmt import PARSE_LIMIT, SHOW_LIMIT, pretty
 from omproxy_tui.tui.widgets.detail_view import DetailView
@@ -103,9 +102,7 @@ class DetailPane(Vertical):
         self._searching = False
 
     def compose(self):
-        view = DetailView(id="detail-view")
-        view.BINDINGS = view.BINDINGS + actions.scoped_bindings("detail")
-        yield view
+        yield DetailView(id="detail-view")
         search = DetailSearch(placeholder="search this message (smart case) · Enter next · Shift+Enter previous · Esc",
                               id="detail-search")
         search.display = False

@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omproxy_tui.tui import actions
 from omproxy_tui.tui.detail_doc import ADD, DEL, DIM, HUNK, JSON, NOTE, TITLE, Doc
 
 _highlighter = JSONHighlighter()
@@ -62,6 +63,8 @@ class DetailView(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "edge(0)", "Top", show=False),
         Binding("end", "edge(1)", "Bottom", show=False),
+        # fold, unfold, next/previous match: the registry's "detail" scope (remappable by id)
+        *actions.scoped_bindings("detail"),
     ]
 
     class MatchMoved(Message):
