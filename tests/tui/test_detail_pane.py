@@ -158,12 +158,12 @@ async def test_a_20_mb_body_is_searched_in_a_thread(tmp_path):
 
 
 async def test_detail_keys_are_remappable_and_in_the_palette(recording):
-    app = OmproxyApp([], keymap={"detail_search": "ctrl+g", "detail_fold_all": "F"})
+    app = OmproxyApp([], keymap={"detail_search": "ctrl+g", "detail_fold_all": "ctrl+y"})
     async with app.run_test(size=SIZE) as pilot:
         from omproxy_tui.tui.app import ActionsProvider
 
         titles = [title for title, _, _ in ActionsProvider(app.screen)._commands()]
         assert any(t.startswith("Search detail  (ctrl+g)") for t in titles)
-        assert any(t.startswith("Fold all  (F)") for t in titles)
+        assert any(t.startswith("Fold all  (ctrl+y)") for t in titles)
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: app.detail.search_input.has_focus, what="search bar")

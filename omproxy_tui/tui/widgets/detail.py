@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.worker import get_current_worker
 from textual.widgets import Input
 
+from omproxy_tui.core.markers import Marker
 from omproxy_tui.tui.detail_doc import ADD, DEL, DIM, HUNK, JSON, MAX_MATCHES, NOTE, TEXT, TITLE, Doc, find_matches
 from omproxy_tui.tui.jsonfmt import PARSE_LIMIT, SHOW_LIMIT, pretty
 from omproxy_tui.tui.widgets.detail_view import DetailView
@@ -83,17 +84,15 @@ class DetailPane(Vertical):
         *,
         session_label: Callable[[object], str] = str,
         stderr_near: Callable[[object, float], list[tuple[float, str, bool]]] | None = None,
-        lost_before: dict[int, int] | None = None,
-        missing_before: dict[int, int] | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.store = store
         self.session_label = session_label
         self.stderr_near = stderr_near
-        self.lost_before = lost_before if lost_before is not None else {}
-        self.missing_before = missing_before if missing_before is not None else {}
         self.record: Record | None = None
+        #: the marker row shown, when no record is
+        self.marker: Marker | None = None
         self.raw = False
         self._shown: object = object()
         self._mode = "pretty"
@@ -120,7 +119,10 @@ class DetailPane(Vertical):
         self.border_title = "Detail"
         self.show(None)
 
-    def show(self, record: Record | None, *, force: bool = False) -> None:
+    def show(self, record: Record | Marker | None, *, force: bool = False) -> None:
+        if isinstance(record, Marker):
+            self._show_marker(record)
+            return
         key = None if record is None else (
             record.index, record.pair, record.pending, record.status, record.held, record.latency, self.raw,
             record.index in self.store.unanswered,
@@ -129,6 +131,7 @@ class DetailPane(Vertical):
             return
         same = record is not None and self.record is not None and record.index == self.record.index
         self.record = record
+        self.marker = None
         self._shown = key
         view = self.view
         if record is None:
@@ -143,8 +146,26 @@ class DetailPane(Vertical):
         if self._query:
             self._search(self._query)
 
+    def _show_marker(self, marker: Marker) -> None:
+        """A row that is not a message (a gap, a restart): what it means."""
+        key = ("marker", marker.id, marker.rev)
+        if key == self._shown:
+            return
+        self.record = None
+        self.marker = marker
+        self._shown = key
+        self._mode = ""
+        self._subtitle()
+        title = Text(marker.text, style="bold")
+        meta = Text(f"{self.session_label(marker.session)} · {fmt_time(marker.wall)} · not a message", style="dim")
+        doc = Doc()
+        doc.add(list(marker.explain()), TEXT)
+        self.view.set_content(Group(title, meta, Text("")), doc)
+
     def toggle_raw(self) -> None:
         self.raw = not self.raw
+        if self.record is None and self.marker is not None:
+            return  # a marker row has no raw form
         self.show(self.record, force=True)
 
     # ---- text, for tests and copy -------------------------------------------------------
@@ -278,13 +299,6 @@ class DetailPane(Vertical):
             flags.append(("batch with an error or invalid element", "bold red"))
         if rec.cancelled:
             flags.append(("cancelled by notifications/cancelled", "bold"))
-        lost = self.lost_before.get(rec.index)
-        if lost:
-            flags.append((f"{lost} frames were lost just before this message", "bold red"))
-        missing = self.missing_before.get(rec.index)
-        if missing:
-            flags.append((f"{missing:,} earlier frames of this session were no longer in the proxy's backlog",
-                          "bold red"))
         for text, style in flags:
             lines.append(Text(text, style=style))
         timing = Text()

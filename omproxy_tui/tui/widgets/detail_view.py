@@ -50,6 +50,7 @@ class DetailView(ScrollView, can_focus=True):
     DetailView {
         height: 1fr;
         background: transparent;
+        overflow-x: hidden;  /* rows wrap at the width: nothing to scroll sideways */
         & > .detail-view--cursor { background: $primary 25%; }
         & > .detail-view--match { background: $warning 45%; }
         & > .detail-view--match-current { background: $warning; color: $background; text-style: bold; }
