@@ -215,6 +215,22 @@ async def bench_big(mb: int = 20) -> dict:
         t0 = time.perf_counter()
         await pilot.press("c")
         out["big_copy_ms"] = (time.perf_counter() - t0) * 1000
+        # search all 20 MB of the raw view (a thread, 1 MB slices): until the count shows, and the
+        # longest the event loop went without a turn meanwhile (what a key would have waited)
+        pane = app.detail
+        if not pane.raw:
+            await pilot.press("o")
+        pane.open_search()
+        lags: list[float] = []
+        t0 = time.perf_counter()
+        pane.search_input.value = "not-in-there"
+        await asyncio.sleep(0)
+        while pane._searching or pane.match_count == "":
+            ts = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - ts - 0.005)
+        out["big_search_20mb_ms"] = (time.perf_counter() - t0) * 1000
+        out["big_search_loop_lag_max_ms"] = max(lags, default=0.0) * 1000
     return out
 
 
