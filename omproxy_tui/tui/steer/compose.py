@@ -217,7 +217,8 @@ class ComposeScreen(ModalScreen[None]):
             targets.set_items(rows, names.index(self.target) if self.target in names else 0)
         elif self.target in names:
             targets.cursor = names.index(self.target)
-        targets.display = self.form_possible
+        if targets.display != self.form_possible:  # (setting it, even unchanged, asks for a layout)
+            targets.display = self.form_possible
         if self.form_possible:
             targets.border_title = f"{self.list_method.split('/')[0]} ({len(self.items or [])})"  # type: ignore[union-attr]
 
@@ -270,7 +271,9 @@ class ComposeScreen(ModalScreen[None]):
                 await form.mount_all(widgets)
 
     def _show_mode(self, *, focus: bool = True) -> None:
-        self.query_one("#compose-main").display = not self.json_mode
+        main = self.query_one("#compose-main")
+        if main.display != (not self.json_mode):
+            main.display = not self.json_mode
         try:
             area = self.query_one("#compose-json", TextArea)
         except NoMatches:
