@@ -169,6 +169,7 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
         assert screen.method == "tools/call"
         # the tools are a list with type-to-find: focus it, type part of the name
         screen.query_one("#compose-target").focus()
+        await wait_for(pilot, lambda: screen.query_one("#compose-target").has_focus, what="the tool list focused")
         await pilot.press(*"dep")
         await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields]
                        == ["service", "environment", "options", "tags"], what="deploy form")
@@ -180,6 +181,7 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
         screen.query_one("#field-0", Input).focus()
         await pilot.press(*"api")
         screen.query_one("#field-1").focus()
+        await wait_for(pilot, lambda: screen.query_one("#field-1").has_focus, what="the choice focused")
         await pilot.press("right", "right", "right")  # choose… → dev → staging → prod
         assert screen.query_one("#field-1").value == "prod"
         screen.query_one("#field-2", Input).value = '{"replicas": 20}'
@@ -237,6 +239,7 @@ async def test_compose_prompt_and_resource_after_injecting_their_lists(live):
                        what="the greet form from the injected prompts/list")
         assert not screen.query("#compose-note-row")
         screen.query_one("#compose-target").focus()
+        await wait_for(pilot, lambda: screen.query_one("#compose-target").has_focus, what="the prompt list focused")
         await pilot.press(*"rev")
         await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["code", "language"],
                        what="the review form")
@@ -251,7 +254,8 @@ async def test_compose_prompt_and_resource_after_injecting_their_lists(live):
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose again")
         screen = app.screen
         screen.query_one("#compose-method", Select).value = "resources/read"
-        await wait_for(pilot, lambda: screen.query("#compose-fetch"), what="the inject button")
+        await wait_for(pilot, lambda: screen.query("#compose-fetch") and screen.query_one("#compose-fetch").region.width,
+                       what="the inject button, laid out")
         await pilot.click("#compose-fetch")
         await wait_for(pilot, lambda: screen.form_ready and screen.target == "demo://readme", what="resources")
         screen.pick_target("demo://config")
@@ -278,6 +282,7 @@ async def test_inject_notification_to_client_and_refusal(live):
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose")
         screen = app.screen
         screen.query_one("#compose-to").focus()
+        await wait_for(pilot, lambda: screen.query_one("#compose-to").has_focus, what="the direction focused")
         await pilot.press("right")  # → to the client
         await wait_for(pilot, lambda: screen.to == "client", what="toward the client")
         screen.query_one("#compose-method", Select).value = "notifications/message"
