@@ -301,9 +301,10 @@ class OmproxyApp(SteeringMixin, App[None]):
     def _opens_input(self, key: str) -> bool:
         """Is ``key`` bound to an action that opens an input (while no input has focus)?"""
         if len(self.screen_stack) > 1:
-            # a dialog has its own keys (the composer's Ctrl+S sends): holding back what is typed
-            # after them for an input that never opens lost the keys for half a second
-            return False
+            # a screen on top has its own keys (the composer's Ctrl+S sends): only those it names
+            # as opening an input hold back what is typed next (else the keys after the
+            # composer's Ctrl+S were kept half a second for an input that never opened)
+            return key in getattr(self.screen, "INPUT_KEYS", ())
         if isinstance(self.focused, (Input, TextArea)):
             # Ctrl+S in the filter bar opens the dialog naming the filter
             return key == "ctrl+s" and self.focused.id == "filter-input"
