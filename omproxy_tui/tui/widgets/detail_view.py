@@ -81,6 +81,8 @@ class DetailView(ScrollView, can_focus=True):
         self._head_strips: list[Strip] = []
         self._width = 0
         self._offsets: dict[int, list[int]] = {}
+        self._nrows: list[int] = []
+        self._nrows_doc: Doc | None = None
         #: index into ``_vis`` of the line cursor
         self.cursor = 0
         self.matches: list[tuple[int, int, int]] = []
@@ -172,14 +174,23 @@ class DetailView(ScrollView, can_focus=True):
 
     def _relayout(self) -> None:
         width = max(1, self.scrollable_content_region.width or self.size.width or 80)
+        if width != self._width or self._nrows_doc is not self.doc:
+            # rows per line, for this width and document: a fold only re-sums them
+            self._nrows = [0] * len(self.doc.lines)
+            self._nrows_doc = self.doc
         self._width = width
         self._offsets = {}
         self._vis = self.doc.visible()
+        nrows, folded = self._nrows, self.doc.folded
         starts = [0]
         total = 0
-        rows = self._rows
         for i in self._vis:
-            total += rows(i, width)
+            n = nrows[i]
+            if n == 0 or i in folded:  # (a folded line's suffix changes its length)
+                n = self._rows(i, width)
+                if i not in folded:
+                    nrows[i] = n
+            total += n
             starts.append(total)
         self._starts = starts
         self.cursor = min(self.cursor, max(0, len(self._vis) - 1))
