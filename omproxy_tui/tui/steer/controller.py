@@ -58,6 +58,8 @@ class SteeringMixin:
 
     steering: Steering
     _steer_sig: Any = None
+    #: (session, list method, indices of its answers) -> the items they list (see action_steer_compose)
+    _captured_lists: dict[tuple, Any] | None = None
 
     # ---- rendering the model ------------------------------------------------------------
 
@@ -361,7 +363,9 @@ class SteeringMixin:
             # (a 200-tool tools/list is ~10 ms of json.loads)
             answers = [r for r in store.messages(label) if r.kind == "response" and r.method == list_method]
             key = (label, list_method, tuple(r.index for r in answers))
-            cache = app.__dict__.setdefault("_captured_lists", {})
+            if self._captured_lists is None:
+                self._captured_lists = {}
+            cache = self._captured_lists
             if key not in cache:
                 if len(cache) > 16:
                     cache.clear()
