@@ -301,6 +301,13 @@ class DetailView(ScrollView, can_focus=True):
         if not end:
             self.scroll_home(animate=False, immediate=True)
 
+    async def _on_click(self, event) -> None:
+        # a click puts the line cursor there (then ←/→/Enter fold it)
+        row = event.y + self.scroll_offset.y - len(self._head_strips)
+        if self._vis and 0 <= row < self._starts[-1]:
+            self.cursor = bisect_right(self._starts, row) - 1
+            self._changed()
+
     def on_focus(self) -> None:
         self._changed()  # the cursor line shows only with focus
 
