@@ -9,7 +9,6 @@ fold or the document changes: one pass over the visible lines).
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
 
 from rich.cells import cell_len, get_character_cell_size
 from rich.console import RenderableType
@@ -17,6 +16,7 @@ from rich.highlighter import JSONHighlighter
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.cache import LRUCache
@@ -301,7 +301,7 @@ class DetailView(ScrollView, can_focus=True):
         if not end:
             self.scroll_home(animate=False, immediate=True)
 
-    async def _on_click(self, event) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         # a click puts the line cursor there (then ←/→/Enter fold it)
         row = event.y + self.scroll_offset.y - len(self._head_strips)
         if self._vis and 0 <= row < self._starts[-1]:
@@ -384,6 +384,3 @@ class DetailView(ScrollView, can_focus=True):
         out = ["".join(seg.text for seg in line).rstrip() for line in head]
         out.extend(self._display_text(i) for i in self._vis)
         return out
-
-    def describe(self) -> dict[str, Any]:  # for tests and the status of the search bar
-        return {"matches": len(self.matches), "current": self.match_index}
