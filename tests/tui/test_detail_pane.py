@@ -46,7 +46,8 @@ async def test_search_typed_at_once_counts_highlights_and_moves(recording):
         app.log_widget.focus()
         await type_now(pilot, "ctrl+f", *"name")  # no pause: every letter reaches the bar
         pane, view = app.detail, app.detail.view
-        assert pane.search_input.value == "name" and pane.search_input.has_focus
+        await wait_for(pilot, lambda: pane.search_input.value == "name", what="every letter in the bar")
+        assert pane.search_input.has_focus
         total = app.detail.body_text().count('"name"')
         assert total >= 5
         await wait_for(pilot, lambda: pane.match_count == f"1/{total}", what="first of all matches")
@@ -72,7 +73,7 @@ async def test_search_typed_at_once_counts_highlights_and_moves(recording):
         # reopened, the bar selects the last query: typing replaces it. Smart case: a capital
         # makes the search case-sensitive
         await type_now(pilot, "ctrl+f", *"Echo")
-        assert pane.search_input.value == "Echo"
+        await wait_for(pilot, lambda: pane.search_input.value == "Echo", what="the new query")
         await wait_for(pilot, lambda: pane.match_count == "1/1", what="case-sensitive search")
         (line, start, end), = view.matches
         assert view.doc.lines[line][start:end] == "Echo"
