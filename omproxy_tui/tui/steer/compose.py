@@ -67,6 +67,9 @@ def field_label(f: FormField, error: str | None = None) -> Text:
         head.append(f"  default {json.dumps(f.default)}", style="dim")
     if f.description:
         head.append(f"  {f.description}", style="dim")
+    if f.kind == "enum" and len(f.choices) > 5:  # more than the choice line may have room for
+        listed = ", ".join(label for label, _ in f.choices)
+        head.append(f"  one of: {listed if len(listed) <= 100 else listed[:99] + '…'}", style="dim")
     if error:
         head.append("\n✗ " + error, style="bold red")
     return head
