@@ -23,7 +23,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.message import Message
-from textual.widgets import Footer, Input, OptionList, Static, TextArea
+from textual.widgets import Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
@@ -46,6 +46,7 @@ from omproxy_tui.tui.steer.controller import DEMO_HINT, SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
+from omproxy_tui.tui.widgets.steady_footer import SteadyFooter
 from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
 
 
@@ -166,9 +167,11 @@ class ActionsProvider(Provider):
         app: OmproxyApp = self.app  # type: ignore[assignment]
         out: list[tuple[str, str, Callable[[], Any]]] = []
         for spec in actions.ACTIONS:
+            run = (lambda a=spec.action: app.detail.view.run_action(a)) if spec.scope == "detail" else (
+                lambda a=spec.action: app.run_action(a))
             out.append(
                 (f"{spec.description}  ({actions.display_keys(app.keymap_overrides.get(spec.id, spec.keys))})", spec.help,
-                 lambda a=spec.action: app.run_action(a))
+                 run)
             )
         for label in list(app.sessions_by_label):
             out.append((f"Show session {label}", "Only this session's messages", lambda l=label: app.scope_session(l)))
@@ -297,6 +300,11 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def _opens_input(self, key: str) -> bool:
         """Is ``key`` bound to an action that opens an input (while no input has focus)?"""
+        if len(self.screen_stack) > 1:
+            # a screen on top has its own keys (the composer's Ctrl+S sends): only those it names
+            # as opening an input hold back what is typed next (else the keys after the
+            # composer's Ctrl+S were kept half a second for an input that never opened)
+            return key in getattr(self.screen, "INPUT_KEYS", ())
         if isinstance(self.focused, (Input, TextArea)):
             # Ctrl+S in the filter bar opens the dialog naming the filter
             return key == "ctrl+s" and self.focused.id == "filter-input"
@@ -389,7 +397,8 @@ class OmproxyApp(SteeringMixin, App[None]):
                     id="detail",
                 )
         yield Static("", id="status")
-        yield Footer()
+        # steady: a plain Footer rebuilds itself whenever a dialog opens or closes over it
+        yield SteadyFooter()
 
     @property
     def log_widget(self) -> MessageLog:
@@ -974,6 +983,10 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_toggle_detail(self) -> None:
         self.detail.display = not self.detail.display
 
+    def action_detail_search(self) -> None:
+        self.detail.display = True
+        self.type_into(self.detail.open_search())
+
     def action_toggle_sessions(self) -> None:
         widget = self.query_one(SessionList)
         widget.display = not widget.display
@@ -990,6 +1003,8 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_zoom(self) -> None:
         focused = self.focused
         target = self.detail if focused is None or focused is self.query_one(SessionList) else focused
+        if self.detail in target.ancestors:  # the detail pane's view or search bar
+            target = self.detail
         if isinstance(target, (MessageLog, DetailPane)):
             if self.screen.maximized is not None:
                 self.screen.minimize()

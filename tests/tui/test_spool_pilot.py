@@ -43,9 +43,9 @@ async def check_spooled_app(app: OmproxyApp, pilot, n: int, tmp_path) -> None:
     app.log_widget.move_cursor(row)
     await wait_for(pilot, lambda: app.detail.record is not None and app.detail.record.index == 1)
     await pilot.pause()
-    assert "marker-0001" in plain(app.detail.query_one("#detail-body"))
+    assert "marker-0001" in app.detail.body_text()
     await pilot.press("o")
-    await wait_for(pilot, lambda: "marker-0001" in plain(app.detail.query_one("#detail-body")))
+    await wait_for(pilot, lambda: "marker-0001" in app.detail.body_text())
     await pilot.press("o")
     # copy gives the exact line
     app.action_copy()
