@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from contextlib import asynccontextmanager
 
 import pytest
@@ -248,10 +247,9 @@ async def test_huge_message_detail_is_bounded(sockdir):
         app = make_app(fake)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: len(app.store) == 1, timeout=20)
-            start = time.perf_counter()
             app.log_widget.move_cursor(0)
             await wait_for(pilot, lambda: app.detail.record is not None)
-            assert time.perf_counter() - start < 2.0
+            # Bounded by what is rendered, not by a clock (timing belongs to bench_tui.py's big_* rows).
             body = app.detail.body_text()
             assert "MB" in body and len(body) < 200_000
             await pilot.press("o")
