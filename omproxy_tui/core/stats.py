@@ -15,6 +15,7 @@ their request's method; orphan responses under ``"(unpaired)"``, invalid lines u
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 
 from omproxy_tui.core.records import Record
@@ -70,10 +71,31 @@ class _Acc:
         self.count = 0
         self.errors = 0
         self.pending: set[int] = set()
-        self.lat: list[float] = []
+        # latencies (ms) as doubles: 8 bytes each, where a list of floats costs 32
+        self.lat = array("d")
         self.sorted = True
         self.bytes_in = 0
         self.bytes_out = 0
+
+
+class _IndexSet:
+    """A set of store indices, one byte each (a set of ints costs ~70 bytes an entry, and every
+    record of a long session is in it)."""
+
+    __slots__ = ("bits",)
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+
+    def __contains__(self, i: int) -> bool:
+        bits = self.bits
+        return i < len(bits) and bits[i] != 0
+
+    def add(self, i: int) -> None:
+        bits = self.bits
+        if i >= len(bits):
+            bits.extend(bytes(i + 1 - len(bits) + len(bits) // 2 + 1024))
+        bits[i] = 1
 
 
 class Stats:
@@ -81,7 +103,7 @@ class Stats:
 
     def __init__(self) -> None:
         self._acc: dict[str, _Acc] = {}
-        self._seen: set[int] = set()
+        self._seen = _IndexSet()
         # responses counted under "(unpaired)": moved to their method if their request turns
         # up later (a response recorded before its request, see Store)
         self._unpaired: set[int] = set()
@@ -145,6 +167,7 @@ class Stats:
         """:meth:`update` for each of ``records`` (a batch of new ones, typically): the same
         result, with the common request/response/notification cases inlined."""
         seen = self._seen
+        bits = seen.bits
         ticks = self._ticks
         tget = ticks.get
         accs_of = self._accs
@@ -154,7 +177,7 @@ class Stats:
         for rec in records:
             kind = rec.kind
             idx = rec.index
-            if idx in seen or kind == "batch" or kind == "invalid":
+            if (idx < len(bits) and bits[idx]) or kind == "batch" or kind == "invalid":
                 update(rec)
                 continue
             seen.add(idx)
@@ -295,7 +318,7 @@ class Stats:
     def _row(self, a: _Acc) -> StatsRow:
         lat = a.lat
         if not a.sorted:
-            lat.sort()
+            a.lat = lat = array("d", sorted(lat))
             a.sorted = True
         return StatsRow(
             key=a.key,
