@@ -41,6 +41,8 @@ _ODD = -(2**63)
 _QMIN = -(2**63) + 1
 _QMAX = 2**63 - 1
 _NAN = float("nan")
+#: How many records ``table[i]`` keeps to hand out again (see RecordTable._recent).
+_RECENT = 4096
 
 # flag bits of the ``flags`` column
 HELD, INJECTED, CHANGED, TO_INSPECTOR, PENDING, CANCELLED, TOOL_ERROR, MARKED = 1, 2, 4, 8, 16, 32, 64, 128
@@ -119,6 +121,9 @@ class RecordTable:
         self.extra: dict[int, dict] = {}
         self.summary: dict[int, str] = {}
         self.cls: type[StoredRecord] = _record_class(self)
+        # the records last asked for one by one, so that asking again gives the same object
+        # (``detail.record is log.selected_record()``); slices and iteration make fresh ones
+        self._recent: dict[int, StoredRecord] = {}
 
     # ---- sequence -------------------------------------------------------------------------
 
@@ -128,13 +133,22 @@ class RecordTable:
     def __getitem__(self, i: Any) -> Any:
         if type(i) is slice:
             return list(map(self.cls, range(*i.indices(self.n))))
+        rec = self._recent.get(i)
+        if rec is not None:
+            return rec
         n = self.n
         i = i.__index__()
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("record index out of range")
-        return self.cls(i)
+        recent = self._recent
+        rec = recent.get(i)
+        if rec is None:
+            rec = recent[i] = self.cls(i)
+            if len(recent) > _RECENT:
+                del recent[next(iter(recent))]
+        return rec
 
     def __iter__(self) -> Iterator[StoredRecord]:
         return map(self.cls, range(self.n))
@@ -232,6 +246,7 @@ class RecordTable:
             for k in [k for k in d if k >= n]:
                 del d[k]
         self.n = min(self.n, n)
+        self._recent = {k: v for k, v in self._recent.items() if k < n}
 
     # ---- column reads the store's hot paths use -------------------------------------------
 
