@@ -8,13 +8,14 @@ target and status, and dicts holding the rare fields (error, batch parts, frame 
 built so far) -- the same index costs ~90 bytes.
 
 What the rest of the code sees is unchanged: ``table[i]`` is a record that reads and writes
-these columns (a :class:`StoredRecord`, attribute for attribute what a ``Record`` offers). It is
-made on demand and costs nothing once dropped; two of them for the same row are equal and read
-the same values, so holding one across changes of the store always shows its current state.
+these columns (a :class:`StoredRecord`, attribute for attribute what a ``Record`` offers), so
+holding one across changes of the store always shows the current state. It is made on demand;
+the last few thousand asked for are kept, so asking twice gives the same object (code compares
+records with ``is``), and a slice (a re-filter's pass over a column) makes throwaway ones.
 
-A :class:`StoredRecord` is an ``int`` (its own index) so making one is a single C call (a
-re-filter makes one per row); it is always true (row 0 too) and compares and hashes as its
-index, as plain records compared by identity and the store holds one per index.
+A :class:`StoredRecord` is an ``int`` (its own index) so making one is a single C call; it is
+always true (row 0 too) and compares and hashes as its index (records of one store are equal
+exactly when they are the same row).
 
 Values a column cannot hold (an int seq beyond 64 bits, a float id, ``t`` given as an int) are
 kept exactly in the column's side dict, so nothing is coerced: reads return what was stored.
@@ -121,8 +122,8 @@ class RecordTable:
         self.extra: dict[int, dict] = {}
         self.summary: dict[int, str] = {}
         self.cls: type[StoredRecord] = _record_class(self)
-        # the records last asked for one by one, so that asking again gives the same object
-        # (``detail.record is log.selected_record()``); slices and iteration make fresh ones
+        # the records last asked for one by one (or by iterating), so that asking again gives
+        # the same object (``detail.record is log.selected_record()``); slices make fresh ones
         self._recent: dict[int, StoredRecord] = {}
 
     # ---- sequence -------------------------------------------------------------------------
@@ -151,7 +152,8 @@ class RecordTable:
         return rec
 
     def __iter__(self) -> Iterator[StoredRecord]:
-        return map(self.cls, range(self.n))
+        # through __getitem__: a record found by iterating is the one ``table[i]`` gives later
+        return map(self.__getitem__, range(self.n))
 
     def __repr__(self) -> str:
         return f"<RecordTable of {self.n} records>"
