@@ -116,7 +116,7 @@ class Store:
     )
 
     def __init__(self, max_memory: int | None = None) -> None:
-        #: The records (a sequence of records made on demand); read freely, never mutate.
+        #: The records (a list whose records read the table's columns); read freely, never mutate.
         self.records: RecordTable = RecordTable()
         # session -> indices of its records, in order (an array: 8 bytes a record)
         self._by_session: dict[str, array] = {}
@@ -154,7 +154,7 @@ class Store:
     # ---- container protocol ---------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self.records.n
+        return len(self.records)
 
     def __getitem__(self, index: int) -> StoredRecord:
         return self.records[index]
@@ -186,14 +186,14 @@ class Store:
         recs = self.records
         if session is None:
             return list(recs)
-        return list(map(recs.cls, self._by_session.get(session, ())))
+        return list(map(recs.__getitem__, self._by_session.get(session, ())))
 
     def pending_records(self) -> list[StoredRecord]:
         """Requests still awaiting an answer, oldest first."""
         if not self._npending:
             return []
-        cls = self.records.cls
-        return [cls(i) for i, f in enumerate(self.records.flags) if f & PENDING]
+        recs = self.records
+        return [recs[i] for i, f in enumerate(recs.flags) if f & PENDING]
 
     def find_seq(self, session: str, seq: int) -> int | None:
         """Index of the record with this ``seq`` in ``session``, or None."""
@@ -231,12 +231,12 @@ class Store:
         updated."""
         # Hot path (every message): the common request/response cases are inlined.
         records = self.records
-        idx = records.n
+        idx = len(records)
         record.index = idx
         raw = record.raw
         session = record.session
         try:
-            records.append(record)
+            records.add(record)
         except (TypeError, ValueError, OverflowError):
             # a value no column can hold (an unhashable session, a latency that is no
             # number): the table is put back as it was and the caller skips the frame
@@ -413,7 +413,7 @@ class Store:
         mem = self.body_bytes
         located = self._located
         batch: list[int] = []
-        n = records.n
+        n = len(records)
         i = self._evict_at
         while i < n and mem > target:
             raw = raws[i]

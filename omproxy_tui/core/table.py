@@ -7,15 +7,13 @@ bits, a small code per row for the few distinct strings of kind, direction, sess
 target and status, and dicts holding the rare fields (error, batch parts, frame extras, summaries
 built so far) -- the same index costs ~90 bytes.
 
-What the rest of the code sees is unchanged: ``table[i]`` is a record that reads and writes
-these columns (a :class:`StoredRecord`, attribute for attribute what a ``Record`` offers), so
-holding one across changes of the store always shows the current state. It is made on demand;
-the last few thousand asked for are kept, so asking twice gives the same object (code compares
-records with ``is``), and a slice (a re-filter's pass over a column) makes throwaway ones.
+What the rest of the code sees is unchanged: the table is the list of the store's records, and
+a record (a :class:`StoredRecord`) reads and writes these columns, attribute for attribute what a
+``Record`` offers, so holding one across changes of the store always shows the current state.
 
-A :class:`StoredRecord` is an ``int`` (its own index) so making one is a single C call; it is
-always true (row 0 too) and compares and hashes as its index (records of one store are equal
-exactly when they are the same row).
+A :class:`StoredRecord` is an ``int`` subclass (its own index) with no fields of its own: 48
+bytes, the cheapest object that can carry properties. It is always true (row 0 too) and compares
+and hashes as its index.
 
 Values a column cannot hold (an int seq beyond 64 bits, a float id, ``t`` given as an int) are
 kept exactly in the column's side dict, so nothing is coerced: reads return what was stored.
@@ -26,7 +24,6 @@ Standard library only: no textual.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
 from typing import Any
 
 from omproxy_tui.core.records import Record, _summarize
@@ -42,8 +39,6 @@ _ODD = -(2**63)
 _QMIN = -(2**63) + 1
 _QMAX = 2**63 - 1
 _NAN = float("nan")
-#: How many records ``table[i]`` keeps to hand out again (see RecordTable._recent).
-_RECENT = 4096
 
 # flag bits of the ``flags`` column
 HELD, INJECTED, CHANGED, TO_INSPECTOR, PENDING, CANCELLED, TOOL_ERROR, MARKED = 1, 2, 4, 8, 16, 32, 64, 128
@@ -82,15 +77,16 @@ class _Names:
         self.codes[i] = c
 
 
-class RecordTable:
+class RecordTable(list):
     """All records of a :class:`~omproxy_tui.core.store.Store`, column-wise (see the module doc).
 
-    A read-only sequence for everyone but the store: ``len``, ``table[i]`` (a
-    :class:`StoredRecord`), slices (lists of them), iteration.
+    It is the list of the store's records (:class:`StoredRecord` objects, one per row, made
+    when the row is appended): indexing, slicing and iterating are plain list operations, at C
+    speed, as filters need. Read-only for everyone but the store.
     """
 
     def __init__(self) -> None:
-        self.n = 0
+        super().__init__()
         self.session = _Names()
         self.dir = _Names()
         self.kind = _Names()
@@ -122,47 +118,17 @@ class RecordTable:
         self.extra: dict[int, dict] = {}
         self.summary: dict[int, str] = {}
         self.cls: type[StoredRecord] = _record_class(self)
-        # the records last asked for one by one (or by iterating), so that asking again gives
-        # the same object (``detail.record is log.selected_record()``); slices make fresh ones
-        self._recent: dict[int, StoredRecord] = {}
 
-    # ---- sequence -------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: Any) -> Any:
-        if type(i) is slice:
-            return list(map(self.cls, range(*i.indices(self.n))))
-        rec = self._recent.get(i)
-        if rec is not None:
-            return rec
-        n = self.n
-        i = i.__index__()
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("record index out of range")
-        recent = self._recent
-        rec = recent.get(i)
-        if rec is None:
-            rec = recent[i] = self.cls(i)
-            if len(recent) > _RECENT:
-                del recent[next(iter(recent))]
-        return rec
-
-    def __iter__(self) -> Iterator[StoredRecord]:
-        # through __getitem__: a record found by iterating is the one ``table[i]`` gives later
-        return map(self.__getitem__, range(self.n))
+    # ---- sequence: the list of records itself -----------------------------------------------
 
     def __repr__(self) -> str:
-        return f"<RecordTable of {self.n} records>"
+        return f"<RecordTable of {len(self)} records>"
 
     # ---- append ---------------------------------------------------------------------------
 
-    def append(self, r: Record) -> int:
+    def add(self, r: Record) -> int:
         """Copy a standalone record into the columns; returns its index."""
-        i = self.n
+        i = len(self)
         v = r.seq
         if type(v) is int and _QMIN <= v <= _QMAX:
             self.seq.append(v)
@@ -234,11 +200,12 @@ class RecordTable:
         s = r._summary
         if s is not None:
             self.summary[i] = s
-        self.n = i + 1
+        list.append(self, self.cls(i))
         return i
 
     def truncate(self, n: int) -> None:
         """Drop rows from ``n`` on (undoes an :meth:`append` that failed half-way)."""
+        n = min(n, len(self.seq))
         for col in (self.seq, self.size, self.id, self.pair, self.t, self.wall, self.latency, self.flags, self.raw,
                     self.session.codes, self.dir.codes, self.kind.codes, self.method.codes, self.tool.codes,
                     self.status.codes):
@@ -247,8 +214,7 @@ class RecordTable:
                   self.ref_id, self.parts, self.extra, self.summary):
             for k in [k for k in d if k >= n]:
                 del d[k]
-        self.n = min(self.n, n)
-        self._recent = {k: v for k, v in self._recent.items() if k < n}
+        del self[n:]
 
     # ---- column reads the store's hot paths use -------------------------------------------
 
