@@ -39,6 +39,9 @@ LABEL_MAX = 24
 _get_dir = attrgetter("dir")
 _get_method = attrgetter("method")
 _get_tool = attrgetter("tool")
+_get_kind = attrgetter("kind")
+#: responses whose body names the server and protocol (Session.note_handshake)
+_HANDSHAKES = frozenset({"initialize", "server/discover"})
 
 
 @dataclass
@@ -469,23 +472,49 @@ class SessionModel:
 
     def _account(self, session: Session, records: list[Any], start: int) -> None:
         """Counters, stats and the completion sets for ``records[start:]`` (one batch, one session)."""
-        new = records[start:]
-        self.stats.update_many(new)
-        n = len(new)
+        column = getattr(records, "column", None)
+        if column is None:  # a plain list of records (tests, scripts)
+            new = records[start:]
+            self.stats.update_many(new)
+            dirs, methods_, tools_, kinds = (list(map(g, new)) for g in (_get_dir, _get_method, _get_tool, _get_kind))
+            errors = sum(1 for r in new if r.is_error)
+        else:  # a store's RecordTable: whole columns at C speed
+            self.stats.update_rows(records, start)
+            dirs, methods_, tools_, kinds = column("dir", start), column("method", start), column("tool", start), \
+                column("kind", start)
+            errors = _count_errors(records, start, kinds)
+        n = len(dirs)
         session.messages += n
-        c2s = list(map(_get_dir, new)).count("c2s")
+        c2s = dirs.count("c2s")
         session.c2s += c2s
         session.s2c += n - c2s
-        session.errors += sum(1 for r in new if r.is_error)
-        methods = set(map(_get_method, new))
+        session.errors += errors
+        methods = set(methods_)
         methods.discard(None)
         self.methods_seen |= methods
-        tools = set(map(_get_tool, new))
+        tools = set(tools_)
         tools.discard(None)
         self.tools_seen |= tools
-        for rec in new:
-            if rec.kind == "response" and rec.pair is not None:
-                session.note_handshake(records[rec.pair].method, "response", rec.raw)
+        if "response" in kinds:
+            for i, kind in enumerate(kinds, start):
+                if kind == "response":
+                    rec = records[i]
+                    if rec.pair is not None:
+                        method = records[rec.pair].method
+                        if method in _HANDSHAKES:  # (the body is read only for these)
+                            session.note_handshake(method, "response", rec.raw)
+
+
+def _count_errors(records: Any, start: int, kinds: list[Any]) -> int:
+    """``sum(r.is_error for r in records[start:])``, column-wise."""
+    n = kinds.count("error")
+    rest = range(start, len(records))
+    errs = records.column("error", start)
+    tool_errs = records.column("tool_error", start)
+    for i, kind, err, te in zip(rest, kinds, errs, tool_errs):
+        if kind != "error" and (err is not None or te or (kind == "batch" and records[i].is_error)):
+            n += 1
+    return n
 
 
 def restart_marker(event: str, details: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
+from typing import Any
 
 from omproxy_tui.core.records import Record
 
@@ -227,6 +228,82 @@ class Stats:
                 if paccs:
                     for a in paccs:
                         a.pending.discard(rec.pair)
+        self.messages += messages
+        self.errors += errors
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
+
+    def update_rows(self, table: Any, start: int) -> None:
+        """:meth:`update_many` for the rows of a store's
+        :class:`~omproxy_tui.core.table.RecordTable` from ``start`` on, reading whole columns
+        (a record's attributes are property calls there; a column is one C-level slice)."""
+        n = len(table)
+        if start >= n:
+            return
+        col = table.column
+        seen = self._seen
+        bits = seen.bits
+        ticks = self._ticks
+        tget = ticks.get
+        accs_of = self._accs
+        pending_keys = self._pending_keys
+        update = self.update
+        messages = errors = bytes_in = bytes_out = 0
+        rows = zip(
+            range(start, n), col("kind", start), col("wall", start), col("size", start), col("dir", start),
+            col("method", start), col("tool", start), col("pair", start), col("latency", start),
+            col("pending", start), col("tool_error", start), col("error", start),
+        )  # fmt: skip
+        for idx, kind, wall, size, dir, method, tool, pair, latency, pending, tool_error, error in rows:
+            if (idx < len(bits) and bits[idx]) or kind == "batch" or kind == "invalid":
+                update(table[idx])
+                continue
+            seen.add(idx)
+            messages += 1
+            tick = int(wall * _TICKS_PER_S)
+            ticks[tick] = tget(tick, 0) + 1
+            inbound = dir == "c2s"
+            if inbound:
+                bytes_in += size
+            else:
+                bytes_out += size
+            is_error = kind == "error" or error is not None or tool_error  # = rec.is_error here (no batches)
+            if is_error:
+                errors += 1
+            counted = kind == "request" or kind == "notification"
+            if method is None:
+                method = UNPAIRED
+                if not counted:
+                    self._unpaired.add(idx)
+            accs = accs_of(method, tool)
+            if counted or pair is None:
+                latency = None
+            for a in accs:
+                if counted:
+                    a.count += 1
+                if is_error:
+                    a.errors += 1
+                if inbound:
+                    a.bytes_in += size
+                else:
+                    a.bytes_out += size
+                if latency is not None:
+                    lat = a.lat
+                    ms = latency * 1000.0
+                    if lat and ms < lat[-1]:
+                        a.sorted = False
+                    lat.append(ms)
+            # in-flight, as in update()
+            if kind == "request":
+                if pending:
+                    pending_keys[idx] = accs
+                    for a in accs:
+                        a.pending.add(idx)
+            elif not counted and pair is not None:
+                paccs = pending_keys.pop(pair, None)
+                if paccs:
+                    for a in paccs:
+                        a.pending.discard(pair)
         self.messages += messages
         self.errors += errors
         self.bytes_in += bytes_in

@@ -62,7 +62,9 @@ from typing import Any
 
 from omproxy_tui.core import spool as _spool
 from omproxy_tui.core.records import Record, id_key, record_from_frame
-from omproxy_tui.core.table import PENDING, SPOOL_SHIFT, RecordTable, StoredRecord
+from omproxy_tui.core.table import (
+    DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL, RecordTable, StoredRecord,
+)
 
 __all__ = ["Store"]
 
@@ -286,25 +288,27 @@ class Store:
             if ridx is None:
                 self._wait_for_request(key, idx)
                 return [idx]
-            kinds = records.kind
-            if kinds.values[kinds.codes[ridx]] == "request":
+            codes = records.codes
+            r0 = ridx * NC
+            if codes[r0 + KIND] == records.kind.index.get("request"):
                 # plain pairing, inline and column-wise
                 latency = record.t - records.t_of(ridx)
-                records.pair[idx] = ridx
-                records.latency[idx] = latency
-                m = records.method
-                m.codes[idx] = m.codes[ridx]
-                m = records.tool
-                m.codes[idx] = m.codes[ridx]
-                records.pair[ridx] = idx
-                records.latency[ridx] = latency
+                ints = records.ints
+                floats = records.floats
+                ints[idx * NI + PAIR] = ridx
+                ints[ridx * NI + PAIR] = idx
+                floats[idx * NF + LATENCY] = latency
+                floats[ridx * NF + LATENCY] = latency
+                i0 = idx * NC
+                codes[i0 + METHOD] = codes[r0 + METHOD]
+                codes[i0 + TOOL] = codes[r0 + TOOL]
                 flags = records.flags
                 if flags[ridx] & PENDING:
                     flags[ridx] &= ~PENDING & 0xFF
                     self._npending -= 1
                 token = records.progress_token.get(ridx)
                 if token is not None:
-                    tkey = _pkey(session, records.dir.get(ridx), token)
+                    tkey = _pkey(session, records.name(ridx, DIR), token)
                     if self._tokens.get(tkey) == ridx:
                         del self._tokens[tkey]
                 return [idx, ridx]
@@ -321,9 +325,9 @@ class Store:
             elif method == "notifications/progress" and record.progress_token is not None:
                 ridx = self._tokens.get(_pkey(session, _OTHER.get(record.dir), record.progress_token))
                 if ridx is not None:
-                    records.pair[idx] = ridx
-                    m = records.tool
-                    m.codes[idx] = m.codes[ridx]
+                    records.ints[idx * NI + PAIR] = ridx
+                    codes = records.codes
+                    codes[idx * NC + TOOL] = codes[ridx * NC + TOOL]
         elif kind == "batch" and record.parts:
             self._add_batch(records[idx], changed)
         return changed
@@ -372,7 +376,7 @@ class Store:
                 self._settle(rec)
                 self.unanswered.add(idx)
                 changed.append(idx)
-        self._batch_open = {i: n for i, n in self._batch_open.items() if records.session.get(i) != session}
+        self._batch_open = {i: n for i, n in self._batch_open.items() if records.name(i, SESSION) != session}
         return sorted(changed)
 
     # ---- memory budget --------------------------------------------------------------------

@@ -24,6 +24,8 @@ Standard library only: no textual.
 from __future__ import annotations
 
 from array import array
+from operator import attrgetter
+from struct import Struct
 from typing import Any
 
 from omproxy_tui.core.records import Record, _summarize
@@ -42,6 +44,14 @@ _NAN = float("nan")
 
 # flag bits of the ``flags`` column
 HELD, INJECTED, CHANGED, TO_INSPECTOR, PENDING, CANCELLED, TOOL_ERROR, MARKED = 1, 2, 4, 8, 16, 32, 64, 128
+# every field of a standalone Record, in one C call (``raw`` and ``_summary`` as stored, not
+# computed: a plain Record's raw is its slot)
+_fields = attrgetter(
+    "seq", "size", "id", "t", "wall", "pair", "latency", "session", "dir", "kind", "method", "tool", "status",
+    "raw", "pending", "held", "injected", "changed", "to_inspector", "cancelled", "tool_error", "marked", "error",
+    "progress_token", "ref_id", "parts", "extra", "_summary",
+)
+
 _FLAGS = {
     "held": HELD, "injected": INJECTED, "changed": CHANGED, "to_inspector": TO_INSPECTOR,
     "pending": PENDING, "cancelled": CANCELLED, "tool_error": TOOL_ERROR, "marked": MARKED,
@@ -49,12 +59,11 @@ _FLAGS = {
 
 
 class _Names:
-    """A column of few distinct values (kind, method, session...): one small code per row."""
+    """The distinct values of one name column (kind, method, session...) and their codes."""
 
-    __slots__ = ("codes", "values", "index")
+    __slots__ = ("values", "index")
 
     def __init__(self) -> None:
-        self.codes = array("B")
         self.values: list[Any] = [None]
         self.index: dict[Any, int] = {None: 0}
 
@@ -64,17 +73,27 @@ class _Names:
             c = len(self.values)
             self.values.append(value)
             self.index[value] = c
-            tc = self.codes.typecode
-            if (tc == "B" and c >= 0x100) or (tc == "H" and c >= 0x10000):
-                self.codes = array("H" if c < 0x10000 else "I", self.codes)
         return c
 
-    def get(self, i: int) -> Any:
-        return self.values[self.codes[i]]
 
-    def set(self, i: int, value: Any) -> None:
-        c = self.code(value)
-        self.codes[i] = c
+# Row layout. Several columns share one array, a fixed number of slots per row, so that adding
+# a row is a few ``extend`` calls rather than one ``append`` per field (ingest is per message).
+#: ``floats``: t, wall, latency (NaN: None / see the side dict)
+T, WALL, LATENCY = 0, 1, 2
+NF = 3
+#: ``ints``: seq, size, id, pair (``_ODD``: see the side dict / None; pair -1: None)
+SEQ, SIZE, ID, PAIR = 0, 1, 2, 3
+NI = 4
+#: ``codes``: one code per name column, in this order
+NAMES = ("session", "dir", "kind", "method", "tool", "status")
+SESSION, DIR, KIND, METHOD, TOOL, STATUS = range(6)
+NC = 6
+_pack_ints = Struct(f"={NI}q").pack
+_pack_floats = Struct(f"={NF}d").pack
+_NAME_COL = {name: i for i, name in enumerate(NAMES)}
+_INT_COL = {"seq": SEQ, "size": SIZE, "id": ID}
+_FLOAT_COL = {"t": T, "wall": WALL}
+_SPARSE = frozenset({"error", "progress_token", "ref_id", "parts", "extra"})
 
 
 class RecordTable(list):
@@ -87,19 +106,14 @@ class RecordTable(list):
 
     def __init__(self) -> None:
         super().__init__()
-        self.session = _Names()
-        self.dir = _Names()
-        self.kind = _Names()
-        self.method = _Names()
-        self.tool = _Names()
-        self.status = _Names()
-        self.seq = array("q")
-        self.size = array("q")
-        self.id = array("q")
-        self.pair = array("q")
-        self.t = array("d")
-        self.wall = array("d")
-        self.latency = array("d")
+        #: per name column (see NAMES): its distinct values
+        self.names = tuple(_Names() for _ in NAMES)
+        self.session, self.dir, self.kind, self.method, self.tool, self.status = self.names
+        #: NC codes a row ('H'; 'I' once a column has more than 65,535 distinct values)
+        self.codes = array("H")
+        #: NF doubles a row, NI int64 a row
+        self.floats = array("d")
+        self.ints = array("q")
         self.flags = bytearray()
         #: bodies: the str in memory, or an int (``spool number << SPOOL_SHIFT | token``)
         self.raw: list[Any] = []
@@ -118,8 +132,8 @@ class RecordTable(list):
         self.extra: dict[int, dict] = {}
         self.summary: dict[int, str] = {}
         self.cls: type[StoredRecord] = _record_class(self)
-
-    # ---- sequence: the list of records itself -----------------------------------------------
+        # (session, dir, kind, method, tool, status) -> their codes
+        self._combos: dict[tuple, tuple] = {}
 
     def __repr__(self) -> str:
         return f"<RecordTable of {len(self)} records>"
@@ -127,108 +141,146 @@ class RecordTable(list):
     # ---- append ---------------------------------------------------------------------------
 
     def add(self, r: Record) -> int:
-        """Copy a standalone record into the columns; returns its index."""
+        """Copy a standalone record into the columns; returns its index.
+
+        Straight-line on purpose (every message of a live session comes through here): one C
+        call reads all the fields, a few ``extend`` calls store them.
+        """
         i = len(self)
-        v = r.seq
-        if type(v) is int and _QMIN <= v <= _QMAX:
-            self.seq.append(v)
-        else:
-            self.seq.append(_ODD)
-            self.x_seq[i] = v
-        v = r.size
-        if type(v) is int and _QMIN <= v <= _QMAX:
-            self.size.append(v)
-        else:
-            self.size.append(_ODD)
-            self.x_size[i] = v
-        v = r.id
-        if type(v) is int and _QMIN <= v <= _QMAX:
-            self.id.append(v)
-        else:
-            self.id.append(_ODD)
-            if v is not None:
-                self.x_id[i] = v
-        v = r.t
-        if type(v) is float and v == v:
-            self.t.append(v)
-        else:
-            self.t.append(_NAN)
-            self.x_t[i] = v
-        v = r.wall
-        if type(v) is float and v == v:
-            self.wall.append(v)
-        else:
-            self.wall.append(_NAN)
-            self.x_wall[i] = v
-        v = r.pair
-        self.pair.append(-1 if v is None else v)
-        v = r.latency
-        self.latency.append(_NAN if v is None else v)
-        for col, v in ((self.session, r.session), (self.dir, r.dir), (self.kind, r.kind),
-                       (self.method, r.method), (self.tool, r.tool), (self.status, r.status)):
-            c = col.index.get(v)
-            col.codes.append(col.code(v) if c is None else c)
-        f = 0
-        if r.pending:
-            f = PENDING
-        if r.held:
-            f |= HELD
-        if r.injected:
-            f |= INJECTED
-        if r.changed:
-            f |= CHANGED
-        if r.to_inspector:
-            f |= TO_INSPECTOR
-        if r.cancelled:
-            f |= CANCELLED
-        if r.tool_error:
-            f |= TOOL_ERROR
-        if r.marked:
-            f |= MARKED
+        (seq, size, id, t, wall, pair, latency, session, dir, kind, method, tool, status, raw, pending, held,
+         injected, changed, to_inspector, cancelled, tool_error, marked, error, token, ref_id, parts, extra,
+         summary) = _fields(r)  # fmt: skip
+        if type(seq) is not int or not _QMIN <= seq <= _QMAX:
+            self.x_seq[i] = seq
+            seq = _ODD
+        if type(size) is not int or not _QMIN <= size <= _QMAX:
+            self.x_size[i] = size
+            size = _ODD
+        if type(id) is not int or not _QMIN <= id <= _QMAX:
+            if id is not None:
+                self.x_id[i] = id
+            id = _ODD
+        if type(t) is not float or t != t:
+            self.x_t[i] = t
+            t = _NAN
+        if type(wall) is not float or wall != wall:
+            self.x_wall[i] = wall
+            wall = _NAN
+        # (frombytes of a packed row: a third of the cost of extend() with a tuple)
+        self.ints.frombytes(_pack_ints(seq, size, id, -1 if pair is None else pair))
+        self.floats.frombytes(_pack_floats(t, wall, _NAN if latency is None else latency))
+        # the six codes of a row, looked up at once (rows repeat a few combinations), as bytes
+        key = (session, dir, kind, method, tool, status)
+        codes = self._combos.get(key)
+        if codes is None:
+            codes = self._combo(key)
+        self.codes.frombytes(codes)
+        f = PENDING if pending else 0
+        if held or injected or changed or to_inspector or cancelled or tool_error or marked:
+            f |= ((HELD if held else 0) | (INJECTED if injected else 0) | (CHANGED if changed else 0)
+                  | (TO_INSPECTOR if to_inspector else 0) | (CANCELLED if cancelled else 0)
+                  | (TOOL_ERROR if tool_error else 0) | (MARKED if marked else 0))
         self.flags.append(f)
-        self.raw.append(Record.raw.__get__(r))
-        if r.error is not None:
-            self.error[i] = r.error
-        if r.progress_token is not None:
-            self.progress_token[i] = r.progress_token
-        if r.ref_id is not None:
-            self.ref_id[i] = r.ref_id
-        if r.parts is not None:
-            self.parts[i] = r.parts
-        if r.extra is not None:
-            self.extra[i] = r.extra
-        s = r._summary
-        if s is not None:
-            self.summary[i] = s
+        self.raw.append(raw)
+        if error is not None:
+            self.error[i] = error
+        if token is not None:
+            self.progress_token[i] = token
+        if ref_id is not None:
+            self.ref_id[i] = ref_id
+        if parts is not None:
+            self.parts[i] = parts
+        if extra is not None:
+            self.extra[i] = extra
+        if summary is not None:
+            self.summary[i] = summary
         list.append(self, self.cls(i))
         return i
 
+    def _combo(self, key: tuple) -> bytes:
+        codes = [names.code(v) for names, v in zip(self.names, key)]
+        if self.codes.typecode == "H" and max(codes) > 0xFFFF:
+            self.codes = array("I", self.codes)
+            self._combos.clear()
+        if len(self._combos) >= 65536:  # many distinct targets (resource URIs): start over
+            self._combos.clear()
+        packed = self._combos[key] = array(self.codes.typecode, codes).tobytes()
+        return packed
+
     def truncate(self, n: int) -> None:
-        """Drop rows from ``n`` on (undoes an :meth:`append` that failed half-way)."""
-        n = min(n, len(self.seq))
-        for col in (self.seq, self.size, self.id, self.pair, self.t, self.wall, self.latency, self.flags, self.raw,
-                    self.session.codes, self.dir.codes, self.kind.codes, self.method.codes, self.tool.codes,
-                    self.status.codes):
-            del col[n:]
+        """Drop rows from ``n`` on (undoes an :meth:`add` that failed half-way)."""
+        del self.ints[n * NI :]
+        del self.floats[n * NF :]
+        del self.codes[n * NC :]
+        del self.flags[n:]
+        del self.raw[n:]
         for d in (self.x_seq, self.x_size, self.x_id, self.x_t, self.x_wall, self.error, self.progress_token,
                   self.ref_id, self.parts, self.extra, self.summary):
             for k in [k for k in d if k >= n]:
                 del d[k]
         del self[n:]
 
-    # ---- column reads the store's hot paths use -------------------------------------------
+    # ---- whole columns (a batch of new rows, a pass of a filter) ----------------------------
+
+    def column(self, name: str, start: int = 0, stop: int | None = None) -> list[Any]:
+        """The values of field ``name`` for rows ``start:stop``, as a list: what
+        ``[r.<name> for r in table[start:stop]]`` gives, at C speed for the columns."""
+        n = len(self)
+        stop = n if stop is None else min(stop, n)
+        if start >= stop:
+            return []
+        col = _NAME_COL.get(name)
+        if col is not None:
+            return list(map(self.names[col].values.__getitem__, self.codes[start * NC + col : stop * NC : NC]))
+        if name == "pair":
+            return [None if v < 0 else v for v in self.ints[start * NI + PAIR : stop * NI : NI]]
+        if name == "latency":
+            return [None if v != v else v for v in self.floats[start * NF + LATENCY : stop * NF : NF]]
+        k = _INT_COL.get(name)
+        if k is not None:
+            out = self.ints[start * NI + k : stop * NI : NI].tolist()
+            if _ODD in out:
+                odd = getattr(self, "x_" + name)
+                out = [odd.get(i) if v == _ODD else v for i, v in enumerate(out, start)]
+            return out
+        k = _FLOAT_COL.get(name)
+        if k is not None:
+            out = self.floats[start * NF + k : stop * NF : NF].tolist()
+            odd = getattr(self, "x_" + name)
+            if odd:
+                out = [odd.get(i, v) if v != v else v for i, v in enumerate(out, start)]
+            return out
+        bit = _FLAGS.get(name)
+        if bit is not None:
+            return [f & bit != 0 for f in self.flags[start:stop]]
+        if name == "raw":
+            return [self[i].raw for i in range(start, stop)]
+        sparse = getattr(self, name, None) if name in _SPARSE else None
+        if sparse is not None:
+            if not sparse:
+                return [None] * (stop - start)
+            return list(map(sparse.get, range(start, stop)))
+        return [getattr(r, name) for r in self[start:stop]]
+
+    # ---- column access the store's hot paths use ------------------------------------------
+
+    def name(self, i: int, col: int) -> Any:
+        return self.names[col].values[self.codes[i * NC + col]]
+
+    def set_name(self, i: int, col: int, value: Any) -> None:
+        c = self.names[col].code(value)
+        if c > 0xFFFF and self.codes.typecode == "H":
+            self.codes = array("I", self.codes)
+            self._combos.clear()  # packed for the old width
+        self.codes[i * NC + col] = c
 
     def t_of(self, i: int) -> Any:
-        v = self.t[i]
+        v = self.floats[i * NF]
         return self.x_t.get(i, v) if v != v else v
 
     def seq_of(self, i: int) -> Any:
-        v = self.seq[i]
+        v = self.ints[i * NI]
         return self.x_seq.get(i) if v == _ODD else v
-
-    def id_of(self, i: int) -> Any:
-        v = self.id[i]
-        return self.x_id.get(i) if v == _ODD else v
 
     def is_spooled(self, i: int) -> bool:
         return type(self.raw[i]) is int
@@ -285,74 +337,75 @@ def _record_class(tb: RecordTable) -> type[StoredRecord]:
     attribute read is then one Python call and two C-level indexings)."""
     ns: dict[str, Any] = {"__slots__": (), "__module__": __name__, "table": tb}
 
-    def names(col: _Names) -> property:
+    def names(col: int) -> property:
+        values = tb.names[col].values
+
         def get(self: int) -> Any:
-            return col.values[col.codes[self]]
+            return values[tb.codes[self * NC + col]]
 
         def put(self: int, value: Any) -> None:
-            col.set(self, value)
+            tb.set_name(self, col, value)
 
         return property(get, put)
 
-    for name in ("session", "dir", "kind", "method", "tool", "status"):
-        ns[name] = names(getattr(tb, name))
+    for col, name in enumerate(NAMES):
+        ns[name] = names(col)
+    ints = tb.ints
 
-    def ints(arr: array, odd: dict) -> property:
+    def int_field(k: int, odd: dict) -> property:
         def get(self: int) -> Any:
-            v = arr[self]
+            v = ints[self * NI + k]
             return odd.get(self) if v == _ODD else v
 
         def put(self: int, value: Any) -> None:
             odd.pop(self, None)
             if type(value) is int and _QMIN <= value <= _QMAX:
-                arr[self] = value
+                ints[self * NI + k] = value
             else:
-                arr[self] = _ODD
+                ints[self * NI + k] = _ODD
                 if value is not None:
-                    odd[self] = value
+                    odd[int(self)] = value
 
         return property(get, put)
 
-    ns["seq"] = ints(tb.seq, tb.x_seq)
-    ns["size"] = ints(tb.size, tb.x_size)
-    ns["id"] = ints(tb.id, tb.x_id)
+    ns["seq"] = int_field(SEQ, tb.x_seq)
+    ns["size"] = int_field(SIZE, tb.x_size)
+    ns["id"] = int_field(ID, tb.x_id)
+    floats = tb.floats
 
-    def floats(arr: array, odd: dict) -> property:
+    def float_field(k: int, odd: dict) -> property:
         def get(self: int) -> Any:
-            v = arr[self]
+            v = floats[self * NF + k]
             return odd.get(self, v) if v != v else v
 
         def put(self: int, value: Any) -> None:
             odd.pop(self, None)
             if type(value) is float and value == value:
-                arr[self] = value
+                floats[self * NF + k] = value
             else:
-                arr[self] = _NAN
-                odd[self] = value
+                floats[self * NF + k] = _NAN
+                odd[int(self)] = value
 
         return property(get, put)
 
-    ns["t"] = floats(tb.t, tb.x_t)
-    ns["wall"] = floats(tb.wall, tb.x_wall)
-
-    pair_col = tb.pair
+    ns["t"] = float_field(T, tb.x_t)
+    ns["wall"] = float_field(WALL, tb.x_wall)
 
     def get_pair(self: int) -> int | None:
-        v = pair_col[self]
+        v = ints[self * NI + PAIR]
         return None if v < 0 else v
 
     def put_pair(self: int, value: int | None) -> None:
-        pair_col[self] = -1 if value is None else value
+        ints[self * NI + PAIR] = -1 if value is None else value
 
     ns["pair"] = property(get_pair, put_pair)
-    lat_col = tb.latency
 
     def get_latency(self: int) -> float | None:
-        v = lat_col[self]
+        v = floats[self * NF + LATENCY]
         return None if v != v else v
 
     def put_latency(self: int, value: float | None) -> None:
-        lat_col[self] = _NAN if value is None else value
+        floats[self * NF + LATENCY] = _NAN if value is None else value
 
     ns["latency"] = property(get_latency, put_latency)
     flags = tb.flags
