@@ -225,7 +225,11 @@ def test_async_modifier_called_on_the_loop_thread_is_reported_not_ignored():
         proxy.loop, proxy._loop_thread = asyncio.get_running_loop(), threading.current_thread()
         line = proxy.make_line(sent, "c2s")
         out = proxy._apply_modifiers(line, proxy._pre["c2s"])
-        await asyncio.sleep(0.05)  # a task it might have scheduled would run now
+        assert asyncio.all_tasks() == {asyncio.current_task()}, "the modifier was scheduled"
+        # Let anything it scheduled (call_soon, a task) start: that takes loop iterations, not time.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert asyncio.all_tasks() == {asyncio.current_task()}, "the modifier was scheduled"
         return out
 
     try:
