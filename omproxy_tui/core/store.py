@@ -61,7 +61,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from omproxy_tui.core import spool as _spool
-from omproxy_tui.core.records import Record, id_key, record_from_frame
+from omproxy_tui.core.records import SUMMARY_EAGER, Record, id_key, record_from_frame
 from omproxy_tui.core.table import (
     DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL, RecordTable, StoredRecord,
 )
@@ -79,7 +79,7 @@ _BODY_OVERHEAD = 49
 _LOCATED_OVERHEAD = 100
 #: Bodies at least this long get their summary built before they are spooled (reading a big
 #: body back to draw a log row would make scrolling stutter); small ones build it on demand.
-_SUMMARY_FIRST = 4096
+_SUMMARY_FIRST = SUMMARY_EAGER
 
 #: ``resolved.action`` -> the held record's new ``status``.
 _RESOLVED_STATUS = {"released": "relayed", "dropped": "dropped", "edited": "edited"}
@@ -221,7 +221,15 @@ class Store:
             at = frame.pop("_at", None)
             rec = record_from_frame(frame, session, len(self.records))
             if at is not None:
-                self._locate(at)
+                loc = self._locate(at)
+                if loc is not None and rec._summary is not None and type(rec.raw) is str:
+                    # A big body of a recording (its summary was built with the record, see
+                    # records.SUMMARY_EAGER) is read from the file from the start: opening a
+                    # recording of 1 MB results never holds their bodies.
+                    self._located.pop(len(self.records), None)
+                    self.body_bytes -= _LOCATED_OVERHEAD
+                    rec.raw = loc  # type: ignore[assignment] - the raw column's spooled form
+                    _spool.note_spooled()
             return self.add(rec)
         if ftype == "resolved":
             return self.resolve(session, frame.get("of"), frame.get("action", "released"))
@@ -235,7 +243,7 @@ class Store:
         records = self.records
         idx = len(records)
         record.index = idx
-        raw = record.raw
+        raw = record.raw  # (an int: already spooled, see add_frame)
         session = record.session
         try:
             records.add(record)
@@ -244,7 +252,8 @@ class Store:
             # number): the table is put back as it was and the caller skips the frame
             records.truncate(idx)
             raise
-        self.body_bytes += len(raw) + _BODY_OVERHEAD
+        if type(raw) is str:
+            self.body_bytes += len(raw) + _BODY_OVERHEAD
         if self.body_bytes > self.max_memory:
             self._evict()
         if session is self._last_session or session == self._last_session:
@@ -392,7 +401,8 @@ class Store:
         for sp in self.records.spools:
             sp.close()
 
-    def _locate(self, at: Any) -> None:
+    def _locate(self, at: Any) -> int | None:
+        """Note where the next record's line is in its recording; returns that spooled form."""
         try:
             path, off, n = at
             no = self._files.get(path)
@@ -400,10 +410,11 @@ class Store:
                 fs = _spool.FileSpool(path)
                 no = self._files[path] = len(self.records.spools)
                 self.records.spools.append(fs)
-            self._located[len(self.records)] = no << SPOOL_SHIFT | off << 32 | n
+            loc = self._located[len(self.records)] = no << SPOOL_SHIFT | off << 32 | n
         except (TypeError, ValueError, OSError):
-            return
+            return None
         self.body_bytes += _LOCATED_OVERHEAD
+        return loc
 
     def _evict(self) -> None:
         """Spool the oldest bodies still in memory until they cost at most 3/4 of the budget

@@ -100,6 +100,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         "loaded": "bold cyan",
         "reconnecting": "bold yellow",
         "connecting": "yellow",
+        "loading": "yellow",
     }.get(info.state, "")
     dot = {"live": "●", "ended": "■", "loaded": "▣"}.get(info.state, "○")
     text = Text()
@@ -111,7 +112,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         server += f" {info.server_version}"
     text.append(f"  {server}\n")
     text.append(f"  {info.state_text}", style=state_style)
-    if info.state in ("connecting", "reconnecting") and info.detail:
+    if info.state in ("connecting", "reconnecting", "loading") and info.detail:
         text.append(f"\n  {info.detail}", style="dim")
     elif info.state == "loaded" and info.detail:  # what was wrong with the file
         text.append(f"\n  {info.detail}", style="bold yellow")
@@ -408,6 +409,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         def emit(frames: list[dict[str, Any]]) -> None:
             self.post_message(FramesReceived(source, frames))
 
+        if isinstance(source, RecordingSource):
+            source.acks = True  # _frames says when a chunk is applied: keys never wait behind a file
+
         await source.run(emit)
         if isinstance(source, SocketSource) and source.reattach and not source._closed:
             self._follow_path(source.path, 2)
@@ -440,7 +444,12 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     @on(FramesReceived)
     def _frames(self, event: FramesReceived) -> None:
-        self.ingest(event.source, event.frames)
+        try:
+            self.ingest(event.source, event.frames)
+        finally:
+            ingested = getattr(event.source, "ingested", None)
+            if ingested is not None:
+                ingested()
         info = self.model.sessions.get(event.source.key)
         if info is not None and getattr(event.source, "can_send", False):
             self._restart_news(info.label, event.frames)

@@ -98,6 +98,27 @@ def test_store_spools_the_oldest_bodies_first_and_stays_within_budget(tmp_path, 
         store.close()
 
 
+def test_open_recording_reads_big_bodies_from_the_file_from_the_start(tmp_path):
+    """Opening a recording never holds a big body (>= SUMMARY_EAGER) in memory, whatever the
+    budget: its summary is built with the record and its body read from the file on demand."""
+    from omproxy_tui.core.records import SUMMARY_EAGER
+
+    bodies = ["small"] * 3 + [f"big {i} " + "w" * 6000 for i in range(5)]
+    path = tmp_path / "rec.jsonl"
+    write_recording(frames(bodies), path)
+    plain = Store(max_memory=10**9)
+    load_jsonl(path, plain, "s")
+    store = Store(max_memory=10**9)
+    for frame in RecordingReader(path, offsets=True):
+        store.add_frame(frame, "s")
+    flags = [is_spooled(r) for r in store]
+    assert flags == [len(r.raw) >= SUMMARY_EAGER for r in plain] and any(flags) and not all(flags)
+    assert store.body_bytes < 8 * 1000
+    for a, b in zip(plain, store):
+        assert (b.raw, b.summary, b.pair, b.method, b.tool) == (a.raw, a.summary, a.pair, a.method, a.tool)
+    store.close()
+
+
 def test_budget_zero_spools_everything_and_pairing_still_works(tmp_path):
     store = fill(Store(max_memory=0), frames(["a", "b", "c"]))
     assert all(is_spooled(r) for r in store)
