@@ -192,6 +192,9 @@ class SessionModel:
         self._arrivals: deque[tuple[float, int]] = deque()
         #: a hook for the app: called with the store length every time records are added
         self.on_records: Callable[[int], None] | None = None
+        #: Called with the new view filter on a re-filter; returning True means it computes the
+        #: selection itself (off the UI thread) and calls :meth:`show_selection` when done.
+        self.refilter_elsewhere: Callable[[Any], bool] | None = None
 
     # ---- sessions ------------------------------------------------------------------------
 
@@ -288,7 +291,24 @@ class SessionModel:
             parts.append(filters.FSessionIs(self.session_scope))
         if self.filter_obj is not None:
             parts.append(self.filter_obj)
-        self.view.set_filter(None if not parts else parts[0] if len(parts) == 1 else filters.FAnd(parts))
+        f = None if not parts else parts[0] if len(parts) == 1 else filters.FAnd(parts)
+        hook = self.refilter_elsewhere
+        if hook is not None and hook(f):
+            return  # it will call show_selection() when done
+        self.view.set_filter(f)
+
+    def show_selection(self, f: Any, indices: list[int], upto: int, changed: Any = ()) -> None:
+        """Make the view show filter ``f``, whose matches among the rows before ``upto`` are
+        ``indices`` (computed elsewhere, e.g. in a thread, while records kept arriving):
+        rows added since and older rows whose state changed since (``changed``) are checked
+        here, so the result is what :meth:`FilteredView.set_filter` would give now."""
+        view = self.view
+        if view.start:
+            indices = indices[bisect_left(indices, view.start):]
+        view.filter = f
+        view.indices = indices
+        view._seen = upto
+        view.on_added(sorted(changed))
 
     # ---- ingest --------------------------------------------------------------------------
 

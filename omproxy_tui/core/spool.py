@@ -30,7 +30,8 @@ import re
 import threading
 import weakref
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from omproxy_tui.core.table import SPOOL_SHIFT
@@ -38,11 +39,14 @@ from omproxy_tui.core.table import SPOOL_SHIFT
 __all__ = [
     "DEFAULT_MAX_MEMORY",
     "BodySpool",
+    "Cancelled",
     "FileSpool",
+    "any_spooled",
     "is_spooled",
     "note_spooled",
     "parse_size",
     "search",
+    "searching",
     "set_default_max_memory",
     "default_max_memory",
     "spool_dir",
@@ -59,8 +63,33 @@ _default_max = DEFAULT_MAX_MEMORY
 _any_spooled = False
 
 #: Called as ``progress_hook(done_bytes, total_bytes)`` while a raw-text filter searches spooled
-#: bodies (a UI sets it to show progress; None: nobody listens).
+#: bodies (a UI sets it to show progress; None: nobody listens). :func:`searching` sets one for
+#: the searches of one thread only.
 progress_hook: Callable[[int, int], None] | None = None
+
+_local = threading.local()
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop a search (a newer filter replaced it)."""
+
+
+@contextmanager
+def searching(progress: Callable[[int, int], None]) -> Iterator[None]:
+    """Within this block, raw-text searches of spooled bodies *in this thread* report to
+    ``progress(done_bytes, total_bytes)`` after each block read; it may raise
+    :class:`Cancelled` to stop the search (the exception propagates to the caller)."""
+    before = getattr(_local, "hook", None)
+    _local.hook = progress
+    try:
+        yield
+    finally:
+        _local.hook = before
+
+
+def any_spooled() -> bool:
+    """Whether any store has moved a body out of memory (else no search reads a file)."""
+    return _any_spooled
 
 _TOKEN_MASK = (1 << SPOOL_SHIFT) - 1
 
@@ -450,7 +479,7 @@ def search(records: Any, rows: Sequence[int], test: Callable[[str], bool],
     if int not in set(map(type, vals)):
         return None
     if progress is None:
-        progress = progress_hook
+        progress = getattr(_local, "hook", None) or progress_hook
     by_spool: dict[int, list[tuple[int, int]]] = {}
     hits: list[int] = []
     for row, v in zip(rows, vals):

@@ -27,6 +27,7 @@ from textual.widgets import Footer, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
+from omproxy_tui.tui.body_search import BodySearch
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions, clipboard
@@ -199,6 +200,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         #: everything the app shows; the app renders it and never keeps its own copy
         self.model = SessionModel(clock)
         self.model.on_records = self._freeze_records
+        #: raw-text filters over spooled bodies run in a thread (see tui/body_search.py)
+        self.body_search = BodySearch(self)
+        self.model.refilter_elsewhere = self.body_search.start
         self._sessions_dirty = True
         self._status_dirty = True
         self._detail_timer: Any = None
@@ -473,6 +477,7 @@ class OmproxyApp(SteeringMixin, App[None]):
                     log.set_reactive(MessageLog.cursor, pos)
             log.rows_added(changes.added_rows, changes.old_changed)
         if changes.old_changed:
+            self.body_search.note_changed(changes.old_changed)
             rec = log.selected_record()
             if rec is not None and rec.index in set(changes.old_changed):
                 self.detail.show(rec)
@@ -596,6 +601,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         if self.filter_text:
             text.append(" │ filter ", style="dim")
             text.append(self.filter_text, style="bold cyan")
+        searching = self.body_search.status()
+        if searching:
+            text.append(f" │ {searching} (Esc: cancel)", style="bold yellow")
         if not infos:
             empty = EMPTY_TEXT
         elif total == 0:
@@ -906,6 +914,11 @@ class OmproxyApp(SteeringMixin, App[None]):
                 self.screen.maximize(target)
 
     def action_restore(self) -> None:
+        if self.body_search.current is not None:
+            # Esc while a raw-text filter searches spooled bodies: stop it, keep what is shown
+            self.body_search.revert()
+            self.notify("Search cancelled: the previous filter stays.", title="Filter")
+            return
         if self.screen.maximized is not None:
             self.screen.minimize()
 
