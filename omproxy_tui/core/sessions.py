@@ -23,6 +23,7 @@ from operator import attrgetter
 from typing import Any
 
 from omproxy_tui.core import filters
+from omproxy_tui.core.markers import LOST, MISSING, LogRows, Marker, Markers
 from omproxy_tui.core.stats import Stats
 from omproxy_tui.core.store import Store
 from omproxy_tui.core.view import FilteredView
@@ -69,7 +70,7 @@ class Session:
     #: frames the inspector missed (``lost`` frames and reconnect gaps)
     lost: int = 0
     #: event frames of the session that were no longer in the proxy's backlog when we attached
-    #: (the hello's ``missing``, or told by the first frame's seq); the log marks where
+    #: (the hello's ``missing``, or told by the first frame's seq); a marker row shows where
     missing_before: int = 0
     #: the hello's proxy name has been applied (a session is renamed at most once)
     relabelled: bool = False
@@ -77,6 +78,10 @@ class Session:
     #: session shows, and the keys of the sessions made for the file's other names
     recorded_as: str | None = None
     children: list[str] = field(default_factory=list)
+    #: the server's generation: 1, plus one per hot restart (the session stays one across them)
+    generation: int = 1
+    #: the latest hot restart failed: no server runs until the next one
+    restart_failed: bool = False
     # ---- steering state (mirrors the proxy's ``state`` frame) -------------------------------
     held: list[dict[str, Any]] = field(default_factory=list)
     held_bytes: int = 0
@@ -155,12 +160,14 @@ class Ingested:
     new: int = 0
     #: indices of records from before the batch whose display changed (paired, resolved...)
     old_changed: list[int] = field(default_factory=list)
-    #: rows appended to the view
+    #: rows appended to the log (records and marker rows)
     added_rows: int = 0
     #: the view changed (rows appended, inserted or removed)
     view_changed: bool = False
     #: session list / status bar need a repaint
     sessions_changed: bool = False
+    #: a marker row was added or its text changed (a restart finished)
+    markers_changed: bool = False
 
 
 class SessionModel:
@@ -175,12 +182,10 @@ class SessionModel:
         self.sessions: dict[str, Session] = {}
         #: by label (labels are unique)
         self.by_label: dict[str, Session] = {}
-        #: store index -> frames lost just before that record (the log marks the gap there)
-        self.lost_before: dict[int, int] = {}
-        #: store index -> earlier frames of its session no longer in the proxy's backlog
-        self.missing_before: dict[int, int] = {}
-        #: record index -> what a hot restart did just before that record (the log marks it)
-        self.restart_before: dict[int, str] = {}
+        #: rows of the log that are not messages (gaps, restarts), and the log's rows: the
+        #: view's records with the visible markers between them (core/markers.py)
+        self.markers = Markers()
+        self.rows = LogRows(self.view, self.markers, self._marker_visible)
         self.methods_seen: set[str] = set()
         self.tools_seen: set[str] = set()
         self.filter_text = ""
@@ -238,8 +243,9 @@ class SessionModel:
 
     def _relabel(self, session: Session, name: str) -> None:
         del self.by_label[session.label]
-        session.label = self._unique_label(name)
+        old, session.label = session.label, self._unique_label(name)
         self.by_label[session.label] = session
+        self.markers.relabel(old, session.label)
 
     @property
     def live_count(self) -> int:
@@ -285,6 +291,12 @@ class SessionModel:
         everything, so stats, pairing (a later answer still pairs) and counters are unchanged."""
         self.view.clear()
 
+    def _marker_visible(self, marker: Marker) -> bool:
+        # under a filter expression a marker stays (context); with its session hidden or another
+        # one selected, or cleared from the log, it goes like that session's messages
+        return (marker.at >= self.view.start and marker.session not in self.hidden
+                and (self.session_scope is None or marker.session == self.session_scope))
+
     def _refilter(self) -> None:
         parts = [filters.FNot(filters.FSessionIs(label)) for label in sorted(self.hidden)]
         if self.session_scope is not None:
@@ -325,7 +337,8 @@ class SessionModel:
             return out
         store = self.store
         records = store.records
-        before_view = len(self.view.indices)
+        before_rows = len(self.rows)
+        markers_before = self.markers.changes
         start = len(records)
         changed_all: list[int] = []
         for target, run in self._runs(session, frames):
@@ -344,7 +357,9 @@ class SessionModel:
                 update(records[i])
         if changed_all or n_new:
             out.view_changed = self.view.on_added(old_changed)
-        out.added_rows = max(0, len(self.view.indices) - before_view)
+        if self.markers.changes != markers_before:
+            out.markers_changed = out.view_changed = True
+        out.added_rows = max(0, len(self.rows) - before_rows)
         out.sessions_changed = True
         if n_new and self.on_records is not None:
             self.on_records(len(records))
@@ -410,9 +425,13 @@ class SessionModel:
                 session.lifecycle.append((frame.get("wall") or self.clock(), event_name, details))
                 if event_name == "exited":
                     session.exit_code = frame.get("code")
-                elif event_name in ("restart", "restart_failed"):
-                    at = len(records)
-                    self.restart_before[at] = (self.restart_before.get(at, "") + restart_marker(event_name, details))
+                elif event_name in ("restarting", "restart", "restart_failed"):
+                    if event_name != "restarting":
+                        session.restart_failed = event_name == "restart_failed"
+                        gen = details.get("generation")
+                        if type(gen) is int and not session.restart_failed:
+                            session.generation = gen
+                    self.markers.restart(len(records), label, frame.get("wall") or self.clock(), event_name, details)
                 self._seq(session, frame)
             elif ftype == "hello":
                 self._hello(session, frame, len(records) == start)
@@ -430,8 +449,11 @@ class SessionModel:
             elif ftype == "lost":
                 n = int(frame.get("n") or 0)
                 session.lost += n
-                at = len(records)
-                self.lost_before[at] = self.lost_before.get(at, 0) + n
+                # lost frames carry no time: that of the last message received, else now
+                last = store.indices_for(label)
+                wall = frame.get("wall") or (records[last[-1]].wall if last else self.clock())
+                self.markers.add(len(records), label, LOST, wall, n,
+                                 {"reconnect": True} if frame.get("reconnect") else None)
                 session.lifecycle.append((self.clock(), "lost", {"n": n}))
             # reply / error / inject_timeout frames answer commands: the steering layer's
 
@@ -457,7 +479,9 @@ class SessionModel:
         backlog = frame.get("backlog")
         missing = frame.get("evicted", frame.get("missing"))  # protocol v1's name is "evicted"
         session._backlog_left = backlog if type(backlog) is int else 0
-        session._missing_hint = missing if type(missing) is int and missing > 0 else 0
+        # on a reconnect the hello counts all the proxy ever evicted; the gap since our last frame
+        # is the source's own `lost` frame (client/sources.py), not a second one
+        session._missing_hint = missing if type(missing) is int and missing > 0 and not session._seen_event else 0
         name = proxy.get("name")
         if name and session.messages == 0 and nothing_yet and not session.relabelled:
             self._relabel(session, str(name))  # name the session after the proxy now we know it
@@ -477,18 +501,18 @@ class SessionModel:
         if not session._seen_event:
             session._seen_event = True
             if seq > 1:
-                self._mark_missing(session, session._missing_hint or seq - 1)
+                self._mark_missing(session, session._missing_hint or seq - 1, frame.get("wall"))
         elif session._backlog_left > 0 and seq > last + 1 and session._missing_hint and not session.missing_before:
-            self._mark_missing(session, session._missing_hint)
+            self._mark_missing(session, session._missing_hint, frame.get("wall"))
         if session._backlog_left > 0:
             session._backlog_left -= 1
         if seq > last:
             session._last_seq = seq
 
-    def _mark_missing(self, session: Session, n: int) -> None:
+    def _mark_missing(self, session: Session, n: int, wall: Any = None) -> None:
         session.missing_before = n
-        at = len(self.store)
-        self.missing_before[at] = self.missing_before.get(at, 0) + n
+        # shown at the time of the first frame after the gap: the log's times stay in order
+        self.markers.add(len(self.store), session.label, MISSING, wall if isinstance(wall, (int, float)) else self.clock(), n)
 
     def _account(self, session: Session, records: list[Any], start: int) -> None:
         """Counters, stats and the completion sets for ``records[start:]`` (one batch, one session)."""
@@ -536,14 +560,3 @@ def _count_errors(records: Any, start: int, kinds: list[Any]) -> int:
             n += 1
     return n
 
-
-def restart_marker(event: str, details: dict[str, Any]) -> str:
-    """The log's mark for a hot restart: generation, cause, downtime, what changed."""
-    gen, cause = details.get("generation", "?"), details.get("cause", "?")
-    if event == "restart_failed":
-        return f"⟳ restart #{gen} ({cause}) FAILED: {details.get('error', '')} "
-    changed = " ".join(f"{kind} " + " ".join([*(f"+{n}" for n in d.get("added", [])),
-                                              *(f"-{n}" for n in d.get("removed", [])),
-                                              *(f"~{n}" for n in d.get("changed", []))])
-                       for kind, d in (details.get("changed") or {}).items())
-    return f"⟳ restart #{gen} ({cause}) {float(details.get('downtime_ms') or 0) / 1000:.1f} s {changed} ".replace("  ", " ")

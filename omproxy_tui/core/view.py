@@ -25,7 +25,7 @@ class FilteredView:
     """Indices of the store's records that match ``filter`` (all records when it is None),
     in store order."""
 
-    __slots__ = ("store", "filter", "indices", "_seen", "start")
+    __slots__ = ("store", "filter", "indices", "_seen", "start", "version")
 
     def __init__(self, store: Store, filter: Predicate | None = None) -> None:
         self.store = store
@@ -35,6 +35,9 @@ class FilteredView:
         self._seen = 0
         #: records before this index are not shown ("clear the log": the store keeps them)
         self.start = 0
+        #: bumped whenever rows are replaced, inserted or removed (not by appends): what a
+        #: structure placed by row (the log's markers, core/markers.py) re-places on
+        self.version = 0
         self.set_filter(filter)
 
     def __len__(self) -> int:
@@ -47,6 +50,7 @@ class FilteredView:
     def set_filter(self, filter: Predicate | None) -> None:
         """Replace the filter and recompute the whole view (a few ms per 100k records for most filters)."""
         self.filter = filter
+        self.version += 1
         records = self.store.records
         n = len(records)
         if filter is None:
@@ -59,6 +63,7 @@ class FilteredView:
         """Show only records added from now on (the store, and so stats and pairing, keep all)."""
         self.start = len(self.store.records)
         self.indices = []
+        self.version += 1
         self._seen = self.start
 
     def on_added(self, indices: Iterable[int]) -> bool:
@@ -92,6 +97,8 @@ class FilteredView:
             elif present and not match:
                 del out[pos]
                 changed = True
+        if changed:
+            self.version += 1
         if n > seen:
             if f is None:
                 out.extend(range(seen, n))

@@ -44,6 +44,7 @@ KEY_NAMES = {
     "ctrl+p": "Ctrl+P",
     "ctrl+l": "Ctrl+L",
     "ctrl+r": "Ctrl+R",
+    "ctrl+s": "Ctrl+S",
     "f1": "F1",
     "left_square_bracket": "[",
     "right_square_bracket": "]",
@@ -55,6 +56,9 @@ KEY_NAMES = {
 ACTIONS: list[ActionSpec] = [
     ActionSpec("filter", "filter", "slash", "Filter", "Open the filter bar (filter expression, see help)", "Filter", footer=True, opens_input=True),
     ActionSpec("clear_filter", "clear_filter", "backslash", "Clear filter", "Remove the filter and show every message", "Filter"),
+    ActionSpec("save_filter", "save_filter", "ctrl+s", "Save filter", "Save the current filter under a name, in the config file (Ctrl+S in the filter bar saves what is typed)", "Filter",
+               opens_input=True),
+    ActionSpec("saved_filters", "saved_filters", "F", "Saved filters", "Pick a saved filter to apply, or delete one (x); @name in the filter bar too", "Filter"),
     ActionSpec("follow", "follow", "f,end", "Follow", "Follow new messages (jump to the end and stay there)", "Log", footer=True),
     ActionSpec("pair", "pair", "p", "Pair", "Jump to the paired request/response", "Log", footer=True),
     ActionSpec("next_error", "next_error", "n", "Next error", "Jump to the next error", "Log"),

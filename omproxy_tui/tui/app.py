@@ -31,6 +31,7 @@ from omproxy_tui.tui.body_search import BodySearch
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions, clipboard
+from omproxy_tui.tui.config import Config, ConfigError
 from omproxy_tui.tui.model import FilterError, export_jsonl, filters
 from omproxy_tui.core.records import id_text
 from omproxy_tui.tui.screens import (
@@ -41,6 +42,7 @@ from omproxy_tui.tui.screens import (
     StatsScreen,
     default_export_name,
 )
+from omproxy_tui.tui.saved_filters import SaveFilterScreen, SavedFiltersScreen
 from omproxy_tui.tui.steer.controller import DEMO_HINT, SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
@@ -119,6 +121,8 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         text.append(f"\n  {info.detail}", style="bold yellow")
     if info.era:
         text.append(f" · {info.protocol_version or info.era}", style="dim")
+    if info.generation > 1:
+        text.append(f" · gen {info.generation}", style="bold")
     text.append("\n")
     text.append(f"  {info.messages:,} msgs ", style="")
     text.append(f"→{info.c2s:,} ←{info.s2c:,}", style="dim")
@@ -129,6 +133,8 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         extras.append((f"{info.lost} lost", "bold red"))
     if info.missing_before:
         extras.append((f"{info.missing_before:,} before backlog", "bold red"))
+    if info.restart_failed:
+        extras.append(("restart failed", "bold red"))
     if info.held:
         extras.append((f"{len(info.held)} held", "bold magenta"))
     if info.stderr:
@@ -159,6 +165,9 @@ class ActionsProvider(Provider):
         for method in sorted(app.methods_seen):
             expression = f"~m {filters.quote('^' + re.escape(method) + '$')}"
             out.append((f"Filter method {method}", expression, lambda e=expression: app.apply_filter(e)))
+        for name, expression in sorted(app.config.filters.items()):
+            out.append((f"Saved filter @{name}", expression, lambda e=expression: app.apply_filter(e)))
+            out.append((f"Delete saved filter @{name}", expression, lambda n=name: app.delete_saved_filter(n)))
         return out
 
     async def discover(self) -> Hits:
@@ -188,10 +197,17 @@ class OmproxyApp(SteeringMixin, App[None]):
         clock: Callable[[], float] = time.time,
         demo: Any = None,
         keymap: dict[str, str] | None = None,
+        config: Config | None = None,
     ) -> None:
         super().__init__()
-        #: binding id -> keys (from OMPROXY_TUI_KEYMAP or the caller), applied with set_keymap
-        self.keymap_overrides = dict(keymap if keymap is not None else actions.keymap_from_env())
+        #: the config file (saved filters, keys): tui/config.py
+        self.config = config if config is not None else Config.load()
+        #: binding id -> keys (the config file's "keys", then OMPROXY_TUI_KEYMAP, or the caller's),
+        #: applied with set_keymap
+        if keymap is None:
+            keymap = {k: v for k, v in self.config.keys.items() if k in actions.BY_ID}
+            keymap.update(actions.keymap_from_env())
+        self.keymap_overrides = dict(keymap)
         self.initial_sources = list(sources)
         self.discover = discover
         self.discover_dir = discover_dir
@@ -243,10 +259,6 @@ class OmproxyApp(SteeringMixin, App[None]):
         return self.model.by_label
 
     @property
-    def lost_before(self) -> dict[int, int]:
-        return self.model.lost_before
-
-    @property
     def methods_seen(self) -> set[str]:
         return self.model.methods_seen
 
@@ -279,7 +291,8 @@ class OmproxyApp(SteeringMixin, App[None]):
     def _opens_input(self, key: str) -> bool:
         """Is ``key`` bound to an action that opens an input (while no input has focus)?"""
         if isinstance(self.focused, (Input, TextArea)):
-            return False
+            # Ctrl+S in the filter bar opens the dialog naming the filter
+            return key == "ctrl+s" and self.focused.id == "filter-input"
         for spec in actions.ACTIONS:
             if spec.opens_input and key in self.keymap_overrides.get(spec.id, spec.keys).split(","):
                 return True
@@ -288,18 +301,21 @@ class OmproxyApp(SteeringMixin, App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
             target = self._type_into
+            if target is not None and target is not _OPENING and self.focused is target:
+                await self._flush_typed()
+                target = self._type_into  # a kept key may have opened another input
             if target is not None:
-                if target is not _OPENING and self.focused is target:
-                    await self._flush_typed()
-                else:
-                    self._typed.append(event)
-                    return
-            elif self._opens_input(event.key):
-                # from now on keep what is typed, until the input it opens has focus
-                self._type_into = _OPENING
-                self._typed = []
-                self.set_timer(0.5, lambda: self._give_up_typing(_OPENING))
+                self._typed.append(event)
+                return
+            if self._opens_input(event.key):
+                self._keep_typing()
         await super().on_event(event)
+
+    def _keep_typing(self, typed: list[events.Key] | None = None) -> None:
+        """From now on keep what is typed (after ``typed``), until the input being opened has focus."""
+        self._type_into = _OPENING
+        self._typed = list(typed or ())
+        self.set_timer(0.5, lambda: self._give_up_typing(_OPENING))
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if self._type_into is not None and event.widget is self._type_into:
@@ -307,9 +323,13 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     async def _flush_typed(self) -> None:
         typed, self._typed, self._type_into = self._typed, [], None
-        for key in typed:
+        for n, key in enumerate(typed):
+            opens = self._opens_input(key.key)  # e.g. Ctrl+S in the filter bar: the name dialog
             # a fresh event: the kept one was already dispatched (and stopped) once
             await super().on_event(events.Key(key.key, key.character))
+            if opens:
+                self._keep_typing(typed[n + 1:])  # the keys after it are for the input it opens
+                return
 
     async def _give_up_typing(self, widget: Any) -> None:
         # no input took focus (the action did not open one, or its screen closed at once):
@@ -343,25 +363,22 @@ class OmproxyApp(SteeringMixin, App[None]):
                     self.store,
                     self.view,
                     session_label=str,
-                    lost_before=self.lost_before,
-                    missing_before=self.model.missing_before,
+                    rows=self.model.rows,
                     method_need=self._method_need,
                     empty_text=EMPTY_TEXT,
                     id="log",
                 )
-                log.restart_before = self.model.restart_before
                 yield log
                 yield FilterBar(
                     lambda: self.methods_seen,
                     lambda: self.tools_seen,
                     lambda: self.sessions_by_label,
                     id="filter-bar",
+                    saved=lambda: self.config.filters,
                 )
                 yield DetailPane(
                     self.store,
                     stderr_near=self._stderr_near,
-                    lost_before=self.lost_before,
-                    missing_before=self.model.missing_before,
                     id="detail",
                 )
         yield Static("", id="status")
@@ -396,6 +413,8 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._refresh_status()
         if self.demo is not None:
             self.notify(DEMO_HINT, title="Try steering the demo", timeout=20)
+        if self.config.error:
+            self.notify(f"Config file not used: {self.config.error}", severity="warning", timeout=10)
 
     # ---- sources -------------------------------------------------------------------------
 
@@ -468,11 +487,11 @@ class OmproxyApp(SteeringMixin, App[None]):
             # model is updated, and the log renders from it when it mounts.
             model.ingest(source.key, frames)
             return
-        selected = log.selected_record()
+        selected = log.selected_item()
         changes = model.ingest(source.key, frames)
-        if changes.new or changes.old_changed:
+        if changes.new or changes.old_changed or changes.markers_changed:
             if selected is not None and log.cursor is not None:
-                pos = model.view.position(selected.index)
+                pos = log.row_of_item(selected)
                 if pos != log.cursor:
                     log.set_reactive(MessageLog.cursor, pos)
             log.rows_added(changes.added_rows, changes.old_changed)
@@ -481,6 +500,8 @@ class OmproxyApp(SteeringMixin, App[None]):
             rec = log.selected_record()
             if rec is not None and rec.index in set(changes.old_changed):
                 self.detail.show(rec)
+        if changes.markers_changed and log.selected_marker() is not None:
+            self.detail.show(log.selected_marker())  # a restart that finished: its row says how
         if changes.sessions_changed:
             self._sessions_dirty = True
             self._status_dirty = True
@@ -652,7 +673,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         detail = self.query_one_optional("#detail", DetailPane)
         log = self.query_one_optional("#log", MessageLog)
         if detail is not None and log is not None:
-            detail.show(log.selected_record())
+            detail.show(log.selected_item())
 
     @on(MessageLog.FollowChanged)
     def _follow_changed(self, event: MessageLog.FollowChanged) -> None:
@@ -721,6 +742,60 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.apply_filter(self._filter_before)
         self.log_widget.focus()
 
+    @on(FilterBar.SaveRequested)
+    def _filter_save_requested(self, event: FilterBar.SaveRequested) -> None:
+        self._save_filter(event.expression)
+
+    # ---- saved filters (tui/saved_filters.py, in the config file) ---------------------------
+
+    def action_save_filter(self) -> None:
+        if not self.filter_text:
+            self.notify("No filter to save: apply one with / first (Ctrl+S there saves what you type).",
+                        severity="warning")
+            return
+        self._save_filter(self.filter_text)
+
+    def _save_filter(self, expression: str) -> None:
+        expression = expression.strip()
+        try:
+            if not expression:
+                raise FilterError("type a filter first")
+            filters.parse(expression)
+        except FilterError as exc:
+            self.notify(f"Cannot save this filter: {exc}", severity="error")
+            return
+
+        def done(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                self.config.save_filter(name, expression)
+            except (ConfigError, ValueError) as exc:
+                self.notify(f"Not saved: {exc}", severity="error", timeout=10)
+                return
+            self.notify(f"Saved @{name} = {expression} in {self.config.path}", timeout=4)
+
+        screen = SaveFilterScreen(expression, self.config.filters, str(self.config.path))
+        self.push_screen(screen, done)
+        self.type_into(screen.input)
+
+    def action_saved_filters(self) -> None:
+        def done(expression: str | None) -> None:
+            if expression:
+                self.apply_filter(expression)
+
+        self.push_screen(SavedFiltersScreen(self.config.filters, self.delete_saved_filter, str(self.config.path)), done)
+
+    def delete_saved_filter(self, name: str) -> bool:
+        try:
+            deleted = self.config.delete_filter(name)
+        except ConfigError as exc:
+            self.notify(f"Not deleted: {exc}", severity="error", timeout=10)
+            return False
+        if deleted:
+            self.notify(f"Deleted saved filter @{name}.", timeout=3)
+        return deleted
+
     @on(FilterBar.HelpRequested)
     def _filter_help(self, event: FilterBar.HelpRequested) -> None:
         self.action_help()
@@ -757,14 +832,21 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.notify("The paired message is hidden by the filter.", severity="warning")
 
     def _jump(self, predicate: Callable[[Any], bool], step: int, what: str) -> None:
+        """Select the next (``step`` 1) or previous (-1) message matching ``predicate``; marker
+        rows are not messages and are skipped."""
         log = self.log_widget
         rows = self.view.indices
-        start = log.cursor if log.cursor is not None else (len(rows) if step < 0 else -1)
+        if log.cursor is None:
+            start = len(rows) if step < 0 else -1
+        else:
+            start = self.model.rows.view_row(log.cursor)
+            if log.selected_marker() is not None and step > 0:
+                start -= 1  # on a marker: the message after it is the next one
         pos = start + step
         while 0 <= pos < len(rows):
             if predicate(self.store[rows[pos]]):
                 log.follow = False
-                log.move_cursor(pos)
+                log.move_cursor(self.model.rows.row_of(pos))
                 return
             pos += step
         self.notify(f"No {what} {'below' if step > 0 else 'above'}.", severity="information")
@@ -788,11 +870,17 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._refiltered()
         self.notify("Log cleared: new messages still show; stats and pairing keep everything.", timeout=3)
 
+    def _nothing_selected(self) -> None:
+        if self.log_widget.selected_marker() is not None:
+            self.notify("Nothing selected: this row is not a message (a gap or a restart).", severity="warning")
+        else:
+            self.notify("Nothing selected.", severity="warning")
+
     def action_mark(self) -> None:
         log = self.log_widget
         rec = log.selected_record()
         if rec is None:
-            self.notify("Nothing selected.", severity="warning")
+            self._nothing_selected()
             return
         changed = self.store.toggle_mark(rec.index)
         before = len(self.view.indices)
@@ -844,7 +932,7 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_copy(self) -> None:
         rec = self.log_widget.selected_record()
         if rec is None:
-            self.notify("Nothing selected.", severity="warning")
+            self._nothing_selected()
             return
         problem = clipboard.osc52_problem(rec.size)
         if problem is None:
@@ -872,7 +960,7 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_save_message(self) -> None:
         rec = self.log_widget.selected_record()
         if rec is None:
-            self.notify("Nothing selected.", severity="warning")
+            self._nothing_selected()
             return
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(rec.session)) or "session"
         path = Path.cwd() / f"omproxy-message-{safe}-{rec.seq}.json"

@@ -85,7 +85,10 @@ COLUMN_HELP = [
     ("kind", "req, note (notification), resp, ERR, batch, inv (invalid)"),
     ("method", "the request's method; responses show their request's method and target"),
     ("latency", "time between request and response; … = still awaiting one; no resp = the session ended first"),
-    ("✂ N lost", "the inspector fell behind and N frames were skipped here"),
+    ("── ✂ … ──", "a row, not a message: N earlier frames not in the proxy's backlog, N frames lost (the inspector "
+                  "fell behind) or missed across a reconnect; select it for details"),
+    ("── ⟳ … ──", "a row, not a message: a hot restart of the server with its cause, downtime and list changes, "
+                  "or why it failed; rows stay visible under a filter, n/N/p/export skip them"),
 ]
 
 

@@ -61,7 +61,7 @@ async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
         log = app.log_widget
         pos = next(p for p, i in enumerate(app.view.indices) if predicate(app.store[i]))
         log.follow = False
-        log.move_cursor(pos)
+        log.move_cursor(app.model.rows.row_of(pos))
         app._show_detail()  # skip the debounce
 
     async def main(app, pilot):

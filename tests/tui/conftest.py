@@ -23,6 +23,14 @@ if str(HERE) not in sys.path:
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _own_config_file(tmp_path, monkeypatch):
+    """Every app reads its config file (saved filters, keys) from the test's own directory, never
+    the developer's ~/.config/omproxy/tui.json."""
+    monkeypatch.setenv("OMPROXY_TUI_CONFIG", str(tmp_path / "omproxy-tui.json"))
+    monkeypatch.delenv("OMPROXY_TUI_KEYMAP", raising=False)
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"

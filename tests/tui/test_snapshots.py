@@ -41,7 +41,7 @@ async def select(pilot, predicate) -> None:
     log = app.log_widget
     pos = next(p for p, i in enumerate(app.view.indices) if predicate(app.store[i]))
     log.follow = False
-    log.move_cursor(pos)
+    log.move_cursor(app.model.rows.row_of(pos))
     target = log.selected_record()
     deadline = time.monotonic() + 60
     while app.detail.record is not target:  # the detail pane is debounced
@@ -194,3 +194,108 @@ def test_compose_form(snap_compare, steer_app):
         await pilot.pause()
 
     assert snap_compare(steer_app, run_before=run_before, terminal_size=SIZE)
+
+
+def _marker_frames() -> list[dict]:
+    """A live session with every kind of row that is not a message: its start gone from the
+    backlog, frames lost, a hot restart (on a file change, a tool added), a failed one, frames
+    missed across a reconnect, and a restart still under way."""
+    from omproxy_tui.protocol.builder import FrameBuilder
+
+    b = FrameBuilder(wall0=T0, seq=40)
+    b.hello({"name": "dev", "transport": "stdio", "target": ["python", "server.py"]}, backlog=20, evicted=40)
+    call = lambda i, name: b.message("c2s", {"jsonrpc": "2.0", "id": i, "method": "tools/call",  # noqa: E731
+                                            "params": {"name": name, "arguments": {}}})
+    call(7, "echo")
+    b.message("s2c", {"jsonrpc": "2.0", "id": 7, "result": {"content": [{"type": "text", "text": "hi"}]}}, dt=0.003)
+    b.lost(3)
+    call(8, "echo")
+    b.lifecycle("restarting", dt=0.2, cause="watch", generation=2, files=["server.py"])
+    b.message("s2c", {"jsonrpc": "2.0", "id": 8, "error": {"code": -32011, "message": "omproxy: the server was "
+                                                           "restarted (watch) before it answered this request"}})
+    b.lifecycle("restart", dt=0.4, cause="watch", generation=2, pid=4242, downtime_ms=412.5,
+                timings={"stop_ms": 12.0, "start_ms": 380.5, "lists_ms": 20.0},
+                changed={"tools": {"added": ["shout"], "removed": [], "changed": ["echo"]}}, answered=1, ok=True)
+    b.message("s2c", {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+    call(9, "shout")
+    b.message("s2c", {"jsonrpc": "2.0", "id": 9, "result": {"content": [{"type": "text", "text": "HI"}]}}, dt=0.002)
+    b.lifecycle("restarting", dt=1.0, cause="tool", generation=3)
+    b.lifecycle("restart_failed", dt=0.1, cause="tool", generation=3, downtime_ms=96.0, answered=0, ok=False,
+                error="the server exited during the handshake (code 1)",
+                stderr=["  File \"server.py\", line 12", "SyntaxError: invalid syntax"])
+    call(10, "echo")
+    b.message("s2c", {"jsonrpc": "2.0", "id": 10, "error": {"code": -32012, "message": "omproxy: the MCP server "
+                                                            "is not running"}})
+    b.add({"type": "lost", "n": 12, "reconnect": True})  # what client/sources.py says after a reconnect
+    b.seq += 12
+    b.message("c2s", {"jsonrpc": "2.0", "method": "notifications/after-reconnect"}, dt=5.0)
+    b.lifecycle("restarting", dt=1.0, cause="command", generation=4)  # still under way
+    return b.frames
+
+
+@pytest.fixture
+def marker_app():
+    return build_app(clock=lambda: T0 + 12.0)
+
+
+async def _with_markers(pilot) -> None:
+    from types import SimpleNamespace
+
+    app = pilot.app
+    app.model.attach("dev", "dev", proxy={"transport": "stdio"}, state="live")
+    app.ingest(SimpleNamespace(key="dev"), _marker_frames())
+    app.filter_bar.input.cursor_blink = False
+    app._refresh_sessions()
+    app._refresh_status()
+    await pilot.pause()
+
+
+def test_marker_rows(snap_compare, marker_app):
+    """Issue 10.2 / 12.5: a gap in the backlog, lost frames, a restart and a failed one are rows of
+    their own; the failed restart (the newest row, followed) explains itself in the detail pane."""
+    async def run_before(pilot):
+        await _with_markers(pilot)
+        log = pilot.app.log_widget
+        rows = [log.rows.at(r) for r in range(log.row_count)]
+        failed = next(m for m in rows if not isinstance(m, int) and m.failed)
+        log.follow = False
+        log.move_cursor(rows.index(failed))
+        pilot.app._show_detail()
+        await pilot.pause()
+
+    assert snap_compare(marker_app, run_before=run_before, terminal_size=SIZE)
+
+
+def test_marker_rows_80x24(snap_compare, marker_app):
+    async def run_before(pilot):
+        await _with_markers(pilot)
+        log = pilot.app.log_widget
+        rows = [log.rows.at(r) for r in range(log.row_count)]
+        log.follow = False
+        log.move_cursor(next(i for i, m in enumerate(rows) if not isinstance(m, int) and m.event == "restart"))
+        pilot.app._show_detail()
+        await pilot.pause()
+
+    assert snap_compare(marker_app, run_before=run_before, terminal_size=(80, 24))
+
+
+def test_saved_filters_list(snap_compare, tmp_path):
+    """Issue 10.14: the saved filters (F), from the config file."""
+    from pathlib import Path
+
+    from omproxy_tui.tui.app import OmproxyApp
+    from omproxy_tui.client.sources import RecordingSource
+    from omproxy_tui.tui.config import Config
+
+    path = tmp_path / "canned.jsonl"
+    write_recording(canned_session(), path)
+    config = Config(Path("/home/you/.config/omproxy/tui.json"),
+                    {"filters": {"errors": "~e", "slow-tools": "~m tools/call & ~slow 1", "pings": "~m ^ping$"}})
+    app = OmproxyApp([RecordingSource(str(path))], clock=lambda: T0 + 12.0, config=config)
+
+    async def run_before(pilot):
+        await loaded(pilot)
+        await pilot.press("F")
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)

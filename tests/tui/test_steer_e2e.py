@@ -447,3 +447,64 @@ async def test_detail_shows_a_hook_change_as_a_diff(tmp_path):
         body = plain(app.detail.query_one("#detail-body"))
         assert "changed by redact-hook: before → after" in body
         assert '-    "secret": "x"' in body
+
+
+async def test_ctrl_r_opens_the_request_in_the_editor_and_injects_the_edit(live):
+    """Ctrl+R by key (not only its action): the selected request in the editor, Ctrl+S injects the
+    edited copy; the server answers it, the answer goes to the TUI only."""
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        session.send(call(30, "echo", {"text": "as the client sent it"}))
+        await client_recv(pilot, session, lambda m: m.get("id") == 30)
+        await wait_for(pilot, lambda: any(r.id == 30 and r.kind == "request" for r in app.store.records))
+        req = next(r for r in app.store.records if r.id == 30 and r.kind == "request")
+        assert app.log_widget.select_index(req.index)
+        await pilot.press("ctrl+r")
+        from omproxy_tui.tui.steer.editor import EditorScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen), what="the editor")
+        area = app.screen.query_one("#editor-text")
+        assert "as the client sent it" in area.text
+        area.text = area.text.replace("as the client sent it", "replayed, edited")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(r.to_inspector and "replayed, edited" in r.raw for r in app.store.records),
+                       what="the edited replay's answer")
+        answer = next(r for r in app.store.records if r.to_inspector and "replayed, edited" in r.raw)
+        sent = app.store[answer.pair]
+        assert sent.injected and sent.tool == "echo" and "replayed, edited" in sent.raw
+        assert len(info.injections) == 1 and not isinstance(app.screen, EditorScreen)
+        # the client got nothing of it
+        session.send({"jsonrpc": "2.0", "id": 31, "method": "ping"})
+        await client_recv(pilot, session, lambda m: m.get("id") == 31)
+        assert not any("replayed, edited" in json.dumps(m) for m in session.seen)
+
+
+async def test_w_saves_the_selected_message_and_not_a_row_that_is_not_one(live, tmp_path, monkeypatch):
+    """W by key on a live session: the selected message's raw line to a file in the current
+    directory; on a marker row (a restart, a gap) there is nothing to save."""
+    session, sock = live
+    monkeypatch.chdir(tmp_path)
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        info = await attached(pilot, app)
+        session.send(call(32, "echo", {"text": "save me"}))
+        await client_recv(pilot, session, lambda m: m.get("id") == 32)
+        await wait_for(pilot, lambda: any(r.id == 32 and r.kind == "response" for r in app.store.records))
+        resp = next(r for r in app.store.records if r.id == 32 and r.kind == "response")
+        assert app.log_widget.select_index(resp.index)
+        await pilot.press("W")
+        saved = tmp_path / f"omproxy-message-{info.label}-{resp.seq}.json"
+        await wait_for(pilot, lambda: saved.exists() and saved.read_text() == resp.raw, what="saved")
+        assert json.loads(saved.read_text())["result"]["content"][0]["text"] == "save me"
+        # a row that is not a message: the proxy reports frames it skipped for us
+        app.ingest(info.source, [{"type": "lost", "n": 2}])
+        log = app.log_widget
+        await wait_for(pilot, lambda: log.selected_marker() is not None or log.row_count > len(app.view))
+        log.move_cursor(log.row_count - 1)
+        assert log.selected_marker() is not None
+        await pilot.press("W")
+        await wait_for(pilot, lambda: any("Nothing selected" in str(n.message) for n in app._notifications))
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("omproxy-message")) == [saved.name]

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from omproxy_tui.core.markers import Marker
 from omproxy_tui.tui.jsonfmt import SHOW_LIMIT, pretty
 from omproxy_tui.tui.widgets.message_log import fmt_latency, fmt_size, fmt_time
 
@@ -37,17 +38,15 @@ class DetailPane(VerticalScroll, can_focus=True):
         *,
         session_label: Callable[[object], str] = str,
         stderr_near: Callable[[object, float], list[tuple[float, str, bool]]] | None = None,
-        lost_before: dict[int, int] | None = None,
-        missing_before: dict[int, int] | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.store = store
         self.session_label = session_label
         self.stderr_near = stderr_near
-        self.lost_before = lost_before if lost_before is not None else {}
-        self.missing_before = missing_before if missing_before is not None else {}
         self.record: Record | None = None
+        #: the marker row shown, when no record is
+        self.marker: Marker | None = None
         self.raw = False
         self._shown: object = object()
 
@@ -59,7 +58,10 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.border_title = "Detail"
         self.show(None)
 
-    def show(self, record: Record | None, *, force: bool = False) -> None:
+    def show(self, record: Record | Marker | None, *, force: bool = False) -> None:
+        if isinstance(record, Marker):
+            self._show_marker(record)
+            return
         key = None if record is None else (
             record.index, record.pair, record.pending, record.status, record.held, record.latency, self.raw,
             record.index in self.store.unanswered,
@@ -68,6 +70,7 @@ class DetailPane(VerticalScroll, can_focus=True):
             return
         same = record is not None and self.record is not None and record.index == self.record.index
         self.record = record
+        self.marker = None
         self._shown = key
         head = self.query_one("#detail-head", Static)
         body = self.query_one("#detail-body", Static)
@@ -81,8 +84,25 @@ class DetailPane(VerticalScroll, can_focus=True):
             body.update(self._body(record))
             self.scroll_home(animate=False)
 
+    def _show_marker(self, marker: Marker) -> None:
+        """A row that is not a message (a gap, a restart): what it means."""
+        key = ("marker", marker.id, marker.rev)
+        if key == self._shown:
+            return
+        self.record = None
+        self.marker = marker
+        self._shown = key
+        self.border_subtitle = ""
+        title = Text(marker.text, style="bold")
+        meta = Text(f"{self.session_label(marker.session)} · {fmt_time(marker.wall)} · not a message", style="dim")
+        self.query_one("#detail-head", Static).update(Group(title, meta, Text("")))
+        self.query_one("#detail-body", Static).update(Group(*(Text(line) for line in marker.explain())))
+        self.scroll_home(animate=False)
+
     def toggle_raw(self) -> None:
         self.raw = not self.raw
+        if self.record is None and self.marker is not None:
+            return  # a marker row has no raw form
         self.show(self.record, force=True)
 
     # ---- pieces --------------------------------------------------------------------------
@@ -125,13 +145,6 @@ class DetailPane(VerticalScroll, can_focus=True):
             flags.append(("batch with an error or invalid element", "bold red"))
         if rec.cancelled:
             flags.append(("cancelled by notifications/cancelled", "bold"))
-        lost = self.lost_before.get(rec.index)
-        if lost:
-            flags.append((f"{lost} frames were lost just before this message", "bold red"))
-        missing = self.missing_before.get(rec.index)
-        if missing:
-            flags.append((f"{missing:,} earlier frames of this session were no longer in the proxy's backlog",
-                          "bold red"))
         for text, style in flags:
             lines.append(Text(text, style=style))
         timing = Text()

@@ -1,4 +1,8 @@
-"""Filter bar: an Input validated by ``filters.parse``, with suggestions and history."""
+"""Filter bar: an Input validated by ``filters.parse``, with suggestions and history.
+
+``@name`` (the whole input) stands for a saved filter (``tui/config.py``): suggested as you type,
+applied like the expression it names; Ctrl+S saves what is typed under a name.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +23,25 @@ from omproxy_tui.tui.model import FilterError, filters
 LIVE_DELAY = 0.3
 
 
+def saved_name(value: str) -> str | None:
+    """``@name`` -> ``name``; None for anything else."""
+    value = value.strip()
+    return value[1:] if value.startswith("@") and " " not in value else None
+
+
 class FilterValidator(Validator):
+    def __init__(self, saved: Callable[[], dict[str, str]] | None = None) -> None:
+        super().__init__()
+        self.saved = saved
+
     def validate(self, value: str) -> ValidationResult:
         if not value.strip():
             return self.success()
+        name = saved_name(value)
+        if name is not None and self.saved is not None:
+            if name in self.saved():
+                return self.success()
+            return self.failure(f"no saved filter named {name!r} (F lists them)")
         try:
             filters.parse(value)
         except FilterError as exc:
@@ -40,15 +59,19 @@ class FilterSuggester(Suggester):
         methods: Callable[[], Iterable[str]],
         tools: Callable[[], Iterable[str]],
         sessions: Callable[[], Iterable[str]] = lambda: (),
+        saved: Callable[[], dict[str, str]] = dict,
     ) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.methods = methods
         self.tools = tools
         self.sessions = sessions
+        self.saved = saved
 
     async def get_suggestion(self, value: str) -> str | None:
         if not value:
             return None
+        if value.startswith("@"):
+            return next((f"@{n}" for n in sorted(self.saved()) if f"@{n}".startswith(value) and f"@{n}" != value), None)
         suggest = getattr(filters, "suggest", None)
         if suggest is None:
             return None
@@ -82,6 +105,7 @@ class FilterBar(Vertical):
         Binding("escape", "close", "Close", show=False),
         Binding("up", "history(-1)", "Older", show=False),
         Binding("down", "history(1)", "Newer", show=False),
+        Binding("ctrl+s", "save", "Save filter", show=False),
     ]
 
     class Applied(Message):
@@ -95,6 +119,13 @@ class FilterBar(Vertical):
     class Closed(Message):
         """Esc: close, and restore the filter applied before the bar opened."""
 
+    class SaveRequested(Message):
+        """Ctrl+S: save this expression under a name."""
+
+        def __init__(self, expression: str) -> None:
+            super().__init__()
+            self.expression = expression
+
     class HelpRequested(Message):
         """``?`` in an empty bar (in an expression, ``?`` is a regex character), or F1."""
 
@@ -104,8 +135,11 @@ class FilterBar(Vertical):
         tools: Callable[[], Iterable[str]],
         sessions: Callable[[], Iterable[str]] = lambda: (),
         id: str | None = None,
+        saved: Callable[[], dict[str, str]] = dict,
     ) -> None:
         super().__init__(id=id)
+        #: saved filters, name -> expression (the config file's)
+        self.saved = saved
         self._sessions = sessions
         self._live_timer: Timer | None = None
         self.history: list[str] = []
@@ -115,10 +149,10 @@ class FilterBar(Vertical):
 
     def compose(self):
         yield FilterInput(
-            placeholder="~m tools/call & ~e · ~tool search · !~n · word   (Enter applies · Esc restores · ? help)",
-            validators=[FilterValidator()],
+            placeholder="~m tools/call & ~e · ~tool search · !~n · word · @saved   (Enter applies · Esc restores · ? help)",
+            validators=[FilterValidator(self.saved)],
             validate_on=["changed", "submitted"],
-            suggester=FilterSuggester(self._methods, self._tools, self._sessions),
+            suggester=FilterSuggester(self._methods, self._tools, self._sessions, self.saved),
             id="filter-input",
         )
         error = Label("", id="filter-error")
@@ -135,6 +169,15 @@ class FilterBar(Vertical):
             self.input.value = value
         self._pos = len(self.history)
         self.input.focus()
+
+    def expand(self, value: str) -> str:
+        """The expression ``value`` stands for: a saved filter's for ``@name``, else itself."""
+        value = value.strip()
+        name = saved_name(value)
+        return self.saved().get(name, value) if name is not None else value
+
+    def action_save(self) -> None:
+        self.post_message(self.SaveRequested(self.expand(self.input.value)))
 
     def action_close(self) -> None:
         self.post_message(self.Closed())
@@ -161,7 +204,7 @@ class FilterBar(Vertical):
             label.update("")
             label.display = False  # no empty row under the input
             self.remove_class("-invalid")
-            value = event.value.strip()
+            value = self.expand(event.value)
             if self.display and self.has_focus_within:
                 # live filtering while typing, debounced (a re-filter of 100k records is ~50 ms)
                 self._live_timer = self.set_timer(LIVE_DELAY, lambda: self.post_message(self.Applied(value, live=True)))
@@ -172,9 +215,12 @@ class FilterBar(Vertical):
         if self._live_timer is not None:
             self._live_timer.stop()
             self._live_timer = None
-        value = event.value.strip()
         if event.validation_result is not None and not event.validation_result.is_valid:
             return
+        value = self.expand(event.value)
+        if value != event.value.strip():
+            self.input.value = value  # @name: show what it stands for
+            self.input.cursor_position = len(value)
         if value and (not self.history or self.history[-1] != value):
             self.history.append(value)
         self._pos = len(self.history)

@@ -1,13 +1,14 @@
 """The live message log: a Line-API ``ScrollView`` over the Store and its FilteredView.
 
-Only visible rows are rendered; each rendered row is an LRU-cached ``Strip`` keyed by
-(record index, cursor?, width), invalidated for the indices ``Store.add`` reports as changed.
+Its rows are :class:`~omproxy_tui.core.markers.LogRows`: the view's records, with marker rows
+(gaps, restarts: not messages) between them. Only visible rows are rendered; each rendered row is
+an LRU-cached ``Strip`` keyed by (record index, cursor?, width), invalidated for the indices
+``Store.add`` reports as changed; a marker's key carries its revision instead.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from typing import TYPE_CHECKING, Callable
 
 from rich.cells import cell_len, set_cell_size
@@ -21,6 +22,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from omproxy_tui.core.markers import LogRows, Marker, Markers
 
 if TYPE_CHECKING:
     from omproxy_tui.tui.model import FilteredView, Record, Store
@@ -151,6 +154,8 @@ class MessageLog(ScrollView, can_focus=True):
         "message-log--dim",
         "message-log--empty",
         "message-log--marked",
+        "message-log--gap",
+        "message-log--restart",
     }
 
     BINDINGS = [
@@ -193,8 +198,7 @@ class MessageLog(ScrollView, can_focus=True):
         view: FilteredView,
         *,
         session_label: Callable[[object], str] = str,
-        lost_before: dict[int, int] | None = None,
-        missing_before: dict[int, int] | None = None,
+        rows: LogRows | None = None,
         method_need: Callable[[], int] | None = None,
         empty_text: str = "",
         name: str | None = None,
@@ -205,10 +209,8 @@ class MessageLog(ScrollView, can_focus=True):
         self.store = store
         self.view = view
         self.session_label = session_label
-        self.lost_before = lost_before if lost_before is not None else {}
-        self.missing_before = missing_before if missing_before is not None else {}
-        #: record index -> a hot restart's mark (set by the app: the model's restart_before)
-        self.restart_before: dict[int, str] = {}
+        #: what each row shows: a store index, or a marker (a gap, a restart) between messages
+        self.rows = rows if rows is not None else LogRows(view, Markers())
         self.empty_text = empty_text
         #: cells the method column would like (the longest method and target seen)
         self.method_need = method_need if method_need is not None else (lambda: 24)
@@ -223,20 +225,33 @@ class MessageLog(ScrollView, can_focus=True):
 
     @property
     def row_count(self) -> int:
-        return len(self.view.indices)
+        return len(self.rows)
 
-    def selected_record(self) -> Record | None:
+    def selected_item(self) -> Record | Marker | None:
+        """The selected row: a record, a marker, or None."""
         if self.cursor is None or not (0 <= self.cursor < self.row_count):
             return None
-        return self.store[self.view.indices[self.cursor]]
+        item = self.rows.at(self.cursor)
+        return item if isinstance(item, Marker) else self.store[item]
+
+    def selected_record(self) -> Record | None:
+        """The selected message (None when nothing, or a marker row, is selected)."""
+        item = self.selected_item()
+        return None if isinstance(item, Marker) else item
+
+    def selected_marker(self) -> Marker | None:
+        item = self.selected_item()
+        return item if isinstance(item, Marker) else None
 
     def position_of(self, index: int) -> int | None:
-        """Row of a store index in the view, or None when filtered out."""
-        rows = self.view.indices
-        pos = bisect_left(rows, index)
-        if pos < len(rows) and rows[pos] == index:
-            return pos
-        return None
+        """Row of a store index, or None when filtered out."""
+        return self.rows.row_of_index(index)
+
+    def row_of_item(self, item: Record | Marker) -> int | None:
+        """Row of a record or a marker, or None when it is not shown."""
+        if isinstance(item, Marker):
+            return self.rows.row_of_marker(item)
+        return self.rows.row_of_index(item.index)
 
     def _update_virtual_size(self) -> None:
         size = Size(self.scrollable_content_region.width, self.row_count)
@@ -268,17 +283,19 @@ class MessageLog(ScrollView, can_focus=True):
         cache.discard((index, True))
 
     def reset(self) -> None:
-        """The view was re-filtered: keep the selected record when it is still visible."""
-        selected = self.selected_record()
+        """The view was re-filtered: keep the selected record (or marker) when it is still visible."""
+        selected = self.selected_item()
         self._cache.clear()
         self._update_virtual_size()
         self.new_count = 0
         if self.follow and self.row_count:
             self.cursor = self.row_count - 1
+        elif isinstance(selected, Marker):
+            pos = self.rows.row_of_marker(selected)
+            self.cursor = pos if pos is not None else (min(self.cursor or 0, self.row_count - 1) if self.row_count else None)
         elif selected is not None:
-            nearest = getattr(self.view, "nearest", None)
-            pos = nearest(selected.index) if nearest is not None else self.position_of(selected.index)
-            self.cursor = pos
+            pos = self.view.nearest(selected.index)
+            self.cursor = None if pos is None else self.rows.row_of(pos)
         else:
             self.cursor = None
         if self.follow or self.cursor is None:
@@ -336,8 +353,9 @@ class MessageLog(ScrollView, can_focus=True):
     def watch_cursor(self, old: int | None, new: int | None) -> None:
         for row in (old, new):
             if row is not None:
-                if 0 <= row < self.row_count:
-                    self.invalidate(self.view.indices[row])
+                item = self.rows.at(row) if 0 <= row < self.row_count else None
+                if type(item) is int:
+                    self.invalidate(item)
                 self.refresh_line(row)
         self.post_message(self.CursorMoved(self._cursor_index()))
 
@@ -435,13 +453,17 @@ class MessageLog(ScrollView, can_focus=True):
                     scroll_x, scroll_x + width, base
                 )
             return Strip.blank(width, base)
-        index = self.view.indices[row]
+        index = self.rows.at(row)
         selected = row == self.cursor
-        key = (index, selected)
+        marker = type(index) is not int
+        key = ((index.id, index.rev), selected) if marker else (index, selected)
         self.columns(max(width, 40))  # a layout change clears the cache: before the lookup
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._render_row(self.store[index], selected, max(width, 40))
+            if marker:
+                strip = self._render_marker(index, selected, max(width, 40))
+            else:
+                strip = self._render_row(self.store[index], selected, max(width, 40))
             self._cache[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
@@ -540,15 +562,28 @@ class MessageLog(ScrollView, can_focus=True):
         ]
         used = sum(seg.cell_length for seg in segments)
         rest = max(0, width - used)
-        lost = self.lost_before.get(rec.index)
-        missing = self.missing_before.get(rec.index)
-        restart = self.restart_before.get(rec.index, "")
-        for marker in (restart, f"✂ {lost} lost " if lost else "", f"✂ {missing:,} earlier not in backlog " if missing else ""):
-            if marker:
-                segments.append(Segment(set_cell_size(marker, min(rest, cell_len(marker))), style + st("lost")))
-                rest = max(0, rest - cell_len(marker))
         summary = (rec.summary or "").replace("\n", " ")
         if is_error and rec.error and rec.error not in summary:
             summary = f"{rec.error} {summary}"
         segments.append(Segment(_ellipsis(summary, rest) if rest else "", style + (st("error") if is_error else Style())))
+        return Strip(segments, width).extend_cell_length(width, style)
+
+    def _render_marker(self, marker: Marker, selected: bool, width: int) -> Strip:
+        """A row that is not a message: the time, the session, then what happened, across the rest."""
+        base = self.rich_style
+        style = base + self._style("restart" if marker.kind == "restart" and not marker.failed else "gap")
+        if selected:
+            style = style + self._style("cursor")
+        w = self.columns(width)
+        tw = w["time"]
+        time_text = fmt_time(marker.wall) if TIME_MODES[self.time_mode] == "wall" else ""
+        segments = [Segment(set_cell_size(time_text if tw >= 12 else time_text[:tw], tw), style + self._style("time")),
+                    Segment(" ", style)]
+        if w["session"]:
+            sw = w["session"]
+            segments += [Segment(set_cell_size(_ellipsis(self.session_label(marker.session), sw), sw),
+                                 style + self._style("session")), Segment(" ", style)]
+        used = sum(seg.cell_length for seg in segments)
+        rest = max(0, width - used)
+        segments.append(Segment(_ellipsis(f"── {marker.text} ──", rest) if rest else "", style))
         return Strip(segments, width).extend_cell_length(width, style)
