@@ -319,6 +319,7 @@ class SessionModel:
             indices = indices[bisect_left(indices, view.start):]
         view.filter = f
         view.indices = indices
+        view.version += 1  # rows replaced (what markers re-place on)
         view._seen = upto
         view.on_added(sorted(changed))
 
