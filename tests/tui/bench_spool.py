@@ -119,8 +119,12 @@ async def child_open(path: str) -> dict:
         out["filtered_rows"] = len(app.view.indices)
         t = time.perf_counter()
         assert app.apply_filter("shot-00599-")
+        searched_in_thread = app.body_search.current is not None
+        while app.body_search.current is not None:  # runs in a thread (tui/body_search.py)
+            await asyncio.sleep(0.01)
         await pilot.pause()
         out["raw_search_all_ms"] = (time.perf_counter() - t) * 1000
+        out["raw_search_in_thread"] = searched_in_thread
         out["raw_search_hits"] = len(app.view.indices)
         out["rss_mb"] = rss_mb()
         out["body_bytes_in_memory_mb"] = app.store.body_bytes / 2**20
@@ -194,6 +198,8 @@ async def child_live(n: int) -> dict:
                             ("bare_word", "number 99999"), ("raw_regex", "~b query number 4242\\b")]:
             t = time.perf_counter()
             assert app.apply_filter(expr)
+            while app.body_search.current is not None:  # (only when bodies were spooled)
+                await asyncio.sleep(0.01)
             await pilot.pause()
             out[f"refilter_{label}_ms_per_100k"] = (time.perf_counter() - t) * 1000 / (n / 100_000)
         assert app.apply_filter("")
