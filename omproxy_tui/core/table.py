@@ -133,7 +133,9 @@ class RecordTable(list):
         self.summary: dict[int, str] = {}
         self.cls: type[StoredRecord] = _record_class(self)
         # (session, dir, kind, method, tool, status) -> their codes
-        self._combos: dict[tuple, tuple] = {}
+        self._combos: dict[tuple, bytes] = {}
+        self._push = super().append  # (list.append, bound once: add() is per message)
+        self._make = self.cls
 
     def __repr__(self) -> str:
         return f"<RecordTable of {len(self)} records>"
@@ -194,7 +196,7 @@ class RecordTable(list):
             self.extra[i] = extra
         if summary is not None:
             self.summary[i] = summary
-        list.append(self, self.cls(i))
+        self._push(self._make(i))
         return i
 
     def _combo(self, key: tuple) -> bytes:
