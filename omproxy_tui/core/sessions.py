@@ -524,10 +524,8 @@ class SessionModel:
             dirs, methods_, tools_, kinds = (list(map(g, new)) for g in (_get_dir, _get_method, _get_tool, _get_kind))
             errors = sum(1 for r in new if r.is_error)
         else:  # a store's RecordTable: whole columns at C speed
-            self.stats.update_rows(records, start)
-            dirs, methods_, tools_, kinds = column("dir", start), column("method", start), column("tool", start), \
-                column("kind", start)
-            errors = _count_errors(records, start, kinds)
+            kinds, dirs, methods_, tools_ = (column(name, start) for name in ("kind", "dir", "method", "tool"))
+            errors = self.stats.update_rows(records, start, kinds, dirs, methods_, tools_)
         n = len(dirs)
         session.messages += n
         c2s = dirs.count("c2s")
@@ -540,24 +538,12 @@ class SessionModel:
         tools = set(tools_)
         tools.discard(None)
         self.tools_seen |= tools
-        if "response" in kinds:
-            for i, kind in enumerate(kinds, start):
-                if kind == "response":
+        if "response" in kinds and not _HANDSHAKES.isdisjoint(methods):
+            # (a paired response carries its request's method: only those can be handshakes)
+            for i, kind, method in zip(range(start, start + n), kinds, methods_):
+                if kind == "response" and method in _HANDSHAKES:
                     rec = records[i]
                     if rec.pair is not None:
                         method = records[rec.pair].method
                         if method in _HANDSHAKES:  # (the body is read only for these)
                             session.note_handshake(method, "response", rec.raw)
-
-
-def _count_errors(records: Any, start: int, kinds: list[Any]) -> int:
-    """``sum(r.is_error for r in records[start:])``, column-wise."""
-    n = kinds.count("error")
-    rest = range(start, len(records))
-    errs = records.column("error", start)
-    tool_errs = records.column("tool_error", start)
-    for i, kind, err, te in zip(rest, kinds, errs, tool_errs):
-        if kind != "error" and (err is not None or te or (kind == "batch" and records[i].is_error)):
-            n += 1
-    return n
-

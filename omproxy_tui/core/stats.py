@@ -233,14 +233,17 @@ class Stats:
         self.bytes_in += bytes_in
         self.bytes_out += bytes_out
 
-    def update_rows(self, table: Any, start: int) -> None:
+    def update_rows(self, table: Any, start: int, kinds: list, dirs: list, methods: list, tools: list) -> int:
         """:meth:`update_many` for the rows of a store's
         :class:`~omproxy_tui.core.table.RecordTable` from ``start`` on, reading whole columns
-        (a record's attributes are property calls there; a column is one C-level slice)."""
+        (a record's attributes are property calls there; a column is one C-level slice).
+        ``kinds``, ``dirs``, ``methods`` and ``tools`` are those rows' columns (the caller has
+        them already). Returns how many of the rows are errors (:attr:`Record.is_error`)."""
         n = len(table)
         if start >= n:
-            return
-        col = table.column
+            return 0
+        from omproxy_tui.core.table import LATENCY, NF, NI, PAIR, PENDING, SIZE, TOOL_ERROR, WALL
+
         seen = self._seen
         bits = seen.bits
         ticks = self._ticks
@@ -248,15 +251,23 @@ class Stats:
         accs_of = self._accs
         pending_keys = self._pending_keys
         update = self.update
+        errs = table.error
         messages = errors = bytes_in = bytes_out = 0
+        new_errors = 0
+        ints = table.ints
+        floats = table.floats
         rows = zip(
-            range(start, n), col("kind", start), col("wall", start), col("size", start), col("dir", start),
-            col("method", start), col("tool", start), col("pair", start), col("latency", start),
-            col("pending", start), col("tool_error", start), col("error", start),
+            range(start, n), kinds, floats[start * NF + WALL : n * NF : NF], ints[start * NI + SIZE : n * NI : NI],
+            dirs, methods, tools, ints[start * NI + PAIR : n * NI : NI], floats[start * NF + LATENCY : n * NF : NF],
+            table.flags[start:n],
         )  # fmt: skip
-        for idx, kind, wall, size, dir, method, tool, pair, latency, pending, tool_error, error in rows:
-            if (idx < len(bits) and bits[idx]) or kind == "batch" or kind == "invalid":
-                update(table[idx])
+        for idx, kind, wall, size, dir, method, tool, pair, latency, flags in rows:
+            if (idx < len(bits) and bits[idx]) or kind == "batch" or kind == "invalid" or wall != wall or size < 0:
+                # (batches, invalid lines, and values kept in the table's side dicts)
+                rec = table[idx]
+                update(rec)
+                if rec.is_error:
+                    new_errors += 1
                 continue
             seen.add(idx)
             messages += 1
@@ -267,7 +278,8 @@ class Stats:
                 bytes_in += size
             else:
                 bytes_out += size
-            is_error = kind == "error" or error is not None or tool_error  # = rec.is_error here (no batches)
+            # = rec.is_error here (no batches)
+            is_error = kind == "error" or flags & TOOL_ERROR or (errs and idx in errs)
             if is_error:
                 errors += 1
             counted = kind == "request" or kind == "notification"
@@ -276,7 +288,7 @@ class Stats:
                 if not counted:
                     self._unpaired.add(idx)
             accs = accs_of(method, tool)
-            if counted or pair is None:
+            if counted or pair < 0:
                 latency = None
             for a in accs:
                 if counted:
@@ -295,11 +307,11 @@ class Stats:
                     lat.append(ms)
             # in-flight, as in update()
             if kind == "request":
-                if pending:
+                if flags & PENDING:
                     pending_keys[idx] = accs
                     for a in accs:
                         a.pending.add(idx)
-            elif not counted and pair is not None:
+            elif not counted and pair >= 0:
                 paccs = pending_keys.pop(pair, None)
                 if paccs:
                     for a in paccs:
@@ -308,6 +320,7 @@ class Stats:
         self.errors += errors
         self.bytes_in += bytes_in
         self.bytes_out += bytes_out
+        return errors + new_errors
 
     def _first(self, rec: Record, kind: str) -> None:
         self.messages += 1
