@@ -407,8 +407,7 @@ def export_cmd(endpoint, files) -> None:
     if not endpoint.startswith(("http://", "https://")):
         raise click.BadParameter(f"{endpoint!r} is not an http(s) URL", param_hint="--otlp")
     from .otel.addon import sdk_missing
-    from .otel.replay import export_recordings
-    from .otel.sink import OtlpSink
+    from .otel.replay import send_recordings
 
     missing = sdk_missing()
     if missing:
@@ -417,17 +416,12 @@ def export_cmd(endpoint, files) -> None:
     def report(text: str) -> None:
         click.echo(f"omproxy: {text}", err=True)
 
-    def sink(name, transport, target):
-        return OtlpSink(endpoint, {"omproxy.session.name": name, "omproxy.transport": transport,
-                                   "omproxy.version": __version__}, report=report)
-
-    sinks = export_recordings(list(files), sink)
+    sent = send_recordings(endpoint, list(files), report)
     failed = False
-    for name, s in sinks.items():
-        exported, dropped = s.close(timeout=30)
+    for name, (exported, dropped, _why) in sent.items():
         click.echo(f"{name}: {exported} spans exported" + (f", {dropped} dropped" if dropped else ""), err=True)
         failed = failed or bool(dropped)
-    if not sinks:
+    if not sent:
         raise click.ClickException("no MCP messages in " + ", ".join(files))
     sys.exit(1 if failed else 0)
 

@@ -99,6 +99,7 @@ def test_initialize_span_and_resource(live):
     assert a["mcp.protocol.version"]
     assert "error.type" not in a and span["status"] != ERROR
     assert span["end"] > span["start"]
+    assert not any("mcp.session.id" in s["attributes"] for s in live["spans"])  # stdio has no session id
     res = span["resource"]
     assert res["omproxy.session.name"] == "otel-test" and res["service.name"] == "otel-test"
     assert res["mcp.server.name"] == "omproxy-test-server"
@@ -300,20 +301,46 @@ def test_streamable_http_spans_name_the_remote_server(http_server):
     url = http_server("http")
     port = int(url.split(":")[2].split("/")[0])
 
+    seen = {}
+
     async def session(params):
         with anyio.fail_after(60):
             async with Client(params, mode="legacy") as client:
                 assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
+                # the Mcp-Session-Id header the server received from the proxy's transport
+                seen["sid"] = (await client.call_tool("header", {"name": "mcp-session-id"})).content[0].text
 
     with Receiver() as receiver:
         anyio.run(session, proxied("http", "--url", url, "--otlp", receiver.url))
-        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call echo" for x in s))
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call header" for x in s))
     call = one(spans, "tools/call echo")
     a = call["attributes"]
     assert a["network.transport"] == "tcp" and a["network.protocol.name"] == "http"
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == port
     assert call["resource"]["omproxy.transport"] == "http"
     assert call["resource"]["mcp.server.name"] == "omproxy-test-server"
+    # mcp.session.id: the Mcp-Session-Id, on every span of the session, the handshake's included
+    assert seen["sid"] not in ("", "<unset>")
+    assert {s["attributes"].get("mcp.session.id") for s in spans} == {seen["sid"]}
+
+
+def test_sse_session_id_comes_from_the_endpoint(http_server):
+    """`omproxy sse --otlp`: mcp.session.id is the session id the server put in its POST endpoint
+    (the SDK's SSE server: `?session_id=<32 hex digits>`), the same on every span."""
+    import re
+
+    url = http_server("sse")
+
+    async def session(params):
+        with anyio.fail_after(60):
+            async with Client(params, mode="legacy") as client:
+                assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"
+
+    with Receiver() as receiver:
+        anyio.run(session, proxied("sse", "--url", url, "--otlp", receiver.url))
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call echo" for x in s))
+    ids = {s["attributes"].get("mcp.session.id") for s in spans}
+    assert len(ids) == 1 and re.fullmatch(r"[0-9a-f]{32}", ids.pop() or "")
 
 
 def test_held_released_edited_and_dropped_requests_are_marked(tmp_path):
@@ -440,3 +467,75 @@ def test_exporter_that_stops_reading_never_blocks_the_relay_or_the_exit():
     line = next(x for x in text.splitlines() if "spans were dropped" in x)
     assert int(line.split("otlp: ")[1].split()[0]) > 0
     wait_dead(exporter)  # killed as the proxy exits; the kernel finishes that asynchronously
+
+
+def test_encoder_keeps_value_types_and_odd_values():
+    """omproxy_tui/otel/encode.py caches attribute sets by value *and* type (True, 1 and 1.0 are
+    equal in Python, not in OTLP); a JSON number past int64 and a lone surrogate still encode."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from omproxy_tui.otel.encode import Encoder
+
+    enc = Encoder({"service.name": "t"}, "omproxy", "1")
+    values = [True, 1, 1.0, 1 << 70, "\ud800x"]
+    data = enc.encode([("span", f"s{i}", i + 1, i + 1, None, 1, 2, {"a": v, "jsonrpc.request.id": "\udfffy"}, [], None)
+                       for i, v in enumerate(values)])
+    got = ExportTraceServiceRequest.FromString(data).resource_spans[0].scope_spans[0].spans
+    a = [{kv.key: kv.value for kv in s.attributes} for s in got]
+    assert [x["a"].WhichOneof("value") for x in a] == ["bool_value", "int_value", "double_value", "string_value",
+                                                      "string_value"]
+    assert a[3]["a"].string_value == str(1 << 70) and a[4]["a"].string_value.endswith("x")
+    assert all(x["jsonrpc.request.id"].string_value.endswith("y") for x in a)
+
+
+def test_encoder_and_the_sdks_own_encoder_send_the_same_spans():
+    """The exporter's encoder (omproxy_tui/otel/encode.py) against the SDK's (the fallback for an
+    SDK whose exporter internals differ): the same spans reach a real receiver either way."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from omproxy_tui.otel.encode import Encoder
+    from omproxy_tui.otel.sdk import _ProtoSpanExporter, resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    spans = [
+        ("span", "tools/call x", 11, 12, None, 100, 200, {"mcp.method.name": "tools/call", "jsonrpc.request.id": "1",
+                                                          "gen_ai.tool.name": "x", "server.port": 80},
+         [("notifications/progress", 150, {"mcp.progress.progress": 1.5})], None),
+        ("span", "prompts/get p", int(CLIENT_TRACE, 16), 13, (int(CLIENT_TRACE, 16), int(CLIENT_SPAN, 16), 1, True),
+         300, 400, {"error.type": "-32602", "omproxy.injected": True}, [], "no such prompt"),
+    ]
+    got = []
+    for fallback in (False, True):
+        with Receiver() as receiver:
+            res = resource({"omproxy.session.name": "enc"}, {})
+            scope = InstrumentationScope("omproxy", "1")
+            exp = _ProtoSpanExporter(OTLPSpanExporter(endpoint=receiver.url + "/v1/traces"),
+                                     Encoder(dict(res.attributes), "omproxy", "1"), res, scope)
+            if fallback:
+                exp.post = None
+            assert exp.export(spans).name == "SUCCESS"
+            got.append(sorted(receiver.collector.wait_spans(lambda s: len(s) == 2), key=lambda s: s["name"]))
+    assert got[0] == got[1]
+    p = got[0][0]
+    assert p["parent"] == CLIENT_SPAN and p["status"] == ERROR and p["status_message"] == "no such prompt"
+
+
+def test_duration_histogram_buckets_cumulative_and_delta():
+    """omproxy_tui/otel/sdk.py aggregates the duration histograms itself: OTLP's explicit buckets
+    (upper bounds inclusive), count/sum/min/max per attribute set; cumulative keeps counting, delta
+    starts over after each export."""
+    from omproxy_tui.otel.sdk import DURATION_BUCKETS, METRIC_KEYS, Durations
+
+    h = Durations("d", "", METRIC_KEYS)
+    for v in (0.01, 0.015, 400.0):
+        h.record(v, {"mcp.method.name": "tools/call", "jsonrpc.request.id": "1"})
+    h.record(0.3, {"mcp.method.name": "ping"})
+    points = {p.attributes["mcp.method.name"]: p for p in h.point_list(10, delta=False)}
+    call = points["tools/call"]
+    assert "jsonrpc.request.id" not in call.attributes  # only the conventions' metric attributes
+    assert (call.count, call.min, call.max) == (3, 0.01, 400.0) and abs(call.sum - 400.025) < 1e-9
+    assert call.bucket_counts[0] == 1 and call.bucket_counts[1] == 1 and call.bucket_counts[-1] == 1
+    assert len(call.bucket_counts) == len(DURATION_BUCKETS) + 1
+    assert h.point_list(20, delta=False)[0].count == 3  # cumulative
+    assert sum(p.count for p in h.point_list(30, delta=True)) == 4
+    assert h.point_list(40, delta=True) == []  # delta: started over

@@ -177,3 +177,50 @@ def test_log_line_seen_before_the_call_it_belongs_to_attaches_to_it():
     t.feed(log, "s2c", 4_000, seq=7)  # nothing in flight: waits for the c2s side...
     t.finish(5_000)  # ...or the end
     assert [s.name for s in spans] == ["notifications/message", "tools/call progress", "notifications/message"]
+
+
+def test_session_id_is_set_before_the_2026_era_only():
+    """mcp.session.id (the transport's session id, known once the handshake answered) goes on
+    every span of a session of the handshake eras, the initialize span included; the 2026-07-28
+    era is stateless and gets none."""
+    t, spans, _ = tracker()
+    t.feed(req(0, "initialize", protocolVersion="2025-06-18"), "c2s", 1)
+    t.feed(ok(0, {"protocolVersion": "2025-06-18"}), "s2c", 2, session_id="abc")
+    t.feed(req(1, name="x"), "c2s", 3, session_id="abc")
+    t.feed(ok(1), "s2c", 4, session_id="abc")
+    assert [s.attributes.get("mcp.session.id") for s in spans] == ["abc", "abc"]
+
+    t, spans, _ = tracker()
+    meta = {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}
+    t.feed(req(1, name="x", **meta), "c2s", 3, session_id="abc")
+    t.feed(ok(1), "s2c", 4, session_id="abc")
+    assert "mcp.session.id" not in spans[0].attributes
+
+
+def test_addon_backlog_is_bounded_by_count_and_bytes(monkeypatch):
+    """The relay threads only append to the addon's backlog; if the sink's thread falls behind,
+    past BACKLOG_MAX messages they are counted as dropped, and past BACKLOG_BYTES of unparsed
+    lines a line waits as its JSON-RPC envelope only (so memory stays bounded)."""
+    from omproxy_tui.otel import addon as addon_mod
+    from omproxy_tui.otel.sink import OtlpSink
+    from omproxy_tui.proxy.line import Line
+
+    class Proxy:
+        def report(self, text):
+            raise AssertionError(text)
+
+    sink = OtlpSink(None, {"omproxy.session.name": "t"})
+    sink.worker = object()  # no sink thread: nothing drains the backlog until we say so
+    a = addon_mod.OtelAddon(Proxy(), sink, name="t", transport="stdio", target=["x"])
+    monkeypatch.setattr(addon_mod, "BACKLOG_MAX", 5)
+    monkeypatch.setattr(addon_mod, "BACKLOG_BYTES", 300)  # a line is ~190 bytes
+    big = json.dumps(req(1, name="tool", arguments={"x": "y" * 100})).encode()
+    for i in range(7):
+        a._on_mcp_client_message(Line(big.replace(b'"id": 1', b'"id": %d' % i), "c2s", seq=i + 1))
+    assert len(a.backlog) == 5 and sink.dropped == 2
+    kept_raw = [item for item in a.backlog if item[1] is not None]
+    assert len(kept_raw) == 2  # then the byte budget was spent: envelopes only
+    assert all(item[0]["method"] == "tools/call" for item in a.backlog if item[1] is None)
+    a._drain()
+    assert not a.backlog and a.backlog_bytes == 0
+    assert sorted(a.tracker.pending["c2s"]) == [("int", i) for i in range(5)]

@@ -1,11 +1,14 @@
 """The ``--otlp`` addon: observes every relayed message after forwarding and exports spans.
 
 ``OtelAddon`` is an observe-only addon (hooks taking ``line``): it runs on the relay thread right
-after the bytes went out, so it never delays the message it looks at. Per message it does the
-pairing bookkeeping and, when a request's response arrives, appends one finished span to the
-sink's bounded inbox; serialising, encoding and HTTP happen elsewhere (see :mod:`.sink`).
-The two relay threads share the pairing state, so a lock serialises them (uncontended in practice:
-the directions take turns).
+after the bytes went out, so it never delays the message it looks at, and all it does there is
+append the line (its bytes, direction, time and what omproxy did with it) to a bounded backlog.
+The sink's thread (see :mod:`.sink`) drains the backlog every 100 ms: it parses the lines and does
+the pairing (:class:`~.tracker.Tracker`), in chunks between which the relay threads get the GIL
+back. Pairing on the relay threads cost each message a parse and ~6 µs of Python while holding
+the GIL the other relay thread was waiting for, and a lock they both took; in one batch it costs
+less and neither relay thread waits for it. Serialising, encoding and HTTP happen in the exporter
+process.
 
 ``OtelPropagator`` (``--otlp-propagate``) is the one part that changes traffic: a ``modifies`` hook
 that writes the span's ``traceparent`` into each request's ``params._meta`` before forwarding, so
@@ -14,13 +17,14 @@ the server's own spans join the trace. Off by default because it re-encodes thos
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
 import time
 from typing import Any
 
 from .. import __version__
-from ..proxy.line import _UNSET
+from ..proxy.line import _UNSET, parse_json
 from . import semconv
 from .tracker import Tracker, new_span_id, new_trace_id
 
@@ -33,6 +37,14 @@ _METHOD = re.compile(rb'"method"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 _ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d+(?:\.\d+)?|null)')
 _ERROR_CODE = re.compile(rb'"error"\s*:\s*\{[^{}]*?"code"\s*:\s*(-?\d+)')
 _IS_ERROR = re.compile(rb'"isError"\s*:\s*true')
+#: Observed messages waiting for the sink's thread at most; past it they are not traced (each
+#: counts as a dropped span).
+BACKLOG_MAX = 20000
+#: Bytes of unparsed lines waiting at most; past it a line waits as its envelope only (see sniff).
+BACKLOG_BYTES = 16 << 20
+#: The sink's thread pairs this many messages at a time, then lets the relay threads have the GIL.
+CHUNK = 64
+_RESOLVED = object()  # a backlog item that is a held request's resolution, not a message
 
 
 def sniff(raw: bytes) -> dict | None:
@@ -71,17 +83,26 @@ class OtelAddon:
                  content: bool = False, content_max: int = semconv.CONTENT_MAX, redact: Any = None):
         self.proxy = proxy
         self.sink = sink
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the tracker: the sink thread's drain, or the close
         self.started = time.time_ns()
         self.transport_attrs = semconv.transport_attributes(transport, target)
-        self.tracker = Tracker(sink.span, base=self.transport_attrs, operation=sink.operation,
+        self.tracker = Tracker(sink.span, base=self.transport_attrs,
                                session_info=sink.session_info, content=content, content_max=content_max,
                                redact=redact)
-        #: span ids the propagator wrote into a request, by (seq, element), until the request is seen
+        #: span ids the propagator wrote into a request, by (seq, element), until the request is paired
         self.own: dict[tuple, tuple] = {}
+        self.own_lock = threading.Lock()
+        #: observed, not yet paired: (obj or None, raw or None, direction, wall_ns, status, changed,
+        #: injected, seq, element, session id); deque appends and pops are atomic, so the relay threads take no lock
+        self.backlog: collections.deque = collections.deque()
+        self.backlog_bytes = 0  # of the unparsed lines in it (approximate: updated without a lock)
         self.closed = False
+        #: the transport's session id (``mcp.session.id``): Streamable HTTP's Mcp-Session-Id, the
+        #: SSE endpoint's session_id; stdio proxies have none
+        self.session_of = getattr(proxy, "mcp_session_id", None)
+        sink.pull = self._drain
 
-    # ---- observe hooks (after forwarding) ------------------------------------------------------
+    # ---- observe hooks (after forwarding): on the relay threads, an append --------------------
     def _on_mcp_client_message(self, line: Any) -> None:
         self._observe(line)
 
@@ -89,42 +110,87 @@ class OtelAddon:
         self._observe(line)
 
     def _observe(self, line: Any) -> None:
+        if self.closed:
+            return
+        backlog = self.backlog
+        if len(backlog) >= BACKLOG_MAX:  # the sink's thread is far behind: this one is not traced
+            self.sink.lost(1)
+            return
         obj = line._json
-        if obj is _UNSET:
-            obj = sniff(line.raw) if len(line.raw) > SNIFF_OVER else line.json
-        if not isinstance(obj, dict):
+        raw = None
+        if obj is _UNSET:  # nobody parsed it: the sink's thread will (or its edges, if huge)
+            raw = line.raw
+            if len(raw) > SNIFF_OVER or self.backlog_bytes > BACKLOG_BYTES:
+                obj, raw = sniff(raw), None
+            else:
+                obj = None
+                self.backlog_bytes += len(raw)
+        elif not isinstance(obj, dict):
             return
         changed = line.changed
         if changed and str(changed.get("by", "")).startswith("OtelPropagator."):
             changed = None  # our own traceparent is not an edit worth flagging
         wall = int(line.wall * 1e9) if line.wall else time.time_ns()
-        with self.lock:
-            if self.closed:
-                return
-            own = self.own.pop((line.seq, line.element), None) if self.own else None
-            try:
-                self.tracker.feed(obj, line.direction, wall, line.status, changed, line.injected, own, line.seq)
-            except Exception as exc:  # noqa: BLE001 - tracing must never cost the relay a message
-                self.proxy.report(f"otlp: could not trace a message ({type(exc).__name__}: {exc})")
+        session = self.session_of() if self.session_of is not None else None
+        backlog.append((obj, raw, line.direction, wall, line.status, changed, line.injected, line.seq,
+                        line.element, session))
+        if self.sink.worker is None:
+            self.sink.start()
 
     def _ordered(self, item: Any) -> None:
         """The proxy's ordered stream (only when an inspector is attached, which is the only way
         traffic is held): a held request's ``resolved`` event marks its span."""
         if type(item) is tuple and item[0] == "resolved":
             fields = item[4]
-            with self.lock:
-                if not self.closed and isinstance(fields.get("of"), int):
-                    self.tracker.resolve(fields["of"], str(fields.get("action")), fields.get("by"),
-                                         int(item[3] * 1e9))
+            if not self.closed and isinstance(fields.get("of"), int):
+                self.backlog.append((_RESOLVED, fields["of"], str(fields.get("action")), fields.get("by"),
+                                     int(item[3] * 1e9)))
+
+    # ---- pairing: on the sink's thread ---------------------------------------------------------
+    def _drain(self, final: bool = False) -> None:
+        with self.lock:
+            if self.closed and not final:
+                return
+            backlog = self.backlog
+            feed = self.tracker.feed
+            done = 0
+            while backlog:
+                item = backlog.popleft()
+                obj = item[0]
+                try:
+                    if obj is _RESOLVED:
+                        self.tracker.resolve(item[1], item[2], item[3], item[4])
+                        continue
+                    raw = item[1]
+                    if raw is not None:
+                        self.backlog_bytes -= len(raw)
+                        obj = parse_json(raw)[0]
+                    if isinstance(obj, dict):
+                        own = None
+                        if self.own:
+                            with self.own_lock:
+                                own = self.own.pop((item[7], item[8]), None)
+                        feed(obj, item[2], item[3], item[4], item[5], item[6], own, item[7], item[9])
+                    elif isinstance(obj, list):  # a batch nobody split: each element is a message
+                        for el in obj:
+                            if isinstance(el, dict):
+                                feed(el, item[2], item[3], item[4], item[5], item[6], None, item[7], item[9])
+                except Exception as exc:  # noqa: BLE001 - tracing must never cost the relay a message
+                    self.proxy.report(f"otlp: could not trace a message ({type(exc).__name__}: {exc})")
+                done += 1
+                if done % CHUNK == 0 and not final:
+                    time.sleep(0)  # a relay thread waiting for the GIL gets it now, not in 5 ms
+            self.backlog_bytes = 0  # empty now; corrects the drift of its unlocked updates
 
     # ---- the end of the session ----------------------------------------------------------------
     def _on_close(self) -> None:
         """Every message has been observed (the proxy drains hooks first): end what is still open,
         record the session's duration, flush with a bounded wait, report what was lost."""
+        if self.closed:
+            return
+        self.closed = True
+        self._drain(final=True)
         with self.lock:
-            if self.closed:
-                return
-            self.closed = True
             end = time.time_ns()
             self.tracker.finish(end)
             attrs = dict(self.transport_attrs)
@@ -174,7 +240,7 @@ class OtelPropagator:
         else:
             trace_id, flags, parent = new_trace_id(), 1, None
         span_id = new_span_id()
-        with self.addon.lock:
+        with self.addon.own_lock:
             if len(self.addon.own) > 10000:  # lines that were dropped before being observed
                 self.addon.own.clear()
             self.addon.own[(line.seq, line.element)] = (trace_id, span_id, parent)
@@ -200,8 +266,8 @@ def sdk_missing() -> str | None:
 def attach(proxy: Any, *, endpoint: str | None, name: str, transport: str, target: Any,
            content: bool = False, propagate: bool = False, secrets: list[str] | None = None,
            redact: bool = True) -> OtelAddon:
-    """Build the sink and addons and add them to ``proxy`` (what ``--otlp`` does). The exporter
-    process starts once the server has answered the handshake."""
+    """Build the sink and addons and add them to ``proxy`` (what ``--otlp`` does), and start the
+    exporter process."""
     from ..inspect.redact import Redactor
     from .sink import OtlpSink
 
@@ -217,4 +283,5 @@ def attach(proxy: Any, *, endpoint: str | None, name: str, transport: str, targe
         sequencer.add_observer(addon._ordered)
     if propagate:
         proxy.add_addon(OtelPropagator(addon))
+    sink.start()  # the exporter process starts now, alongside the server
     return addon

@@ -1,28 +1,40 @@
 """The OTLP exporter process: ``python -m omproxy_tui.otel.exporter ENDPOINT``, started by
-:class:`~.sink.OtlpSink`. It reads finished spans as JSON lines on stdin and exports them with
-the OpenTelemetry SDK (:mod:`.sdk`).
+:class:`~.sink.OtlpSink`. It reads finished spans on stdin and exports them with the
+OpenTelemetry libraries (:mod:`.sdk`).
 
-Why a process of its own: encoding spans to protobuf costs ~60 µs each, in Python, in bursts of a
-whole batch. In the proxy's process those bursts hold the GIL, and a relay thread woken by the
+Why a process of its own: encoding spans to protobuf costs several µs each, in Python, in bursts
+of a whole batch. In the proxy's process those bursts hold the GIL, and a relay thread woken by the
 next message waits for it (up to the 5 ms switch interval): the mean latency of a session grew
-tenfold. Here they cost the relay nothing but a pipe write; the SDK's import (~0.4 s of CPU) is
-not paid by the proxy either. Its CPU is still the proxy's cost: the benchmarks count it.
+tenfold. Here they cost the relay nothing but a pipe write; the import of the OpenTelemetry
+libraries (~0.1 s of CPU) is not paid by the proxy either. Its CPU is still the proxy's cost: the
+benchmarks count it.
 
-Protocol (one JSON array per line): ``["resource", {attrs}]`` first, then ``["span", …]``,
-``["operation", seconds, {attrs}]``, ``["session", seconds, {attrs}]``, and ``["close", timeout]``.
-On stdout it answers ``["failed", n, why]`` at the first failed export and ``["done", exported,
-dropped]`` at the end. EOF on stdin (the proxy is gone) flushes and exits too.
+Protocol: frames of tuples (:func:`~.sink.write_frame`), ``("resource", {attrs})`` first, then
+``("span", …)``, ``("session", seconds, {attrs})`` and ``("close", timeout)``. On stdout (JSON
+lines) it answers ``["failed", dropped so far, why]`` at the first failed export (then again
+after 1 s, 2 s, 4 s… up to every minute while spans keep being dropped) and ``["done", exported, dropped]`` at the end. EOF
+on stdin (the proxy is gone) flushes and exits too.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 import threading
+import time
 from typing import Any
 
-from .tracker import SpanData
+from .sink import read_frame
+
+#: How often at most the proxy is told the running drop count.
+#: The wait doubles after each telling, up to TELL_MAX: each one is a lifecycle event in the TUI's
+#: server log and in recordings, so a backend that stays down must not add one a second forever.
+TELL_EVERY = 1.0
+TELL_MAX = 60.0
+#: How long a frame's spans may wait for room in a full export queue before they are dropped.
+FRAME_PATIENCE = 1.0
 
 
 class Counts:
@@ -37,7 +49,8 @@ class Counts:
         self.queued = 0
         self.exported = 0
         self.dropped = 0
-        self.reported = False
+        self.told: float | None = None  # when the proxy was last told the drop count
+        self.tell_every = TELL_EVERY
         self.out = out
 
     def send(self, *msg: Any) -> None:
@@ -57,57 +70,73 @@ class Counts:
         with self.lock:
             self.queued -= n
             self.dropped += n
-            first = not self.reported
-            self.reported = True
-        if first:
-            self.send("failed", n, why)
+        self.tell(why)
 
-    def report(self, text: str) -> None:  # a full batch queue (see sdk._CountingProcessor)
-        self.send("failed", 1, text)
-
-
-def span_from(msg: list) -> SpanData:
-    _, name, trace_id, span_id, parent, start, end, attributes, events, error = msg
-    data = SpanData(name, trace_id, span_id, tuple(parent) if parent else None, start, attributes, "", "")
-    data.end = end
-    data.events = [tuple(e) for e in events]
-    data.error = error
-    return data
+    def tell(self, why: str) -> None:
+        """Tell the proxy how many spans were dropped so far (the inspect stream's session counter):
+        at once the first time, then after :data:`TELL_EVERY` seconds, then twice as long each time
+        (up to :data:`TELL_MAX`)."""
+        with self.lock:
+            now = time.monotonic()
+            if self.told is not None:
+                if now - self.told < self.tell_every:
+                    return
+                self.tell_every = min(self.tell_every * 2, TELL_MAX)
+            self.told = now
+            total = self.dropped
+        self.send("failed", total, why)
 
 
 def main(argv: list[str]) -> int:
     endpoint = argv[0] if argv and argv[0] else None
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # nothing else may write to the pipe the proxy reads
+    try:
+        os.nice(10)  # background work: the proxy and the server it relays for come first
+    except OSError:
+        pass
+    # Started with the proxy: this import (~0.1 s of CPU) overlaps the server's start-up, while the
+    # proxy waits for the handshake that completes the resource; the proxy never waits for it.
+    from .sdk import Backend
+
+    # This process allocates a dict and a few tuples per span and keeps almost nothing: no cycles
+    # to find. The imports' objects are frozen out of the collector's way, and young collections
+    # are made rarer (each frame's unmarshalling would otherwise set them off by the dozen).
+    gc.freeze()
+    gc.set_threshold(20000, 20, 20)
+
     stdin = sys.stdin.buffer
-    first = stdin.readline()
+    first = read_frame(stdin)
     if not first:
         return 0
-    kind, attrs = json.loads(first)
+    kind, attrs = first[0]
     counts = Counts(endpoint, attrs.get("base", {}), out)
     counts.server = attrs.get("server", {})
-    from .sdk import Backend  # after reading: the proxy never waits for this import
 
     backend = Backend(counts)
     timeout = 5.0
-    for line in stdin:
+    closing = False
+    while not closing:
         try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        kind = msg[0]
-        try:
-            if kind == "span":
-                backend.span(span_from(msg))
-            elif kind == "operation":
-                backend.operation(msg[1], msg[2])
-            elif kind == "session":
-                backend.session(msg[1], msg[2])
-            elif kind == "close":
-                timeout = float(msg[1])
-                break
-        except Exception as exc:  # noqa: BLE001 - one bad span must not stop the rest
-            sys.stderr.write(f"omproxy: otlp exporter: could not export a span ({type(exc).__name__}: {exc})\n")
+            items = read_frame(stdin)
+        except (ValueError, EOFError, TypeError):  # not a frame of ours: nothing after it can be trusted
+            items = None
+        if items is None:
+            break
+        backend.frame(FRAME_PATIENCE)
+        for msg in items:
+            kind = msg[0]
+            try:
+                if kind == "span":
+                    backend.span(msg)
+                elif kind == "session":
+                    backend.session(msg[1], msg[2])
+                elif kind == "close":
+                    timeout = float(msg[1])
+                    closing = True
+                    break
+            except Exception as exc:  # noqa: BLE001 - one bad span must not stop the rest
+                sys.stderr.write(f"omproxy: otlp exporter: could not export a span ({type(exc).__name__}: {exc})\n")
     done = threading.Event()
 
     def stop() -> None:

@@ -53,7 +53,7 @@ class _Session:
     def __init__(self, name: str, transport: str, target: Any, sink_factory: Callable[[str, str, Any], Any]):
         self.sink = sink_factory(name, transport, target)
         self.base = semconv.transport_attributes(transport, target)
-        self.tracker = Tracker(self.sink.span, base=self.base, operation=self.sink.operation,
+        self.tracker = Tracker(self.sink.span, base=self.base,
                                session_info=self.sink.session_info)
 
 
@@ -100,3 +100,53 @@ def export_recordings(paths: list[str], sink_factory: Callable[[str, str, Any], 
                 attrs["mcp.protocol.version"] = tracker.protocol_version
             session.sink.session((tracker.last - tracker.first) / 1e9, attrs)
     return {name: s.sink for name, s in sessions.items()}
+
+
+def send_recordings(endpoint: str, paths: list[str], report: Callable[[str], None] | None = None,
+                    timeout: float = 30.0) -> dict[str, tuple[int, int, str | None]]:
+    """``omproxy export --otlp`` (and the TUI's export screen): replay ``paths`` and send them to
+    ``endpoint``, one resource per session. Returns ``{session: (exported, dropped, last error)}``;
+    each session's flush waits at most ``timeout`` seconds."""
+    from .. import __version__
+    from .sink import OtlpSink
+
+    def sink(name: str, transport: str, target: Any) -> OtlpSink:
+        return OtlpSink(endpoint, {"omproxy.session.name": name, "omproxy.transport": transport,
+                                   "omproxy.version": __version__}, report=report)
+
+    out = {}
+    for name, s in export_recordings(list(paths), sink).items():
+        exported, dropped = s.close(timeout=timeout)
+        out[name] = (exported, dropped, s.last_error)
+    return out
+
+
+def send_records(records: Any, endpoint: str, timeout: float = 10.0) -> tuple[bool, str]:
+    """The TUI's export screen given an OTLP endpoint: ``records`` (the filtered messages) written
+    as a TUI export to a temporary file and sent as :func:`send_recordings` sends a recording.
+    Returns (ok, a one-line result for the user). Blocks: call it off the UI thread."""
+    import tempfile
+
+    from ..core.export import export_jsonl
+    from .addon import sdk_missing
+    from .sink import signal_url
+
+    missing = sdk_missing()
+    if missing:
+        return False, f"OTLP export needs {missing}: pip install 'omproxy-tui[otlp]'"
+    target = signal_url(endpoint, "traces")
+    with tempfile.TemporaryDirectory(prefix="omproxy-otlp-") as tmp:
+        path = os.path.join(tmp, "export.jsonl")
+        export_jsonl(records, path)
+        errors: list[str] = []
+        sent = send_recordings(endpoint, [path], errors.append, timeout)
+    if not sent:
+        return False, "Nothing sent: no MCP messages among the filtered ones"
+    exported = sum(v[0] for v in sent.values())
+    dropped = sum(v[1] for v in sent.values())
+    why = next((v[2] for v in sent.values() if v[2]), None) or (errors[0] if errors else None)
+    sessions = f"{len(sent)} session{'s' if len(sent) != 1 else ''}"
+    if dropped:
+        return False, (f"OTLP export to {target} failed: {dropped} of {exported + dropped} spans dropped"
+                       + (f" ({why})" if why else ""))
+    return True, f"Sent {exported:,} spans ({sessions}) to {target}"

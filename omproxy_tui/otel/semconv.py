@@ -13,6 +13,9 @@ What the conventions say, and how it maps here:
 - ``gen_ai.operation.name = execute_tool`` for tool calls only;
 - ``network.transport``: ``pipe`` for stdio, ``tcp`` for HTTP; ``server.address``/``server.port``
   from the URL of a remote server;
+- ``mcp.session.id``: the Streamable HTTP ``Mcp-Session-Id``, or the session id an HTTP+SSE
+  server names in its POST endpoint; not for stdio (no session id exists) nor from the 2026-07-28
+  era on (stateless);
 - opt-in content: ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result`` as JSON strings.
 """
 
@@ -38,6 +41,10 @@ CANCELLED = "cancelled"
 NAME_MAX = 120
 #: Default size limit for opt-in content attributes (characters of JSON).
 CONTENT_MAX = 4096
+
+#: The first protocol version without sessions: from the 2026-07-28 era on MCP is stateless, and the
+#: conventions give ``mcp.session.id`` only to the eras before it.
+STATELESS_FROM = "2026-07-28"
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$")
 
@@ -100,7 +107,8 @@ def request_span(method: str, params: Any, request_id: Any, has_id: bool) -> tup
     attrs: dict[str, Any] = {"mcp.method.name": method}
     name = method
     if has_id and request_id is not None:
-        attrs["jsonrpc.request.id"] = id_text(request_id)
+        # an int's JSON is its str(); id_text's json.dumps is several times slower
+        attrs["jsonrpc.request.id"] = str(request_id) if type(request_id) is int else id_text(request_id)
     if isinstance(params, dict):
         if method == "tools/call" and isinstance(params.get("name"), str):
             attrs["gen_ai.tool.name"] = params["name"]
@@ -163,3 +171,8 @@ def server_info_of(result: Any) -> tuple[dict | None, str | None]:
         versions = result.get("supportedVersions") or result.get("protocolVersions")
         pv = versions[0] if isinstance(versions, list) and versions and isinstance(versions[0], str) else None
     return (info if isinstance(info, dict) else None), pv
+
+
+def has_sessions(protocol_version: str | None) -> bool:
+    """Whether ``mcp.session.id`` applies: any era before 2026-07-28 (or not known yet)."""
+    return not protocol_version or protocol_version < STATELESS_FROM

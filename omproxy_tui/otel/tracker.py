@@ -43,7 +43,9 @@ MAX_EARLY = 256
 #: Open requests kept at most (a peer that never answers must not grow memory without bound).
 MAX_PENDING = 10000
 
-_rand = random.SystemRandom().getrandbits  # like the SDK's RandomIdGenerator
+# The SDK's RandomIdGenerator uses the module's Mersenne Twister too (ids need to be unique, not
+# secret): no system call per id, unlike SystemRandom.
+_rand = random.getrandbits
 
 
 def new_trace_id() -> int:
@@ -98,6 +100,7 @@ class Tracker:
         self.emit = emit
         self.base = dict(base or {})
         self.operation = operation
+        self.session_id: str | None = None  # the transport's, once known (see feed)
         self.session_info = session_info
         self.content = content
         self.content_max = content_max
@@ -130,11 +133,15 @@ class Tracker:
             span.attributes["omproxy.changed.action"] = "replaced"
 
     def feed(self, obj: Any, direction: str, wall_ns: int, status: str = "relayed", changed: dict | None = None,
-             injected: dict | None = None, own: tuple | None = None, seq: int | None = None) -> None:
+             injected: dict | None = None, own: tuple | None = None, seq: int | None = None,
+             session_id: str | None = None) -> None:
         """One relayed JSON-RPC object (an element of a batch counts as one). ``own``: span ids
-        the propagator already wrote into this request, ``(trace_id, span_id, parent)``."""
+        the propagator already wrote into this request, ``(trace_id, span_id, parent)``.
+        ``session_id``: the transport's session id when the message was relayed (HTTP, SSE)."""
         if not isinstance(obj, dict):
             return
+        if session_id:
+            self.session_id = session_id
         if self.first is None:
             self.first = wall_ns
         self.last = wall_ns
@@ -208,6 +215,8 @@ class Tracker:
         attrs = {**self.base, **attrs, "omproxy.direction": direction}
         if self.protocol_version:
             attrs["mcp.protocol.version"] = self.protocol_version
+        if self.session_id and semconv.has_sessions(self.protocol_version):
+            attrs["mcp.session.id"] = self.session_id
         return SpanData(name, trace_id, span_id, parent, wall_ns, attrs, method, direction)
 
     @staticmethod
@@ -376,6 +385,9 @@ class Tracker:
 
     def _end(self, span: SpanData, end_ns: int) -> None:
         span.end = end_ns
+        if self.session_id and "mcp.session.id" not in span.attributes and \
+                semconv.has_sessions(self.protocol_version):
+            span.attributes["mcp.session.id"] = self.session_id  # the handshake's answer made it
         if span.token is not None and self.tokens.get(span.token) is span:
             del self.tokens[span.token]
         self.spans += 1

@@ -668,14 +668,32 @@ class StreamableHttpProxy(_RemoteProxy):
 
         return opened()
 
+    def mcp_session_id(self) -> str | None:
+        """The ``Mcp-Session-Id`` the server gave this session (None before the handshake's
+        answer, or for a stateless server); ``--otlp`` puts it on spans as ``mcp.session.id``."""
+        return getattr(self._transport, "session_id", None)
+
 
 class SseProxy(_RemoteProxy):
     """``SseProxy().run("https://host/sse", headers=…, timeout=5, sse_read_timeout=300)`` -- the seed's
     signature."""
 
     transport = "sse"
+    _sse_session: str | None = None
 
     def _open(self, client: Any, sse_read_timeout: float):
         from .sse_client import open_sse
 
-        return open_sse(client, self.url, sse_read_timeout)
+        return open_sse(client, self.url, sse_read_timeout, self._endpoint_known)
+
+    def _endpoint_known(self, endpoint: str) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        query = parse_qs(urlsplit(endpoint).query)
+        # the Python SDK's servers name it session_id, the TypeScript SDK's sessionId
+        found = query.get("session_id") or query.get("sessionId")
+        self._sse_session = found[0] if found else None
+
+    def mcp_session_id(self) -> str | None:
+        """The session id in the POST endpoint the server announced (``?session_id=…``), if any."""
+        return self._sse_session

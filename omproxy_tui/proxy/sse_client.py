@@ -19,7 +19,7 @@ items to read, ``SessionMessage`` items to write.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import urljoin, urlparse
 
 
@@ -28,7 +28,10 @@ class RemoteFailure(Exception):
 
 
 @asynccontextmanager
-async def open_sse(client: Any, url: str, sse_read_timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+async def open_sse(client: Any, url: str, sse_read_timeout: float,
+                   on_endpoint: Callable[[str], None] | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    """``on_endpoint(url)``: told the server's POST endpoint once it is known (it names the
+    session: ``?session_id=…``)."""
     import anyio
     import httpx2
     from mcp.shared._httpx_utils import request_within_origin, stream_within_origin
@@ -64,6 +67,8 @@ async def open_sse(client: Any, url: str, sse_read_timeout: float) -> AsyncItera
                     a, b = urlparse(url), urlparse(endpoint)
                     if (a.scheme, a.netloc) != (b.scheme, b.netloc):
                         raise RemoteFailure(f"the server's endpoint {endpoint} is not on {url}'s origin")
+                    if on_endpoint is not None:
+                        on_endpoint(endpoint)
 
             async def reader() -> None:
                 try:

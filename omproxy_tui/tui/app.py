@@ -96,6 +96,15 @@ class SessionList(OptionList):
             self.label = label
 
 
+def _otlp_dropped(info: Session) -> int:
+    """Spans the session's ``--otlp`` export has dropped: the count of its latest ``otlp_dropped``
+    lifecycle event (sent while spans are being dropped) or ``otlp`` (the total, at its end)."""
+    for _, event, details in reversed(info.lifecycle):
+        if event in ("otlp", "otlp_dropped"):
+            return int(details.get("dropped") or 0)
+    return 0
+
+
 def _session_prompt(info: Session, scoped: bool) -> Text:
     state_style = {
         "live": "bold green",
@@ -139,6 +148,9 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         extras.append((f"{len(info.held)} held", "bold magenta"))
     if info.stderr:
         extras.append((f"{len(info.stderr)} stderr", "dim"))
+    dropped = _otlp_dropped(info)
+    if dropped:
+        extras.append((f"{dropped:,} OTLP spans dropped", "bold red"))
     if extras:
         text.append("\n ")
         for word, style in extras:
@@ -1076,6 +1088,10 @@ class OmproxyApp(SteeringMixin, App[None]):
         def done(path: str | None) -> None:
             if not path:
                 return
+            if ExportScreen.endpoint(path):
+                self.notify(f"Sending {len(records):,} messages to {path} as OTLP spans…")
+                self._export_otlp(records, path)
+                return
             self._export(records, path)
 
         screen = ExportScreen(default_export_name(self.clock()), len(records))
@@ -1091,6 +1107,17 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
             return
         self.call_from_thread(self.notify, f"Exported {len(records):,} messages to {target}")
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export_otlp(self, records: list[Any], endpoint: str) -> None:
+        """Off the UI thread: the flush waits for the receiver (at most 10 s a session)."""
+        from omproxy_tui.otel.replay import send_records
+
+        try:
+            ok, text = send_records(records, endpoint)
+        except Exception as exc:  # noqa: BLE001 - a failed export is a message, not a crash
+            ok, text = False, f"OTLP export to {endpoint} failed: {type(exc).__name__}: {exc}"
+        self.call_from_thread(self.notify, text, title="OTLP export", severity="information" if ok else "error")
 
     async def action_quit(self) -> None:
         holding = self.holding_infos()

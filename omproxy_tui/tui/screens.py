@@ -380,7 +380,8 @@ class JumpScreen(ModalScreen[str | None]):
 class ExportScreen(ModalScreen[str | None]):
     """Ask where to export: the full path it will write is always shown; an empty name is
     refused; an existing file is only overwritten after a second Enter. Dismisses with the
-    absolute path, or None."""
+    absolute path, or None. An ``http(s)://`` URL instead of a name is an OTLP endpoint: the
+    messages are sent there as spans (``omproxy export --otlp``); dismisses with the URL."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
@@ -395,7 +396,8 @@ class ExportScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
             yield Label(f"Export {self.count:,} filtered messages as JSONL (reopen with omproxy-tui --open).")
-            yield Label(f"File name, relative to {self.directory}:", classes="dim")
+            yield Label(f"File name, relative to {self.directory}; or an OTLP/HTTP endpoint (http://host:4318) "
+                        "to send them as OpenTelemetry spans:", classes="dim")
             yield self.input
             yield Static("", id="export-target")
             yield Label("Enter exports · Esc cancels", classes="dim")
@@ -416,9 +418,21 @@ class ExportScreen(ModalScreen[str | None]):
             path = self.directory / path
         return Path(os.path.abspath(path))
 
+    @staticmethod
+    def endpoint(value: str) -> str | None:
+        value = value.strip()
+        return value if value.startswith(("http://", "https://")) else None
+
     def _show_target(self, problem: str = "") -> None:
-        target = self.target()
         text = Text()
+        url = self.endpoint(self.input.value)
+        if url is not None:
+            text.append("Will send them as OTLP spans to ", style="dim")
+            text.append(url, style="bold")
+            text.append(" (as omproxy export --otlp does)", style="dim")
+            self.query_one("#export-target", Static).update(text)
+            return
+        target = self.target()
         if target is None:
             text.append("Type a file name.", style="bold yellow")
         else:
@@ -438,6 +452,10 @@ class ExportScreen(ModalScreen[str | None]):
     @on(Input.Submitted, "#export-path")
     def _submit(self, event: Input.Submitted) -> None:
         event.stop()
+        url = self.endpoint(event.value)
+        if url is not None:
+            self.dismiss(url)
+            return
         target = self.target(event.value)
         if target is None:
             self._show_target("A file name is needed.")

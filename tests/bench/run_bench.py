@@ -4,7 +4,12 @@
 
 Every round runs every target once per workload, in turn, so machine noise hits all alike. It
 reports *added* latency (target p50 - direct p50 of the same round) and the proxy's CPU per
-request, medians over rounds, as a markdown table for the README.
+request, medians over rounds, as a markdown table for the README (all three workloads), or one
+summary line per target (a subset). With the plain relay and `--otlp` both run, it prints the
+`--otlp` comparison against issue 14's targets, with the load average:
+
+    python tests/bench/run_bench.py --workloads seq,pipelined --rounds 7 \
+        --targets "omproxy stdio,omproxy --otlp (live receiver)"   # add --n 20000 for a long session
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ def _otlp_receiver() -> str | None:
     except ImportError:
         return None
     rec = Receiver().__enter__()
+    rec.sink.httpd.RequestHandlerClass.log_message = lambda *a: None  # one line per POST otherwise
     return rec.url
 
 
@@ -144,7 +150,21 @@ def main() -> None:
             if name.startswith("omproxy"):
                 mine = added(name, "1MiB", "p50_us")
                 print(f"  {name}: {mine:.0f} us ({'within' if mine <= bar else 'OVER'} the bar)")
+    plain, otlp = "omproxy stdio", "omproxy --otlp (live receiver)"
+    if "seq" in workloads and {plain, otlp} <= set(targets):
+        # Issue 14's bar for --otlp: the plain relay's added p50 + 30 us, its CPU per request + 60 us.
+        lat = added(otlp, "seq", "p50_us") - added(plain, "seq", "p50_us")
+        cpu = med([o["cpu_proxy_us_per_req"] - p["cpu_proxy_us_per_req"]
+                   for o, p in zip(results[otlp]["seq"], results[plain]["seq"])])
+        print(f"--otlp over the plain relay (medians of {opts.rounds} rounds, {opts.n} requests, load average "
+              f"{os.getloadavg()[0]:.2f}): added p50 {lat:+.0f} us ({'met' if lat <= 30 else 'NOT met'}: <= +30), "
+              f"CPU/req {cpu:+.0f} us ({'met' if cpu <= 60 else 'NOT met'}: <= +60)")
     if set(workloads) != {"seq", "pipelined", "1MiB"}:
+        for name in targets:
+            print(f"{name:38s} " + "  ".join(
+                f"{w}: p50 {'—' if name == 'direct' else format(added(name, w, 'p50_us'), '+.0f')} us, "
+                f"cpu/req {med([x['cpu_proxy_us_per_req'] for x in results[name][w]]):.0f} us, "
+                f"{med([x['throughput_rps'] for x in results[name][w]]):.0f} req/s" for w in workloads))
         return
     rows = ["| target | added p50 (µs) | proxy CPU/req (µs) | pipelined req/s (16 in flight) | 1 MiB: added p50 (µs) "
             "| start to first reply (ms, added) | proxy RSS (MB) |", "|---|---|---|---|---|---|---|"]
