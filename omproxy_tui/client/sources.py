@@ -294,9 +294,10 @@ class RecordingSource(Source):
     connection frame saying how far (``detail``: "12% of 629 MB"); when it is read, a ``loaded``
     one says how many lines were skipped and why (``detail``), or that the file held no frames.
 
-    A consumer that sets :attr:`acks` calls :meth:`ingested` once per chunk it has applied; the
-    source then stays at most one chunk ahead of it, so a big file never queues up in front of
-    the user's keys (without it, chunks are emitted as fast as the file is read).
+    A consumer that sets :attr:`acks` calls :meth:`applied` with the number of frames it has
+    applied, as it applies them; the source then stays at most one chunk ahead of it, so a big
+    file never queues up in front of the user's keys (without it, chunks are emitted as fast as
+    the file is read).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000, chunk_bytes: int = 8 * 1024 * 1024) -> None:
@@ -309,9 +310,12 @@ class RecordingSource(Source):
         # offsets: the recording is the spool for its own message bodies (core/spool.py)
         self.reader = RecordingReader(self.path, offsets=True)
         self._messages = False
-        #: set by a consumer that calls ingested() (see the class doc)
+        #: set by a consumer that calls applied() (see the class doc)
         self.acks = False
-        self._unacked = 0
+        # frames emitted, frames emitted before the latest chunk, frames the consumer applied
+        self._sent = 0
+        self._sent_before = 0
+        self._applied = 0
         self._acked = asyncio.Event()
         # bytes of the file read so far (the end of the last message line seen)
         self._done = 0
@@ -320,9 +324,9 @@ class RecordingSource(Source):
     def bad_lines(self) -> int:
         return sum(self.reader.skipped.values())
 
-    def ingested(self) -> None:
-        """The consumer applied one emitted chunk (see :attr:`acks`)."""
-        self._unacked = max(0, self._unacked - 1)
+    def applied(self, n: int) -> None:
+        """The consumer applied ``n`` more of the emitted frames (see :attr:`acks`)."""
+        self._applied += n
         self._acked.set()
 
     def _chunks(self):
@@ -365,7 +369,12 @@ class RecordingSource(Source):
         return skipped
 
     async def run(self, emit: Emit) -> None:
-        emit([connection_frame("connecting", self.path)])
+        def send(batch: list[dict[str, Any]]) -> None:
+            self._sent_before = self._sent
+            self._sent += len(batch)
+            emit(batch)
+
+        send([connection_frame("connecting", self.path)])
         try:
             total = os.path.getsize(self.path)
         except OSError:
@@ -378,10 +387,10 @@ class RecordingSource(Source):
                 batch = await asyncio.to_thread(next, chunks, done)
             except OSError as exc:
                 self.state = "ended"
-                emit([connection_frame("ended", f"cannot read {self.path}: {exc.strerror or exc}")])
+                send([connection_frame("ended", f"cannot read {self.path}: {exc.strerror or exc}")])
                 return
             if first and (batch is done or not any(f.get("type") == "hello" for f in batch)):
-                emit([{"type": "hello", "v": 1, "proxy": {"name": self.label, "transport": "recording",
+                send([{"type": "hello", "v": 1, "proxy": {"name": self.label, "transport": "recording",
                                                          "target": [self.path]}, "backlog": 0}])
             first = False
             if batch is done:
@@ -391,15 +400,14 @@ class RecordingSource(Source):
                 return
             # the consumer is still applying an earlier chunk: wait (this one is read already,
             # so reading and applying overlap, but nothing more piles up)
-            while self.acks and self._unacked > 0 and not self._closed:
+            while self.acks and self._applied < self._sent and not self._closed:
                 self._acked.clear()
                 await self._acked.wait()
             batch.append(self._progress(total))
-            self._unacked += 1
-            emit(batch)
+            send(batch)
             await asyncio.sleep(0)
         self.state = "loaded"
-        emit([connection_frame("loaded", self._problem())])
+        send([connection_frame("loaded", self._problem())])
 
 
 def _mb(n: int) -> str:

@@ -15,7 +15,6 @@ their request's method; orphan responses under ``"(unpaired)"``, invalid lines u
 from __future__ import annotations
 
 import math
-from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +71,7 @@ class _Acc:
         self.count = 0
         self.errors = 0
         self.pending: set[int] = set()
-        # latencies (ms) as doubles: 8 bytes each, where a list of floats costs 32
-        self.lat = array("d")
+        self.lat: list[float] = []
         self.sorted = True
         self.bytes_in = 0
         self.bytes_out = 0
@@ -408,7 +406,7 @@ class Stats:
     def _row(self, a: _Acc) -> StatsRow:
         lat = a.lat
         if not a.sorted:
-            a.lat = lat = array("d", sorted(lat))
+            lat.sort()
             a.sorted = True
         return StatsRow(
             key=a.key,

@@ -445,7 +445,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.post_message(FramesReceived(source, frames))
 
         if isinstance(source, RecordingSource):
-            source.acks = True  # _frames says when a chunk is applied: keys never wait behind a file
+            source.acks = True  # ingest() says what is applied: keys never wait behind a file
 
         await source.run(emit)
         if isinstance(source, SocketSource) and source.reattach and not source._closed:
@@ -479,18 +479,16 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     @on(FramesReceived)
     def _frames(self, event: FramesReceived) -> None:
-        try:
-            self.ingest(event.source, event.frames)
-        finally:
-            ingested = getattr(event.source, "ingested", None)
-            if ingested is not None:
-                ingested()
+        self.ingest(event.source, event.frames)
         info = self.model.sessions.get(event.source.key)
         if info is not None and getattr(event.source, "can_send", False):
             self._restart_news(info.label, event.frames)
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
+        applied = getattr(source, "applied", None)
+        if applied is not None:  # a recording reads ahead only as far as this (client/sources.py)
+            applied(len(frames))
         model = self.model
         try:
             log = self.log_widget

@@ -80,19 +80,19 @@ async def test_recording_source_says_how_far_it_read_and_waits_for_its_consumer(
     src.acks = True
     loop = asyncio.get_running_loop()
     batches: list[list[dict]] = []
-    waiting: list[int] = []
+    unapplied: list[int] = []  # frames emitted earlier and not applied, at each emit
 
     def emit(batch: list[dict]) -> None:
+        unapplied.append(src._sent_before - src._applied)
         batches.append(batch)
-        waiting.append(src._unacked)
-        loop.call_soon(src.ingested)  # applied "later", as the app's message queue does
+        loop.call_soon(src.applied, len(batch))  # applied "later", as the app's queue does
 
     await src.run(emit)
     progress = [f["detail"] for batch in batches for f in batch if f.get("state") == "loading"]
     assert len(progress) >= 5 and progress[-1].endswith(f"of {os.path.getsize(path) / 1e3:.0f} kB")
     pcts = [int(p.split("%")[0]) for p in progress]
     assert pcts == sorted(pcts) and pcts[0] < 50 <= pcts[-1]
-    assert max(waiting) == 1
+    assert max(unapplied) == 0  # each chunk is emitted only once all before it are applied
     assert batches[-1][-1]["state"] == "loaded"
     assert sum(f["type"] == "message" for batch in batches for f in batch) == 40
 
