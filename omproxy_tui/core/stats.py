@@ -15,6 +15,7 @@ their request's method; orphan responses under ``"(unpaired)"``, invalid lines u
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,10 +72,24 @@ class _Acc:
         self.count = 0
         self.errors = 0
         self.pending: set[int] = set()
-        self.lat: list[float] = []
+        self.lat = _Latencies("d")
         self.sorted = True
         self.bytes_in = 0
         self.bytes_out = 0
+
+
+class _Latencies(array):
+    """Latencies in ms as doubles, 8 bytes each (a list of floats costs 32: 15 MB at 1M
+    messages), used like the list they replace: ``sort()``, slices of the same kind."""
+
+    __slots__ = ()
+
+    def sort(self) -> None:
+        self[:] = array("d", sorted(self))
+
+    def __getitem__(self, i: Any) -> Any:
+        v = array.__getitem__(self, i)
+        return _Latencies("d", v) if type(i) is slice else v
 
 
 class _IndexSet:
