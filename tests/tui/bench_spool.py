@@ -191,6 +191,7 @@ async def child_live(n: int) -> dict:
             out["ingest_last_100k_s"] = marks[-1][1] - marks[-2][1]
             out["ingest_first_100k_s"] = marks[1][1] - marks[0][1]
         out["rss_mb"] = rss_mb()
+        out["peak_rss_after_ingest_mb"] = peak_mb()
         out["rss_growth_mb"] = out["rss_mb"] - before
         out["body_bytes_in_memory_mb"] = app.store.body_bytes / 2**20
         out["spooled"] = app.store.spool is not None
