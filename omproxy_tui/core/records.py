@@ -2,10 +2,11 @@
 
 Why this shape:
 
-* The proxy evaluates intercept filters on every line it relays, and the TUI keeps 100k+ of
-  these in memory, so a :class:`Record` is a ``__slots__`` dataclass of primitives. The parsed
-  JSON object is *not* kept: only ``raw`` (the exact line) is, and the detail pane re-parses the
-  few records a human actually looks at.
+* The proxy evaluates intercept filters on every line it relays, so a :class:`Record` is a
+  ``__slots__`` dataclass of primitives. The parsed JSON object is *not* kept: only ``raw`` (the
+  exact line) is, and the detail pane re-parses the few records a human actually looks at. (The
+  TUI's store copies records into columns, :mod:`omproxy_tui.core.table`, and hands out records
+  with the same attributes that read them there.)
 * Everything a filter, the log row or the stats table needs (kind, method, id, target, summary,
   error flags) is extracted once, in :func:`record_from_line`, from a single ``json.loads``.
 * Pairing fields (``pair``, ``latency``, ``pending``, ``cancelled``, and ``method``/``tool`` on
@@ -614,7 +615,8 @@ def _batch_summary(parts: tuple) -> str:
 
 
 def _summarize(rec: Record) -> str:
-    """Build ``rec.summary`` by re-parsing ``rec.raw`` (called once, on first read)."""
+    """Build ``rec.summary`` by re-parsing ``rec.raw`` (called once, on first read; big lines
+    have theirs from the start, see :func:`_build_big`)."""
     if rec.kind == "batch" and rec.parts is not None:
         return _batch_summary(rec.parts)
     if rec.kind == "invalid":
