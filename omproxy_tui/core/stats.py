@@ -92,6 +92,9 @@ class _Latencies(array):
         return _Latencies("d", v) if type(i) is slice else v
 
 
+_last = array.__getitem__
+
+
 class _IndexSet:
     """A set of store indices, one byte each (a set of ints costs ~70 bytes an entry, and every
     record of a long session is in it)."""
@@ -315,7 +318,7 @@ class Stats:
                 if latency is not None:
                     lat = a.lat
                     ms = latency * 1000.0
-                    if lat and ms < lat[-1]:
+                    if lat and ms < _last(lat, -1):  # (the C getter: no slice check)
                         a.sorted = False
                     lat.append(ms)
             # in-flight, as in update()
