@@ -27,6 +27,7 @@ from textual.widgets import Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
+from omproxy_tui.tui.body_search import BodySearch
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions, clipboard
@@ -112,6 +113,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         "loaded": "bold cyan",
         "reconnecting": "bold yellow",
         "connecting": "yellow",
+        "loading": "yellow",
     }.get(info.state, "")
     dot = {"live": "●", "ended": "■", "loaded": "▣"}.get(info.state, "○")
     text = Text()
@@ -123,7 +125,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         server += f" {info.server_version}"
     text.append(f"  {server}\n")
     text.append(f"  {info.state_text}", style=state_style)
-    if info.state in ("connecting", "reconnecting") and info.detail:
+    if info.state in ("connecting", "reconnecting", "loading") and info.detail:
         text.append(f"\n  {info.detail}", style="dim")
     elif info.state == "loaded" and info.detail:  # what was wrong with the file
         text.append(f"\n  {info.detail}", style="bold yellow")
@@ -229,6 +231,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         #: everything the app shows; the app renders it and never keeps its own copy
         self.model = SessionModel(clock)
         self.model.on_records = self._freeze_records
+        #: raw-text filters over spooled bodies run in a thread (see tui/body_search.py)
+        self.body_search = BodySearch(self)
+        self.model.refilter_elsewhere = self.body_search.start
         self._sessions_dirty = True
         self._status_dirty = True
         self._detail_timer: Any = None
@@ -448,6 +453,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         def emit(frames: list[dict[str, Any]]) -> None:
             self.post_message(FramesReceived(source, frames))
 
+        if isinstance(source, RecordingSource):
+            source.acks = True  # ingest() says what is applied: keys never wait behind a file
+
         await source.run(emit)
         if isinstance(source, SocketSource) and source.reattach and not source._closed:
             self._follow_path(source.path, 2)
@@ -487,6 +495,9 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
+        applied = getattr(source, "applied", None)
+        if applied is not None:  # a recording reads ahead only as far as this (client/sources.py)
+            applied(len(frames))
         model = self.model
         try:
             log = self.log_widget
@@ -504,6 +515,7 @@ class OmproxyApp(SteeringMixin, App[None]):
                     log.set_reactive(MessageLog.cursor, pos)
             log.rows_added(changes.added_rows, changes.old_changed)
         if changes.old_changed:
+            self.body_search.note_changed(changes.old_changed)
             rec = log.selected_record()
             if rec is not None and rec.index in set(changes.old_changed):
                 self.detail.show(rec)
@@ -629,6 +641,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         if self.filter_text:
             text.append(" │ filter ", style="dim")
             text.append(self.filter_text, style="bold cyan")
+        searching = self.body_search.status()
+        if searching:
+            text.append(f" │ {searching} (Esc: cancel)", style="bold yellow")
         if not infos:
             empty = EMPTY_TEXT
         elif total == 0:
@@ -1012,6 +1027,11 @@ class OmproxyApp(SteeringMixin, App[None]):
                 self.screen.maximize(target)
 
     def action_restore(self) -> None:
+        if self.body_search.current is not None:
+            # Esc while a raw-text filter searches spooled bodies: stop it, keep what is shown
+            self.body_search.revert()
+            self.notify("Search cancelled: the previous filter stays.", title="Filter")
+            return
         if self.screen.maximized is not None:
             self.screen.minimize()
 
