@@ -31,6 +31,8 @@ TOOLS = {
             '    return "late"\n',
     "note": 'def note(n: int) -> str:\n    """Remember n (in this process)."""\n    NOTES.append(n)\n    return str(n)\n',
     "notes": 'def notes() -> str:\n    """What this process was told, in order."""\n    return ",".join(map(str, NOTES))\n',
+    # A tool list answer over 64 KiB: longer than the tracker keeps of a line.
+    "huge": 'def huge() -> str:\n    """' + "A long description. " * 4000 + '"""\n    return "huge"\n',
 }
 
 
@@ -332,6 +334,36 @@ def test_replayed_handshake_is_the_clients_own_and_shutdown_does_not_wait_for_an
         rig.close()
 
 
+def test_a_tool_list_too_long_to_keep_is_announced_as_changed_after_a_restart():
+    """What the client saw of a list is learned off the relay path, and a list answer over 64 KiB
+    is not kept: after a restart that list cannot be compared, so the client is told to list
+    again (list_changed, `compared: false`) rather than left with a list that may be stale."""
+    from helpers import Session
+
+    rig = Rig(["one", "huge"])
+    s = Session(["stdio", "--inspect-socket", rig.sock], [sys.executable, rig.src])
+    try:
+        s.handshake()
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert [t["name"] for t in s.recv(30)["result"]["tools"]] == ["one", "huge"]
+        ins = Inspector(rig.sock)
+        ins.sock.settimeout(60)
+        ins.message(lambda f, m: f["dir"] == "s2c" and isinstance(m, dict) and m.get("id") == 1)
+        assert ins.send("restart")["ok"]  # the same server: nothing to compare would say "changed"
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart", done
+        assert done["changed"] == {"tools": {"added": [], "removed": [], "changed": [], "compared": False}}
+        assert s.recv(60) == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "one", "arguments": {"x": 1}}})
+        assert s.recv(60)["result"]["content"][0]["text"] == "2"
+        ins.close()
+        assert s.close(timeout=20) == 0
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+        rig.close()
+
+
 def test_2026_listen_subscription_lives_through_a_restart():
     """2026-07-28: an open subscriptions/listen stream is carried over to the new server (not ended
     with an error) and gets the tools list_changed event on the stream itself."""
@@ -413,6 +445,68 @@ def test_a_server_that_closed_its_stdin_is_answered_for_and_a_restart_revives_th
         assert done["event"] == "restart", done
         s.send({"jsonrpc": "2.0", "id": 3, "method": "m"})
         assert s.recv(30)["id"] == 3
+        ins.close()
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)
+
+
+def test_a_restart_while_a_write_to_the_old_server_blocks_keeps_what_follows_for_the_new_one():
+    """The old server stopped reading in the middle of a big request: the restart stops it (the
+    blocked write then fails), answers that request with the restart error, and the request
+    sent after it reaches the new server -- the failed write to the server being replaced does
+    not close the client -> server direction."""
+    from helpers import RAW_SERVER, Session
+
+    sock = short_tmpdir() + "/i.sock"
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "busy"])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "deafen"})
+        first = s.recv(30)
+        assert first["id"] == 1
+        for _ in (1, 2):
+            assert s.recv(30)["method"] == "notifications/message"
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        # Bigger than a pipe holds: its write to the server that no longer reads blocks.
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "m", "params": {"x": "y" * (1 << 20)}})
+        ins.message(lambda f, m: f["dir"] == "c2s" and m.get("id") == 2)
+        s.send({"jsonrpc": "2.0", "id": 3, "method": "m"})
+        assert ins.send("restart")["ok"]
+        answers = {m["id"]: m for m in (s.recv(60), s.recv(60))}
+        assert answers[2]["error"]["code"] == -32011
+        assert answers[3]["result"]["pid"] != first["result"]["pid"]  # the new server answered it
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart" and done["answered"] == 1, done
+        ins.close()
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)
+
+
+
+def test_a_request_an_inspector_holds_through_a_restart_goes_to_the_new_server():
+    """A held request never reached the old server: the restart does not answer it with its error;
+    released afterwards, the new server answers it (once)."""
+    from helpers import RAW_SERVER, Session
+
+    sock = short_tmpdir() + "/i.sock"
+    s = Session(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "busy"])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "m"})
+        first = s.recv(30)
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        assert ins.send("pause", dir="c2s")["ok"]
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "m"})
+        ins.message(lambda f, m: f["dir"] == "c2s" and m.get("id") == 2 and f["held"])
+        assert ins.send("restart")["ok"]
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart" and done["answered"] == 0, done
+        assert ins.send("resume", dir="c2s")["released"] == 1
+        answer = s.recv(60)
+        assert answer["id"] == 2 and answer["result"]["pid"] != first["result"]["pid"]
+        assert s.nothing_within(0.3)  # and nothing else (no restart error for it)
         ins.close()
     finally:
         s.proc.kill()

@@ -176,6 +176,58 @@ def test_outstanding_tracks_ids_of_small_big_and_batched_lines():
     assert not o
 
 
+def test_outstanding_splits_blocks_of_lines_and_tells_its_listener():
+    """The relay hands a block of complete client lines over in one piece (one write, one queue
+    append); the tracker splits it when it parses, off the relay path, and tells a listener (hot
+    restart) of each client message and each answer to a pending request."""
+    from omproxy_tui.proxy.outstanding import Outstanding
+
+    heard = []
+
+    class Listener:
+        def client_message(self, key, obj):
+            heard.append(("client", key, obj.get("method")))
+
+        def server_answer(self, key, obj):
+            heard.append(("answer", key, None if obj is None else obj.get("id")))
+
+    o = Outstanding()
+    o.listener = Listener()
+    o.sent(b'{"jsonrpc":"2.0","id":1,"method":"a"}\n{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+           b'{"jsonrpc":"2.0","id":"x","method":"tools/list"}\n')
+    assert sorted(o.ids()) == sorted(["1", "'x'"])
+    o.answered(b'{"jsonrpc":"2.0","id":"x","result":{"tools":[]}}')
+    o.answered(b'{"jsonrpc":"2.0","id":1,"result":{"data":"' + b"x" * 100000 + b'"}}')  # only peeked at
+    o.answered(b'{"jsonrpc":"2.0","id":1,"result":{}}')  # answered already: nobody is told again
+    assert not o
+    assert heard == [("client", "1.0", "a"), ("client", None, "notifications/initialized"),
+                     ("client", "s:x", "tools/list"), ("answer", "s:x", "x"), ("answer", "1.0", None)]
+
+
+def test_a_request_the_inspector_dropped_is_not_left_outstanding(tmp_path):
+    """A request an inspector drops is answered by the proxy (-32010): at the end of the session it
+    is not reported as unanswered (and shutdown does not wait for the server to answer it)."""
+    sock = short_tmpdir() + "/i.sock"
+    proc = spawn(["stdio", "--inspect-socket", sock], [*RAW_SERVER, "echo"])
+    try:
+        ins = Inspector(sock)
+        ins.read()
+        assert ins.send("pause", dir="c2s")["ok"]
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":7,"method":"m"}\n')
+        proc.stdin.flush()
+        held = ins.message(lambda f, m: m.get("id") == 7 and f["dir"] == "c2s" and f["held"])
+        assert ins.send("drop", seq=held["seq"])["ok"]
+        assert json.loads(proc.stdout.readline())["error"]["code"] == -32010
+        ins.close()
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+        err = proc.stderr.read().decode()
+        assert "unanswered" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_a_client_that_stops_reading_is_given_up_on(tmp_path):
     """Delivery at shutdown is bounded: a client that reads nothing for delivery_stall seconds is
     given up on (with a report) instead of keeping omproxy alive forever."""

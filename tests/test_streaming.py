@@ -219,6 +219,21 @@ def test_a_pause_that_begins_mid_line_applies_after_the_line(inspected):
     assert json.loads(out.split(b"\n")[1]) == after
 
 
+def test_an_observed_streamed_line_that_is_not_json_is_forwarded_reported_and_shown_with_its_error(inspected):
+    """Observed, a streamed line is fully parsed (after its last byte moved): one that ends like
+    JSON but is not is still forwarded whole, reported on stderr, and inspectors see its error."""
+    c, insp = inspected
+    c.send(req(9, "big", half=HALF, broken=True))
+    c.wait(lambda out: len(out) >= HALF, "the first half")
+    c.go(9)
+    out = c.wait(lambda out: out.endswith(b"\n"), "the whole line")
+    assert out == big_reply(9).replace(b'"}}', b'\x01"}}')
+    frame = insp.until(lambda f: f.get("type") == "message" and f["dir"] == "s2c")
+    assert frame["error"] and frame["status"] == "relayed" and frame["size"] == len(out) - 1
+    c.close()
+    assert b"streamed through is not JSON-RPC" in bytes(c.err)
+
+
 def test_an_injection_during_a_streamed_line_lands_after_it(inspected):
     c, insp = inspected
     c.send(req(8, "big", half=HALF))

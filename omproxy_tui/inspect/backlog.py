@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from ..protocol.ids import id_key as request_key  # re-exported: the intercept pairs with it too
 from ..proxy.line import C2S, Line
 
 #: what an entry costs besides its line's bytes (the tuple, the ints, the floats)
@@ -22,11 +23,6 @@ MAX_PINNED = 16
 #: handshake messages are small; a larger line is not parsed to find out whether it is one
 HANDSHAKE_MAX = 1 << 20
 HANDSHAKE_METHODS = ("initialize", "server/discover")
-
-
-def request_key(mid: Any) -> tuple:
-    """A JSON-RPC id as a dict key (its type kept apart: 1 and "1" are different requests)."""
-    return (type(mid).__name__, mid if isinstance(mid, (int, str)) else repr(mid))
 
 
 class Backlog:

@@ -121,6 +121,13 @@ class Direction:
         self._waiters = 0  # threads waiting on _room: notify only when someone listens (it costs)
         self.streamable = True  # lines may be streamed through (False: the writer needs whole lines)
         self._streaming = False  # a reader owns the writer token for a streamed line
+        #: called with the bytes of each line :meth:`enqueue` accepts (queued or held), under the
+        #: lock: what is tracked and what is queued then change together (hot restart relies on it
+        #: to know which requests the old server got; stdio's outstanding-request tracking)
+        self.track: Callable[[bytes], None] | None = None
+        #: called (outside the lock) with the bytes whose write failed: the destination is gone --
+        #: unless it returns True (the failure was expected and dealt with: the direction goes on)
+        self.on_write_failed: Callable[[bytes], bool] | None = None
 
     # ---- queueing (lock held) ------------------------------------------------------------------
     def _queue_locked(self, data: bytes) -> int:
@@ -187,7 +194,7 @@ class Direction:
             try:
                 self._write(data)
             except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
-                ok = False
+                ok = self.on_write_failed is not None and self._failed_write(data)
             with self.lock:
                 self._done += 1
                 if not ok:
@@ -203,6 +210,12 @@ class Direction:
                 self._notify_locked()
         if closer is not None:
             closer()
+
+    def _failed_write(self, data: bytes) -> bool:
+        try:
+            return self.on_write_failed(data) is True
+        except Exception:  # noqa: BLE001 -- the writer must hand its token on whatever happens
+            return False
 
     def _hand_to_stream_locked(self) -> None:
         """The queue reached a streamed line: its reader takes over the writer token."""
@@ -318,7 +331,11 @@ class Direction:
             if hold is None and not self.held:
                 if self.closed:
                     return "closed", 0
+                if self.track is not None:
+                    self.track(data)
                 return "relayed", self._queue_locked(data)
+            if self.track is not None:
+                self.track(data)
             self.held.append(Held(data, line, hold or "behind"))
             self.held_bytes += len(data)
             return "held", 0
@@ -735,19 +752,21 @@ class Proxy(HookRunner):
 
     def end_streamed(self, d: Direction, numbered: tuple, last: bytes, raw: bytes | bytearray, validate: bool,
                      track: Callable[[bytes], None], eof: bool = False) -> None:
-        """The streamed line is complete (`raw`, newline included unless `eof`; a bytearray the
-        caller reuses is fine): tell gates and ordered observers, write its `last` piece, hand the
-        direction back, then observe it.
+        """The streamed line is complete (`raw`, with or without its newline; a bytearray the
+        caller reuses is fine): tell gates, write its `last` piece, hand the direction back, then
+        tell ordered observers and observe it.
 
         Its bytes have (mostly) reached the other side already, so nothing can stop it now: a
         hold that began mid-line applies from the next line on; a line that turns out not to be
         JSON is finished (so the reader's framing stays intact) and reported, not blocked. With
         nobody observing, no copy of the line is made and its validity is checked by shape only
-        (first and last bytes), as for any line over 1 MiB."""
+        (first and last bytes), as for any line over 1 MiB. Observed, it is parsed for the
+        observers once its last byte has moved (a parse of ~1 MiB would otherwise delay it)."""
         name = d.name
         seq, t, wall = numbered
         line = None
         error = None
+        parse = False
         if seq or len(raw) <= FULL_TRACK_MAX:
             raw = bytes(raw)  # kept beyond this call
         try:
@@ -760,22 +779,21 @@ class Proxy(HookRunner):
                     error = "not JSON (it does not end with } or ])"
             if seq:
                 body = raw[:-1] if raw.endswith(b"\n") else raw
-                if validate and error is None and len(body) <= PARSE_BEFORE_FORWARD_MAX:
-                    parsed, error = parse_json(body)
-                    line = Line(body, name, seq, t, wall, parsed, error)
-                elif error is not None:
-                    line = Line(body, name, seq, t, wall, None, error)
-                else:
-                    line = Line(body, name, seq, t, wall)
+                parse = validate and error is None and len(body) <= PARSE_BEFORE_FORWARD_MAX
+                line = Line(body, name, seq, t, wall, None, error) if error is not None else Line(body, name, seq, t, wall)
                 for gate in self._gates[name]:
                     gate(line)  # seen before its last byte moves; a verdict cannot apply any more
-                self.announce(line)
         except BaseException as exc:  # noqa: BLE001 -- the direction must be handed back whatever happens
             self.report(f"observing a streamed {name} line failed ({type(exc).__name__}: {exc})")
         if eof and not last:
             last = b"\n"
         written = d.stream_write(last) if last else True
         written = d.end_stream() and written
+        if line is not None:
+            if parse:
+                line.json  # noqa: B018 -- parsed here, once, for every observer (sets line.error)
+                error = line.error
+            self.announce(line)
         if error is not None and written:  # (not when the reader is gone: nothing to warn about)
             what = "client" if name == C2S else "server"
             shown = bytes(raw[:200]).decode("utf-8", "replace")
@@ -791,6 +809,9 @@ class Proxy(HookRunner):
             if not written:
                 self._undelivered(line)
             self._observe(line)
+
+    def _told_client(self, data: bytes) -> None:
+        """The proxy is about to send the client a message of its own (it may answer a request)."""
 
     def _answer_dropped(self, el: Line, by: str) -> None:
         """A dropped request would leave its sender waiting forever: answer it with an error."""
@@ -810,6 +831,8 @@ class Proxy(HookRunner):
         if d is None:
             return None
         data = obj if isinstance(obj, bytes) else encode_replacement(obj)
+        if direction == S2C:
+            self._told_client(data)
         line = self.make_line(data, direction)
         line.status = "injected"
         line.injected = injected or {"by": "proxy", "id": None}

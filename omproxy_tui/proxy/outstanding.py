@@ -8,6 +8,10 @@ Lines are parsed off the relay path (see Outstanding). A line up to 64 KiB is pa
 one is only peeked at (its first and last 4 KiB), so a 50 MB message costs nothing here -- for
 those the id is found by pattern and may, rarely, be a nested one; the consequence is a report or
 a wait that is off, never a lost or altered message.
+
+Hot restart (proxy/restart.py) learns what it needs from the same parse -- the client's handshake,
+its list requests and their answers, which requests the server has not answered -- through a
+*listener*, so it adds nothing to the relay path either.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ PEEK = 4096
 _ID = re.compile(rb'"id"\s*:\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|"(?:[^"\\]|\\.)*")')
 
 
-def _key(value: Any) -> str | None:
+def id_key(value: Any) -> str | None:
     """A hashable, comparable form of a JSON-RPC id (ints and strings; 1 and 1.0 are one id)."""
     if isinstance(value, bool) or value is None:
         return None
@@ -35,7 +39,7 @@ def _key(value: Any) -> str | None:
     return None  # arrays/objects are not valid ids: nothing will answer them by that id anyway
 
 
-def _peek(raw: bytes) -> Any:
+def peek_id(raw: bytes) -> Any:
     """The id of a long line, found by pattern in its first or last 4 KiB (None if not found)."""
     for part in (raw[:PEEK], raw[-PEEK:]):
         m = _ID.search(part)
@@ -55,13 +59,18 @@ class Outstanding:
     """
 
     def __init__(self) -> None:
-        self._ids: dict[str, str] = {}  # key -> the id as the client wrote it (for reports)
+        self._ids: dict[str, tuple[Any, str]] = {}  # key -> (the id, as the client wrote it for reports)
         self._sent: collections.deque = collections.deque()
         self._answered: collections.deque = collections.deque()
         self._lock = threading.Lock()
+        #: told, in :meth:`settle` (under its lock; it must be quick and not call back), of every
+        #: client message ``client_message(key, obj)`` (key None for a notification) and every answer
+        #: to a pending request ``server_answer(key, obj)`` (obj None for a line only peeked at)
+        self.listener: Any = None
 
     def sent(self, raw: bytes) -> None:
-        """A line the client sends to the server (call before forwarding it)."""
+        """A line the client sends to the server (call before forwarding it). Several complete
+        lines in one bytes object (up to 64 KiB) are fine: they are split when parsed."""
         self._sent.append(raw if len(raw) <= FULL_PARSE_MAX else _Peeked(raw, b'"method"'))
 
     def answered(self, raw: bytes) -> None:
@@ -71,13 +80,26 @@ class Outstanding:
     def settle(self) -> None:
         """Match what was queued (every request queued so far first, then the answers)."""
         with self._lock:
-            sent, answered, ids = self._sent, self._answered, self._ids
+            sent, answered, ids, listener = self._sent, self._answered, self._ids, self.listener
             while sent:
-                for key, shown in _requests(sent.popleft()):
-                    ids[key] = shown
+                item = sent.popleft()
+                if listener is None or isinstance(item, _Peeked):
+                    for key, value in _requests(item):
+                        ids[key] = (value, repr(value))
+                    continue
+                for obj in _objects(item):
+                    key = None
+                    if isinstance(obj, dict) and "method" in obj and "id" in obj:
+                        key = id_key(obj["id"])
+                        if key is not None:
+                            ids[key] = (obj["id"], repr(obj["id"]))
+                    if isinstance(obj, dict):
+                        listener.client_message(key, obj)
             while answered:
-                for key in _answers(answered.popleft()):
-                    ids.pop(key, None)
+                item = answered.popleft()
+                for key, obj in _answers(item):
+                    if ids.pop(key, None) is not None and listener is not None:
+                        listener.server_answer(key, obj)
 
     def __bool__(self) -> bool:
         self.settle()
@@ -86,7 +108,12 @@ class Outstanding:
     def ids(self) -> list[str]:
         self.settle()
         with self._lock:
-            return list(self._ids.values())
+            return [shown for _, shown in self._ids.values()]
+
+    def pending(self) -> dict[str, Any]:
+        """The unanswered requests as {key: id} (call :meth:`settle` first)."""
+        with self._lock:
+            return {key: value for key, (value, _) in self._ids.items()}
 
 
 class _Peeked:
@@ -94,37 +121,48 @@ class _Peeked:
 
     def __init__(self, raw: bytes, must: bytes | None) -> None:
         self.found = must is None or must in raw[:PEEK] or must in raw[-PEEK:]
-        self.id = _peek(raw) if self.found else None
+        self.id = peek_id(raw) if self.found else None
 
 
 def _objects(raw: bytes) -> list:
+    """The messages in one line, or in several complete lines (the relay's one-write blocks)."""
+    end = len(raw) - 1 if raw.endswith(b"\n") else len(raw)
+    if raw.find(b"\n", 0, end) >= 0:
+        return [obj for line in raw.split(b"\n") if line.strip() for obj in _objects(line)]
     value, err = parse_json(raw)
     if err is not None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _requests(item: Any) -> list[tuple[str, str]]:
+def _requests(item: Any) -> list[tuple[str, Any]]:
+    """(key, id) of each request in a client line (or block of lines)."""
     if isinstance(item, _Peeked):
-        key = _key(item.id) if item.found else None
-        return [] if key is None else [(key, repr(item.id))]
+        key = id_key(item.id) if item.found else None
+        return [] if key is None else [(key, item.id)]
     out = []
     for obj in _objects(item):
         if isinstance(obj, dict) and "method" in obj and "id" in obj:
-            key = _key(obj["id"])
+            key = id_key(obj["id"])
             if key is not None:
-                out.append((key, repr(obj["id"])))
+                out.append((key, obj["id"]))
     return out
 
 
-def _answers(item: Any) -> list[str]:
+def requests_in(raw: bytes) -> list[tuple[str, Any]]:
+    """(key, id) of each request in bytes on their way to the server (lines, newline included)."""
+    return _requests(raw if len(raw) <= FULL_PARSE_MAX else _Peeked(raw, b'"method"'))
+
+
+def _answers(item: Any) -> list[tuple[str, Any]]:
+    """(key, message) of each answer in a server line (message None when only peeked at)."""
     if isinstance(item, _Peeked):
-        key = _key(item.id)
-        return [] if key is None else [key]
+        key = id_key(item.id)
+        return [] if key is None else [(key, None)]
     out = []
     for obj in _objects(item):
         if isinstance(obj, dict) and "method" not in obj and ("result" in obj or "error" in obj):
-            key = _key(obj.get("id"))
+            key = id_key(obj.get("id"))
             if key is not None:
-                out.append(key)
+                out.append((key, obj))
     return out

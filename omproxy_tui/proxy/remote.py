@@ -34,6 +34,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from ..protocol.ids import id_key
 from .base import Direction, Proxy, protect_stdout, restore_stdout, write_all
 from .line import C2S, S2C, parse_json
 from .sse_client import RemoteFailure  # noqa: F401 - re-exported: part of the library API
@@ -180,7 +181,7 @@ class _RemoteProxy(Proxy):
             sent = None
         method = sent.get("method") if isinstance(sent, dict) else None
         mid = sent.get("id") if isinstance(sent, dict) else None
-        key = _key(mid) if _valid_id(mid) and method is not None else None
+        key = id_key(mid) if _valid_id(mid) and method is not None else None
         session = request.headers.get("mcp-session-id")
         if status == 404 and session:
             self._on_session_lost(session, text, key)
@@ -493,7 +494,7 @@ class _RemoteProxy(Proxy):
         method = getattr(message, "method", None)
         mid = getattr(message, "id", None)
         request = method is not None and mid is not None
-        key = _key(mid) if request else None
+        key = id_key(mid) if request else None
         private = key in self._private
         if request:
             self._pending[key] = (mid, method, msg)
@@ -527,7 +528,7 @@ class _RemoteProxy(Proxy):
             return
         self._reinit_n += 1
         rid = f"omproxy-reinit-{os.getpid()}-{self._reinit_n}"
-        key = _key(rid)
+        key = id_key(rid)
         self._private[key] = None
         transport.session_id = None
         reply = await self._send(write, self._stamp(init.model_copy(update={"id": rid})))
@@ -569,7 +570,7 @@ class _RemoteProxy(Proxy):
             return
         message = item.message
         if getattr(message, "method", None) is None and getattr(message, "id", None) is not None:
-            key = _key(message.id)
+            key = id_key(message.id)
             if key in self._lost:
                 return  # refused for a lost session: it is sent again after re-initialising
             message = self._with_http_status(key, message)
@@ -627,10 +628,6 @@ class _OneLineLog(logging.Handler):
 
 def _valid_id(mid: Any) -> bool:
     return isinstance(mid, str) or (isinstance(mid, int) and not isinstance(mid, bool))
-
-
-def _key(mid: Any) -> tuple:
-    return (type(mid).__name__, mid)
 
 
 def _current_loop():

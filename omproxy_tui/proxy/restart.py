@@ -1,15 +1,20 @@
 """Hot restart: a fresh server process under a live client, keeping the client's session.
 
 A :class:`Restarter` attached to a :class:`~omproxy_tui.proxy.stdio.StdioProxy` (``proxy.restarter``)
-is the client -> server direction's writer, so it knows exactly which server got each request.
-A restart (:meth:`Restarter.restart`, run on the proxy's supervising thread, triggered by SIGUSR1,
-the inspect channel's ``restart`` command, ``--watch`` or the opt-in ``restart_server`` tool):
+costs the relay nothing until a restart is triggered: it is on no line's path. What it needs to know
+-- the client's handshake, its list requests and the answers it saw, which requests the server has
+not answered -- it learns from the proxy's outstanding-request tracker (proxy/outstanding.py), which
+parses a copy of each line off the relay threads. A restart (:meth:`Restarter.restart`, run on the
+proxy's supervising thread, triggered by SIGUSR1, the inspect channel's ``restart`` command,
+``--watch`` or the opt-in ``restart_server`` tool):
 
-1. holds client -> server traffic: the writer waits, so the direction's queue (and behind it the
-   client's pipe) keeps everything in order, and nothing is buffered twice;
+1. holds client -> server traffic: it becomes the client -> server direction's writer (from then
+   on), and that writer waits, so the direction's queue (and behind it the client's pipe) keeps
+   everything in order, and nothing is buffered twice;
 2. shuts the old server down the way the proxy does at exit (stdin closed, grace, SIGTERM then
    SIGKILL to its process group, strays it left behind), while its last replies still reach the client;
-3. answers every client request the old server left unanswered with a JSON-RPC error saying so;
+3. answers every client request the old server got and left unanswered with a JSON-RPC error
+   saying so (those still queued or held go to the new server instead);
 4. starts the new server (same command, env, cwd) and replays the client's handshake as it was --
    ``initialize`` with its original params then ``notifications/initialized``, or in the 2026-07-28
    era a fresh ``server/discover`` with the client's ``_meta`` envelope -- swallowing the answers;
@@ -20,9 +25,6 @@ the inspect channel's ``restart`` command, ``--watch`` or the opt-in ``restart_s
 A server that does not start or does not answer the handshake is reported (stderr, a
 ``restart_failed`` lifecycle event with its last stderr lines) and the session stays up: client
 requests are answered with an error saying why, and the next trigger tries again.
-
-Cost when no restart happens: requests are parsed once on their way to the server (to remember
-what is in flight and the handshake) and server replies' ids are read before forwarding.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ from __future__ import annotations
 import collections
 import json
 import os
-import re
 import signal
 import threading
 import time
 from typing import Any
 
 from .base import DROP
-from .line import C2S, S2C, Line, parse_json
+from .line import C2S, S2C, Line
+from .outstanding import id_key, peek_id, requests_in
 
 RESTARTED_CODE = -32011  # a request in flight when its server was restarted
 NOT_RUNNING_CODE = -32012  # a request sent while no server runs (a restart failed)
@@ -56,23 +58,16 @@ RESTART_TOOL = {
                    "the server is started again and the tool list refreshed; the answer says what changed.",
     "inputSchema": {"type": "object", "properties": {}},
 }
-# A reply's id read from the start of a large line without parsing it all (servers put it first).
-_ID_HEAD = re.compile(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*,\s*'
-                      rb'"(?:result|error)"')
-_ID_ANY = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
-BIG = 1 << 20
-_REQ_HEAD = re.compile(rb'\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*,\s*'
-                       rb'"method"\s*:\s*"([A-Za-z0-9_/.-]*)"')
-_METHOD = re.compile(rb'"method"\s*:\s*"([A-Za-z0-9_/.-]*)"')
-# Requests whose params matter to a restart (the handshake, lists, listen streams): parsed whole.
-PARSED_METHODS = frozenset({"initialize", "server/discover", "tools/list", "prompts/list", "resources/list",
-                            "subscriptions/listen"})
+# A list answer too long for the tracker to keep (over 64 KiB): what the client saw is not known,
+# so after a restart that list is announced as changed without a comparison.
+UNSEEN = object()
+
+BIG = 1 << 20  # a line longer than this is not parsed by the gate: its id is peeked at
 
 HOLDING, UP, DOWN = "holding", "up", "down"
 
 
-def _key(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+_key = id_key  # one form of a JSON-RPC id for every table here and the tracker's (1 and 1.0 are one id)
 
 
 def _encode(obj: Any) -> bytes:
@@ -154,25 +149,30 @@ class Restarter:
             self.handshake_timeout = handshake_timeout
         self.cond = threading.Condition()
         self.state = UP
-        self.pipe: ServerPipe | None = None
+        self.pipe: ServerPipe | None = None  # the server our writer writes to (from the first restart on)
         self.generation = 1
         self.down_reason = ""
-        self.pending: dict[str, tuple[Any, str]] = {}  # client requests the current server has not answered
-        self.list_ids: dict[str, tuple[str, bool]] = {}  # client list requests: kind, paged
-        self.seen: dict[str, dict | None] = {"tools": None, "prompts": None, "resources": None}
+        # Learned from the outstanding-request tracker (client_message / server_answer, under its lock):
+        self.list_ids: dict[str, tuple[str, bool]] = {}  # client list requests unanswered: kind, paged
+        self.seen: dict[str, Any] = {"tools": None, "prompts": None, "resources": None}  # or UNSEEN
         self.handshake: dict[str, Any] = {}  # initialize / initialized / discover / meta
-        self.private: dict[str, _Slot] = {}
         # 2026-07-28 subscriptions/listen streams open on the current server: carried over to the
         # next one (re-sent as the client sent them) instead of ending with an error.
         self.listens: dict[str, dict] = {}
+        self.private: dict[str, _Slot] = {}
+        self._carrying: set[str] = set()  # listen streams a restart in progress carries over
         self._reack: set[str] = set()  # their new acknowledgements: the client has had one
         self._n = 0
         self._queued: set[str] = set()
         self._files: list[str] = []  # what --watch saw change since the last restart
         self._tool_calls: list[tuple[Any, bool]] = []  # restart_server calls to answer: id, modern era
+        self._tool_lists: set[str] = set()  # (--restart-tool) tools/list requests awaiting their answer
         self._tool_seqs: set[int] = set()  # tools/list answers that get the restart tool added
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._inject_prefix = f"omproxy-{os.getpid()}-"
+        self._interposed = False  # our writer is the client -> server direction's (see _interpose)
+        self._entered = False  # our writer was called since it was interposed
+        self._in_hand: bytes | None = None  # what our writer holds while a restart holds traffic
         self.last: dict | None = None  # the last restart's lifecycle info
         proxy.restarter = self
         proxy.add_addon(self)
@@ -208,7 +208,11 @@ class Restarter:
         self._stderr.append(text)
 
     def prepare(self) -> None:
-        self._track_client_writes()
+        """Before traffic flows: listen to the tracker; hear of a failed write to the first server."""
+        self.proxy.outstanding.listener = self
+        c2s = self.proxy.directions.get(C2S)
+        if c2s is not None:
+            c2s.on_write_failed = self._plain_write_failed
         if self.watcher is not None:
             self.watcher.start()
 
@@ -216,32 +220,158 @@ class Restarter:
         if self.watcher is not None:
             self.watcher.stop()
 
-    # ---- the client -> server writer ------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        """The c2s direction's writer (one call at a time, in order). Waits while a restart holds
-        traffic; never raises (a server that is gone is handled by its exit or a restart)."""
-        reqs = self._requests_in(data)  # parsed outside the lock
+    # ---- what the client sent and saw (the tracker's listener, off the relay path) ---------------
+    def client_message(self, key: str | None, obj: dict) -> None:
+        """A message the client sent (key: its request's id key; None for a notification)."""
+        method = obj.get("method")
+        if key is None:
+            if method == "notifications/initialized":
+                self.handshake["initialized"] = _encode(obj)
+            return
+        params = obj.get("params")
+        if not isinstance(params, dict):
+            params = {}
+        meta = params.get("_meta")
         with self.cond:
-            while self.state == HOLDING:
-                self.cond.wait()
-            if self.state == UP and self.pipe is None and self.proxy.proc is not None:
-                self.pipe = ServerPipe(self.proxy.proc)  # the first server
+            hs = self.handshake
+            if method == "initialize":
+                hs["initialize"] = obj
+            elif method == "server/discover":
+                hs["discover"] = obj
+            elif method == "subscriptions/listen":
+                self.listens[key] = obj
+            kind = LIST_KINDS.get(method)
+            if kind is not None:
+                self.list_ids[key] = (kind, params.get("cursor") is not None)
+            if isinstance(meta, dict) and META_KEYS[0] in meta:
+                hs["meta"] = {k: meta[k] for k in META_KEYS if k in meta}
+
+    def server_answer(self, key: str, obj: Any) -> None:
+        """The answer to a client request reached the client (obj None: too long to keep)."""
+        with self.cond:
+            self.listens.pop(key, None)
+            listed = self.list_ids.pop(key, None)
+            if listed is not None:
+                self._saw_list(listed, obj)
+
+    def _saw_list(self, listed: tuple[str, bool], obj: Any) -> None:
+        kind, paged = listed
+        result = obj.get("result") if isinstance(obj, dict) else None
+        if obj is None:
+            self.seen[kind] = UNSEEN
+            return
+        items = result.get(kind) if isinstance(result, dict) else None
+        if not isinstance(items, list):
+            return
+        before = self.seen[kind]
+        seen = dict(before) if paged and isinstance(before, dict) else {}
+        for item in items:
+            if isinstance(item, dict):
+                seen[str(item.get(ITEM_KEY[kind]))] = item
+        self.seen[kind] = seen
+
+    # ---- the client -> server writer (only once a restart began) ---------------------------------
+    def _interpose(self) -> Any:
+        """Become the client -> server direction's writer (for good: the first restart does it).
+        Returns a check that is true once no write the plain writer began is still going on (its
+        server's stdin may only be closed then: its fd number could be reused by the next server)."""
+        d = self.proxy.directions.get(C2S)
+        if self._interposed or d is None:
+            return lambda: True
+        with d.lock:
+            self._entered = False
+            d._write = self._write
+            self._interposed = True
+            busy, done = d._writing, d._done
+        if not busy:
+            return lambda: True
+        return lambda: self._entered or d._done > done
+
+    def _write(self, data: bytes) -> None:
+        """The c2s direction's writer from the first restart on (one call at a time, in order).
+        Waits while a restart holds traffic; never raises but for a server that stopped reading."""
+        with self.cond:
+            self._entered = True
+            if self.state == HOLDING:
+                self._in_hand = data
+                while self.state == HOLDING:
+                    self.cond.wait()
+                self._in_hand = None
             pipe = self.pipe if self.state == UP else None
-            if pipe is not None and pipe.begin():
-                self._record(reqs)
-            else:
+            if pipe is not None and not pipe.begin():
                 pipe = None
-                reason = self.down_reason
+            reason = self.down_reason or "omproxy: the MCP server is not running"
         if pipe is None:
-            self._refuse(reqs, NOT_RUNNING_CODE, reason)
+            self._answer(requests_in(data), NOT_RUNNING_CODE, reason)
             return
         if not pipe.write(data) and not pipe.retired:
             # The server stopped reading (it is exiting): its requests are answered here, and the
             # direction reports the failed write as it always does (a restart revives it).
-            with self.cond:
-                lost = [(k, self.pending.pop(k)) for k, m, o in reqs if m != "initialized" and k in self.pending]
-            self._answer(lost, RESTARTED_CODE, "omproxy: the server closed its input before this request reached it")
+            self._answer(requests_in(data), RESTARTED_CODE,
+                         "omproxy: the server closed its input before this request reached it")
             raise BrokenPipeError("the server closed its stdin")
+
+    def _plain_write_failed(self, data: bytes) -> bool:
+        """The direction's plain writer (the first server's) failed. A restart in progress stopped
+        that server: the restart answers what it got, and the direction goes on (True), with what
+        is queued kept for the new server. Else the server stopped reading by itself: answer the
+        requests that could not reach it (the direction reports the failure; a restart revives it)."""
+        if self._interposed:
+            return True
+        self._answer(requests_in(data), RESTARTED_CODE,
+                     "omproxy: the server closed its input before this request reached it")
+        return False
+
+    def _close_stdin_when(self, over: Any, proc: Any) -> None:
+        """Close an old server's stdin once no write to it is going on (see _interpose)."""
+        def close() -> None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+        if over():
+            close()
+            return
+
+        def wait() -> None:
+            while not over():
+                time.sleep(0.005)
+            close()
+
+        threading.Thread(target=wait, name="omproxy-restart-close", daemon=True).start()
+
+    def _unanswered_by_old(self, over: Any) -> list[tuple[str, Any]]:
+        """(key, id) of the client requests the old server got and did not answer: what the
+        tracker holds as unanswered, less what has not been written to it -- what our writer
+        holds, what is queued behind it and what an inspector holds. Lines are tracked as they
+        are queued, under the direction's lock, so under it the two views agree."""
+        px = self.proxy
+        d = px.directions.get(C2S)
+        if d is None:
+            px.outstanding.settle()
+            return list(px.outstanding.pending().items())
+        deadline = time.monotonic() + 1.0
+        while not over() and time.monotonic() < deadline:
+            time.sleep(0.001)  # a write to the old server is ending (it has been stopped)
+        while True:
+            with d.lock:
+                taken = d._issued - len(d._out) - d._done  # popped by the writer, not written yet
+                if taken and self._in_hand is None and over() and time.monotonic() < deadline:
+                    pass  # the writer is on its way into ours: look again in a moment
+                else:
+                    unwritten = [x for x in d._out if isinstance(x, (bytes, bytearray))]
+                    unwritten += [h.data for h in d.held]
+                    if self._in_hand is not None:
+                        unwritten.append(self._in_hand)
+                    px.outstanding.settle()
+                    pending = px.outstanding.pending()
+                    break
+            time.sleep(0.001)
+        for data in unwritten:
+            for key, _ in requests_in(data):
+                pending.pop(key, None)
+        return list(pending.items())
 
     def _revive_c2s(self) -> None:
         """A write to a server that had closed its stdin left the direction broken: with a new
@@ -255,156 +385,18 @@ class Restarter:
                 d.broken = d.closed = False
                 d._failed_from = None
 
-    def _requests_in(self, data: bytes) -> list[tuple[str, str, Any]]:
-        """(id key, method, message) of each request in `data` (one line, or several), plus
-        ("", "initialized", raw) for the client's notifications/initialized."""
-        out: list[tuple[str, str, Any]] = []
-        if b'"method"' not in data:
-            return out  # replies to server requests
-        for line in (data.split(b"\n") if data.count(b"\n") > 1 else (data,)):
-            if b'"method"' not in line:
-                continue
-            if b'"id"' not in line:
-                if b"notifications/initialized" in line:
-                    out.append(("", "initialized", line.rstrip(b"\r\n")))
-                continue
-            m = _REQ_HEAD.match(line)
-            if m is None and len(line) > BIG:
-                # Another key order in a large line: its id and method from its head (a full
-                # parse of tens of MB would delay it); the few methods parsed whole are small.
-                head = line[:4096]
-                mid, meth = _ID_ANY.search(head), _METHOD.search(head)
-                if mid is not None and meth is not None:
-                    rid = json.loads(mid.group(1))
-                    out.append((_key(rid), meth.group(1).decode(), {"id": rid, "method": meth.group(1).decode()}))
-                continue
-            if m is not None and m.group(2).decode() not in PARSED_METHODS:
-                # The common shape ({"jsonrpc","id","method",...}): id and method without a parse.
-                rid = json.loads(m.group(1))
-                out.append((_key(rid), m.group(2).decode(), {"id": rid, "method": m.group(2).decode()}))
-                continue
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            for el in obj if isinstance(obj, list) else (obj,):
-                if isinstance(el, dict) and isinstance(el.get("method"), str) and el.get("id") is not None:
-                    try:
-                        out.append((_key(el["id"]), el["method"], el))
-                    except (TypeError, ValueError):
-                        pass
-        return out
-
-    def _record(self, reqs: list) -> None:
-        """Under the lock: what went to the current server."""
-        hs = self.handshake
-        for key, method, obj in reqs:
-            if method == "initialized":
-                hs["initialized"] = obj
-                continue
-            self.pending[key] = (obj["id"], method)
-            if method == "subscriptions/listen":
-                self.listens[key] = obj
-            elif method == "initialize":
-                hs["initialize"] = obj
-            elif method == "server/discover":
-                hs["discover"] = obj
-            params = obj.get("params")
-            if not isinstance(params, dict):
-                params = {}
-            kind = LIST_KINDS.get(method)
-            if kind is not None:
-                self.list_ids[key] = (kind, params.get("cursor") is not None)
-            meta = params.get("_meta")
-            if isinstance(meta, dict) and META_KEYS[0] in meta:
-                hs["meta"] = {k: meta[k] for k in META_KEYS if k in meta}
-
-    def _refuse(self, reqs: list, code: int, reason: str) -> None:
-        self._answer([(k, (o["id"], m)) for k, m, o in reqs if m != "initialized"], code, reason)
-
     def _answer(self, items: list, code: int, message: str) -> None:
-        for _, (rid, method) in items:
+        for _, rid in items:
             if isinstance(rid, str) and rid.startswith(self._inject_prefix):
                 continue  # an inspector's injected request: its own timeout tells the inspector
             self._reply({"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message}})
 
     def _reply(self, obj: dict) -> None:
-        """An answer the proxy gives the client in the server's place (never waits for the write)."""
-        data = _encode(obj)
-        outstanding = getattr(self.proxy, "outstanding", None)
-        if outstanding is not None:
-            outstanding.answered(data)  # the shutdown's tracker must not wait for the server to answer it
-        self.proxy.inject(S2C, data, {"by": "proxy", "id": None}, None, False)
+        """An answer the proxy gives the client in the server's place (never waits for the write;
+        the proxy's tracker counts it as the request's answer)."""
+        self.proxy.inject(S2C, _encode(obj), {"by": "proxy", "id": None}, None, False)
 
     # ---- server -> client ------------------------------------------------------------------------
-    def _track_client_writes(self) -> None:
-        """Read the id of each line written to the client (just before it is written, so a client
-        cannot reuse an id before we saw its answer). No gate: a gate takes every server line off
-        the relay's fast path; this costs a pattern match per line."""
-        d = self.proxy.directions.get(S2C)
-        if d is None:
-            return
-        inner = d._write
-        streamed: list[bytes] = []  # head and tail of a line streamed through in pieces
-
-        def write(data: bytes) -> None:
-            if self.pending or streamed:
-                try:
-                    if streamed or not data.endswith(b"\n"):
-                        self._client_piece(data, streamed)  # a piece of a streamed line
-                    else:
-                        self._client_got(data)
-                except Exception as exc:  # noqa: BLE001 -- never in the way of a reply
-                    self.proxy.report(f"restart tracking failed on a reply: {type(exc).__name__}: {exc}")
-            inner(data)
-
-        d._write = write
-
-    def _client_piece(self, data: bytes, streamed: list[bytes]) -> None:
-        """A piece of a line streamed through (Proxy.may_stream): keep its first and last 4 KiB;
-        its last piece (ending in a newline) is read like a big line, by its head and tail."""
-        if not streamed:
-            streamed[:] = [bytes(data[:4096]), b""]
-        elif len(streamed[0]) < 4096:
-            streamed[0] += data[:4096 - len(streamed[0])]
-        streamed[1] = (streamed[1] + bytes(data[-4096:]))[-4096:]
-        if not data.endswith(b"\n"):
-            return
-        head, tail = streamed
-        streamed.clear()
-        m = _ID_HEAD.match(head)
-        found = m or (None if b'"method"' in head else (_ID_ANY.search(head) or _ID_ANY.search(tail)))
-        if found is None:
-            return
-        key = _key(json.loads(found.group(1)))
-        with self.cond:
-            if self.pending.pop(key, None) is not None:
-                self.listens.pop(key, None)
-
-    def _client_got(self, data: bytes) -> None:
-        """A line on its way to the client: if it answers a request, that request is done."""
-        obj = None
-        m = _ID_HEAD.match(data)
-        if m is not None:
-            keys = [_key(json.loads(m.group(1)))]
-        elif len(data) > BIG:
-            head = data[:4096]
-            found = None if b'"method"' in head else (_ID_ANY.search(head) or _ID_ANY.search(data[-4096:]))
-            keys = [_key(json.loads(found.group(1)))] if found else []
-        else:
-            obj = parse_json(data)[0]
-            keys = self._reply_keys(obj)
-        if not keys:
-            return
-        with self.cond:
-            for key in keys:
-                if self.pending.pop(key, None) is None:
-                    continue
-                self.listens.pop(key, None)
-                listed = self.list_ids.pop(key, None)
-                if listed is not None:
-                    self._saw_list(listed, parse_json(data)[0] if obj is None else obj, key)
-
     def _set_gate(self) -> None:
         """The server->client gate is there only while it has work: during a restart (our own
         answers, the old server closing listen streams), until carried-over streams are
@@ -415,10 +407,8 @@ class Restarter:
     def may_stream(self, direction: str) -> bool:
         """A server line starting now may be streamed through (see Proxy.may_stream): nothing it
         could be is ours to swallow -- no restart is replaying a handshake or carrying streams
-        over, no list request awaits its answer. Pieces of a streamed line are tracked by
-        _client_piece. Client lines never stream: this writer needs them whole (see write)."""
-        return (direction == S2C and not self.private and not self._reack and self.state != HOLDING
-                and not self.list_ids)  # list answers are read whole (what the client has seen)
+        over. Client lines never stream: a restart switches servers between two lines."""
+        return direction == S2C and not self.private and not self._reack and self.state != HOLDING
 
     def _gate_s2c(self, line: Line) -> Any:
         raw = line.raw
@@ -432,10 +422,9 @@ class Restarter:
                     self._set_gate()
                 line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
                 return DROP  # the carried-over stream's new acknowledgement: the client has one
-        if not self.private and not self.listens and not self.tool:
+        if not self.private and not self._carrying and not (self.tool and self._tool_lists):
             return None
-        m = _ID_HEAD.match(raw) if len(raw) > BIG else None
-        keys = [_key(json.loads(m.group(1)))] if m is not None else self._reply_keys(line.json)
+        keys = self._reply_keys(line.json) if len(raw) <= BIG else [_key(peek_id(raw))]
         with self.cond:
             for key in keys:
                 slot = self.private.pop(key, None)
@@ -444,13 +433,13 @@ class Restarter:
                     slot.event.set()
                     line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
                     return DROP  # the answer to our replayed handshake: not the client's business
-                if key in self.listens and self.state == HOLDING:
+                if key in self._carrying and self.state == HOLDING:
                     # The old server ends the client's listen stream as it goes: the stream is
                     # carried over to the new server instead (see _carry_listens).
                     line.changed = {"by": "omproxy restart", "action": "dropped", "original": None}
                     return DROP
-                listed = self.list_ids.get(key) if self.tool else None
-                if listed is not None and listed[0] == "tools":
+                if self.tool and key in self._tool_lists:
+                    self._tool_lists.discard(key)
                     obj = line.json
                     result = obj.get("result") if isinstance(obj, dict) else None
                     if isinstance(result, dict) and not result.get("nextCursor"):
@@ -462,29 +451,23 @@ class Restarter:
         out = []
         for el in obj if isinstance(obj, list) else (obj,):
             if isinstance(el, dict) and "method" not in el and "id" in el:
-                try:
-                    out.append(_key(el["id"]))
-                except (TypeError, ValueError):
-                    pass
+                key = _key(el["id"])
+                if key is not None:
+                    out.append(key)
         return out
-
-    def _saw_list(self, listed: tuple[str, bool], obj: Any, key: str) -> None:
-        kind, paged = listed
-        if isinstance(obj, list):
-            obj = next((el for el in obj if isinstance(el, dict) and _key(el.get("id")) == key), None)
-        result = obj.get("result") if isinstance(obj, dict) else None
-        items = result.get(kind) if isinstance(result, dict) else None
-        if not isinstance(items, list):
-            return
-        seen = dict(self.seen[kind] or {}) if paged else {}
-        for item in items:
-            if isinstance(item, dict):
-                seen[str(item.get(ITEM_KEY[kind]))] = item
-        self.seen[kind] = seen
 
     # ---- the restart tool (--restart-tool) ------------------------------------------------------
     def _gate_c2s(self, line: Line) -> Any:
-        if TOOL_NAME.encode() not in line.raw:
+        raw = line.raw
+        if b"tools/list" in raw:  # which answer gets the tool (the tracker would learn it too late)
+            obj = line.json
+            for el in obj if isinstance(obj, list) else (obj,):
+                if isinstance(el, dict) and el.get("method") == "tools/list" and "id" in el:
+                    key = _key(el["id"])
+                    if key is not None:
+                        with self.cond:
+                            self._tool_lists.add(key)
+        if TOOL_NAME.encode() not in raw:
             return None
         obj = line.json
         if not (isinstance(obj, dict) and obj.get("method") == "tools/call" and "id" in obj
@@ -515,37 +498,49 @@ class Restarter:
         except Exception as exc:  # noqa: BLE001 -- held traffic must never wait forever
             return self._failed(cause, self.generation, t0, f"internal error: {type(exc).__name__}: {exc}", 0)
 
+    def _hold(self) -> tuple[Any, ServerPipe | None, dict[str, dict]]:
+        """Hold client -> server traffic (our writer from now on); returns the check of
+        _interpose, the old server's pipe (None: the plain writer's) and the listen streams to
+        carry over."""
+        self.proxy.outstanding.settle()  # all the client sent and saw so far
+        with self.cond:
+            self.state = HOLDING
+            old_pipe, self.pipe = self.pipe, None
+            carry = dict(self.listens)
+            self._carrying = set(carry)
+        over = self._interpose()
+        self._set_gate()
+        return over, old_pipe, carry
+
+    def _retire(self, proc: Any, old_pipe: ServerPipe | None, over: Any) -> None:
+        """Close an old server's stdin (the first step of its orderly stop)."""
+        proc.omproxy_replaced = True
+        if old_pipe is not None:
+            old_pipe.retire()
+        else:
+            self._close_stdin_when(over, proc)
+
     def _restart(self, cause: str, t0: float) -> dict:
         px = self.proxy
         with self.cond:
             self._queued.discard(cause)
             files, self._files = (self._files, []) if cause == "watch" else ([], self._files)
-            self.state = HOLDING
-            old_pipe, self.pipe = self.pipe, None
-        self._set_gate()
+        over, old_pipe, listens = self._hold()
         self.generation += 1
         gen = self.generation
         px.report(f"restarting the server ({cause}), generation {gen}")
         px.call_hooks("_on_lifecycle", "restarting", {"cause": cause, "generation": gen, **({"files": files} if files else {})})
         old = px.proc
         if old is not None:
-            old.omproxy_replaced = True
-            if old_pipe is not None:
-                old_pipe.retire()
-            else:
-                try:
-                    old.stdin.close()
-                except OSError:
-                    pass
+            self._retire(old, old_pipe, over)
             self._stop(old, px._s2c_thread)
         t_stopped = time.monotonic()
+        left = [(k, rid) for k, rid in self._unanswered_by_old(over) if k not in listens]
         with self.cond:
             self._reack.clear()
-            listens, self.listens = self.listens, {}
-            left = [(k, v) for k, v in self.pending.items() if k not in listens]
-            carried = [(k, v) for k, v in self.pending.items() if k in listens]
-            self.pending.clear()
-            self.list_ids.clear()
+            self.listens = {}
+            for k, _ in left:
+                self.list_ids.pop(k, None)
         self._answer(left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) before it answered this "
                                            "request; send it again")
         self._stderr.clear()
@@ -553,7 +548,7 @@ class Restarter:
             proc = px._spawn_server()
         except OSError as exc:
             return self._failed(cause, gen, t0, f"cannot start {px._server_spec[0][0]!r}: {exc.strerror or exc}",
-                                len(left), carried)
+                                len(left), listens)
         if px.reaper is not None:
             px.reaper.server_pid = proc.pid
         stderr_thread = px._start_server_threads(proc, px._notify)
@@ -569,12 +564,13 @@ class Restarter:
             pipe.retire()
             self._stop(proc, px._s2c_thread)
             stderr_thread.join(1.0)
-            return self._failed(cause, gen, t0, str(exc), len(left), carried)
+            return self._failed(cause, gen, t0, str(exc), len(left), listens)
         for kind in notes:
             self._list_changed(kind, listens)
         with self.cond:
             self.pipe = pipe
             self.state = UP
+            self._carrying = set()
             self.cond.notify_all()
         self._revive_c2s()
         self._set_gate()
@@ -588,28 +584,29 @@ class Restarter:
                 "timings": timings,
                 "changed": changed, "answered": len(left), "ok": True, **({"files": files} if files else {})}
         self.last = info
-        what = "; ".join(f"{k}: " + ", ".join(f"{a} {' '.join(v)}" for a, v in d.items() if v)
+        what = "; ".join(f"{k}: " + (", ".join(f"{a} {' '.join(v)}" for a, v in d.items() if v and isinstance(v, list))
+                                     or "not compared (the client's copy was too long to keep)")
                          for k, d in changed.items()) or "no list changed"
         px.report(f"server restarted ({cause}) in {downtime:.0f} ms, generation {gen}, pid {proc.pid}; {what}")
         px.call_hooks("_on_lifecycle", "restart", info)
         self._answer_tool_calls(True, f"Restarted the server (generation {gen}, {downtime:.0f} ms). {what}.")
         return info
 
-    def _failed(self, cause: str, gen: int, t0: float, why: str, answered: int, carried: list = ()) -> dict:
+    def _failed(self, cause: str, gen: int, t0: float, why: str, answered: int, listens: dict | None = None) -> dict:
         px = self.proxy
         tail = list(self._stderr)[-5:]
         with self.cond:
-            self.pending.clear()
             self.listens.clear()
-            self.list_ids.clear()
-        self._answer(list(carried), RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) and the new one "
-                                                    f"failed: {why}")
+        carried = [(k, obj.get("id")) for k, obj in (listens or {}).items()]
+        self._answer(carried, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) and the new one "
+                                              f"failed: {why}")
         answered += len(carried)
         with self.cond:
             self.state = DOWN
             self.down_reason = (f"omproxy: the MCP server is not running: the restart ({cause}) failed: {why}. "
                                 "It is retried on the next change or restart.")
             self._reack.clear()
+            self._carrying = set()
             self.cond.notify_all()
         self._revive_c2s()
         self._set_gate()
@@ -630,18 +627,22 @@ class Restarter:
         if not self.keep_alive:
             return False
         code = proc.returncode
+        over, old_pipe, _ = self._hold()
+        self._retire(proc, old_pipe, over)
+        s2c_thread = self.proxy._s2c_thread
+        if s2c_thread is not None:
+            s2c_thread.join(1.0)  # its last replies are tracked before we look for unanswered ones
+        left = self._unanswered_by_old(over)
         with self.cond:
-            if self.pipe is not None:
-                self.pipe.retire()
-            self.pipe = None
             self.state = DOWN
             self.down_reason = (f"omproxy: the MCP server exited (code {code}); it is started again on the "
                                 "next change or restart")
-            left = list(self.pending.items())
-            self.pending.clear()
             self.listens.clear()
-            self.list_ids.clear()
-        proc.omproxy_replaced = True
+            self._carrying = set()
+            for k, _ in left:
+                self.list_ids.pop(k, None)
+            self.cond.notify_all()
+        self._set_gate()
         self._revive_c2s()
         self._answer(left, RESTARTED_CODE, f"omproxy: the server exited (code {code}) before it answered this request")
         self.proxy.report(f"the server exited with code {code}; waiting for a change to restart it")
@@ -651,11 +652,12 @@ class Restarter:
         """Re-open the client's subscriptions/listen streams on the new server, under the client's
         own ids, so its subscriptions live on; the new acknowledgements are swallowed."""
         for key, obj in listens.items():
+            data = _encode(obj)
+            self.proxy.outstanding.sent(data)  # open (unanswered) again, on the new server
             with self.cond:
-                self.pending[key] = (obj["id"], obj["method"])
                 self.listens[key] = obj
                 self._reack.add(key)
-            self._send(pipe, proc, _encode(obj), obj["id"], "subscriptions/listen")
+            self._send(pipe, proc, data, obj["id"], "subscriptions/listen")
 
     def _list_changed(self, kind: str, listens: dict[str, dict]) -> None:
         """Tell the client: on each listen stream that asked for this kind (stamped with its
@@ -745,9 +747,15 @@ class Restarter:
     def _compare_lists(self, pipe: ServerPipe, proc: Any, caps: Any) -> tuple[dict, list[str]]:
         changed: dict = {}
         notes: list[str] = []
-        for kind, seen in self.seen.items():
+        with self.cond:
+            seen_lists = dict(self.seen)
+        for kind, seen in seen_lists.items():
             if seen is None:
                 continue  # the client never listed them: nothing it could have stale
+            if seen is UNSEEN:  # the client's copy was too long to keep: tell it to list again
+                changed[kind] = {"added": [], "removed": [], "changed": [], "compared": False}
+                notes.append(kind)
+                continue
             if isinstance(caps, dict) and kind not in caps:
                 now: dict = {}
             else:
@@ -777,6 +785,8 @@ class Restarter:
             if not cursor:
                 break
         return items
+
+
 
 
 class _Failed(Exception):

@@ -115,10 +115,10 @@ class StdioProxy(Proxy):
             self.call_hooks("_on_lifecycle", "failed", {"detail": str(exc)})
             return 127 if isinstance(exc, FileNotFoundError) else 126
         wire = protect_stdout()
-        # With hot restart the restart controller writes to whichever server is current.
-        to_server = write_all(proc.stdin.fileno()) if self.restarter is None else self.restarter.write
-        c2s = Direction(C2S, to_server, self.hold_limit)
+        # With hot restart this writer stays until a restart begins (proxy/restart.py interposes then).
+        c2s = Direction(C2S, write_all(proc.stdin.fileno()), self.hold_limit)
         c2s.streamable = self.restarter is None  # a restart may switch servers between any two lines
+        c2s.track = self.outstanding.sent  # under the direction's lock, as the line is queued
         s2c = Direction(S2C, self._client_writer(wire), self.hold_limit)
         self.directions = {C2S: c2s, S2C: s2c}
         self.reaper = Reaper(keep, proc.pid) if keep is not None else None
@@ -267,15 +267,22 @@ class StdioProxy(Proxy):
         self.call_hooks("_on_lifecycle", "exited", {"code": code})
         return exit_code(code)
 
+    def _told_client(self, data: bytes) -> None:
+        # An answer of the proxy's own (a dropped request's, a hot restart's) answers the request.
+        self.outstanding.answered(data)
+
     def _client_writer(self, fd: int):
         """Write everything to the client, noting when it last made progress (for shutdown)."""
         clock = time.monotonic
 
         def write(data: bytes) -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-                self.delivered_at = clock()
+            n = os.write(fd, data)  # a blocking pipe takes it all, but for a signal
+            self.delivered_at = clock()
+            if n < len(data):
+                view = memoryview(data)[n:]
+                while view:
+                    view = view[os.write(fd, view):]
+                    self.delivered_at = clock()
 
         return write
 
@@ -355,10 +362,14 @@ class StdioProxy(Proxy):
         see it whole once its last byte has moved (see README, "What the relay guarantees")."""
         relay_line = self.relay_line
         track = self.outstanding.sent if d.name == C2S else self.outstanding.answered
+        # Client lines are tracked by the direction as it queues them (Direction.track), server
+        # lines here: a queue append, before forwarding (an answer is tracked after its request).
+        before = None if d.track is not None else track
 
         def relay(d: Direction, data: bytes, validate: bool) -> None:
             try:
-                track(data)  # a queue append; a request is queued before its answer can be
+                if before is not None:
+                    before(data)
                 relay_line(d, data, validate)
             except BaseException as exc:  # noqa: BLE001 -- no line may kill the relay thread
                 self.report(f"relaying a {d.name} line of {len(data)} bytes failed "
@@ -371,8 +382,11 @@ class StdioProxy(Proxy):
         buf = cutter.buf
         streaming = None  # (seq, t, wall) of the line being streamed through, or None
         keep = True  # the streamed line is kept whole (someone observes it), else head and tail
+        # Of a long unobserved streamed line, past its head: its last bytes (at least PEEK of them
+        # once there are that many: a whole piece, by reference, not a copy) and their total size.
         tail = b""
         size = 0
+        pieces: list[bytes] = []  # of an observed streamed line, what came after its first read
         try:
             while True:
                 # While a line streams, read what the floor relay reads: each piece is written at
@@ -383,10 +397,12 @@ class StdioProxy(Proxy):
                 if streaming is not None:
                     nl = chunk.find(b"\n")
                     piece = chunk if nl < 0 or nl + 1 == len(chunk) else chunk[:nl + 1]
-                    if keep or len(buf) < FULL_TRACK_MAX:
-                        buf += piece  # the observers' copy (or the head of the line)
+                    if keep:
+                        pieces.append(piece)  # the observers' copy: joined once, at the end
+                    elif len(buf) < FULL_TRACK_MAX:
+                        buf += piece  # the head of the line
                     else:
-                        tail = (tail + piece[-PEEK:])[-PEEK:]
+                        tail = piece if len(piece) >= PEEK else (tail[-PEEK:] + piece)[-PEEK:]
                         size += len(piece)
                     if nl < 0:
                         if not d.stream_write(chunk) and name == S2C:
@@ -394,7 +410,13 @@ class StdioProxy(Proxy):
                         continue
                     numbered, streaming = streaming, None
                     if size:  # long and unobserved: only its head and tail were kept
-                        raw = HeadTail(bytes(buf[:PEEK]), (bytes(buf[-PEEK:]) + tail)[-PEEK:], len(buf) + size)
+                        raw = HeadTail(bytes(buf[:PEEK]), (bytes(buf[-PEEK:]) + tail[-PEEK:])[-PEEK:], len(buf) + size)
+                    elif pieces:
+                        # One copy, without its newline (a growing buffer would copy it again and
+                        # again, and a bytes body cut off its newline once more).
+                        pieces[-1] = memoryview(piece)[:-1]
+                        raw = b"".join([buf, *pieces])
+                        pieces.clear()
                     else:
                         raw = buf  # copied by end_streamed if needed
                     self.end_streamed(d, numbered, piece, raw, validate, track)
@@ -409,12 +431,10 @@ class StdioProxy(Proxy):
                 if first is not None:
                     relay(d, first, validate)
                 if block is not None:
-                    if not validate and not pre[name] and not gates[name] and not post[name]:
-                        if single:
-                            track(block)
-                        else:
-                            for piece in block[:-1].split(b"\n"):
-                                track(piece)
+                    if (not validate and not pre[name] and not gates[name] and not post[name]
+                            and (single or len(block) <= FULL_TRACK_MAX)):
+                        if before is not None:
+                            before(block)  # (several lines: the tracker splits them, off this path)
                         d.submit(block, None, None)  # nobody looks at this direction: one write
                     elif single:
                         relay(d, block, validate)
@@ -427,13 +447,16 @@ class StdioProxy(Proxy):
                     streaming = self.begin_streamed(d)
                     if streaming is not None:
                         keep = bool(streaming[0])
-                        if not d.stream_write(bytes(buf)) and name == S2C:
+                        # (the line's start is this whole read, most often: write it, not a copy)
+                        if not d.stream_write(chunk if len(buf) == len(chunk) else bytes(buf)) and name == S2C:
                             break
         except OSError:
             pass
         rest = cutter.finish()
+        if pieces:
+            rest = b"".join([rest, *pieces])
         if streaming is not None and size:
-            rest = HeadTail(rest[:PEEK], (rest[-PEEK:] + tail)[-PEEK:], len(rest) + size)
+            rest = HeadTail(rest[:PEEK], (rest[-PEEK:] + tail[-PEEK:])[-PEEK:], len(rest) + size)
         if streaming is not None:
             # EOF (or the client went away) in the middle of a streamed line: end it.
             self.end_streamed(d, streaming, b"", rest, validate, track, eof=True)

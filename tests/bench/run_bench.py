@@ -93,7 +93,9 @@ def _otlp_receiver() -> str | None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--bench-dir", default=str(ROOT.parent / "shared" / "bench"))
+    ap.add_argument("--bench-dir", default=str(next((p for p in (ROOT.parent / "shared" / "bench",
+                                                                 ROOT.parent.parent / "shared" / "bench")
+                                                     if p.is_dir()), ROOT.parent / "shared" / "bench")))
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--workloads", default="seq,pipelined,1MiB",
                     help="comma-separated subset of seq,pipelined,1MiB (the table needs all three)")
@@ -109,6 +111,7 @@ def main() -> None:
         "floor_relay.py": ([sys.executable, str(bench / "floor_relay.py"), "--"], None),
         "raw_relay.py": ([sys.executable, str(bench / "raw_relay.py"), "--"], None),
         "omproxy stdio": ([*om, "--"], None),
+        "omproxy stdio --no-restart": ([*om, "--no-restart", "--"], None),
         "omproxy + seed-style hook": ([*om, "--hooks", "omproxy_tui.examples.method_counter:MethodCounter", "--"],
                                       None),
         "omproxy --inspect (no one attached)": ([*om, "--inspect-socket", sock, "--"], None),
@@ -128,8 +131,13 @@ def main() -> None:
         targets = {k: v for k, v in targets.items() if k in keep}
     results: dict = {name: {w: [] for w in workloads} for name in targets}
     for r in range(opts.rounds):
+        # Direct first; the others in turn, in reverse order every other round (no target always
+        # runs right after the same one).
+        order = [n for n in targets if n != "direct"]
+        order = ["direct", *(order if r % 2 == 0 else order[::-1])]
         for w, args in workloads.items():
-            for name, (prefix, attach) in targets.items():
+            for name in order:
+                prefix, attach = targets[name]
                 res = run(bench, prefix, args, attach)
                 results[name][w].append(res)
                 print(f"round {r + 1} {w:9s} {name:38s} p50={res['p50_us']:8.1f}us "
@@ -150,6 +158,16 @@ def main() -> None:
             if name.startswith("omproxy"):
                 mine = added(name, "1MiB", "p50_us")
                 print(f"  {name}: {mine:.0f} us ({'within' if mine <= bar else 'OVER'} the bar)")
+    if {"omproxy stdio", "omproxy stdio --no-restart"} <= set(targets):
+        # Issue 12: hot restart attached but never triggered must cost nothing measurable. The
+        # two runs of a round are next to each other: compare them directly, round by round.
+        for w in workloads:
+            on, off = results["omproxy stdio"][w], results["omproxy stdio --no-restart"][w]
+            diffs = sorted(a["p50_us"] - b["p50_us"] for a, b in zip(on, off))
+            cpu = sorted(a["cpu_proxy_us_per_req"] - b["cpu_proxy_us_per_req"] for a, b in zip(on, off))
+            print(f"hot restart attached vs --no-restart, {w}: p50 difference per round median {med(diffs):+.1f} us "
+                  f"(range {diffs[0]:+.1f} .. {diffs[-1]:+.1f}); cpu/req {med(cpu):+.1f} us "
+                  f"(range {cpu[0]:+.1f} .. {cpu[-1]:+.1f})")
     plain, otlp = "omproxy stdio", "omproxy --otlp (live receiver)"
     if "seq" in workloads and {plain, otlp} <= set(targets):
         # Issue 14's bar for --otlp: the plain relay's added p50 + 30 us, its CPU per request + 60 us.

@@ -4,7 +4,8 @@
 
 Requests (one JSON object a line) by method:
 
-- ``big`` (params ``half``, optional ``after``, ``idlast``: the id at the end): writes the first half of a reply line, then waits
+- ``big`` (params ``half``, optional ``after``, ``idlast``: the id at the end, ``broken``: a raw
+  control character in the text, so the line ends like JSON but is not): writes the first half of a reply line, then waits
   for the file DIR/go<id>, then writes the rest of the line (and ``after``, a line to write in the
   same write, if given).
 - ``banner``: writes the first half of a non-JSON line, waits for DIR/go<id>, writes its end and
@@ -53,7 +54,8 @@ def handle(line: bytes) -> None:
         wait_go(mid)
         after = params.get("after")
         end = b'"},"id":%s}\n' % json.dumps(mid).encode() if idlast else b'"}}\n'
-        write(b"b" * half + end + (json.dumps(after).encode() + b"\n" if after else b""))
+        broken = b"\x01" if params.get("broken") else b""
+        write(b"b" * half + broken + end + (json.dumps(after).encode() + b"\n" if after else b""))
     elif method == "banner":
         write(b"Loading the very important server " + b"." * 200_000)
         wait_go(mid)
