@@ -24,6 +24,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
+from omproxy_tui.protocol.ids import id_key  # noqa: F401 - re-exported
+
 __all__ = [
     "KINDS",
     "Record",
@@ -214,19 +216,7 @@ class Record:
 # ids
 
 
-def id_key(id: Any) -> tuple:
-    """A hashable key for a JSON-RPC id that keeps ``1``, ``"1"`` and ``1.0`` distinct.
-
-    JSON-RPC matches ids by value *and* type; Python would happily equate ``1 == 1.0`` and a
-    careless ``str()`` would equate ``1`` and ``"1"``. Floats go through ``repr`` so that NaN
-    (which ``json.loads`` accepts) is still equal to itself as a key.
-    """
-    t = type(id)
-    if t is int or t is str:
-        return (t.__name__, id)
-    if id is None:
-        return ("null", None)
-    return (t.__name__, repr(id))
+# id_key: one definition for the TUI and the proxy (protocol/ids.py), re-exported here.
 
 
 def id_text(id: Any) -> str:
