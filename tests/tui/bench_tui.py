@@ -115,6 +115,19 @@ async def bench_ingest(n: int) -> dict:
     return out
 
 
+async def bench_nav_only(n: int) -> dict:
+    """Only the navigation keys at ``n`` messages (``--only nav``): ingest, then the keys."""
+    frames = make_frames(n)
+    app = OmproxyApp([NullSource()])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        for k in range(0, n, 1000):
+            app.ingest(app.initial_sources[0], frames[k:k + 1000])
+        await pilot.pause()
+        del frames
+        return await bench_navigation(app)
+
+
 async def bench_navigation(app: OmproxyApp, rounds: int = 60) -> dict:
     """Key-to-paint (see keypaint.py) of the log's navigation keys at the app's current size,
     and of jumps (``move_cursor`` to a far row: what ``:`` seq, ``n`` next error or a click do).
@@ -566,11 +579,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--only", choices=["steer", "compose", "burst"], help="run only this part")
+    parser.add_argument("--only", choices=["steer", "compose", "burst", "nav"], help="run only this part")
     args = parser.parse_args()
     results = {}
     if args.only:
-        part = {"steer": bench_steer, "compose": bench_compose, "burst": bench_stats_burst}[args.only]
+        part = {"steer": bench_steer, "compose": bench_compose, "burst": bench_stats_burst,
+                "nav": lambda: bench_nav_only(args.n)}[args.only]
         results.update(asyncio.run(part()))
         for key, value in results.items():
             print(f"{key:<36}  {value:,.1f}" if isinstance(value, float) else f"{key:<36}  {value}")
