@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ class Source:
         self.proxy: dict[str, Any] = {}
         self.exit_code: int | None = None
         self._closed = False
+        #: set by the app: awaited between slices of reading, to let a key be handled first
+        #: (a short, bounded wait: the proxy buffers meanwhile)
+        self.turn: Callable[[], Awaitable[None]] | None = None
 
     async def run(self, emit: Emit) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -250,6 +253,8 @@ class SocketSource(Source):
                 # backlog) this loop would decode for as long as the proxy keeps ahead, and keys
                 # and repaints waited that long
                 await asyncio.sleep(0)
+                if self.turn is not None:
+                    await self.turn()
                 turn = clock()
             line = await reader.readline()
             if not line:

@@ -11,6 +11,7 @@ import gc
 import operator
 import re
 import os
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -66,8 +67,13 @@ GC_FREEZE_EVERY = 20_000
 
 #: Ingesting a burst: frames per ``ingest`` call, and seconds of ingest before the event loop
 #: gets a turn (see ``_drain_inbox``).
-INGEST_CHUNK = 500
+INGEST_CHUNK = 100
 INGEST_SLICE = 0.005
+#: Input first: after a key arrives, ingest waits until the screen has been painted with the
+#: key handled (see ``_hold_ingest``), but never longer than this (a key with nothing to paint).
+KEY_HOLD_MAX = 0.1
+#: What ``_drain_timer`` holds while ingest waits for a key's paint.
+_HELD = object()
 
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
 
@@ -247,6 +253,12 @@ class OmproxyApp(SteeringMixin, App[None]):
         #: batches of frames not ingested yet: [source, frames, how many are done] (see _frames)
         self._inbox: deque[list[Any]] = deque()
         self._drain_timer: Any = None
+        #: when the key that ingest waits for arrived (None: not waiting), the keys on their way
+        #: (ids of the Key events), and what reading waits on meanwhile
+        self._key_hold: float | None = None
+        self._keys_in_hand: set[int] = set()
+        self._hold_timer: Any = None
+        self._ingest_go: asyncio.Event | None = None
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
@@ -328,7 +340,45 @@ class OmproxyApp(SteeringMixin, App[None]):
                 return True
         return False
 
+    def post_message(self, message: Message) -> bool:
+        if (isinstance(message, events.Key) and not message.is_forwarded
+                and threading.get_ident() == self._thread_id):
+            # from the terminal: reading and ingest wait from now (not only once the key is
+            # reached in the queue: each turn of the event loop before that also waited behind them)
+            self._hold_ingest()
+            self._keys_in_hand.add(id(message))
+        return super().post_message(message)
+
     async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key):
+            await self._route_event(event)
+            return
+        key = id(event)
+        if not event.is_forwarded:
+            # A key goes to the focused widget, bubbles back here, and its binding runs then:
+            # it is on its way until it is back (or stopped on the way, see _key_reached).
+            self._hold_ingest()
+            self._keys_in_hand.add(key)
+            target = self.focused or self.screen
+            try:
+                await self._route_event(event)
+            finally:
+                if event.is_forwarded:
+                    target.call_later(self._key_reached, event)
+                else:
+                    self._keys_in_hand.discard(key)
+            return
+        try:
+            await self._route_event(event)
+        finally:
+            self._keys_in_hand.discard(key)
+
+    def _key_reached(self, event: events.Key) -> None:
+        """The focused widget has handled ``event``: if it stopped it, it does not come back."""
+        if event._stop_propagation:
+            self._keys_in_hand.discard(id(event))
+
+    async def _route_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
             target = self._type_into
             if target is not None and target is not _OPENING and self.focused is target:
@@ -457,6 +507,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             return
         self.model.attach(source.key, source.label, source=source, proxy=source.proxy, state=source.state)
         self._sessions_dirty = True
+        source.turn = self._reading_turn
         self.run_worker(self._run_source(source), group="sources", exit_on_error=False)
 
     async def _run_source(self, source: Source) -> None:
@@ -474,6 +525,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         """Wait for a new proxy at ``path``; it becomes a new session once it says hello."""
         nxt = SocketSource(path, reattach=True)
         nxt.key = f"{path}#{n}"
+        nxt.turn = self._reading_turn
         self._followers.append(nxt)
 
         def emit(frames: list[dict[str, Any]]) -> None:
@@ -508,6 +560,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         """Ingest from the inbox for at most :data:`INGEST_SLICE` seconds, then let the event loop
         run (keys, repaints) before the rest: a burst (a 50k-message burst, a backlog replay)
         arrives in batches of thousands of frames, and ingesting one took long enough to be felt."""
+        if self._key_hold is not None:
+            self._drain_timer = _HELD  # resumed by _release_ingest
+            return
         self._drain_timer = None
         inbox = self._inbox
         clock = time.perf_counter
@@ -530,6 +585,43 @@ class OmproxyApp(SteeringMixin, App[None]):
             # terminal's thread, the screen's update): not call_later, which only queues behind
             # the app's messages, nor a Textual timer (at least a millisecond of sleep each)
             self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
+
+    # ---- input first ---------------------------------------------------------------------
+
+    def _hold_ingest(self) -> None:
+        """A key arrived: ingest waits until the screen shows it handled. During a burst the
+        event loop is busy ingesting, and a key needs several turns of it (the key, its action,
+        the repaint); each turn waited behind a slice of ingest, and keys took 400-700 ms to show.
+        The inbox only grows meanwhile (nothing is lost, the order is kept); ingest catches up
+        between keys and after the burst."""
+        if self._key_hold is None:
+            self._key_hold = time.perf_counter()
+            self._hold_timer = asyncio.get_running_loop().call_later(KEY_HOLD_MAX, self._release_ingest)
+            if self._ingest_go is not None:
+                self._ingest_go.clear()
+
+    def _release_ingest(self) -> None:
+        self._key_hold = None
+        self._keys_in_hand.clear()  # (one stopped on the way, never seen back: not waited for again)
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if self._ingest_go is not None:
+            self._ingest_go.set()
+        if self._drain_timer is _HELD:
+            self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
+
+    async def _reading_turn(self) -> None:
+        """Sources read in slices; between them, reading waits while a key is on its way."""
+        if self._key_hold is not None:
+            if self._ingest_go is None:
+                self._ingest_go = asyncio.Event()
+            await self._ingest_go.wait()
+
+    def _display(self, screen: Any, renderable: Any) -> None:
+        super()._display(screen, renderable)
+        if renderable is not None and self._key_hold is not None and not self._keys_in_hand:
+            self._release_ingest()  # painted with the key handled: reading and ingest go on
 
     def _drain_next(self) -> None:
         if not self.is_running:  # the app is closing: nothing to show it on
