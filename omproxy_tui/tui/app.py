@@ -71,7 +71,7 @@ INGEST_CHUNK = 100
 INGEST_SLICE = 0.005
 #: Input first: after a key arrives, ingest waits until the screen has been painted with the
 #: key handled (see ``_hold_ingest``), but never longer than this (a key with nothing to paint).
-KEY_HOLD_MAX = 0.1
+KEY_HOLD_MAX = 0.25
 #: What ``_drain_timer`` holds while ingest waits for a key's paint.
 _HELD = object()
 

@@ -26,6 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from omproxy_tui.tui import actions
+from omproxy_tui.tui.widgets.scroll_size import set_virtual_size
 from omproxy_tui.tui.detail_doc import ADD, DEL, DIM, HUNK, JSON, NOTE, TITLE, Doc
 
 _highlighter = JSONHighlighter()
@@ -195,23 +196,8 @@ class DetailView(ScrollView, can_focus=True):
         self._starts = starts
         self.cursor = min(self.cursor, max(0, len(self._vis) - 1))
         self._render_head(width)
-        self._set_virtual_size(Size(width, len(self._head_strips) + total))
+        set_virtual_size(self, Size(width, len(self._head_strips) + total))
         self._changed()
-
-    def _set_virtual_size(self, size: Size) -> None:
-        """Set the scrollable size without a layout of the whole screen when the scrollbar
-        stays as it is (shown or hidden): the pane's own size is fixed, so only the scrollbar's
-        thumb and the rows change. A layout here cost a navigation key 6-9 ms (the screen was
-        laid out again for each record the pane showed)."""
-        if size == self.virtual_size:
-            return
-        height = self.container_size.height
-        if (not self.is_mounted or not height or self.styles.overflow_y != "auto"
-                or (size.height > height) != self.show_vertical_scrollbar):
-            self.virtual_size = size  # the scrollbar comes or goes: the width changes, lay out
-            return
-        self.set_reactive(DetailView.virtual_size, size)
-        self._scroll_update(size)  # the scrollbar's thumb, and the scroll offset kept in range
 
     def _render_head(self, width: int) -> None:
         if not self.is_mounted:

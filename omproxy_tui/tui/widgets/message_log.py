@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omproxy_tui.tui.widgets.scroll_size import set_virtual_size
 from omproxy_tui.core.markers import LogRows, Marker, Markers
 
 if TYPE_CHECKING:
@@ -263,11 +264,7 @@ class MessageLog(ScrollView, can_focus=True):
     def _update_virtual_size(self) -> None:
         size = Size(self.scrollable_content_region.width, self.row_count)
         if size != self.virtual_size:
-            self.virtual_size = size
-            # Scrollbars otherwise learn the new size only at the next layout pass, so a repaint
-            # in between (a busy machine, a screenshot) draws the thumb for the old row count.
-            if self.container_size:
-                self._scroll_update(size)
+            set_virtual_size(self, size)  # no layout of the screen for new rows (scroll_size.py)
 
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
         # Every layout of the screen (the detail pane changing height does one per selection)
