@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from fake_proxy import FakeProxy, message
 from pilot_wait import wait_for
+from textual import events
 from textual.widgets import DataTable
 
 from omproxy_tui.client.sources import SocketSource, Source
@@ -88,3 +89,25 @@ async def test_stats_update_changes_cells_in_place(sockdir):
             assert list(table.rows) == list(rows)
     finally:
         await fake.stop()
+
+
+async def test_a_key_goes_before_the_rest_of_a_burst_and_nothing_is_lost(monkeypatch):
+    # input first: from a key's arrival until the screen shows it handled, ingest waits (a
+    # burst's slices made each of the key's trips through the event loop wait behind them)
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)  # one chunk per turn of the loop
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)  # the cap must not end the wait here
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        app._frames(FramesReceived(source, requests(1, 1200)))
+        stored_at_action: list[int] = []
+        stats = app.action_stats
+        monkeypatch.setattr(app, "action_stats", lambda: (stored_at_action.append(len(app.store)), stats()))
+        before = len(app.store)
+        app.post_message(events.Key("s", "s"))  # as the terminal's driver posts a keypress
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        assert stored_at_action == [before]
+        await wait_for(pilot, lambda: len(app.store) == 1200)  # then ingest goes on
+        assert [r.seq for r in app.store] == list(range(1, 1201))
+        assert app._key_hold is None and not app._inbox
