@@ -174,6 +174,9 @@ class Restarter:
         self._entered = False  # our writer was called since it was interposed
         self._in_hand: bytes | None = None  # what our writer holds while a restart holds traffic
         self.last: dict | None = None  # the last restart's lifecycle info
+        #: threads answering what an old server left unanswered once its output is read (see
+        #: _answer_unanswered): the proxy delivers what they send before it exits
+        self.late: list[threading.Thread] = []
         proxy.restarter = self
         proxy.add_addon(self)
         if tool:
@@ -385,6 +388,26 @@ class Restarter:
                 d.broken = d.closed = False
                 d._failed_from = None
 
+    def _answer_unanswered(self, s2c_thread: threading.Thread | None, items: list, code: int, message: str) -> None:
+        """Answer the requests an old server left unanswered -- once everything it wrote has been
+        read. A client slow to read keeps the old server's reader blocked, with its last answers
+        still in the pipe; those requests are answered then, so each gets one answer, never its
+        real one and the error too. Only those still unanswered when its output ends get the error."""
+        if s2c_thread is None or not s2c_thread.is_alive():
+            self._answer(items, code, message)
+            return
+
+        def later() -> None:
+            s2c_thread.join()
+            px = self.proxy
+            px.outstanding.settle()
+            pending = px.outstanding.pending()
+            self._answer([(k, rid) for k, rid in items if k in pending], code, message)
+
+        t = threading.Thread(target=later, name="omproxy-restart-answer", daemon=True)
+        self.late = [x for x in self.late if x.is_alive()] + [t]
+        t.start()
+
     def _answer(self, items: list, code: int, message: str) -> None:
         for _, rid in items:
             if isinstance(rid, str) and rid.startswith(self._inject_prefix):
@@ -530,10 +553,10 @@ class Restarter:
         gen = self.generation
         px.report(f"restarting the server ({cause}), generation {gen}")
         px.call_hooks("_on_lifecycle", "restarting", {"cause": cause, "generation": gen, **({"files": files} if files else {})})
-        old = px.proc
+        old, old_s2c = px.proc, px._s2c_thread
         if old is not None:
             self._retire(old, old_pipe, over)
-            self._stop(old, px._s2c_thread)
+            self._stop(old, old_s2c)
         t_stopped = time.monotonic()
         left = [(k, rid) for k, rid in self._unanswered_by_old(over) if k not in listens]
         with self.cond:
@@ -541,8 +564,8 @@ class Restarter:
             self.listens = {}
             for k, _ in left:
                 self.list_ids.pop(k, None)
-        self._answer(left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) before it answered this "
-                                           "request; send it again")
+        self._answer_unanswered(old_s2c, left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) "
+                                                                "before it answered this request; send it again")
         self._stderr.clear()
         try:
             proc = px._spawn_server()
@@ -644,7 +667,8 @@ class Restarter:
             self.cond.notify_all()
         self._set_gate()
         self._revive_c2s()
-        self._answer(left, RESTARTED_CODE, f"omproxy: the server exited (code {code}) before it answered this request")
+        self._answer_unanswered(s2c_thread, left, RESTARTED_CODE,
+                                f"omproxy: the server exited (code {code}) before it answered this request")
         self.proxy.report(f"the server exited with code {code}; waiting for a change to restart it")
         return True
 

@@ -259,7 +259,10 @@ class StdioProxy(Proxy):
             if ended:
                 self.report(f"ended {len(ended)} process(es) the server left behind outside its process "
                             f"group: {' '.join(map(str, ended))}")
-        # Everything the server wrote reaches a client that is still reading, however slowly.
+        # Everything the server wrote reaches a client that is still reading, however slowly --
+        # and what a server replaced by a restart wrote, with the restart's answers for the rest.
+        for late in self.restarter.late if self.restarter is not None else ():
+            self._deliver(s2c, late)
         self._deliver(s2c, s2c_thread)
         if self.outstanding and not s2c.closed:
             self.report(f"the session ended with {self._unanswered()}")
