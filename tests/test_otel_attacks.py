@@ -26,3 +26,47 @@ def test_a_lone_surrogate_in_a_span_name_does_not_lose_the_batch():
     assert "tools/call fine" in names and "tools/call also fine" in names, names
     assert any(n.startswith("tools/call odd") for n in names), names
     assert b"could not export" not in r.stderr and b"dropped" not in r.stderr, r.stderr
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+
+
+def test_a_frozen_exporter_and_a_flood_of_large_answers_keep_the_proxy_memory_bounded():
+    """The exporter process is frozen (SIGSTOP), so the sink's thread blocks writing to it and the
+    addon's backlog is not drained. The server's answers (up to 1 MiB) are parsed before they are
+    forwarded; the backlog must not keep those parsed objects without counting their bytes: after
+    200 MB of answers the proxy's memory stays within its bounds, every request is answered, and the
+    drops are reported at exit."""
+    import os
+    import signal
+
+    from helpers import Session, pid_alive, wait_dead
+    from test_otel import _exporter_of
+
+    with Receiver() as receiver:
+        s = Session(["stdio", "--otlp", receiver.url], [*RAW_SERVER, "sized"],
+                    env=dict(os.environ, OMPROXY_OTLP_FLUSH_TIMEOUT="2"))
+        s.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}})
+        assert s.recv()["id"] == 0
+        exporter = _exporter_of(s.proc.pid)
+        os.kill(exporter, signal.SIGSTOP)
+        try:
+            name = "t" * 500  # ~1 KB of span each: far more than the exporter's pipe holds
+            for i in range(1, 2001):
+                s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": name}})
+                assert s.recv()["id"] == i
+            before = _rss_kib(s.proc.pid)
+            for i in range(2001, 2401):  # 400 answers of 500 KB each
+                s.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "x", "size": 500_000}})
+                assert s.recv(60)["id"] == i
+            grown = _rss_kib(s.proc.pid) - before
+            assert grown < 80_000, f"the proxy grew by {grown} KiB"  # the backlog's 16 MiB and change
+            assert s.close(timeout=30) == 0
+        finally:
+            if pid_alive(exporter):
+                os.kill(exporter, signal.SIGCONT)
+    line = next(x for x in s.stderr.decode().splitlines() if "spans were dropped" in x)
+    assert int(line.split("otlp: ")[1].split()[0]) > 0
+    wait_dead(exporter)

@@ -16,6 +16,7 @@ Modes:
   slow DELAY                 answer each request DELAY s after reading it (requests in turn)
   late DELAY                 read requests until EOF, then wait DELAY s and answer them all
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
+  sized                      answer each request with a result holding params.size bytes of 'x' (0 if none)
   stderr                     write lines to stderr, then behave like echo
   chatty                     a stderr line, then the reply, for every request
   closein                    answer one request, then close stdin (writes to it fail) and stay until the
@@ -134,6 +135,16 @@ def main(argv):
                 continue  # a notification
             out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
                       + b"x" * size + b'","got":' + str(len(line)).encode() + b"}}\n")
+            out.flush()
+        return 0
+    if mode == "sized":
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            if "id" not in msg:
+                continue
+            size = int((msg.get("params") or {}).get("size", 0))
+            out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
+                      + b"x" * size + b'"}}\n')
             out.flush()
         return 0
     if mode == "closein":
