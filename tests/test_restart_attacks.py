@@ -96,3 +96,59 @@ def test_answers_the_old_server_wrote_while_the_client_was_not_reading_are_not_a
     finally:
         s.proc.kill()
         s.proc.wait(10)
+
+
+# A server that answers like raw_server's echo, but hangs without answering anything once MARKER
+# exists (a restarted server stuck in its start-up); each start appends its pid to PIDS.
+_HANGS_ONCE_MARKED = r"""
+import json, os, sys, time
+marker, pids = sys.argv[1], sys.argv[2]
+with open(pids, "a") as f:
+    f.write(f"{os.getpid()}\n")
+if os.path.exists(marker):
+    time.sleep(3600)
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if "id" in msg and "method" in msg:
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"pid": os.getpid()}}) + "\n")
+        sys.stdout.flush()
+"""
+
+
+def test_sigterm_while_a_restarted_server_does_not_answer_its_handshake_stops_the_proxy():
+    """SIGTERM arrives while the new server has not answered the replayed initialize (with a long
+    --restart-timeout): the proxy stops now -- it does not wait out the handshake timeout -- and
+    leaves neither server behind."""
+    import sys
+
+    from helpers import pid_alive, wait_dead
+
+    d = short_tmpdir()
+    marker, pids = os.path.join(d, "hang"), os.path.join(d, "pids")
+    sock = os.path.join(d, "i.sock")
+    s = Session(["stdio", "--inspect-socket", sock, "--restart-timeout", "3600"],
+                [sys.executable, "-c", _HANGS_ONCE_MARKED, marker, pids])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+        assert s.recv(30)["id"] == 0
+        s.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        open(marker, "w").close()
+        assert ins.send("restart")["ok"]
+        ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") == "spawned"
+                  and f.get("generation") == 2)
+        ins.until(lambda f: f.get("type") == "message" and f.get("status") == "injected"
+                  and b'"initialize"' in f.get("raw", "").encode())
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "m"})  # held by the restart
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(60) is not None
+        with open(pids) as f:
+            started = [int(x) for x in f.read().split()]
+        assert len(started) == 2
+        wait_dead(*started)
+        ins.close()
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(10)
