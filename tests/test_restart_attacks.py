@@ -9,7 +9,7 @@ import queue
 import subprocess
 import threading
 
-from helpers import RAW_SERVER, Inspector, omproxy_cmd, ROOT, short_tmpdir, wait_until
+from helpers import RAW_SERVER, ROOT, Inspector, omproxy_cmd, pid_alive, short_tmpdir
 
 
 class Session:
@@ -121,7 +121,7 @@ def test_sigterm_while_a_restarted_server_does_not_answer_its_handshake_stops_th
     leaves neither server behind."""
     import sys
 
-    from helpers import pid_alive, wait_dead
+    from helpers import wait_dead
 
     d = short_tmpdir()
     marker, pids = os.path.join(d, "hang"), os.path.join(d, "pids")
@@ -152,3 +152,8 @@ def test_sigterm_while_a_restarted_server_does_not_answer_its_handshake_stops_th
         if s.proc.poll() is None:
             s.proc.kill()
             s.proc.wait(10)
+        if os.path.exists(pids):  # never leave a hung server behind, whatever failed
+            with open(pids) as f:
+                for pid in map(int, f.read().split()):
+                    if pid_alive(pid):
+                        os.kill(pid, signal.SIGKILL)

@@ -174,6 +174,9 @@ class Restarter:
         self._entered = False  # our writer was called since it was interposed
         self._in_hand: bytes | None = None  # what our writer holds while a restart holds traffic
         self.last: dict | None = None  # the last restart's lifecycle info
+        #: the proxy got a stop signal: a restart waiting for the new server's handshake gives up at
+        #: once (the signal is handled on the thread the restart runs on, only once it returns)
+        self.stopping = threading.Event()
         #: threads answering what an old server left unanswered once its output is read (see
         #: _answer_unanswered): the proxy delivers what they send before it exits
         self.late: list[threading.Thread] = []
@@ -732,6 +735,8 @@ class Restarter:
         deadline = time.monotonic() + self.handshake_timeout
         try:
             while not slot.event.wait(0.05):
+                if self.stopping.is_set():
+                    raise _Failed(f"the proxy is stopping; {what} was not answered")
                 if proc.poll() is not None:
                     raise _Failed(f"the new server exited with code {proc.returncode} before answering {what}")
                 if time.monotonic() > deadline:

@@ -89,8 +89,13 @@ class StdioProxy(Proxy):
         # Signals first: from here on SIGTERM/SIGINT/SIGHUP take the orderly path.
         previous = {}
         if threading.current_thread() is threading.main_thread():
+            def stop(signum, frame) -> None:
+                if self.restarter is not None:
+                    self.restarter.stopping.set()  # a restart in progress gives up (see Restarter._ask)
+                notify(f"signal:{signal.Signals(signum).name}")
+
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                previous[sig] = signal.signal(sig, lambda signum, frame: notify(f"signal:{signal.Signals(signum).name}"))
+                previous[sig] = signal.signal(sig, stop)
             if self.restarter is not None:  # hot restart (proxy/restart.py): SIGUSR1 restarts the server
                 previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda signum, frame: notify("restart:signal"))
         try:
