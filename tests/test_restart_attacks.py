@@ -9,7 +9,7 @@ import queue
 import subprocess
 import threading
 
-from helpers import RAW_SERVER, ROOT, Inspector, omproxy_cmd, pid_alive, short_tmpdir
+from helpers import RAW_SERVER, ROOT, Inspector, omproxy_cmd, pid_alive, short_tmpdir, wait_until
 
 
 class Session:
@@ -157,3 +157,84 @@ def test_sigterm_while_a_restarted_server_does_not_answer_its_handshake_stops_th
                 for pid in map(int, f.read().split()):
                     if pid_alive(pid):
                         os.kill(pid, signal.SIGKILL)
+
+
+# Answers each request a moment after reading it, saying which process answered and how many
+# requests it had read by then (so the order each server got them in shows); exits at once when
+# its stdin closes, leaving what it read and did not answer yet unanswered.
+_COUNTING = r"""
+import json, os, queue, sys, threading, time
+todo = queue.Queue()
+
+
+def answer():
+    n = 0
+    while True:
+        msg = todo.get()
+        n += 1
+        time.sleep(0.002)
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"pid": os.getpid(), "n": n}}) + "\n")
+        sys.stdout.flush()
+
+
+threading.Thread(target=answer, daemon=True).start()
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if "id" in msg and "method" in msg:
+        todo.put(msg)
+os._exit(0)  # stdin closed: what is not answered yet never will be
+"""
+
+
+def test_restarts_back_to_back_during_a_pipelined_burst_answer_every_request_once_in_order():
+    """Three SIGUSR1s fired into a burst of 300 pipelined requests, one right after the handshake:
+    every request gets exactly one answer -- from a server, or the -32011 restart error -- each
+    server got its requests in the order sent, and a later server only ever got later requests."""
+    import sys
+
+    s = Session(["stdio"], [sys.executable, "-c", _COUNTING])
+    try:
+        s.send({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+        first = s.recv(30)
+        assert first["id"] == "init"
+        s.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        os.kill(s.proc.pid, signal.SIGUSR1)  # before the tracker's twice-a-second parse caught up
+        for i in range(200):  # half of them during the restart
+            s.send({"jsonrpc": "2.0", "id": i, "method": "m"})
+        wait_until(lambda: s.stderr.count(b"server restarted") == 1, "the first restart", 60)
+        for i in range(200, 300):
+            s.send({"jsonrpc": "2.0", "id": i, "method": "m"})
+            if i == 220:
+                os.kill(s.proc.pid, signal.SIGUSR1)
+                wait_until(lambda: s.stderr.count(b"restarting the server") == 2, "the second restart", 60)
+                os.kill(s.proc.pid, signal.SIGUSR1)  # a third, right behind it
+        wait_until(lambda: s.stderr.count(b"server restarted") == 3, "three restarts", 60)
+        s.send({"jsonrpc": "2.0", "id": 300, "method": "m"})  # the last server serves the session
+        got: dict = {}
+        wait_until(lambda: (got.update({m["id"]: got.get(m["id"], []) + [m]} if (m := s.recv(60)) else None)
+                            or all(i in got for i in range(301))), "every request answered", 120)
+        assert "result" in got[300][0]
+        s.proc.stdin.close()
+        while line := s.lines.get(timeout=60):
+            m = json.loads(line)
+            got.setdefault(m.get("id"), []).append(m)
+        assert {k: v for k, v in got.items() if len(v) != 1} == {}
+        assert "init" not in got  # answered once, above (the replays' answers are swallowed)
+        by_pid: dict = {}
+        for i in range(300):
+            m = got[i][0]
+            if "error" in m:
+                assert m["error"]["code"] == -32011, m
+                continue
+            by_pid.setdefault(m["result"]["pid"], []).append((i, m["result"]["n"]))
+        spans = list(by_pid.values())
+        for seq in spans:
+            assert [n for _, n in seq] == sorted(n for _, n in seq)  # in the order sent
+            assert seq[0][1] >= 2  # each new server got the replayed initialize first
+        spans.sort(key=lambda seq: seq[0][0])
+        for a, b in zip(spans, spans[1:]):
+            assert a[-1][0] < b[0][0]  # a later server got only later requests
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(10)
