@@ -238,3 +238,42 @@ def test_restarts_back_to_back_during_a_pipelined_burst_answer_every_request_onc
         if s.proc.poll() is None:
             s.proc.kill()
             s.proc.wait(10)
+
+
+# Echoes like raw_server's echo; once MARKER exists, a start takes a moment first (a restarted
+# server that is slow to come up).
+_SLOW_START_ONCE_MARKED = r"""
+import json, os, sys, time
+if os.path.exists(sys.argv[1]):
+    time.sleep(1.0)
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if "id" in msg and "method" in msg:
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"pid": os.getpid()}}) + "\n")
+        sys.stdout.flush()
+"""
+
+
+def test_a_client_that_closes_its_stdin_mid_restart_ends_the_session_cleanly():
+    """The client closes its stdin while a restart is under way, nothing of its own waiting: the
+    restart completes (the closing does not reach the new server in the middle of its replayed
+    handshake), then the new server's stdin is closed, it exits by itself, and the proxy exits 0."""
+    import sys
+
+    d = short_tmpdir()
+    marker = os.path.join(d, "slow")
+    s = Session(["stdio"], [sys.executable, "-c", _SLOW_START_ONCE_MARKED, marker])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+        assert s.recv(30)["id"] == 0
+        s.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        open(marker, "w").close()
+        os.kill(s.proc.pid, signal.SIGUSR1)
+        wait_until(lambda: b"restarting the server" in s.stderr, "the restart", 60)
+        s.proc.stdin.close()
+        assert s.proc.wait(60) == 0, s.stderr
+        assert b"restart failed" not in s.stderr and b"server restarted" in s.stderr, s.stderr
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(10)
