@@ -171,6 +171,7 @@ class Restarter:
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._inject_prefix = f"omproxy-{os.getpid()}-"
         self._interposed = False  # our writer is the client -> server direction's (see _interpose)
+        self._close_after = False  # the client's input ended during a restart (see close_input)
         self._entered = False  # our writer was called since it was interposed
         self._in_hand: bytes | None = None  # what our writer holds while a restart holds traffic
         self.last: dict | None = None  # the last restart's lifecycle info
@@ -327,6 +328,21 @@ class Restarter:
         self._answer(requests_in(data), RESTARTED_CODE,
                      "omproxy: the server closed its input before this request reached it")
         return False
+
+    def close_input(self) -> bool:
+        """The client's input ended (the direction's closer): close the server's stdin. While a
+        restart is in progress that is the new server's, once its handshake was replayed and
+        what was held written (not self.proxy.proc's, whichever that is at the moment). False:
+        no restart happened yet -- the plain writer's server, the proxy closes it itself."""
+        with self.cond:
+            if self.state == HOLDING:
+                self._close_after = True
+                return True
+            pipe = self.pipe
+        if pipe is None:
+            return self._interposed  # no server runs (a failed restart): nothing to close
+        pipe.retire()
+        return True
 
     def _close_stdin_when(self, over: Any, proc: Any) -> None:
         """Close an old server's stdin once no write to it is going on (see _interpose)."""
@@ -597,8 +613,12 @@ class Restarter:
             self.pipe = pipe
             self.state = UP
             self._carrying = set()
+            close, self._close_after = self._close_after, False
             self.cond.notify_all()
-        self._revive_c2s()
+        if close:  # the client's input ended during the restart (see close_input)
+            pipe.retire()
+        else:
+            self._revive_c2s()
         self._set_gate()
         t_done = time.monotonic()
         downtime = (t_done - t0) * 1000
@@ -633,6 +653,7 @@ class Restarter:
                                 "It is retried on the next change or restart.")
             self._reack.clear()
             self._carrying = set()
+            self._close_after = False  # no server to close
             self.cond.notify_all()
         self._revive_c2s()
         self._set_gate()

@@ -194,6 +194,8 @@ class StdioProxy(Proxy):
         """Never blocks: with a write to a server that does not read in progress, the pipe is
         closed once that write ends (it fails when the server is killed)."""
         def close() -> None:
+            if self.restarter is not None and self.restarter.close_input():
+                return  # a restart in progress, or its server: closed its way
             try:
                 self.proc.stdin.close()
             except OSError:
