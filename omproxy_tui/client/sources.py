@@ -5,7 +5,8 @@ arriving within :data:`BATCH_INTERVAL` of each other go together), so a UI gets 
 batch, never one per frame. Besides the proxy's own frames (see :mod:`omproxy_tui.protocol.frames`)
 a source emits synthetic ``{"type": "connection", "state": ..., "detail": ..., "code": ...}``
 frames describing its own state: ``connecting``, ``live``, ``reconnecting``, ``ended``
-(``code`` = the server's exit code when known), ``loaded`` (a recording was read completely).
+(``code`` = the server's exit code when known), ``loading`` (a recording is being read; ``detail``
+says how far), ``loaded`` (a recording was read completely).
 
 No textual here: the proxy, scripts and tests can use these.
 """
@@ -289,11 +290,17 @@ class RecordingSource(Source):
     """Read a recording (see :mod:`omproxy_tui.protocol.recording`, the one reader of the format).
 
     Frames are emitted in chunks. Frames of exports carry a ``session`` key; the session model
-    keeps those sessions apart. When the file is read, a ``loaded`` connection frame says how many
-    lines were skipped and why (``detail``), or that the file held no frames at all.
+    keeps those sessions apart. While the file is read, each chunk ends with a ``loading``
+    connection frame saying how far (``detail``: "12% of 629 MB"); when it is read, a ``loaded``
+    one says how many lines were skipped and why (``detail``), or that the file held no frames.
+
+    A consumer that sets :attr:`acks` calls :meth:`applied` with the number of frames it has
+    applied, as it applies them; the source then stays at most one chunk ahead of it, so a big
+    file never queues up in front of the user's keys (without it, chunks are emitted as fast as
+    the file is read).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000, chunk_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, chunk: int = 5000, chunk_bytes: int = 8 * 1024 * 1024) -> None:
         super().__init__()
         self.path = str(path)
         self.key = self.path
@@ -303,10 +310,24 @@ class RecordingSource(Source):
         # offsets: the recording is the spool for its own message bodies (core/spool.py)
         self.reader = RecordingReader(self.path, offsets=True)
         self._messages = False
+        #: set by a consumer that calls applied() (see the class doc)
+        self.acks = False
+        # frames emitted, frames emitted before the latest chunk, frames the consumer applied
+        self._sent = 0
+        self._sent_before = 0
+        self._applied = 0
+        self._acked = asyncio.Event()
+        # bytes of the file read so far (the end of the last message line seen)
+        self._done = 0
 
     @property
     def bad_lines(self) -> int:
         return sum(self.reader.skipped.values())
+
+    def applied(self, n: int) -> None:
+        """The consumer applied ``n`` more of the emitted frames (see :attr:`acks`)."""
+        self._applied += n
+        self._acked.set()
 
     def _chunks(self):
         """Chunks of at most ``chunk`` frames or about ``chunk_bytes`` of message text: the file
@@ -322,6 +343,9 @@ class RecordingSource(Source):
                 self._messages = True
                 raw = frame.get("raw")
                 size += len(raw) if isinstance(raw, str) else 256
+                at = frame.get("_at")
+                if at:
+                    self._done = at[1] + at[2]
             batch.append(frame)
             if len(batch) >= self.chunk or size >= self.chunk_bytes:
                 yield batch
@@ -329,6 +353,10 @@ class RecordingSource(Source):
                 size = 0
         if batch:
             yield batch
+
+    def _progress(self, total: int) -> dict[str, Any]:
+        pct = min(99, self._done * 100 // total) if total else 0
+        return connection_frame("loading", f"{pct}% of {_mb(total)}")
 
     def _problem(self) -> str:
         """What is wrong with the file, in one line ("" when nothing is)."""
@@ -341,7 +369,16 @@ class RecordingSource(Source):
         return skipped
 
     async def run(self, emit: Emit) -> None:
-        emit([connection_frame("connecting", self.path)])
+        def send(batch: list[dict[str, Any]]) -> None:
+            self._sent_before = self._sent
+            self._sent += len(batch)
+            emit(batch)
+
+        send([connection_frame("connecting", self.path)])
+        try:
+            total = os.path.getsize(self.path)
+        except OSError:
+            total = 0
         chunks = self._chunks()
         done = object()
         first = True
@@ -350,10 +387,10 @@ class RecordingSource(Source):
                 batch = await asyncio.to_thread(next, chunks, done)
             except OSError as exc:
                 self.state = "ended"
-                emit([connection_frame("ended", f"cannot read {self.path}: {exc.strerror or exc}")])
+                send([connection_frame("ended", f"cannot read {self.path}: {exc.strerror or exc}")])
                 return
             if first and (batch is done or not any(f.get("type") == "hello" for f in batch)):
-                emit([{"type": "hello", "v": 1, "proxy": {"name": self.label, "transport": "recording",
+                send([{"type": "hello", "v": 1, "proxy": {"name": self.label, "transport": "recording",
                                                          "target": [self.path]}, "backlog": 0}])
             first = False
             if batch is done:
@@ -361,10 +398,20 @@ class RecordingSource(Source):
             if self._closed:
                 chunks.close()
                 return
-            emit(batch)
+            # the consumer is still applying an earlier chunk: wait (this one is read already,
+            # so reading and applying overlap, but nothing more piles up)
+            while self.acks and self._applied < self._sent and not self._closed:
+                self._acked.clear()
+                await self._acked.wait()
+            batch.append(self._progress(total))
+            send(batch)
             await asyncio.sleep(0)
         self.state = "loaded"
-        emit([connection_frame("loaded", self._problem())])
+        send([connection_frame("loaded", self._problem())])
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.0f} MB" if n >= 10**6 else f"{n / 1e3:.0f} kB"
 
 
 class ProxyWatcher:

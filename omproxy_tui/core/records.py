@@ -2,10 +2,11 @@
 
 Why this shape:
 
-* The proxy evaluates intercept filters on every line it relays, and the TUI keeps 100k+ of
-  these in memory, so a :class:`Record` is a ``__slots__`` dataclass of primitives. The parsed
-  JSON object is *not* kept: only ``raw`` (the exact line) is, and the detail pane re-parses the
-  few records a human actually looks at.
+* The proxy evaluates intercept filters on every line it relays, so a :class:`Record` is a
+  ``__slots__`` dataclass of primitives. The parsed JSON object is *not* kept: only ``raw`` (the
+  exact line) is, and the detail pane re-parses the few records a human actually looks at. (The
+  TUI's store copies records into columns, :mod:`omproxy_tui.core.table`, and hands out records
+  with the same attributes that read them there.)
 * Everything a filter, the log row or the stats table needs (kind, method, id, target, summary,
   error flags) is extracted once, in :func:`record_from_line`, from a single ``json.loads``.
 * Pairing fields (``pair``, ``latency``, ``pending``, ``cancelled``, and ``method``/``tool`` on
@@ -22,6 +23,8 @@ import json
 import operator
 from dataclasses import dataclass, field
 from typing import Any
+
+from omproxy_tui.protocol.ids import id_key  # noqa: F401 - re-exported
 
 __all__ = [
     "KINDS",
@@ -213,19 +216,7 @@ class Record:
 # ids
 
 
-def id_key(id: Any) -> tuple:
-    """A hashable key for a JSON-RPC id that keeps ``1``, ``"1"`` and ``1.0`` distinct.
-
-    JSON-RPC matches ids by value *and* type; Python would happily equate ``1 == 1.0`` and a
-    careless ``str()`` would equate ``1`` and ``"1"``. Floats go through ``repr`` so that NaN
-    (which ``json.loads`` accepts) is still equal to itself as a key.
-    """
-    t = type(id)
-    if t is int or t is str:
-        return (t.__name__, id)
-    if id is None:
-        return ("null", None)
-    return (t.__name__, repr(id))
+# id_key: one definition for the TUI and the proxy (protocol/ids.py), re-exported here.
 
 
 def id_text(id: Any) -> str:
@@ -614,7 +605,8 @@ def _batch_summary(parts: tuple) -> str:
 
 
 def _summarize(rec: Record) -> str:
-    """Build ``rec.summary`` by re-parsing ``rec.raw`` (called once, on first read)."""
+    """Build ``rec.summary`` by re-parsing ``rec.raw`` (called once, on first read; big lines
+    have theirs from the start, see :func:`_build_big`)."""
     if rec.kind == "batch" and rec.parts is not None:
         return _batch_summary(rec.parts)
     if rec.kind == "invalid":
@@ -641,20 +633,32 @@ def _batch_parts(items: list) -> tuple:
     return tuple(parts)
 
 
-def _build(raw: str, dir: str, session: str, seq: int, t: float, wall: float, index: int, size: int | None) -> Record:
+#: Lines at least this long get their summary built from the parse that builds the record: a
+#: store may move their body out of memory (a spool, or the recording it came from), and reading
+#: a big body back and parsing it again just to draw a log row would make scrolling stutter.
+SUMMARY_EAGER = 4096
+
+_PARSE = object()
+
+
+def _build(raw: str, dir: str, session: str, seq: int, t: float, wall: float, index: int, size: int | None,
+           obj: Any = _PARSE) -> Record:
     """The hot path shared by :func:`record_from_line` and :func:`record_from_frame`.
 
     It inlines :func:`classify` and :func:`_parse_element` for the common shapes (a test
     checks they agree): at 100k lines a second every function call and tuple shows up.
     Positional ``Record(...)`` on purpose too: keywords cost noticeably more for 28 fields.
+    ``obj`` is the parsed line when the caller has it (:func:`_build_big`).
     """
     if size is None:
         size = len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogatepass"))
-    try:
-        obj = parse_json(raw)
-    except (ValueError, RecursionError) as exc:
-        msg = f"invalid JSON: {exc}" if isinstance(exc, ValueError) else "invalid JSON: nested too deeply"
-        return Record(index, session, seq, t, wall, dir, raw, size, "invalid", None, None, None, None, msg)
+    if obj is _PARSE:
+        if size >= SUMMARY_EAGER:
+            return _build_big(raw, dir, session, seq, t, wall, index, size)
+        try:
+            obj = parse_json(raw)
+        except (ValueError, RecursionError) as exc:
+            return _invalid_json(raw, exc, dir, session, seq, t, wall, index, size)
     if type(obj) is dict:
         method = obj.get("method")
         if type(method) is str:
@@ -706,6 +710,29 @@ def _build(raw: str, dir: str, session: str, seq: int, t: float, wall: float, in
         kind == "request" and error is None,  # pending
         False, token, tool_error, ref,
     )  # fmt: skip
+
+
+def _invalid_json(raw: str, exc: Exception, dir: str, session: str, seq: int, t: float, wall: float, index: int,
+                  size: int) -> Record:
+    msg = f"invalid JSON: {exc}" if isinstance(exc, ValueError) else "invalid JSON: nested too deeply"
+    return Record(index, session, seq, t, wall, dir, raw, size, "invalid", None, None, None, None, msg)
+
+
+def _build_big(raw: str, dir: str, session: str, seq: int, t: float, wall: float, index: int, size: int) -> Record:
+    """:func:`_build` for a big line: the summary too, from the same parse (see SUMMARY_EAGER)."""
+    try:
+        obj = parse_json(raw)
+    except (ValueError, RecursionError) as exc:
+        return _invalid_json(raw, exc, dir, session, seq, t, wall, index, size)
+    rec = _build(raw, dir, session, seq, t, wall, index, size, obj)
+    kind = rec.kind
+    if kind != "batch" and kind != "invalid":  # (those two are summarised without the body)
+        # exactly what _summarize would build from the re-parsed body
+        method = rec.method
+        params = obj.get("params") if kind == "request" else None
+        tool = _target(method, params) if type(params) is dict else None
+        rec._summary = _summary_of(obj, kind, method, tool, classify(obj)[3], size <= _SMALL)
+    return rec
 
 
 def record_from_line(

@@ -40,6 +40,9 @@ LABEL_MAX = 24
 _get_dir = attrgetter("dir")
 _get_method = attrgetter("method")
 _get_tool = attrgetter("tool")
+_get_kind = attrgetter("kind")
+#: responses whose body names the server and protocol (Session.note_handshake)
+_HANDSHAKES = frozenset({"initialize", "server/discover"})
 
 
 @dataclass
@@ -194,6 +197,9 @@ class SessionModel:
         self._arrivals: deque[tuple[float, int]] = deque()
         #: a hook for the app: called with the store length every time records are added
         self.on_records: Callable[[int], None] | None = None
+        #: Called with the new view filter on a re-filter; returning True means it computes the
+        #: selection itself (off the UI thread) and calls :meth:`show_selection` when done.
+        self.refilter_elsewhere: Callable[[Any], bool] | None = None
 
     # ---- sessions ------------------------------------------------------------------------
 
@@ -297,7 +303,28 @@ class SessionModel:
             parts.append(filters.FSessionIs(self.session_scope))
         if self.filter_obj is not None:
             parts.append(self.filter_obj)
-        self.view.set_filter(None if not parts else parts[0] if len(parts) == 1 else filters.FAnd(parts))
+        f = None if not parts else parts[0] if len(parts) == 1 else filters.FAnd(parts)
+        hook = self.refilter_elsewhere
+        if hook is not None and hook(f):
+            return  # it will call show_selection() when done
+        # the old rows go first: at a million messages the two lists side by side were ~40 MB
+        # of the TUI's peak
+        self.view.indices = []
+        self.view.set_filter(f)
+
+    def show_selection(self, f: Any, indices: list[int], upto: int, changed: Any = ()) -> None:
+        """Make the view show filter ``f``, whose matches among the rows before ``upto`` are
+        ``indices`` (computed elsewhere, e.g. in a thread, while records kept arriving):
+        rows added since and older rows whose state changed since (``changed``) are checked
+        here, so the result is what :meth:`FilteredView.set_filter` would give now."""
+        view = self.view
+        if view.start:
+            indices = indices[bisect_left(indices, view.start):]
+        view.filter = f
+        view.indices = indices
+        view.version += 1  # rows replaced (what markers re-place on)
+        view._seen = upto
+        view.on_added(sorted(changed))
 
     # ---- ingest --------------------------------------------------------------------------
 
@@ -493,21 +520,33 @@ class SessionModel:
 
     def _account(self, session: Session, records: list[Any], start: int) -> None:
         """Counters, stats and the completion sets for ``records[start:]`` (one batch, one session)."""
-        new = records[start:]
-        self.stats.update_many(new)
-        n = len(new)
+        column = getattr(records, "column", None)
+        if column is None:  # a plain list of records (tests, scripts)
+            new = records[start:]
+            self.stats.update_many(new)
+            dirs, methods_, tools_, kinds = (list(map(g, new)) for g in (_get_dir, _get_method, _get_tool, _get_kind))
+            errors = sum(1 for r in new if r.is_error)
+        else:  # a store's RecordTable: whole columns at C speed
+            kinds, dirs, methods_, tools_ = (column(name, start) for name in ("kind", "dir", "method", "tool"))
+            errors = self.stats.update_rows(records, start, kinds, dirs, methods_, tools_)
+        n = len(dirs)
         session.messages += n
-        c2s = list(map(_get_dir, new)).count("c2s")
+        c2s = dirs.count("c2s")
         session.c2s += c2s
         session.s2c += n - c2s
-        session.errors += sum(1 for r in new if r.is_error)
-        methods = set(map(_get_method, new))
+        session.errors += errors
+        methods = set(methods_)
         methods.discard(None)
         self.methods_seen |= methods
-        tools = set(map(_get_tool, new))
+        tools = set(tools_)
         tools.discard(None)
         self.tools_seen |= tools
-        for rec in new:
-            if rec.kind == "response" and rec.pair is not None:
-                session.note_handshake(records[rec.pair].method, "response", rec.raw)
-
+        if "response" in kinds and not _HANDSHAKES.isdisjoint(methods):
+            # (a paired response carries its request's method: only those can be handshakes)
+            for i, kind, method in zip(range(start, start + n), kinds, methods_):
+                if kind == "response" and method in _HANDSHAKES:
+                    rec = records[i]
+                    if rec.pair is not None:
+                        method = records[rec.pair].method
+                        if method in _HANDSHAKES:  # (the body is read only for these)
+                            session.note_handshake(method, "response", rec.raw)

@@ -6,10 +6,9 @@ Why it works the way it does:
   status, summary) is small and stays in memory; the body (``Record.raw``) is what grows without
   bound (a day of 1 MB screenshots). A :class:`~omproxy_tui.core.store.Store` over its budget
   moves the oldest bodies here.
-* Nothing else has to know: a spooled record's class is switched to a subclass of
-  :class:`~omproxy_tui.core.records.Record` (same memory layout, no extra slot) whose ``raw`` is
-  a property reading the body back, while the ``raw`` slot holds a single int (``offset << 32 |
-  length``). Plain in-memory records keep the plain slot, so the hot paths pay nothing.
+* Nothing else has to know: the store's ``raw`` column (:mod:`omproxy_tui.core.table`) holds
+  either the body or an int saying where it is (``spool number << SPOOL_SHIFT | offset << 32 |
+  length``), and a record's ``raw`` reads it back from here when it is an int.
 * Two kinds of spool: :class:`BodySpool`, a private file of UTF-8 bodies written by us (``0600``,
   in the user's cache dir, unlinked right after it is created so even a killed TUI leaves nothing
   behind), and :class:`FileSpool`, a recording opened with ``--open``: the file itself, offsets
@@ -31,18 +30,23 @@ import re
 import threading
 import weakref
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from omproxy_tui.core.records import Record
+from omproxy_tui.core.table import SPOOL_SHIFT
 
 __all__ = [
     "DEFAULT_MAX_MEMORY",
     "BodySpool",
+    "Cancelled",
     "FileSpool",
+    "any_spooled",
     "is_spooled",
+    "note_spooled",
     "parse_size",
     "search",
+    "searching",
     "set_default_max_memory",
     "default_max_memory",
     "spool_dir",
@@ -59,12 +63,35 @@ _default_max = DEFAULT_MAX_MEMORY
 _any_spooled = False
 
 #: Called as ``progress_hook(done_bytes, total_bytes)`` while a raw-text filter searches spooled
-#: bodies (a UI sets it to show progress; None: nobody listens).
+#: bodies (a UI sets it to show progress; None: nobody listens). :func:`searching` sets one for
+#: the searches of one thread only.
 progress_hook: Callable[[int, int], None] | None = None
 
-_RAW = Record.raw  # the slot descriptor of the plain class
-_raw_get = _RAW.__get__
-_raw_set = _RAW.__set__
+_local = threading.local()
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop a search (a newer filter replaced it)."""
+
+
+@contextmanager
+def searching(progress: Callable[[int, int], None]) -> Iterator[None]:
+    """Within this block, raw-text searches of spooled bodies *in this thread* report to
+    ``progress(done_bytes, total_bytes)`` after each block read; it may raise
+    :class:`Cancelled` to stop the search (the exception propagates to the caller)."""
+    before = getattr(_local, "hook", None)
+    _local.hook = progress
+    try:
+        yield
+    finally:
+        _local.hook = before
+
+
+def any_spooled() -> bool:
+    """Whether any store has moved a body out of memory (else no search reads a file)."""
+    return _any_spooled
+
+_TOKEN_MASK = (1 << SPOOL_SHIFT) - 1
 
 
 def set_default_max_memory(n: int) -> None:
@@ -112,41 +139,26 @@ def spool_dir() -> str:
     return tempfile.gettempdir()
 
 
-def is_spooled(rec: Record) -> bool:
+def is_spooled(rec: Any) -> bool:
     """The record's body lives in a spool (not in memory)."""
-    return type(rec) is not Record and type(_raw_get(rec)) is int
+    table = getattr(type(rec), "table", None)
+    return table is not None and type(table.raw[rec]) is int
+
+
+def note_spooled() -> None:
+    """A store spooled a body: raw-text filters must look for spooled ones from now on."""
+    global _any_spooled
+    _any_spooled = True
 
 
 class _Spool:
-    """What both spools share: the record subclass, a one-entry read cache, search."""
+    """What both spools share: a one-entry read cache, search."""
 
-    #: the subclass spooled records of this spool become
-    cls: type
     path: str
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: tuple[int, str] | None = None
-        spool = self
-
-        def raw(rec: Record, _get=_raw_get, _body=self.body) -> str:
-            v = _get(rec)
-            return v if type(v) is str else _body(v)
-
-        def set_raw(rec: Record, value: str, _set=_raw_set) -> None:
-            _set(rec, value)
-
-        self.cls = type("SpooledRecord", (Record,), {
-            "__slots__": (), "__module__": __name__, "raw": property(raw, set_raw), "spool": spool,
-            "__doc__": "A Record whose body is read back from its spool (see omproxy_tui.core.spool).",
-        })
-
-    def spool(self, rec: Record, token: int) -> None:
-        """Make ``rec`` read its body from this spool at ``token`` (its memory copy is dropped)."""
-        global _any_spooled
-        _any_spooled = True
-        rec.__class__ = self.cls
-        _raw_set(rec, token)
 
     def body(self, token: int) -> str:
         last = self._last
@@ -450,25 +462,29 @@ def required_literal(pattern: str, flags: int = 0) -> str | None:
     return text
 
 
-def search(records: Sequence[Record], rows: Sequence[int], test: Callable[[str], bool],
+def search(records: Any, rows: Sequence[int], test: Callable[[str], bool],
            literal: str | None = None, caseless: bool = False,
            progress: Callable[[int, int], None] | None = None) -> list[int] | None:
     """The ``rows`` whose body passes ``test``, searching spooled bodies block-wise (see
     :meth:`_Spool.search`), or None when none of them is spooled (the caller's in-memory path
-    is then the fast one)."""
+    is then the fast one). ``records`` is a store's :class:`~omproxy_tui.core.table.RecordTable`
+    (anything else has nothing spooled)."""
     if not _any_spooled:
         return None
-    recs = list(map(records.__getitem__, rows)) if not isinstance(rows, range) else records[rows.start : rows.stop]
-    if all(type(r) is Record for r in recs):
+    raw = getattr(records, "raw", None)
+    spools = getattr(records, "spools", None)
+    if type(raw) is not list or not spools:
+        return None
+    vals = raw[rows.start : rows.stop] if isinstance(rows, range) else list(map(raw.__getitem__, rows))
+    if int not in set(map(type, vals)):
         return None
     if progress is None:
-        progress = progress_hook
-    by_spool: dict[Any, list[tuple[int, int]]] = {}
+        progress = getattr(_local, "hook", None) or progress_hook
+    by_spool: dict[int, list[tuple[int, int]]] = {}
     hits: list[int] = []
-    for row, rec in zip(rows, recs):
-        v = _raw_get(rec)
+    for row, v in zip(rows, vals):
         if type(v) is int:
-            by_spool.setdefault(type(rec).spool, []).append((row, v))
+            by_spool.setdefault(v >> SPOOL_SHIFT, []).append((row, v & _TOKEN_MASK))
         elif literal is None or literal in (v.lower() if caseless else v) or (caseless and not v.isascii()):
             # (the literal is a cheap first check of bodies still in memory too; a regex with
             # IGNORECASE costs ~15x a lower() + find on a MB)
@@ -482,9 +498,9 @@ def search(records: Sequence[Record], rows: Sequence[int], test: Callable[[str],
             progress(base[0] + done, total)
     else:
         step = None
-    for spool, entries in by_spool.items():
+    for no, entries in by_spool.items():
         entries.sort(key=lambda e: e[1] >> 32)
-        hits += spool.search(entries, test, literal, caseless, step)
+        hits += spools[no].search(entries, test, literal, caseless, step)
         if progress is not None:
             base[0] += sum(t & 0xFFFFFFFF for _, t in entries)
     hits.sort()

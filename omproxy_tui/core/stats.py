@@ -15,7 +15,9 @@ their request's method; orphan responses under ``"(unpaired)"``, invalid lines u
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
+from typing import Any
 
 from omproxy_tui.core.records import Record
 
@@ -70,10 +72,47 @@ class _Acc:
         self.count = 0
         self.errors = 0
         self.pending: set[int] = set()
-        self.lat: list[float] = []
+        self.lat = _Latencies("d")
         self.sorted = True
         self.bytes_in = 0
         self.bytes_out = 0
+
+
+class _Latencies(array):
+    """Latencies in ms as doubles, 8 bytes each (a list of floats costs 32: 15 MB at 1M
+    messages), used like the list they replace: ``sort()``, slices of the same kind."""
+
+    __slots__ = ()
+
+    def sort(self) -> None:
+        self[:] = array("d", sorted(self))
+
+    def __getitem__(self, i: Any) -> Any:
+        v = array.__getitem__(self, i)
+        return _Latencies("d", v) if type(i) is slice else v
+
+
+_last = array.__getitem__
+
+
+class _IndexSet:
+    """A set of store indices, one byte each (a set of ints costs ~70 bytes an entry, and every
+    record of a long session is in it)."""
+
+    __slots__ = ("bits",)
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+
+    def __contains__(self, i: int) -> bool:
+        bits = self.bits
+        return i < len(bits) and bits[i] != 0
+
+    def add(self, i: int) -> None:
+        bits = self.bits
+        if i >= len(bits):
+            bits.extend(bytes(i + 1 - len(bits) + len(bits) // 2 + 1024))
+        bits[i] = 1
 
 
 class Stats:
@@ -81,7 +120,7 @@ class Stats:
 
     def __init__(self) -> None:
         self._acc: dict[str, _Acc] = {}
-        self._seen: set[int] = set()
+        self._seen = _IndexSet()
         # responses counted under "(unpaired)": moved to their method if their request turns
         # up later (a response recorded before its request, see Store)
         self._unpaired: set[int] = set()
@@ -145,6 +184,7 @@ class Stats:
         """:meth:`update` for each of ``records`` (a batch of new ones, typically): the same
         result, with the common request/response/notification cases inlined."""
         seen = self._seen
+        bits = seen.bits
         ticks = self._ticks
         tget = ticks.get
         accs_of = self._accs
@@ -154,7 +194,7 @@ class Stats:
         for rec in records:
             kind = rec.kind
             idx = rec.index
-            if idx in seen or kind == "batch" or kind == "invalid":
+            if (idx < len(bits) and bits[idx]) or kind == "batch" or kind == "invalid":
                 update(rec)
                 continue
             seen.add(idx)
@@ -208,6 +248,95 @@ class Stats:
         self.errors += errors
         self.bytes_in += bytes_in
         self.bytes_out += bytes_out
+
+    def update_rows(self, table: Any, start: int, kinds: list, dirs: list, methods: list, tools: list) -> int:
+        """:meth:`update_many` for the rows of a store's
+        :class:`~omproxy_tui.core.table.RecordTable` from ``start`` on, reading whole columns
+        (a record's attributes are property calls there; a column is one C-level slice).
+        ``kinds``, ``dirs``, ``methods`` and ``tools`` are those rows' columns (the caller has
+        them already). Returns how many of the rows are errors (:attr:`Record.is_error`)."""
+        n = len(table)
+        if start >= n:
+            return 0
+        from omproxy_tui.core.table import LATENCY, NF, NI, PAIR, PENDING, SIZE, TOOL_ERROR, WALL
+
+        seen = self._seen
+        bits = seen.bits
+        ticks = self._ticks
+        tget = ticks.get
+        accs_of = self._accs
+        pending_keys = self._pending_keys
+        update = self.update
+        errs = table.error
+        messages = errors = bytes_in = bytes_out = 0
+        new_errors = 0
+        ints = table.ints
+        floats = table.floats
+        rows = zip(
+            range(start, n), kinds, floats[start * NF + WALL : n * NF : NF], ints[start * NI + SIZE : n * NI : NI],
+            dirs, methods, tools, ints[start * NI + PAIR : n * NI : NI], floats[start * NF + LATENCY : n * NF : NF],
+            table.flags[start:n],
+        )  # fmt: skip
+        for idx, kind, wall, size, dir, method, tool, pair, latency, flags in rows:
+            if (idx < len(bits) and bits[idx]) or kind == "batch" or kind == "invalid" or wall != wall or size < 0:
+                # (batches, invalid lines, and values kept in the table's side dicts)
+                rec = table[idx]
+                update(rec)
+                if rec.is_error:
+                    new_errors += 1
+                continue
+            seen.add(idx)
+            messages += 1
+            tick = int(wall * _TICKS_PER_S)
+            ticks[tick] = tget(tick, 0) + 1
+            inbound = dir == "c2s"
+            if inbound:
+                bytes_in += size
+            else:
+                bytes_out += size
+            # = rec.is_error here (no batches)
+            is_error = kind == "error" or flags & TOOL_ERROR or (errs and idx in errs)
+            if is_error:
+                errors += 1
+            counted = kind == "request" or kind == "notification"
+            if method is None:
+                method = UNPAIRED
+                if not counted:
+                    self._unpaired.add(idx)
+            accs = accs_of(method, tool)
+            if counted or pair < 0:
+                latency = None
+            for a in accs:
+                if counted:
+                    a.count += 1
+                if is_error:
+                    a.errors += 1
+                if inbound:
+                    a.bytes_in += size
+                else:
+                    a.bytes_out += size
+                if latency is not None:
+                    lat = a.lat
+                    ms = latency * 1000.0
+                    if lat and ms < _last(lat, -1):  # (the C getter: no slice check)
+                        a.sorted = False
+                    lat.append(ms)
+            # in-flight, as in update()
+            if kind == "request":
+                if flags & PENDING:
+                    pending_keys[idx] = accs
+                    for a in accs:
+                        a.pending.add(idx)
+            elif not counted and pair >= 0:
+                paccs = pending_keys.pop(pair, None)
+                if paccs:
+                    for a in paccs:
+                        a.pending.discard(pair)
+        self.messages += messages
+        self.errors += errors
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
+        return errors + new_errors
 
     def _first(self, rec: Record, kind: str) -> None:
         self.messages += 1

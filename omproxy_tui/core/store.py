@@ -43,9 +43,11 @@ and per direction):
 Memory: bodies (``raw``) count against a budget (``max_memory``, default
 :func:`~omproxy_tui.core.spool.default_max_memory`, 256 MiB; ``omproxy-tui --max-memory``). Past
 it the oldest bodies move to a spool file (:mod:`omproxy_tui.core.spool`) and are read back when
-something reads ``record.raw``; the rest of every record stays in memory. Records of a recording
-(frames carrying ``_at``, see :class:`~omproxy_tui.protocol.recording.RecordingReader`) are
-spooled by pointing into the recording itself: nothing is written.
+something reads ``record.raw``; the rest of every record stays in memory, column-wise (a
+:class:`~omproxy_tui.core.table.RecordTable`: ~90 bytes a message instead of a ~560-byte record
+object with its numbers). Records of a recording (frames carrying ``_at``, see
+:class:`~omproxy_tui.protocol.recording.RecordingReader`) are spooled by pointing into the
+recording itself: nothing is written.
 
 Held messages: ``resolved`` frames update the held record (``held`` False, ``status``
 ``relayed``/``dropped``/``edited``); see :meth:`Store.resolve`.
@@ -53,12 +55,16 @@ Held messages: ``resolved`` frames update the held record (``held`` False, ``sta
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
 from omproxy_tui.core import spool as _spool
-from omproxy_tui.core.records import Record, id_key, record_from_frame
+from omproxy_tui.core.records import SUMMARY_EAGER, Record, id_key, record_from_frame
+from omproxy_tui.core.table import (
+    DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL, RecordTable, StoredRecord,
+)
 
 __all__ = ["Store"]
 
@@ -73,8 +79,7 @@ _BODY_OVERHEAD = 49
 _LOCATED_OVERHEAD = 100
 #: Bodies at least this long get their summary built before they are spooled (reading a big
 #: body back to draw a log row would make scrolling stutter); small ones build it on demand.
-_SUMMARY_FIRST = 4096
-_raw_slot = Record.raw.__get__
+_SUMMARY_FIRST = SUMMARY_EAGER
 
 #: ``resolved.action`` -> the held record's new ``status``.
 _RESOLVED_STATUS = {"released": "relayed", "dropped": "dropped", "edited": "edited"}
@@ -83,9 +88,12 @@ _RESOLVED_STATUS = {"released": "relayed", "dropped": "dropped", "edited": "edit
 class Store:
     """All records of all sessions, in arrival order; ``store[i].index == i``.
 
-    Only the owner (the TUI's app, a test) mutates it, through :meth:`add` / :meth:`add_frame` /
-    :meth:`resolve`; each returns the indices whose display changed so views and stats can
-    update incrementally.
+    Records live column-wise in :attr:`records` (a :class:`~omproxy_tui.core.table.RecordTable`):
+    ``store[i]`` is a record made on demand that reads and writes them. Only the owner (the TUI's
+    app, a test) mutates the store, through :meth:`add` / :meth:`add_frame` / :meth:`resolve`;
+    each returns the indices whose display changed so views and stats can update incrementally.
+    A record passed to :meth:`add` is copied in (its ``index`` is set): read the store's record
+    afterwards, the one passed in does not follow its pairing.
     """
 
     __slots__ = (
@@ -107,16 +115,16 @@ class Store:
         "_body_spool",
         "_located",
         "_files",
-        "_names",
     )
 
     def __init__(self, max_memory: int | None = None) -> None:
-        #: The records; read freely, never mutate (use :meth:`add`).
-        self.records: list[Record] = []
-        self._by_session: dict[str, list[int]] = {}
+        #: The records (a list whose records read the table's columns); read freely, never mutate.
+        self.records: RecordTable = RecordTable()
+        # session -> indices of its records, in order (an array: 8 bytes a record)
+        self._by_session: dict[str, array] = {}
         # one-entry cache: consecutive records almost always come from the same session
         self._last_session: str | None = None
-        self._last_list: list[int] = []
+        self._last_list: array = array("q")
         # _pkey(session, requester_dir, id) -> index of the request (or batch) awaiting an answer
         self._pending: dict[tuple, int] = {}
         # _pkey(session, requester_dir, token) -> index of the request that carries the token
@@ -139,23 +147,21 @@ class Store:
         # records below this index have had their body spooled already (oldest first)
         self._evict_at = 0
         self._body_spool: _spool.BodySpool | None = None
-        # index -> (FileSpool, token): where a recorded record's line is, until it is spooled
-        self._located: dict[int, tuple] = {}
-        # recording path -> its FileSpool (opened once per store)
-        self._files: dict[str, _spool.FileSpool] = {}
-        # one str object per distinct method / target name: every parsed line makes its own
-        # copy of "tools/call", ~50 bytes a record that a long session does not need to keep
-        self._names: dict[str, str] = {}
+        # index -> spooled raw value (spool number << SPOOL_SHIFT | token): where a recorded
+        # record's line is, until its body is dropped from memory
+        self._located: dict[int, int] = {}
+        # recording path -> its spool number in the table (opened once per store)
+        self._files: dict[str, int] = {}
 
     # ---- container protocol ---------------------------------------------------------------
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> Record:
+    def __getitem__(self, index: int) -> StoredRecord:
         return self.records[index]
 
-    def __iter__(self) -> Iterator[Record]:
+    def __iter__(self) -> Iterator[StoredRecord]:
         return iter(self.records)
 
     @property
@@ -171,34 +177,37 @@ class Store:
     def last_seq(self, session: str) -> int:
         """``seq`` of the session's most recent record (0 when none)."""
         lst = self._by_session.get(session)
-        return self.records[lst[-1]].seq if lst else 0
+        return self.records.seq_of(lst[-1]) if lst else 0
 
-    def indices_for(self, session: str) -> list[int]:
-        """Indices of a session's records in order (the live list: do not mutate)."""
-        return self._by_session.get(session, [])
+    def indices_for(self, session: str) -> array:
+        """Indices of a session's records in order (the live sequence: do not mutate)."""
+        return self._by_session.get(session, array("q"))
 
-    def messages(self, session: str | None = None) -> list[Record]:
+    def messages(self, session: str | None = None) -> list[StoredRecord]:
         """Records of one session (or all), in arrival order."""
-        if session is None:
-            return list(self.records)
         recs = self.records
-        return [recs[i] for i in self._by_session.get(session, ())]
+        if session is None:
+            return list(recs)
+        return list(map(recs.__getitem__, self._by_session.get(session, ())))
 
-    def pending_records(self) -> list[Record]:
+    def pending_records(self) -> list[StoredRecord]:
         """Requests still awaiting an answer, oldest first."""
-        return [r for r in self.records if r.pending] if self._npending else []
+        if not self._npending:
+            return []
+        recs = self.records
+        return [recs[i] for i, f in enumerate(recs.flags) if f & PENDING]
 
     def find_seq(self, session: str, seq: int) -> int | None:
         """Index of the record with this ``seq`` in ``session``, or None."""
         lst = self._by_session.get(session)
         if not lst:
             return None
-        recs = self.records
-        pos = bisect_left(lst, seq, key=lambda i: recs[i].seq)
-        if pos < len(lst) and recs[lst[pos]].seq == seq:
+        seq_of = self.records.seq_of
+        pos = bisect_left(lst, seq, key=seq_of)
+        if pos < len(lst) and seq_of(lst[pos]) == seq:
             return lst[pos]
         for i in lst:  # seqs out of order (merged captures): fall back to a scan
-            if recs[i].seq == seq:
+            if seq_of(i) == seq:
                 return i
         return None
 
@@ -212,37 +221,47 @@ class Store:
             at = frame.pop("_at", None)
             rec = record_from_frame(frame, session, len(self.records))
             if at is not None:
-                self._locate(rec, at)
+                loc = self._locate(at)
+                if loc is not None and rec._summary is not None and type(rec.raw) is str:
+                    # A big body of a recording (its summary was built with the record, see
+                    # records.SUMMARY_EAGER) is read from the file from the start: opening a
+                    # recording of 1 MB results never holds their bodies.
+                    self._located.pop(len(self.records), None)
+                    self.body_bytes -= _LOCATED_OVERHEAD
+                    rec.raw = loc  # type: ignore[assignment] - the raw column's spooled form
+                    _spool.note_spooled()
             return self.add(rec)
         if ftype == "resolved":
             return self.resolve(session, frame.get("of"), frame.get("action", "released"))
         return []
 
     def add(self, record: Record) -> list[int]:
-        """Append ``record`` (its ``index`` is set), pair it, and return the indices whose
-        display changed: the new record first, then any earlier record it updated."""
+        """Append ``record`` (copied into the table; its ``index`` is set), pair it, and return
+        the indices whose display changed: the new record first, then any earlier record it
+        updated."""
         # Hot path (every message): the common request/response cases are inlined.
         records = self.records
         idx = len(records)
         record.index = idx
-        records.append(record)
-        self.body_bytes += len(record.raw) + _BODY_OVERHEAD
+        raw = record.raw  # (an int: already spooled, see add_frame)
+        session = record.session
+        try:
+            records.add(record)
+        except (TypeError, ValueError, OverflowError):
+            # a value no column can hold (an unhashable session, a latency that is no
+            # number): the table is put back as it was and the caller skips the frame
+            records.truncate(idx)
+            raise
+        if type(raw) is str:
+            self.body_bytes += len(raw) + _BODY_OVERHEAD
         if self.body_bytes > self.max_memory:
             self._evict()
-        names = self._names
-        name = record.method
-        if name is not None:
-            record.method = names.get(name) or self._name(name)
-            name = record.tool
-            if name is not None:
-                record.tool = names.get(name) or self._name(name)
-        session = record.session
         if session is self._last_session or session == self._last_session:
             self._last_list.append(idx)
         else:
             lst = self._by_session.get(session)
             if lst is None:
-                lst = self._by_session[session] = []
+                lst = self._by_session[session] = array("q")
             lst.append(idx)
             self._last_session = session
             self._last_list = lst
@@ -257,8 +276,8 @@ class Store:
                 key = (session, record.dir, t, id if t is int or t is str else repr(id))
                 if self._early:
                     early = self._early.pop(key, None)
-                    if early is not None and record.t - records[early].t <= EARLY_WINDOW:
-                        return self._pair_early(record, early)
+                    if early is not None and record.t - records.t_of(early) <= EARLY_WINDOW:
+                        return self._pair_early(records[idx], early)
                 self._npending += 1
                 old = self._pending.get(key)
                 self._pending[key] = idx
@@ -278,41 +297,48 @@ class Store:
             if ridx is None:
                 self._wait_for_request(key, idx)
                 return [idx]
-            req = records[ridx]
-            if req.kind == "request":
-                # plain pairing, inline
-                latency = record.t - req.t
-                record.pair = ridx
-                record.latency = latency
-                record.method = req.method
-                record.tool = req.tool
-                req.pair = idx
-                req.latency = latency
-                if req.pending:
-                    req.pending = False
+            codes = records.codes
+            r0 = ridx * NC
+            if codes[r0 + KIND] == records.kind.index.get("request"):
+                # plain pairing, inline and column-wise
+                latency = record.t - records.t_of(ridx)
+                ints = records.ints
+                floats = records.floats
+                ints[idx * NI + PAIR] = ridx
+                ints[ridx * NI + PAIR] = idx
+                floats[idx * NF + LATENCY] = latency
+                floats[ridx * NF + LATENCY] = latency
+                i0 = idx * NC
+                codes[i0 + METHOD] = codes[r0 + METHOD]
+                codes[i0 + TOOL] = codes[r0 + TOOL]
+                flags = records.flags
+                if flags[ridx] & PENDING:
+                    flags[ridx] &= ~PENDING & 0xFF
                     self._npending -= 1
-                if req.progress_token is not None:
-                    tkey = _pkey(session, req.dir, req.progress_token)
+                token = records.progress_token.get(ridx)
+                if token is not None:
+                    tkey = _pkey(session, records.name(ridx, DIR), token)
                     if self._tokens.get(tkey) == ridx:
                         del self._tokens[tkey]
                 return [idx, ridx]
             changed = [idx]
             self._pending[key] = ridx  # let the general path pop it again
-            self._answer(record, id, True, changed)
+            self._answer(records[idx], id, True, changed)
             return changed
         changed = [idx]
         if kind == "notification":
             method = record.method
             if method == "notifications/cancelled":
                 if record.ref_id is not None:
-                    self._cancel(record, record.ref_id, True, changed)
+                    self._cancel(records[idx], record.ref_id, True, changed)
             elif method == "notifications/progress" and record.progress_token is not None:
                 ridx = self._tokens.get(_pkey(session, _OTHER.get(record.dir), record.progress_token))
                 if ridx is not None:
-                    record.pair = ridx
-                    record.tool = records[ridx].tool
+                    records.ints[idx * NI + PAIR] = ridx
+                    codes = records.codes
+                    codes[idx * NC + TOOL] = codes[ridx * NC + TOOL]
         elif kind == "batch" and record.parts:
-            self._add_batch(record, changed)
+            self._add_batch(records[idx], changed)
         return changed
 
     def resolve(self, session: str, of: Any, action: str) -> list[int]:
@@ -359,7 +385,7 @@ class Store:
                 self._settle(rec)
                 self.unanswered.add(idx)
                 changed.append(idx)
-        self._batch_open = {i: n for i, n in self._batch_open.items() if records[i].session != session}
+        self._batch_open = {i: n for i, n in self._batch_open.items() if records.name(i, SESSION) != session}
         return sorted(changed)
 
     # ---- memory budget --------------------------------------------------------------------
@@ -372,26 +398,23 @@ class Store:
     def close(self) -> None:
         """Release the spool file (also done at interpreter exit). Records read after this
         whose body was spooled read back empty."""
-        if self._body_spool is not None:
-            self._body_spool.close()
-        for fs in self._files.values():
-            fs.close()
+        for sp in self.records.spools:
+            sp.close()
 
-    def _name(self, name: str) -> str:
-        if len(self._names) < 10_000 and type(name) is str:
-            self._names[name] = name
-        return name
-
-    def _locate(self, rec: Record, at: Any) -> None:
+    def _locate(self, at: Any) -> int | None:
+        """Note where the next record's line is in its recording; returns that spooled form."""
         try:
             path, off, n = at
-            fs = self._files.get(path)
-            if fs is None:
-                fs = self._files[path] = _spool.FileSpool(path)
-            self._located[len(self.records)] = (fs, off << 32 | n)
+            no = self._files.get(path)
+            if no is None:
+                fs = _spool.FileSpool(path)
+                no = self._files[path] = len(self.records.spools)
+                self.records.spools.append(fs)
+            loc = self._located[len(self.records)] = no << SPOOL_SHIFT | off << 32 | n
         except (TypeError, ValueError, OSError):
-            return
+            return None
         self.body_bytes += _LOCATED_OVERHEAD
+        return loc
 
     def _evict(self) -> None:
         """Spool the oldest bodies still in memory until they cost at most 3/4 of the budget
@@ -399,15 +422,16 @@ class Store:
         if self.spool_error is not None and not self._located:
             return
         records = self.records
+        raws = records.raw
+        sums = records.summary
         target = self.max_memory * 3 // 4
         mem = self.body_bytes
         located = self._located
-        batch: list[Record] = []
+        batch: list[int] = []
         n = len(records)
         i = self._evict_at
         while i < n and mem > target:
-            rec = records[i]
-            raw = _raw_slot(rec)
+            raw = raws[i]
             if type(raw) is not str:
                 i += 1
                 continue
@@ -415,13 +439,14 @@ class Store:
             if loc is None and self.spool_error is not None:
                 i += 1
                 continue
-            if len(raw) >= _SUMMARY_FIRST and rec._summary is None:
-                rec.summary  # noqa: B018 - built (and cached) while the body is at hand
+            if len(raw) >= _SUMMARY_FIRST and i not in sums:
+                records[i].summary  # noqa: B018 - built (and kept) while the body is at hand
             if loc is not None:
-                loc[0].spool(rec, loc[1])
+                raws[i] = loc
+                _spool.note_spooled()
                 mem -= _LOCATED_OVERHEAD
             else:
-                batch.append(rec)
+                batch.append(i)
             mem -= len(raw) + _BODY_OVERHEAD
             i += 1
         self._evict_at = i
@@ -430,16 +455,18 @@ class Store:
                 spool = self._body_spool
                 if spool is None:
                     spool = self._body_spool = _spool.BodySpool()
-                tokens = spool.append([_raw_slot(r) for r in batch])
+                    records.spools.append(spool)
+                tokens = spool.append([raws[i] for i in batch])
             except (OSError, ValueError) as exc:
                 # no spool (read-only cache dir, disk full): keep the bodies, say why once
                 self.spool_error = f"cannot spool message bodies: {exc}"
-                for r in batch:
-                    mem += len(_raw_slot(r)) + _BODY_OVERHEAD
+                for j in batch:
+                    mem += len(raws[j]) + _BODY_OVERHEAD
             else:
-                put = spool.spool
-                for rec, token in zip(batch, tokens):
-                    put(rec, token)
+                tag = records.spools.index(spool) << SPOOL_SHIFT
+                for j, token in zip(batch, tokens):
+                    raws[j] = tag | token
+                _spool.note_spooled()
         self.body_bytes = mem
 
     # ---- pairing internals ----------------------------------------------------------------

@@ -26,6 +26,9 @@ class ActionSpec:
     #: the action opens a text input: keys typed right after its key are kept for that input
     #: (see ``OmproxyApp.type_into``)
     opens_input: bool = False
+    #: "app": bound on the app; "detail": bound on the detail pane's view, active while it has
+    #: focus (its action is the view's)
+    scope: str = "app"
 
     @property
     def key_display(self) -> str:
@@ -51,6 +54,11 @@ KEY_NAMES = {
     "greater_than_sign": ">",
     "less_than_sign": "<",
     "asterisk": "*",
+    "ctrl+f": "Ctrl+F",
+    "left": "←",
+    "right": "→",
+    "minus": "-",
+    "plus": "+",
 }
 
 ACTIONS: list[ActionSpec] = [
@@ -73,6 +81,25 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("copy", "copy", "c", "Copy", "Copy the selected message (raw line) to the clipboard", "Detail"),
     ActionSpec("save_message", "save_message", "W", "Save message", "Save the selected message (raw line) to a file in the current directory", "Detail"),
     ActionSpec("detail", "toggle_detail", "d", "Detail", "Show or hide the detail pane", "Detail"),
+    ActionSpec("detail_search", "detail_search", "ctrl+f", "Search detail",
+               "Search inside the detail pane's message (smart case; Enter/Shift+Enter or n/N: next/previous match)",
+               "Detail", opens_input=True),
+    # ---- the detail pane, while it has focus (tui/widgets/detail_view.py) ------------------
+    ActionSpec("detail_next_match", "next_match", "n", "Next match",
+               "In the detail pane after a search: next match (elsewhere n is next error)", "Detail", scope="detail"),
+    ActionSpec("detail_prev_match", "prev_match", "N", "Prev match",
+               "In the detail pane after a search: previous match", "Detail", scope="detail"),
+    ActionSpec("detail_fold", "fold", "left", "Fold",
+               "In the detail pane: fold the object/array at the cursor line (inside one: go to its start)",
+               "Detail", scope="detail"),
+    ActionSpec("detail_unfold", "unfold", "right", "Unfold", "In the detail pane: unfold at the cursor line",
+               "Detail", scope="detail"),
+    ActionSpec("detail_toggle_fold", "toggle_fold", "enter", "Fold/unfold",
+               "In the detail pane: fold or unfold at the cursor line", "Detail", scope="detail"),
+    ActionSpec("detail_fold_all", "fold_all", "minus", "Fold all",
+               "In the detail pane: fold every object and array below the top level", "Detail", scope="detail"),
+    ActionSpec("detail_unfold_all", "unfold_all", "plus", "Unfold all", "In the detail pane: unfold everything",
+               "Detail", scope="detail"),
     ActionSpec("zoom", "zoom", "z", "Zoom", "Maximise the focused pane (z or Esc restores)", "Detail"),
     ActionSpec("restore", "restore", "escape", "Restore", "Restore a maximised pane", "Detail"),
     ActionSpec("sessions", "toggle_sessions", "v", "Sessions", "Show or hide the sessions list", "View"),
@@ -116,8 +143,14 @@ def bindings() -> list[Binding]:
     ordered = sorted(ACTIONS, key=lambda spec: spec.id not in FOOTER_FIRST)  # stable: otherwise as listed
     return [
         Binding(spec.keys, spec.action, spec.description, show=spec.footer, id=spec.id, priority=spec.priority)
-        for spec in ordered
+        for spec in ordered if spec.scope == "app"
     ]
+
+
+def scoped_bindings(scope: str) -> list[Binding]:
+    """The bindings of a widget's scope (remappable by id like the others)."""
+    return [Binding(spec.keys, spec.action, spec.description, show=spec.footer, id=spec.id)
+            for spec in ACTIONS if spec.scope == scope]
 
 
 def keymap_from_env(value: str | None = None) -> dict[str, str]:

@@ -23,10 +23,11 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.message import Message
-from textual.widgets import Footer, Input, OptionList, Static, TextArea
+from textual.widgets import Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from omproxy_tui.client.sources import ProxyWatcher, RecordingSource, SocketSource, Source
+from omproxy_tui.tui.body_search import BodySearch
 from omproxy_tui.core.sessions import Session, SessionModel
 from omproxy_tui.core.steering import Steering
 from omproxy_tui.tui import actions, clipboard
@@ -46,6 +47,7 @@ from omproxy_tui.tui.steer.controller import DEMO_HINT, SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
 from omproxy_tui.tui.widgets.detail import DetailPane
 from omproxy_tui.tui.widgets.filter_bar import FilterBar
+from omproxy_tui.tui.widgets.steady_footer import SteadyFooter
 from omproxy_tui.tui.widgets.message_log import MessageLog, header_text
 
 
@@ -111,6 +113,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         "loaded": "bold cyan",
         "reconnecting": "bold yellow",
         "connecting": "yellow",
+        "loading": "yellow",
     }.get(info.state, "")
     dot = {"live": "●", "ended": "■", "loaded": "▣"}.get(info.state, "○")
     text = Text()
@@ -122,7 +125,7 @@ def _session_prompt(info: Session, scoped: bool) -> Text:
         server += f" {info.server_version}"
     text.append(f"  {server}\n")
     text.append(f"  {info.state_text}", style=state_style)
-    if info.state in ("connecting", "reconnecting") and info.detail:
+    if info.state in ("connecting", "reconnecting", "loading") and info.detail:
         text.append(f"\n  {info.detail}", style="dim")
     elif info.state == "loaded" and info.detail:  # what was wrong with the file
         text.append(f"\n  {info.detail}", style="bold yellow")
@@ -166,9 +169,11 @@ class ActionsProvider(Provider):
         app: OmproxyApp = self.app  # type: ignore[assignment]
         out: list[tuple[str, str, Callable[[], Any]]] = []
         for spec in actions.ACTIONS:
+            run = (lambda a=spec.action: app.detail.view.run_action(a)) if spec.scope == "detail" else (
+                lambda a=spec.action: app.run_action(a))
             out.append(
                 (f"{spec.description}  ({actions.display_keys(app.keymap_overrides.get(spec.id, spec.keys))})", spec.help,
-                 lambda a=spec.action: app.run_action(a))
+                 run)
             )
         for label in list(app.sessions_by_label):
             out.append((f"Show session {label}", "Only this session's messages", lambda l=label: app.scope_session(l)))
@@ -226,6 +231,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         #: everything the app shows; the app renders it and never keeps its own copy
         self.model = SessionModel(clock)
         self.model.on_records = self._freeze_records
+        #: raw-text filters over spooled bodies run in a thread (see tui/body_search.py)
+        self.body_search = BodySearch(self)
+        self.model.refilter_elsewhere = self.body_search.start
         self._sessions_dirty = True
         self._status_dirty = True
         self._detail_timer: Any = None
@@ -297,6 +305,11 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def _opens_input(self, key: str) -> bool:
         """Is ``key`` bound to an action that opens an input (while no input has focus)?"""
+        if len(self.screen_stack) > 1:
+            # a screen on top has its own keys (the composer's Ctrl+S sends): only those it names
+            # as opening an input hold back what is typed next (else the keys after the
+            # composer's Ctrl+S were kept half a second for an input that never opened)
+            return key in getattr(self.screen, "INPUT_KEYS", ())
         if isinstance(self.focused, (Input, TextArea)):
             # Ctrl+S in the filter bar opens the dialog naming the filter
             return key == "ctrl+s" and self.focused.id == "filter-input"
@@ -389,7 +402,8 @@ class OmproxyApp(SteeringMixin, App[None]):
                     id="detail",
                 )
         yield Static("", id="status")
-        yield Footer()
+        # steady: a plain Footer rebuilds itself whenever a dialog opens or closes over it
+        yield SteadyFooter()
 
     @property
     def log_widget(self) -> MessageLog:
@@ -439,6 +453,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         def emit(frames: list[dict[str, Any]]) -> None:
             self.post_message(FramesReceived(source, frames))
 
+        if isinstance(source, RecordingSource):
+            source.acks = True  # ingest() says what is applied: keys never wait behind a file
+
         await source.run(emit)
         if isinstance(source, SocketSource) and source.reattach and not source._closed:
             self._follow_path(source.path, 2)
@@ -478,6 +495,9 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
+        applied = getattr(source, "applied", None)
+        if applied is not None:  # a recording reads ahead only as far as this (client/sources.py)
+            applied(len(frames))
         model = self.model
         try:
             log = self.log_widget
@@ -495,6 +515,7 @@ class OmproxyApp(SteeringMixin, App[None]):
                     log.set_reactive(MessageLog.cursor, pos)
             log.rows_added(changes.added_rows, changes.old_changed)
         if changes.old_changed:
+            self.body_search.note_changed(changes.old_changed)
             rec = log.selected_record()
             if rec is not None and rec.index in set(changes.old_changed):
                 self.detail.show(rec)
@@ -620,6 +641,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         if self.filter_text:
             text.append(" │ filter ", style="dim")
             text.append(self.filter_text, style="bold cyan")
+        searching = self.body_search.status()
+        if searching:
+            text.append(f" │ {searching} (Esc: cancel)", style="bold yellow")
         if not infos:
             empty = EMPTY_TEXT
         elif total == 0:
@@ -974,6 +998,10 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_toggle_detail(self) -> None:
         self.detail.display = not self.detail.display
 
+    def action_detail_search(self) -> None:
+        self.detail.display = True
+        self.type_into(self.detail.open_search())
+
     def action_toggle_sessions(self) -> None:
         widget = self.query_one(SessionList)
         widget.display = not widget.display
@@ -990,6 +1018,8 @@ class OmproxyApp(SteeringMixin, App[None]):
     def action_zoom(self) -> None:
         focused = self.focused
         target = self.detail if focused is None or focused is self.query_one(SessionList) else focused
+        if self.detail in target.ancestors:  # the detail pane's view or search bar
+            target = self.detail
         if isinstance(target, (MessageLog, DetailPane)):
             if self.screen.maximized is not None:
                 self.screen.minimize()
@@ -997,6 +1027,11 @@ class OmproxyApp(SteeringMixin, App[None]):
                 self.screen.maximize(target)
 
     def action_restore(self) -> None:
+        if self.body_search.current is not None:
+            # Esc while a raw-text filter searches spooled bodies: stop it, keep what is shown
+            self.body_search.revert()
+            self.notify("Search cancelled: the previous filter stays.", title="Filter")
+            return
         if self.screen.maximized is not None:
             self.screen.minimize()
 

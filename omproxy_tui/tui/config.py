@@ -6,7 +6,7 @@ writes it on every supported Python)::
 
     {
       "filters": {"errors": "~e", "slow-tools": "~m tools/call & ~slow"},
-      "keys": {"stats": "S", "filter": "ctrl+f,slash"}
+      "keys": {"stats": "S", "filter": "ctrl+g,slash"}
     }
 
 ``filters`` maps a name to a filter expression (the ``/`` language); ``keys`` maps a binding id

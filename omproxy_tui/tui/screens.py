@@ -252,6 +252,8 @@ class ServerLogScreen(Screen[None]):
         Binding("q,l", "app.pop_screen", "Close", show=False),
         Binding("slash", "search", "Search"),
     ]
+    #: keys that open an input here: what is typed right after them is kept for it (app.type_into)
+    INPUT_KEYS = frozenset({"slash"})
 
     def __init__(self, model: SessionModel, initial: str | None = None) -> None:
         super().__init__()

@@ -104,7 +104,6 @@ async def _render(out: Path, size: tuple[int, int]) -> list[Path]:
 
 async def _render_steering(out: Path, size: tuple[int, int], written: list[Path], pick) -> None:
     """Steering needs a live session: the canned one played by a source that says ok to commands."""
-    from textual.widgets import Select
 
     from omproxy_tui.demo.steer_canned import CannedLiveSource
     from omproxy_tui.tui.app import OmproxyApp
@@ -135,8 +134,8 @@ async def _render_steering(out: Path, size: tuple[int, int], written: list[Path]
                 raise RuntimeError("compose form did not open")
             await pilot.pause(0.02)
         screen = app.screen
-        screen.query_one("#compose-target", Select).value = "deploy"
-        while len(screen.fields) != 4:
+        screen.pick_target("deploy")
+        while not (screen.form_ready and len(screen.fields) == 4):
             if time.monotonic() > deadline:
                 raise RuntimeError("deploy form did not open")
             await pilot.pause(0.02)

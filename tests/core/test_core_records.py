@@ -407,3 +407,24 @@ def test_frame_with_missing_keys_uses_defaults():
     r = record_from_frame({"type": "message", "dir": "s2c", "raw": line(id=1, result={})}, "s", 0)
     assert (r.seq, r.t, r.wall, r.kind, r.status) == (0, 0.0, 0.0, "response", "relayed")
     assert r.size == len(line(id=1, result={}))
+
+
+@pytest.mark.parametrize("obj", [
+    {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "shot", "arguments": {"data": "x" * 9000}}},
+    {"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "file:///" + "y" * 9000}},
+    {"jsonrpc": "2.0", "id": 3, "result": {"content": [{"type": "image", "data": "z" * 9000}]}},
+    {"jsonrpc": "2.0", "id": 4, "result": {"content": [{"type": "text", "text": "t\n" * 5000}], "isError": True}},
+    {"jsonrpc": "2.0", "id": 5, "error": {"code": -1, "message": "m", "data": "d" * 9000}},
+    {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "n" * 9000}},
+    [{"jsonrpc": "2.0", "id": 6, "method": "a", "params": {"p": "b" * 9000}}],
+    {"jsonrpc": "2.0", "note": "q" * 9000},
+])
+def test_big_lines_get_their_summary_from_the_same_parse(obj):
+    """Lines of SUMMARY_EAGER bytes and more carry their summary from the start (their body may
+    leave memory); it is exactly the one the lazy path builds by re-parsing the body."""
+    raw = json.dumps(obj)
+    rec = record_from_line(raw, "c2s")
+    assert len(raw) >= R.SUMMARY_EAGER
+    if rec.kind not in ("batch", "invalid"):
+        assert rec._summary is not None
+    assert rec.summary == R._summarize(rec)

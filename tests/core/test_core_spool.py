@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from omproxy_tui.core import spool as spool_mod
 from omproxy_tui.core.export import export_jsonl, load_jsonl
 from omproxy_tui.core.filters import parse
-from omproxy_tui.core.records import Record
 from omproxy_tui.core.spool import BodySpool, FileSpool, is_spooled, parse_size
 from omproxy_tui.core.store import Store
 from omproxy_tui.core.view import FilteredView
@@ -93,10 +92,31 @@ def test_store_spools_the_oldest_bodies_first_and_stays_within_budget(tmp_path, 
             assert b.raw == a.raw
             assert (b.method, b.tool, b.id, b.kind, b.size, b.pair, b.latency, b.summary) == (
                 a.method, a.tool, a.id, a.kind, a.size, a.pair, a.latency, a.summary)
-        assert isinstance(store[0], Record)
+        assert store.records.spool_of(0) is store.spool and store.records.spool_of(len(store) - 1) is None
         assert store.spool is not None and list((tmp_path / "omproxy").iterdir()) == []
     finally:
         store.close()
+
+
+def test_open_recording_reads_big_bodies_from_the_file_from_the_start(tmp_path):
+    """Opening a recording never holds a big body (>= SUMMARY_EAGER) in memory, whatever the
+    budget: its summary is built with the record and its body read from the file on demand."""
+    from omproxy_tui.core.records import SUMMARY_EAGER
+
+    bodies = ["small"] * 3 + [f"big {i} " + "w" * 6000 for i in range(5)]
+    path = tmp_path / "rec.jsonl"
+    write_recording(frames(bodies), path)
+    plain = Store(max_memory=10**9)
+    load_jsonl(path, plain, "s")
+    store = Store(max_memory=10**9)
+    for frame in RecordingReader(path, offsets=True):
+        store.add_frame(frame, "s")
+    flags = [is_spooled(r) for r in store]
+    assert flags == [len(r.raw) >= SUMMARY_EAGER for r in plain] and any(flags) and not all(flags)
+    assert store.body_bytes < 8 * 1000
+    for a, b in zip(plain, store):
+        assert (b.raw, b.summary, b.pair, b.method, b.tool) == (a.raw, a.summary, a.pair, a.method, a.tool)
+    store.close()
 
 
 def test_budget_zero_spools_everything_and_pairing_still_works(tmp_path):
@@ -119,13 +139,13 @@ def test_open_recording_is_its_own_spool(tmp_path):
         store.add_frame(frame, "s")
     assert all(is_spooled(r) for r in store)
     assert store.spool is None  # nothing copied: the recording is the spool
-    assert {type(type(r).spool) for r in store} == {FileSpool}
-    assert type(store[0]).spool.path == str(path)
+    assert {type(store.records.spool_of(r.index)) for r in store} == {FileSpool}
+    assert store.records.spool_of(0).path == str(path)
     for a, b in zip(plain, store):
         assert b.raw == a.raw and b.summary == a.summary
     # the token is the frame line's offset and length in the file
     data = path.read_bytes()
-    token = Record.raw.__get__(store[3])
+    token = store.records.token_of(3)
     line = data[token >> 32 : (token >> 32) + (token & 0xFFFFFFFF)]
     assert json.loads(line)["raw"] == store[3].raw
 

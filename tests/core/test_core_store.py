@@ -194,10 +194,10 @@ def test_sessions_are_separate(feed):
     s = feed.store
     assert (s[ab].pair, s[ab].method, s[aa].pair, s[aa].method) == (qb, "b", qa, "a")
     assert s.sessions == {"A", "B"}
-    assert s.indices_for("A") == [qa, aa]
+    assert list(s.indices_for("A")) == [qa, aa]
     assert [r.index for r in s.messages("B")] == [qb, ab]
     assert s.messages() == list(s)
-    assert s.indices_for("nope") == []
+    assert list(s.indices_for("nope")) == []
     assert s.last_seq("A") == s[aa].seq and s.last_seq("zzz") == 0
 
 
@@ -256,8 +256,11 @@ def test_resolve_dropped_and_released(feed):
     r2.status = "held"
     s.add(r2)
     assert s.add_frame({"type": "resolved", "seq": 52, "of": 50, "action": "released", "by": 1}, "s") == [r1.index]
+    # (the store copies what it is given: its own records follow the changes)
+    r1 = s[r1.index]
     assert (r1.held, r1.status, r1.pending) == (False, "relayed", True)
     assert s.add_frame({"type": "resolved", "seq": 53, "of": 51, "action": "dropped", "by": 1}, "s") == [r2.index]
+    r2 = s[r2.index]
     assert (r2.held, r2.status, r2.pending) == (False, "dropped", False)
     # the proxy's synthetic error for the dropped request still pairs with it
     e, _ = feed("s2c", err(2, "dropped by inspector"))

@@ -279,5 +279,5 @@ def test_core_imports_only_the_standard_library():
     assert {m for m in own.split(",") if not m.startswith("omproxy_tui.protocol")} <= {
         "omproxy_tui", "omproxy_tui.core", "omproxy_tui.core.records", "omproxy_tui.core.store",
         "omproxy_tui.core.filters", "omproxy_tui.core.view", "omproxy_tui.core.stats", "omproxy_tui.core.export",
-        "omproxy_tui.core.spool",
+        "omproxy_tui.core.spool", "omproxy_tui.core.table",
     }  # fmt: skip

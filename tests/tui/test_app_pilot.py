@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from contextlib import asynccontextmanager
 
 import pytest
@@ -119,7 +118,7 @@ async def test_detail_shows_pair_and_p_jumps(proxy):
         req = log.selected_record()
         await wait_for(pilot, lambda: app.detail.record is req)
         assert req.pair is not None
-        head = plain(app.detail.query_one("#detail-head"))
+        head = app.detail.head_text()
         assert "latency" in head
         await pilot.press("p")
         assert log.selected_record().index == req.pair
@@ -248,11 +247,10 @@ async def test_huge_message_detail_is_bounded(sockdir):
         app = make_app(fake)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: len(app.store) == 1, timeout=20)
-            start = time.perf_counter()
             app.log_widget.move_cursor(0)
             await wait_for(pilot, lambda: app.detail.record is not None)
-            assert time.perf_counter() - start < 2.0
-            body = plain(app.detail.query_one("#detail-body"))
+            # Bounded by what is rendered, not by a clock (timing belongs to bench_tui.py's big_* rows).
+            body = app.detail.body_text()
             assert "MB" in body and len(body) < 200_000
             await pilot.press("o")
             await pilot.pause()
@@ -487,7 +485,7 @@ async def test_requests_of_an_ended_session_are_no_longer_pending(sockdir):
         log.focus()
         log.move_cursor(0)
         await wait_for(pilot, lambda: app.detail.record is app.store[0])
-        assert "no response (session ended)" in plain(app.detail.query_one("#detail-head"))
+        assert "no response (session ended)" in app.detail.head_text()
         assert app.apply_filter("~pending") and len(app.view.indices) == 0
         row = {r.key: r for r in app.stats.rows()}["tools/call"]
         assert row.in_flight == 0

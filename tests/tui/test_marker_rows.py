@@ -28,7 +28,7 @@ def _screen_rows(app: OmproxyApp) -> list[str]:
 
 
 def _detail(app: OmproxyApp) -> str:
-    return plain(app.detail.query_one("#detail-head")) + plain(app.detail.query_one("#detail-body"))
+    return app.detail.head_text() + "\n" + app.detail.body_text()
 
 
 async def test_a_session_whose_start_left_the_backlog_has_a_gap_row_at_the_top(sockdir, tmp_path):

@@ -171,8 +171,6 @@ def test_compose_form(snap_compare, steer_app):
     """tools/call form for a tool with required, enum and nested (object, array) arguments."""
 
     async def run_before(pilot):
-        from textual.widgets import Select
-
         await steer_loaded(pilot)
         await select(pilot, lambda r: r.method == "tools/list")
         await pilot.press("C")
@@ -182,8 +180,8 @@ def test_compose_form(snap_compare, steer_app):
             assert time.monotonic() < deadline
             await pilot.pause(0.02)
         screen = app.screen
-        screen.query_one("#compose-target", Select).value = "deploy"
-        while [f.name for f in screen.fields] != ["service", "environment", "options", "tags"]:
+        screen.pick_target("deploy")
+        while not (screen.form_ready and [f.name for f in screen.fields] == ["service", "environment", "options", "tags"]):
             assert time.monotonic() < deadline
             await pilot.pause(0.02)
         await pilot.pause()
@@ -296,6 +294,43 @@ def test_saved_filters_list(snap_compare, tmp_path):
     async def run_before(pilot):
         await loaded(pilot)
         await pilot.press("F")
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+
+
+# ---- the detail pane: search and folding (issue 10 item 14) ----------------------------------
+
+
+async def _tools_list_in_detail(pilot) -> None:
+    await loaded(pilot)
+    await select(pilot, lambda r: r.kind == "response" and r.method == "tools/list")
+    await pilot.pause()
+
+
+def test_detail_search(snap_compare, app):
+    """Ctrl+F: the search bar at the bottom of the detail pane, matches highlighted, the current
+    one brighter, "2/N" in the pane's border."""
+
+    async def run_before(pilot):
+        await _tools_list_in_detail(pilot)
+        await pilot.press("ctrl+f", *"description")
+        await pilot.press("enter")
+        pilot.app.detail.search_input.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+
+
+def test_detail_folded(snap_compare, app):
+    """Fold all (-), then the cursor line's array unfolded (→): the folded lines say what they hide."""
+
+    async def run_before(pilot):
+        await _tools_list_in_detail(pilot)
+        view = pilot.app.detail.view
+        view.focus()
+        await pilot.press("minus")
+        await pilot.press("down", "down", "down", "right")  # "result": unfolded, its tools array stays folded
         await pilot.pause()
 
     assert snap_compare(app, run_before=run_before, terminal_size=SIZE)

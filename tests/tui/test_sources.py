@@ -66,6 +66,37 @@ async def test_recording_source_reads_frames_and_exports(tmp_path):
     assert load_recording(bare)[0]["type"] == "message"
 
 
+async def test_recording_source_says_how_far_it_read_and_waits_for_its_consumer(tmp_path):
+    """A big file is read in chunks, each followed by a ``loading`` progress frame; a consumer
+    that acknowledges chunks (the app) never has more than one waiting for it."""
+    from omproxy_tui.protocol.builder import FrameBuilder
+
+    b = FrameBuilder(1000.0)
+    for i in range(40):
+        b.message("s2c", {"jsonrpc": "2.0", "id": i, "result": {"text": f"{i} " + "x" * 20_000}})
+    path = tmp_path / "big.jsonl"
+    write_recording(b.frames, path)
+    src = RecordingSource(path, chunk_bytes=100_000)
+    src.acks = True
+    loop = asyncio.get_running_loop()
+    batches: list[list[dict]] = []
+    unapplied: list[int] = []  # frames emitted earlier and not applied, at each emit
+
+    def emit(batch: list[dict]) -> None:
+        unapplied.append(src._sent_before - src._applied)
+        batches.append(batch)
+        loop.call_soon(src.applied, len(batch))  # applied "later", as the app's queue does
+
+    await src.run(emit)
+    progress = [f["detail"] for batch in batches for f in batch if f.get("state") == "loading"]
+    assert len(progress) >= 5 and progress[-1].endswith(f"of {os.path.getsize(path) / 1e3:.0f} kB")
+    pcts = [int(p.split("%")[0]) for p in progress]
+    assert pcts == sorted(pcts) and pcts[0] < 50 <= pcts[-1]
+    assert max(unapplied) == 0  # each chunk is emitted only once all before it are applied
+    assert batches[-1][-1]["state"] == "loaded"
+    assert sum(f["type"] == "message" for batch in batches for f in batch) == 40
+
+
 async def test_socket_source_batches_and_sends(sockdir):
     fake = await FakeProxy(str(sockdir / "s.sock"), canned_session()).start()
     batches: list[list[dict]] = []

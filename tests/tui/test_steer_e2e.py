@@ -116,7 +116,7 @@ async def test_intercept_by_filter_then_edit_and_release(live):
         app.log_widget.select_index(edited.index)
         app._show_detail()
         await pilot.pause()
-        body = str(app.detail.query_one("#detail-body").content.renderables[-1].renderables[-1])
+        body = app.detail.body_text()
         assert '+      "text": "edited by the TUI"' in body and '-      "text": "original"' in body
         # one key clears the intercept: echo flows again
         await pilot.press("I")
@@ -167,19 +167,26 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields, what="form")
         screen = app.screen
         assert screen.method == "tools/call"
-        screen.query_one("#compose-target", Select).value = "deploy"
-        await wait_for(pilot, lambda: [f.name for f in screen.fields] == ["service", "environment", "options", "tags"],
-                       what="deploy form")
+        # the tools are a list with type-to-find: focus it, type part of the name
+        screen.query_one("#compose-target").focus()
+        await wait_for(pilot, lambda: screen.query_one("#compose-target").has_focus, what="the tool list focused")
+        await pilot.press(*"dep")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields]
+                       == ["service", "environment", "options", "tags"], what="deploy form")
         await pilot.press("ctrl+s")  # required fields empty: refused with per-field errors
         await pilot.pause()
         assert "need fixing" in str(screen.query_one("#compose-status").content)
-        assert "required" in str(screen.query_one("#field-error-0").content)
+        assert "required" in screen.field_error(0)
+        assert "required" in str(screen.query_one("#field-label-0").content)
         screen.query_one("#field-0", Input).focus()
         await pilot.press(*"api")
-        screen.query_one("#field-1", Select).value = "prod"
+        screen.query_one("#field-1").focus()
+        await wait_for(pilot, lambda: screen.query_one("#field-1").has_focus, what="the choice focused")
+        await pilot.press("right", "right", "right")  # choose… → dev → staging → prod
+        assert screen.query_one("#field-1").value == "prod"
         screen.query_one("#field-2", Input).value = '{"replicas": 20}'
         await pilot.pause()
-        assert "must be ≤ 10" in str(screen.query_one("#field-error-2").content)
+        assert "must be ≤ 10" in screen.field_error(2)
         screen.query_one("#field-2", Input).value = '{"replicas": 2, "dry_run": false}'
         await pilot.pause()
         await pilot.press("ctrl+s")
@@ -206,6 +213,62 @@ async def test_compose_tools_call_form_while_s2c_paused(live):
         assert not any("deployed" in json.dumps(m) for m in session.seen)
 
 
+async def test_compose_prompt_and_resource_after_injecting_their_lists(live):
+    """prompts/get and resources/read: no list captured yet, so the composer offers to inject it
+    (Ctrl+L); the server's answer becomes the list to pick from and the form."""
+    session, sock = live
+    app = OmproxyApp([SocketSource(sock)])
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot, app)
+        from textual.widgets import Select
+
+        from omproxy_tui.tui.steer.compose import ComposeScreen
+
+        def routed(method: str, text: str):
+            return next((r for r in app.store.records if r.to_inspector and r.kind == "response"
+                         and r.method == method and text in r.raw), None)
+
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields, what="compose")
+        screen = app.screen
+        screen.query_one("#compose-method", Select).value = "prompts/get"
+        await wait_for(pilot, lambda: any("No prompts/list answer" in str(w.content) for w in screen.query("#compose-note")),
+                       what="the offer to inject prompts/list")
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["who"],
+                       what="the greet form from the injected prompts/list")
+        assert not screen.query("#compose-note-row")
+        screen.query_one("#compose-target").focus()
+        await wait_for(pilot, lambda: screen.query_one("#compose-target").has_focus, what="the prompt list focused")
+        await pilot.press(*"rev")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["code", "language"],
+                       what="the review form")
+        screen.query_one("#field-0").focus()
+        await pilot.press(*"x = 1")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: routed("prompts/get", "x = 1") is not None, what="the prompt's answer")
+        assert "prompts/list" in {r.method for r in app.store.records if r.injected}
+        # resources/read: the same, the form's uri prefilled from the picked resource
+        await wait_for(pilot, lambda: not isinstance(app.screen, ComposeScreen), what="compose closed")
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose again")
+        screen = app.screen
+        screen.query_one("#compose-method", Select).value = "resources/read"
+        await wait_for(pilot, lambda: screen.query("#compose-fetch") and screen.query_one("#compose-fetch").region.width,
+                       what="the inject button, laid out")
+        await pilot.click("#compose-fetch")
+        await wait_for(pilot, lambda: screen.form_ready and screen.target == "demo://readme", what="resources")
+        screen.pick_target("demo://config")
+        await wait_for(pilot, lambda: screen.form_ready and screen.query_one("#field-0").value == "demo://config",
+                       what="the config resource's form")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: routed("resources/read", "features") is not None, what="the resource")
+        # the answers went to the TUI only: the client sees none of them before its own next answer
+        session.send({"jsonrpc": "2.0", "id": 31, "method": "ping"})
+        await client_recv(pilot, session, lambda m: m.get("id") == 31)
+        assert not any("features" in json.dumps(m) or "x = 1" in json.dumps(m) for m in session.seen)
+
+
 async def test_inject_notification_to_client_and_refusal(live):
     session, sock = live
     app = OmproxyApp([SocketSource(sock)])
@@ -218,10 +281,12 @@ async def test_inject_notification_to_client_and_refusal(live):
 
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose")
         screen = app.screen
-        screen.query_one("#compose-to", Select).value = "client"
+        screen.query_one("#compose-to").focus()
+        await wait_for(pilot, lambda: screen.query_one("#compose-to").has_focus, what="the direction focused")
+        await pilot.press("right")  # → to the client
         await wait_for(pilot, lambda: screen.to == "client", what="toward the client")
         screen.query_one("#compose-method", Select).value = "notifications/message"
-        await wait_for(pilot, lambda: '"notifications/message"' in screen.query_one("#compose-json", TextArea).text,
+        await wait_for(pilot, lambda: '"notifications/message"' in screen.json_text,
                        what="skeleton")
         await pilot.press("ctrl+s")
         msg = await client_recv(pilot, session, lambda m: m.get("method") == "notifications/message",
@@ -233,7 +298,7 @@ async def test_inject_notification_to_client_and_refusal(live):
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose again")
         screen = app.screen
         screen.query_one("#compose-method", Select).value = "ping"
-        await wait_for(pilot, lambda: '"ping"' in screen.query_one("#compose-json", TextArea).text, what="ping")
+        await wait_for(pilot, lambda: '"ping"' in screen.json_text, what="ping")
         screen.query_one("#compose-json", TextArea).text = '{"jsonrpc": "2.0", "id": 1}'
         await pilot.pause()
         await pilot.press("ctrl+s")
@@ -265,8 +330,9 @@ async def test_replay_and_cancel(live):
 
         await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen) and app.screen.fields is not None)
         screen = app.screen
-        screen.query_one("#compose-target", Select).value = "slow"
-        await wait_for(pilot, lambda: [f.name for f in screen.fields] == ["seconds"], what="slow form")
+        screen.pick_target("slow")
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["seconds"],
+                       what="slow form")
         screen.query_one("#field-0", Input).value = "8"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: any(i.method == "tools/call" and i.to == "server" and "slow" not in i.method
@@ -419,7 +485,7 @@ async def test_proxy_refusal_is_shown_in_the_composer(sockdir):
             await wait_for(pilot, lambda: isinstance(app.screen, ComposeScreen), what="compose")
             screen = app.screen
             screen.query_one("#compose-method", Select).value = "ping"
-            await wait_for(pilot, lambda: '"ping"' in screen.query_one("#compose-json", TextArea).text)
+            await wait_for(pilot, lambda: '"ping"' in screen.json_text)
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: "refused" in str(screen.query_one("#compose-status").content),
                            what="the refusal")
@@ -444,7 +510,7 @@ async def test_detail_shows_a_hook_change_as_a_diff(tmp_path):
         await pilot.pause()
         from fake_proxy import plain
 
-        body = plain(app.detail.query_one("#detail-body"))
+        body = app.detail.body_text()
         assert "changed by redact-hook: before → after" in body
         assert '-    "secret": "x"' in body
 

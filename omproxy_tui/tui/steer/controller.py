@@ -58,6 +58,8 @@ class SteeringMixin:
 
     steering: Steering
     _steer_sig: Any = None
+    #: (session, list method, indices of its answers) -> the items they list (see action_steer_compose)
+    _captured_lists: dict[tuple, Any] | None = None
 
     # ---- rendering the model ------------------------------------------------------------
 
@@ -357,7 +359,18 @@ class SteeringMixin:
         label = info.label
 
         def captured(list_method: str) -> list[dict[str, Any]] | None:
-            return captured_list(store.messages(label), list_method)
+            # the answers are parsed once per set of answers, not each time the composer opens
+            # (a 200-tool tools/list is ~10 ms of json.loads)
+            answers = [r for r in store.messages(label) if r.kind == "response" and r.method == list_method]
+            key = (label, list_method, tuple(r.index for r in answers))
+            if self._captured_lists is None:
+                self._captured_lists = {}
+            cache = self._captured_lists
+            if key not in cache:
+                if len(cache) > 16:
+                    cache.clear()
+                cache[key] = captured_list(answers, list_method)
+            return cache[key]
 
         seen = sorted({(r.dir, r.method) for r in store.messages(label)
                        if r.kind in ("request", "notification") and r.method})

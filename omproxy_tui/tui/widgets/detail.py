@@ -1,23 +1,32 @@
-"""Detail pane: one record's metadata, timing, pair, stderr around it, and its JSON (bounded)."""
+"""Detail pane: one record's metadata, timing, pair, stderr around it, and its JSON.
+
+The body is a Line-API view (``detail_view.py``) over a document (``detail_doc.py``): the
+pretty JSON folds (←/→ at the cursor line, Enter toggles, -/+ fold or unfold all) and can be
+searched (Ctrl+F: a search bar at the bottom of the pane; Enter/Shift+Enter or n/N move between
+matches, highlighted, "3/17"). Only what is on screen is rendered, so the raw view shows a 20 MB
+message whole, and a search of it runs in a thread, in slices, superseded by the next keystroke.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
 from rich.console import Group
-from rich.highlighter import JSONHighlighter
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.worker import get_current_worker
+from textual.widgets import Input
 
 from omproxy_tui.core.markers import Marker
-from omproxy_tui.tui.jsonfmt import SHOW_LIMIT, pretty
+from omproxy_tui.tui.detail_doc import ADD, DEL, DIM, HUNK, JSON, MAX_MATCHES, NOTE, TEXT, TITLE, Doc, find_matches
+from omproxy_tui.tui.jsonfmt import PARSE_LIMIT, SHOW_LIMIT, pretty
+from omproxy_tui.tui.widgets.detail_view import DetailView
 from omproxy_tui.tui.widgets.message_log import fmt_latency, fmt_size, fmt_time
 
 if TYPE_CHECKING:
     from omproxy_tui.tui.model import Record, Store
-
-_highlighter = JSONHighlighter()
 
 KIND_WORD = {
     "request": "request",
@@ -28,9 +37,46 @@ KIND_WORD = {
     "invalid": "invalid line",
 }
 
+#: pretty text of a parsed message is shown whole up to this size (the view renders only what
+#: is on screen; the cost is json.dumps and one pass to pair the brackets)
+PRETTY_LIMIT = 8 * 1024 * 1024
+#: documents smaller than this are searched at once, bigger ones in a thread
+SYNC_SEARCH = 256 * 1024
 
-class DetailPane(VerticalScroll, can_focus=True):
+
+class DetailSearch(Input):
+    """The search bar of the detail pane: typing searches as you go."""
+
+    BINDINGS = [
+        Binding("down", "step(1)", "Next match", show=False),
+        Binding("up", "step(-1)", "Previous match", show=False),
+        Binding("shift+enter", "step(-1)", "Previous match", show=False),
+        Binding("escape", "close", "Close search", show=False),
+    ]
+
+    def action_step(self, step: int) -> None:
+        pane = self.parent
+        if isinstance(pane, DetailPane):
+            pane.step_match(step)
+
+    def action_close(self) -> None:
+        pane = self.parent
+        if isinstance(pane, DetailPane):
+            pane.close_search()
+
+
+class DetailPane(Vertical):
     """Shows ``record``; ``raw`` toggles the raw line view."""
+
+    DEFAULT_CSS = """
+    DetailPane > #detail-search {
+        dock: bottom;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+    """
 
     def __init__(
         self,
@@ -49,10 +95,25 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.marker: Marker | None = None
         self.raw = False
         self._shown: object = object()
+        self._mode = "pretty"
+        self._query = ""
+        self._search_id = 0
+        self._searching = False
 
     def compose(self):
-        yield Static(id="detail-head")
-        yield Static(id="detail-body")
+        yield DetailView(id="detail-view")
+        search = DetailSearch(placeholder="search this message (smart case) · Enter next · Shift+Enter previous · Esc",
+                              id="detail-search")
+        search.display = False
+        yield search
+
+    @property
+    def view(self) -> DetailView:
+        return self.query_one("#detail-view", DetailView)
+
+    @property
+    def search_input(self) -> DetailSearch:
+        return self.query_one("#detail-search", DetailSearch)
 
     def on_mount(self) -> None:
         self.border_title = "Detail"
@@ -72,17 +133,18 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.record = record
         self.marker = None
         self._shown = key
-        head = self.query_one("#detail-head", Static)
-        body = self.query_one("#detail-body", Static)
+        view = self.view
         if record is None:
-            self.border_subtitle = ""
-            head.update(Text("Select a message (↑/↓, click) to see it here.", style="dim"))
-            body.update("")
+            self._mode = ""
+            self._subtitle()
+            view.set_content(Text("Select a message (↑/↓, click) to see it here.", style="dim"), Doc())
             return
-        head.update(self._head(record))
-        if not same or force:
-            body.update(self._body(record))
-            self.scroll_home(animate=False)
+        if same and not force:
+            view.set_head(self._head(record))  # its state changed (answered, released): same body
+            return
+        view.set_content(self._head(record), self._doc(record))
+        if self._query:
+            self._search(self._query)
 
     def _show_marker(self, marker: Marker) -> None:
         """A row that is not a message (a gap, a restart): what it means."""
@@ -92,18 +154,110 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.record = None
         self.marker = marker
         self._shown = key
-        self.border_subtitle = ""
+        self._mode = ""
+        self._subtitle()
         title = Text(marker.text, style="bold")
         meta = Text(f"{self.session_label(marker.session)} · {fmt_time(marker.wall)} · not a message", style="dim")
-        self.query_one("#detail-head", Static).update(Group(title, meta, Text("")))
-        self.query_one("#detail-body", Static).update(Group(*(Text(line) for line in marker.explain())))
-        self.scroll_home(animate=False)
+        doc = Doc()
+        doc.add(list(marker.explain()), TEXT)
+        self.view.set_content(Group(title, meta, Text("")), doc)
 
     def toggle_raw(self) -> None:
         self.raw = not self.raw
         if self.record is None and self.marker is not None:
             return  # a marker row has no raw form
         self.show(self.record, force=True)
+
+    # ---- text, for tests and copy -------------------------------------------------------
+
+    def head_text(self) -> str:
+        return "\n".join(self.view.text_lines()[: len(self.view._head_strips)])
+
+    def body_text(self) -> str:
+        return "\n".join(self.view.doc.lines)
+
+    # ---- search --------------------------------------------------------------------------
+
+    def open_search(self) -> DetailSearch:
+        search = self.search_input
+        search.display = True
+        search.focus()
+        self._subtitle()
+        return search
+
+    def close_search(self) -> None:
+        """Esc: the bar closes, the matches stay (n/N in the pane move between them)."""
+        self.search_input.display = False
+        self.view.focus()
+        self._subtitle()
+
+    def step_match(self, step: int) -> None:
+        view = self.view
+        if view.matches:
+            view.goto_match((view.match_index if view.match_index is not None else (-1 if step > 0 else 0)) + step)
+
+    @on(Input.Changed, "#detail-search")
+    def _query_changed(self, event: Input.Changed) -> None:
+        self._search(event.value)
+
+    @on(Input.Submitted, "#detail-search")
+    def _query_submitted(self, event: Input.Submitted) -> None:
+        self.step_match(1)
+
+    @on(DetailView.MatchMoved)
+    def _match_moved(self) -> None:
+        self._subtitle()
+
+    def _search(self, query: str) -> None:
+        self._query = query
+        self._search_id += 1
+        lines = self.view.doc.lines
+        if not query or sum(len(line) for line in lines[:2000]) + len(lines) < SYNC_SEARCH and len(lines) < 20_000:
+            self._searching = False
+            self.view.set_matches(find_matches(lines, query) or [])
+            return
+        self._searching = True
+        self._subtitle()
+        self._search_in_thread(lines, query, self._search_id)
+
+    @work(thread=True, exclusive=True, group="detail-search")
+    def _search_in_thread(self, lines: list[str], query: str, search_id: int) -> None:
+        worker = get_current_worker()
+        found = find_matches(lines, query, lambda: worker.is_cancelled or search_id != self._search_id)
+        if found is not None:
+            self.app.call_from_thread(self._found, search_id, found)
+
+    def _found(self, search_id: int, found: list[tuple[int, int, int]]) -> None:
+        if search_id != self._search_id:
+            return
+        self._searching = False
+        self.view.set_matches(found)
+
+    @property
+    def match_count(self) -> str:
+        """"3/17" (or "searching…", "no match")."""
+        view = self.view
+        if self._searching:
+            return "searching…"
+        if not self._query:
+            return ""
+        if not view.matches:
+            return "no match"
+        total = f"{len(view.matches):,}" + ("+" if len(view.matches) >= MAX_MATCHES else "")
+        return f"{(view.match_index or 0) + 1}/{total}"
+
+    def _subtitle(self) -> None:
+        parts = [self._mode] if self._mode else []
+        count = self.match_count
+        if count:
+            parts.append(f"{count} · n/N" if self.view.matches else count)
+        elif self._mode:
+            parts.append("Ctrl+F search")
+        if self._mode == "pretty":
+            parts.append("←/→ fold")
+        if self._mode:
+            parts += [f"o: {'pretty' if self._mode == 'raw' else 'raw'}", "c: copy"]
+        self.border_subtitle = " · ".join(parts)
 
     # ---- pieces --------------------------------------------------------------------------
 
@@ -180,49 +334,47 @@ class DetailPane(VerticalScroll, can_focus=True):
         lines.append(Text(""))
         return Group(*lines)
 
-    def _body(self, rec: Record):
+    def _doc(self, rec: Record) -> Doc:
         raw = rec.raw or ""
+        doc = Doc()
         if self.raw:
-            shown = raw[:SHOW_LIMIT]
-            note = "raw line as relayed" + (
-                f" (first {SHOW_LIMIT // 1024} KB of {fmt_size(rec.size)})" if len(raw) > SHOW_LIMIT else ""
-            )
-            self.border_subtitle = "raw · o: pretty · c: copy"
-            return Group(Text(note, style="dim italic"), Text(shown, overflow="fold"))
-        text, note = pretty(raw)
-        self.border_subtitle = "pretty · o: raw · c: copy"
-        body = Text(text, overflow="fold")
-        _highlighter.highlight(body)
-        extra = getattr(rec, "extra", None) or {}
-        changed = extra.get("changed") if isinstance(extra.get("changed"), dict) else {}
-        if rec.changed and changed.get("original"):
-            extra = _change_diff(str(changed["original"]), raw, str(changed.get("by") or "?"))
+            self._mode = "raw"
+            doc.add([f"raw line as relayed ({fmt_size(rec.size)})"], NOTE)
+            doc.add(raw.split("\n"), TEXT)
         else:
-            extra = Text("")
-        if note:
-            return Group(Text(note + " · c copies it all", style="italic"), body, extra)
-        return Group(body, extra)
+            self._mode = "pretty"
+            text, note = pretty(raw, SHOW_LIMIT if len(raw) > PARSE_LIMIT else PRETTY_LIMIT)
+            if note:
+                more = " · o: raw view shows (and searches) all of it" if len(raw) > PARSE_LIMIT else ""
+                doc.add([note + " · c copies it all" + more], NOTE)
+            doc.add(text.split("\n"), TEXT if note and note.startswith("not valid JSON") else JSON)
+            extra = getattr(rec, "extra", None) or {}
+            changed = extra.get("changed") if isinstance(extra.get("changed"), dict) else {}
+            if rec.changed and changed.get("original"):
+                _change_diff(doc, str(changed["original"]), raw, str(changed.get("by") or "?"))
+        self._subtitle()
+        return doc
 
 
 #: both sides bigger than this: show the original instead of a diff (difflib is slow on huge text)
 DIFF_LIMIT = 200_000
 
 
-def _change_diff(original: str, now: str, by: str) -> Group:
+def _change_diff(doc: Doc, original: str, now: str, by: str) -> None:
     """What a hook or an inspector changed: a diff of the pretty-printed before and after."""
     from omproxy_tui.core.steering import json_diff
 
-    title = Text(f"\nchanged by {by}: before → after", style="bold")
     if len(original) + len(now) > DIFF_LIMIT:
-        return Group(Text("\noriginal, before the change (too large to diff):", style="bold"),
-                     Text(original[:2000], style="dim", overflow="fold"))
+        doc.add(["", "original, before the change (too large to diff):"], TITLE)
+        doc.add(original[:2000].split("\n"), DIM)
+        return
+    doc.add(["", f"changed by {by}: before → after"], TITLE)
     lines = json_diff(original, now)
     if not lines:
-        return Group(title, Text("same JSON value, only the formatting differs", style="dim italic"))
-    out = Text(overflow="fold")
+        doc.add(["same JSON value, only the formatting differs"], NOTE)
+        return
     for line in lines:
-        style = ("green" if line.startswith("+") and not line.startswith("+++") else
-                 "red" if line.startswith("-") and not line.startswith("---") else
-                 "cyan" if line.startswith("@@") else "dim")
-        out.append(line + "\n", style=style)
-    return Group(title, out)
+        kind = (ADD if line.startswith("+") and not line.startswith("+++") else
+                DEL if line.startswith("-") and not line.startswith("---") else
+                HUNK if line.startswith("@@") else DIM)
+        doc.add([line], kind)
