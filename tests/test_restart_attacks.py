@@ -277,3 +277,31 @@ def test_a_client_that_closes_its_stdin_mid_restart_ends_the_session_cleanly():
         if s.proc.poll() is None:
             s.proc.kill()
             s.proc.wait(10)
+
+
+def test_a_long_request_with_an_id_argument_is_answered_under_its_own_id_after_a_restart():
+    """The TypeScript SDK writes a request's keys as method, params, jsonrpc, id: in a request
+    over 64 KiB (only peeked at, not parsed) the first "id" in sight is a tool argument's. The
+    restart must answer the request's own id (7), not invent an answer for "nested" and leave 7
+    waiting forever."""
+    import sys
+
+    never = "import sys, time\nfor _ in sys.stdin.buffer: pass\ntime.sleep(600)"
+    sock = short_tmpdir() + "/i.sock"
+    s = Session(["stdio", "--inspect-socket", sock], [sys.executable, "-c", never])
+    try:
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        s.proc.stdin.write(b'{"method":"tools/call","params":{"name":"t","arguments":{"id":"nested","x":"'
+                           + b"y" * 100_000 + b'"}},"jsonrpc":"2.0","id":7}\n')
+        s.proc.stdin.flush()
+        ins.message(lambda f, m: f["dir"] == "c2s")
+        assert ins.send("restart")["ok"]
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart" and done["answered"] == 1, done
+        answer = s.recv(60)
+        assert answer["id"] == 7 and answer["error"]["code"] == -32011, answer
+        ins.close()
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)
