@@ -70,3 +70,18 @@ def test_a_frozen_exporter_and_a_flood_of_large_answers_keep_the_proxy_memory_bo
     line = next(x for x in s.stderr.decode().splitlines() if "spans were dropped" in x)
     assert int(line.split("otlp: ")[1].split()[0]) > 0
     wait_dead(exporter)
+
+
+def test_a_huge_request_written_id_last_with_an_id_argument_is_paired_by_its_own_id():
+    """A request over 1 MiB is traced from its edges (sniffed). The TypeScript SDK writes the id
+    last, after params: a tool argument named "id" at the start must not be taken for it -- the
+    span has the request's own id and is paired with its answer."""
+    line = (b'{"method":"tools/call","params":{"name":"t","arguments":{"id":"nested","x":"' + b"y" * (2 << 20)
+            + b'"}},"jsonrpc":"2.0","id":7}\n')
+    with Receiver() as receiver:
+        r = run_proxy(["stdio", "--otlp", receiver.url], [*RAW_SERVER, "echo"], line)
+        assert r.returncode == 0, r.stderr
+        spans = receiver.collector.wait_spans(lambda s: len(s) >= 1)
+    span = next(s for s in spans if s["name"].startswith("tools/call"))
+    assert span["attributes"]["jsonrpc.request.id"] == "7", span
+    assert "error.type" not in span["attributes"], span  # paired with its answer, not "unanswered"
