@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import __version__
 from ..proxy.line import _UNSET, parse_json
+from ..proxy.outstanding import peek_id
 from . import semconv
 from .tracker import Tracker, new_span_id, new_trace_id
 
@@ -34,7 +35,6 @@ from .tracker import Tracker, new_span_id, new_trace_id
 SNIFF_OVER = 1 << 20
 _EDGE = 4096
 _METHOD = re.compile(rb'"method"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
-_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d+(?:\.\d+)?|null)')
 _ERROR_CODE = re.compile(rb'"error"\s*:\s*\{[^{}]*?"code"\s*:\s*(-?\d+)')
 _IS_ERROR = re.compile(rb'"isError"\s*:\s*true')
 #: Observed messages waiting for the sink's thread at most; past it they are not traced (each
@@ -54,12 +54,9 @@ def sniff(raw: bytes) -> dict | None:
 
     head, tail = raw[:_EDGE], raw[-_EDGE:]
     out: dict[str, Any] = {"jsonrpc": "2.0"}
-    m = _ID.search(head) or _ID.search(tail)
-    if m is not None:
-        try:
-            out["id"] = json.loads(m.group(1))
-        except ValueError:
-            pass
+    rid = peek_id(raw)  # the top-level one, wherever the SDK writes it (not an "id" argument)
+    if rid is not None:
+        out["id"] = rid
     m = _METHOD.search(head)
     if m is not None:
         out["method"] = json.loads(b'"' + m.group(1) + b'"')
