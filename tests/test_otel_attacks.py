@@ -85,3 +85,19 @@ def test_a_huge_request_written_id_last_with_an_id_argument_is_paired_by_its_own
     span = next(s for s in spans if s["name"].startswith("tools/call"))
     assert span["attributes"]["jsonrpc.request.id"] == "7", span
     assert "error.type" not in span["attributes"], span  # paired with its answer, not "unanswered"
+
+
+def test_an_array_or_object_id_is_traced_without_an_error_per_message():
+    """Not a valid JSON-RPC id, but a client may send one (and a server echo it back): the relay
+    forwards it; tracing pairs it like any other, instead of failing on every such message (one
+    stderr line each, so a client could flood stderr)."""
+    lines = [b'{"jsonrpc":"2.0","id":[1],"method":"tools/call","params":{"name":"a"}}',
+             b'{"jsonrpc":"2.0","id":{"k":1},"method":"tools/call","params":{"name":"b"}}',
+             b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"c"}}']
+    with Receiver() as receiver:
+        r = run_proxy(["stdio", "--otlp", receiver.url], [*RAW_SERVER, "echo"], b"\n".join(lines) + b"\n")
+        assert r.returncode == 0, r.stderr
+        spans = receiver.collector.wait_spans(lambda s: len(s) >= 3)
+    assert b"could not trace" not in r.stderr, r.stderr
+    assert sorted(s["name"] for s in spans) == ["tools/call a", "tools/call b", "tools/call c"]
+    assert not [s for s in spans if "error.type" in s["attributes"]], spans  # each paired with its answer
