@@ -57,7 +57,10 @@ def new_span_id() -> int:
 
 
 def key_of(value: Any) -> tuple:
-    """A JSON-RPC id as a dict key: 1, "1" and 1.0 stay distinct, as JSON-RPC matches them."""
+    """A JSON-RPC id as a dict key: 1, "1" and 1.0 stay distinct, as JSON-RPC matches them. An
+    array or object is no valid id, but a client may send one: it is keyed by its text."""
+    if isinstance(value, (list, dict)):
+        return (type(value).__name__, repr(value))
     return (type(value).__name__, value)
 
 
