@@ -412,12 +412,16 @@ class Restarter:
         read. A client slow to read keeps the old server's reader blocked, with its last answers
         still in the pipe; those requests are answered then, so each gets one answer, never its
         real one and the error too. Only those still unanswered when its output ends get the error."""
-        if s2c_thread is None or not s2c_thread.is_alive():
+        # An earlier restart's old server may still have answers in its pipe as well (its answer
+        # thread waits for them): they count too.
+        waits = [t for t in (*self.late, s2c_thread) if t is not None and t.is_alive()]
+        if not waits:
             self._answer(items, code, message)
             return
 
         def later() -> None:
-            s2c_thread.join()
+            for t in waits:
+                t.join()
             px = self.proxy
             px.outstanding.settle()
             pending = px.outstanding.pending()
