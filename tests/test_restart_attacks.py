@@ -311,3 +311,51 @@ def test_a_long_request_with_an_id_argument_is_answered_under_its_own_id_after_a
     finally:
         s.proc.kill()
         s.proc.wait(10)
+
+
+# Echoes; each start appends its pid to PIDS; ignores SIGTERM and, at the end of its stdin, stays
+# (it must be killed: a restart's stop of it takes its grace periods).
+_STUBBORN = r"""
+import json, os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(sys.argv[1], "a") as f:
+    f.write(f"{os.getpid()}\n")
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if "id" in msg and "method" in msg:
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"pid": os.getpid()}}) + "\n")
+        sys.stdout.flush()
+time.sleep(3600)
+"""
+
+
+def test_sigterm_while_a_restart_stops_the_old_server_starts_no_new_one():
+    """SIGTERM arrives while a restart is still stopping the old server: the proxy is stopping, so
+    no new server is started (only to be stopped again) -- the restart gives up, the proxy exits."""
+    import sys
+
+    from helpers import wait_dead
+
+    d = short_tmpdir()
+    pids = os.path.join(d, "pids")
+    s = Session(["stdio"], [sys.executable, "-c", _STUBBORN, pids])
+    try:
+        s.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+        assert s.recv(30)["id"] == 0
+        os.kill(s.proc.pid, signal.SIGUSR1)
+        wait_until(lambda: b"restarting the server" in s.stderr, "the restart", 60)
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(60) is not None
+        with open(pids) as f:
+            started = [int(x) for x in f.read().split()]
+        assert len(started) == 1, s.stderr
+        wait_dead(*started)
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(10)
+        if os.path.exists(pids):
+            with open(pids) as f:
+                for pid in map(int, f.read().split()):
+                    if pid_alive(pid):
+                        os.kill(pid, signal.SIGKILL)
