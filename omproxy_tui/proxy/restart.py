@@ -590,6 +590,8 @@ class Restarter:
         self._answer_unanswered(old_s2c, left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) "
                                                                 "before it answered this request; send it again")
         self._stderr.clear()
+        if self.stopping.is_set():  # a stop signal came while the old server was being stopped
+            return self._failed(cause, gen, t0, "the proxy is stopping", len(left), listens)
         try:
             proc = px._spawn_server()
         except OSError as exc:
