@@ -359,3 +359,58 @@ def test_sigterm_while_a_restart_stops_the_old_server_starts_no_new_one():
                 for pid in map(int, f.read().split()):
                     if pid_alive(pid):
                         os.kill(pid, signal.SIGKILL)
+
+
+# Before MARKER exists: reads and answers nothing (an initialize that never gets its answer).
+# After: answers every request and records each method it got, in order, in LOG.
+_DEAF_UNTIL_MARKED = r"""
+import json, os, sys
+marker, log = sys.argv[1], sys.argv[2]
+live = os.path.exists(marker)
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if not live:
+        continue
+    with open(log, "a") as f:
+        f.write(msg.get("method", "-") + "\n")
+    if "id" in msg and "method" in msg:
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"pid": os.getpid()}}) + "\n")
+        sys.stdout.flush()
+"""
+
+
+def test_a_restart_while_the_clients_initialize_is_unanswered_does_not_replay_it():
+    """The client's initialize is still in flight when the restart comes: the client gets the
+    restart error for it and sends it again -- so the handshake it never completed must not be
+    replayed too (the new server would get two initialize requests)."""
+    import sys
+
+    d = short_tmpdir()
+    marker, log = os.path.join(d, "live"), os.path.join(d, "log")
+    sock = os.path.join(d, "i.sock")
+    s = Session(["stdio", "--inspect-socket", sock], [sys.executable, "-c", _DEAF_UNTIL_MARKED, marker, log])
+    try:
+        ins = Inspector(sock)
+        ins.sock.settimeout(60)
+        init = {"jsonrpc": "2.0", "method": "initialize", "params": {"protocolVersion": "2025-06-18",
+                                                                     "capabilities": {},
+                                                                     "clientInfo": {"name": "t", "version": "1"}}}
+        s.send({**init, "id": 0})
+        ins.message(lambda f, m: f["dir"] == "c2s" and m.get("id") == 0)
+        open(marker, "w").close()
+        assert ins.send("restart")["ok"]
+        done = ins.until(lambda f: f.get("type") == "lifecycle" and f.get("event") in ("restart", "restart_failed"))
+        assert done["event"] == "restart", done
+        first = s.recv(60)
+        assert first["id"] == 0 and first["error"]["code"] == -32011, first
+        s.send({**init, "id": 1})  # as the error says: send it again
+        assert s.recv(60)["id"] == 1
+        s.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        s.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        assert s.recv(60)["id"] == 2
+        with open(log) as f:
+            assert f.read().split() == ["initialize", "notifications/initialized", "tools/list"]
+        ins.close()
+    finally:
+        s.proc.kill()
+        s.proc.wait(10)
