@@ -407,17 +407,18 @@ class Restarter:
                 d.broken = d.closed = False
                 d._failed_from = None
 
-    def _answer_unanswered(self, s2c_thread: threading.Thread | None, items: list, code: int, message: str) -> None:
+    def _answer_unanswered(self, s2c_thread: threading.Thread | None, items: list, code: int, message: str) -> bool:
         """Answer the requests an old server left unanswered -- once everything it wrote has been
         read. A client slow to read keeps the old server's reader blocked, with its last answers
         still in the pipe; those requests are answered then, so each gets one answer, never its
-        real one and the error too. Only those still unanswered when its output ends get the error."""
+        real one and the error too. Only those still unanswered when its output ends get the error.
+        True if they were answered now (False: later)."""
         # An earlier restart's old server may still have answers in its pipe as well (its answer
         # thread waits for them): they count too.
         waits = [t for t in (*self.late, s2c_thread) if t is not None and t.is_alive()]
         if not waits:
             self._answer(items, code, message)
-            return
+            return True
 
         def later() -> None:
             for t in waits:
@@ -430,6 +431,7 @@ class Restarter:
         t = threading.Thread(target=later, name="omproxy-restart-answer", daemon=True)
         self.late = [x for x in self.late if x.is_alive()] + [t]
         t.start()
+        return False
 
     def _answer(self, items: list, code: int, message: str) -> None:
         for _, rid in items:
@@ -587,8 +589,15 @@ class Restarter:
             self.listens = {}
             for k, _ in left:
                 self.list_ids.pop(k, None)
-        self._answer_unanswered(old_s2c, left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) "
-                                                                "before it answered this request; send it again")
+        now = self._answer_unanswered(old_s2c, left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) "
+                                                                      "before it answered this request; send it again")
+        init = self.handshake.get("initialize")
+        if now and isinstance(init, dict) and _key(init.get("id")) in {k for k, _ in left}:
+            # The client never saw its initialize answered: it gets the error and sends it again,
+            # so the new server must not get it from us as well (there is no handshake to replay).
+            with self.cond:
+                self.handshake.pop("initialize", None)
+                self.handshake.pop("initialized", None)
         self._stderr.clear()
         if self.stopping.is_set():  # a stop signal came while the old server was being stopped
             return self._failed(cause, gen, t0, "the proxy is stopping", len(left), listens)
