@@ -101,3 +101,16 @@ def test_an_array_or_object_id_is_traced_without_an_error_per_message():
     assert b"could not trace" not in r.stderr, r.stderr
     assert sorted(s["name"] for s in spans) == ["tools/call a", "tools/call b", "tools/call c"]
     assert not [s for s in spans if "error.type" in s["attributes"]], spans  # each paired with its answer
+
+
+def test_a_request_with_endless_progress_keeps_a_bounded_number_of_events():
+    """A long tool call whose server sends progress and log notifications by the thousand: each
+    becomes an event on the request's span, kept in the proxy until the request ends -- they must
+    be bounded (the OpenTelemetry SDK's own limit is 128 events a span), not grow with the call."""
+    line = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"long","_meta":{"progressToken":"p"}}}\n'
+    with Receiver() as receiver:
+        r = run_proxy(["stdio", "--otlp", receiver.url, "--otlp-content"], [*RAW_SERVER, "progress", "5000"], line)
+        assert r.returncode == 0, r.stderr
+        spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call long" for x in s))
+    span = next(s for s in spans if s["name"] == "tools/call long")
+    assert 0 < len(span["events"]) <= 128, len(span["events"])
