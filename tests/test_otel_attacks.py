@@ -113,4 +113,6 @@ def test_a_request_with_endless_progress_keeps_a_bounded_number_of_events():
         assert r.returncode == 0, r.stderr
         spans = receiver.collector.wait_spans(lambda s: any(x["name"] == "tools/call long" for x in s))
     span = next(s for s in spans if s["name"] == "tools/call long")
-    assert 0 < len(span["events"]) <= 128, len(span["events"])
+    assert len(span["events"]) == 128, len(span["events"])
+    assert span["attributes"]["omproxy.events.dropped"] == 10000 - 128  # the latest are kept
+    assert span["events"][-1][1]["mcp.log.data"] == "4999"

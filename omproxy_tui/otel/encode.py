@@ -29,7 +29,7 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 #: Attributes whose values are unique per span are not worth keeping encoded.
 _UNIQUE = frozenset({"jsonrpc.request.id", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
                      "mcp.progress.progress", "mcp.progress.message", "mcp.log.data", "mcp.cancel.reason",
-                     "omproxy.by"})
+                     "omproxy.by", "omproxy.events.dropped"})
 #: Distinct attribute sets kept serialized at most (then the cache starts over: memory stays bounded).
 CACHE_MAX = 4096
 
