@@ -175,8 +175,9 @@ class Restarter:
         self._entered = False  # our writer was called since it was interposed
         self._in_hand: bytes | None = None  # what our writer holds while a restart holds traffic
         self.last: dict | None = None  # the last restart's lifecycle info
-        #: the proxy got a stop signal: a restart waiting for the new server's handshake gives up at
-        #: once (the signal is handled on the thread the restart runs on, only once it returns)
+        #: the proxy got a stop signal: a restart in progress starts no new server, or stops waiting
+        #: for its handshake, at once (the signal's event is handled on the thread the restart runs
+        #: on, only once it returns)
         self.stopping = threading.Event()
         #: threads answering what an old server left unanswered once its output is read (see
         #: _answer_unanswered): the proxy delivers what they send before it exits
