@@ -5,7 +5,8 @@
 3. open a 20 MB message in the detail pane;
 4. steering: 1,000 messages held by a real proxy (keys p95 with them on screen, the held list,
    release-all and the order the server got them in); the compose form for 200 tools;
-5. Stats open during 50k-message bursts through a real proxy (``--only burst``).
+5. Stats open during 50k-message bursts through a real proxy, from a client process (``--only burst``);
+6. ``--only nav``: only the navigation keys of part 1, at ``--n`` messages.
 
 Keys (and re-filters) are timed key-to-paint: until the first screen update that shows their
 effect (tests/tui/keypaint.py says exactly what that includes); not with ``pilot.press``, whose
