@@ -61,9 +61,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from omproxy_tui.core import spool as _spool
-from omproxy_tui.core.records import SUMMARY_EAGER, Record, id_key, record_from_frame
+from omproxy_tui.core.records import (
+    SUMMARY_EAGER, Record, _frame_core, _frame_fields, _scan_once, id_key, record_from_frame,
+)
 from omproxy_tui.core.table import (
-    DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL, RecordTable, StoredRecord,
+    _NAN, _ODD, _QMAX, _QMIN, DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL,
+    TOOL_ERROR, RecordTable, StoredRecord, _pack_floats, _pack_ints,
 )
 
 __all__ = ["Store"]
@@ -219,6 +222,32 @@ class Store:
         ftype = frame.get("type")
         if ftype == "message":
             at = frame.pop("_at", None)
+            # The shapes of almost every frame -- the proxy's 13 keys or the 7 required ones, with
+            # nothing flagged and ordinary numbers -- go straight into the columns when the line
+            # is a plain one (see _add_plain); record_from_frame takes the same two shortcuts.
+            nkeys = len(frame)
+            plain = None
+            if nkeys == 13:
+                try:
+                    raw, dir, seq, t, wall, size, status, held, changed, injected, to_insp, ferr = _frame_fields(frame)
+                except KeyError:
+                    pass
+                else:
+                    if not (held or changed or injected or to_insp or ferr):
+                        plain = status
+            elif nkeys == 8:
+                try:
+                    raw, dir, seq, t, wall, size, status = _frame_core(frame)
+                except KeyError:
+                    pass
+                else:
+                    plain = status
+            if (plain == "relayed" and type(raw) is str and type(size) is int and 0 <= size < SUMMARY_EAGER
+                    and type(seq) is int and _QMIN <= seq <= _QMAX and type(t) is float and t == t
+                    and type(wall) is float and wall == wall):  # fmt: skip
+                out = self._add_plain(raw, dir, seq, t, wall, size, session, at)
+                if out is not None:
+                    return out
             rec = record_from_frame(frame, session, len(self.records))
             if at is not None:
                 loc = self._locate(at)
@@ -234,6 +263,172 @@ class Store:
         if ftype == "resolved":
             return self.resolve(session, frame.get("of"), frame.get("action", "released"))
         return []
+
+    def _add_plain(self, raw: str, dir: str, seq: int, t: float, wall: float, size: int, session: str,
+                   at: Any) -> list[int] | None:
+        """:meth:`add` of ``record_from_frame(frame)`` for a plain frame (relayed, nothing
+        flagged, a small body, ordinary numbers) whose line is a request with a usable id, a
+        notification or a result: parsed straight into the table's columns, no
+        :class:`~omproxy_tui.core.records.Record` in between, paired from locals. Returns None
+        (nothing done) for any other line: the caller takes the general path.
+
+        Why: every message of a live session comes through here, and building a record, copying
+        its 28 fields into the columns and reading them back to pair cost ~40% of ingest. What
+        it stores is exactly what the general path stores (tests/core/test_core_store_plain.py
+        checks they agree): it mirrors ``records._build`` for these shapes and :meth:`add`.
+        """
+        try:
+            obj, end = _scan_once(raw, 0)
+        except (StopIteration, ValueError, RecursionError):
+            return None  # invalid JSON or leading whitespace: the general path says why
+        if end != len(raw) or type(obj) is not dict:
+            return None
+        tool = token = ref = None
+        tool_error = False
+        method = obj.get("method")
+        if type(method) is str:
+            if "id" in obj:
+                id = obj["id"]
+                tid = type(id)
+                if not (tid is int or tid is str or tid is float):
+                    return None
+                kind = "request"
+                params = obj.get("params")
+                if type(params) is dict:
+                    if method == "tools/call" or method == "prompts/get":
+                        tool = params.get("name")
+                        if type(tool) is not str:
+                            tool = None
+                    elif method[:10] == "resources/":
+                        tool = params.get("uri")
+                        if type(tool) is not str:
+                            tool = None
+                    meta = params.get("_meta")
+                    if meta is not None and type(meta) is dict:
+                        token = meta.get("progressToken")
+            else:
+                kind = "notification"
+                id = tid = None
+                if method == "notifications/progress":
+                    params = obj.get("params")
+                    if type(params) is dict:
+                        token = params.get("progressToken")
+                elif method == "notifications/cancelled":
+                    params = obj.get("params")
+                    if type(params) is dict:
+                        ref = params.get("requestId")
+        elif method is None and "id" in obj:
+            result = obj.get("result")
+            if result is None or "error" in obj:
+                return None
+            id = obj["id"]
+            tid = type(id)
+            if not (tid is int or tid is str or tid is float):
+                return None
+            kind = "response"
+            tool_error = type(result) is dict and result.get("isError") is True
+        else:
+            return None
+
+        records = self.records
+        idx = len(records)
+        if at is not None:
+            self._locate(at)
+        # the row, as RecordTable.add writes it; first the codes (an unhashable session raises
+        # here, before anything is written, as add() leaves the table)
+        key = (session, dir, kind, method, tool, "relayed")
+        codes = records._combos.get(key)
+        if codes is None:
+            codes = records._combo(key)
+        if tid is int and _QMIN <= id <= _QMAX:
+            id_col = id
+        else:
+            id_col = _ODD
+            if id is not None:
+                records.x_id[idx] = id
+        records.ints.frombytes(_pack_ints(seq, size, id_col, -1))
+        records.floats.frombytes(_pack_floats(t, wall, _NAN))
+        records.codes.frombytes(codes)
+        if kind == "request":
+            records.flags.append(PENDING)
+        else:
+            records.flags.append(TOOL_ERROR if tool_error else 0)
+        records.raw.append(raw)
+        if token is not None:
+            records.progress_token[idx] = token
+        if ref is not None:
+            records.ref_id[idx] = ref
+        records._push(records._make(idx))
+
+        self.body_bytes += len(raw) + _BODY_OVERHEAD
+        if self.body_bytes > self.max_memory:
+            self._evict()
+        if session is self._last_session or session == self._last_session:
+            self._last_list.append(idx)
+        else:
+            lst = self._by_session.get(session)
+            if lst is None:
+                lst = self._by_session[session] = array("q")
+            lst.append(idx)
+            self._last_session = session
+            self._last_list = lst
+
+        # pairing: what add() does for these kinds
+        if kind == "request":
+            key = (session, dir, tid, id if tid is int or tid is str else repr(id))
+            if self._early:
+                early = self._early.pop(key, None)
+                if early is not None and t - records.t_of(early) <= EARLY_WINDOW:
+                    return self._pair_early(records[idx], early)
+            self._npending += 1
+            self._pending[key] = idx  # (a duplicate id takes the key over: not ``changed``)
+            if token is not None:
+                self._tokens[_pkey(session, dir, token)] = idx
+            return [idx]
+        if kind == "response":
+            key = (session, _OTHER.get(dir), tid, id if tid is int or tid is str else repr(id))
+            ridx = self._pending.pop(key, None)
+            if ridx is None:
+                self._wait_for_request(key, idx)
+                return [idx]
+            codes = records.codes
+            r0 = ridx * NC
+            if codes[r0 + KIND] == records.kind.index.get("request"):
+                latency = t - records.t_of(ridx)
+                ints = records.ints
+                floats = records.floats
+                ints[idx * NI + PAIR] = ridx
+                ints[ridx * NI + PAIR] = idx
+                floats[idx * NF + LATENCY] = latency
+                floats[ridx * NF + LATENCY] = latency
+                i0 = idx * NC
+                codes[i0 + METHOD] = codes[r0 + METHOD]
+                codes[i0 + TOOL] = codes[r0 + TOOL]
+                flags = records.flags
+                if flags[ridx] & PENDING:
+                    flags[ridx] &= ~PENDING & 0xFF
+                    self._npending -= 1
+                rtoken = records.progress_token.get(ridx)
+                if rtoken is not None:
+                    tkey = _pkey(session, records.name(ridx, DIR), rtoken)
+                    if self._tokens.get(tkey) == ridx:
+                        del self._tokens[tkey]
+                return [idx, ridx]
+            changed = [idx]
+            self._pending[key] = ridx  # let the general path pop it again
+            self._answer(records[idx], id, True, changed)
+            return changed
+        if ref is not None:  # notifications/cancelled
+            changed = [idx]
+            self._cancel(records[idx], ref, True, changed)
+            return changed
+        if token is not None and method == "notifications/progress":
+            ridx = self._tokens.get(_pkey(session, _OTHER.get(dir), token))
+            if ridx is not None:
+                records.ints[idx * NI + PAIR] = ridx
+                codes = records.codes
+                codes[idx * NC + TOOL] = codes[ridx * NC + TOOL]
+        return [idx]
 
     def add(self, record: Record) -> list[int]:
         """Append ``record`` (copied into the table; its ``index`` is set), pair it, and return
