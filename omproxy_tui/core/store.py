@@ -218,71 +218,49 @@ class Store:
 
     def add_frame(self, frame: dict, session: str) -> list[int]:
         """Ingest one inspect-channel frame: ``message`` -> :meth:`add`, ``resolved`` ->
-        :meth:`resolve`; any other frame type is ignored (returns ``[]``)."""
-        ftype = frame.get("type")
-        if ftype == "message":
-            at = frame.pop("_at", None)
-            # The shapes of almost every frame -- the proxy's 13 keys or the 7 required ones, with
-            # nothing flagged and ordinary numbers -- go straight into the columns when the line
-            # is a plain one (see _add_plain); record_from_frame takes the same two shortcuts.
-            nkeys = len(frame)
-            plain = None
-            if nkeys == 13:
-                try:
-                    raw, dir, seq, t, wall, size, status, held, changed, injected, to_insp, ferr = _frame_fields(frame)
-                except KeyError:
-                    pass
-                else:
-                    if not (held or changed or injected or to_insp or ferr):
-                        plain = status
-            elif nkeys == 8:
-                try:
-                    raw, dir, seq, t, wall, size, status = _frame_core(frame)
-                except KeyError:
-                    pass
-                else:
-                    plain = status
-            if (plain == "relayed" and type(raw) is str and type(size) is int and 0 <= size < SUMMARY_EAGER
-                    and type(seq) is int and _QMIN <= seq <= _QMAX and type(t) is float and t == t
-                    and type(wall) is float and wall == wall):  # fmt: skip
-                out = self._add_plain(raw, dir, seq, t, wall, size, session, at)
-                if out is not None:
-                    return out
-            rec = record_from_frame(frame, session, len(self.records))
-            if at is not None:
-                loc = self._locate(at)
-                if loc is not None and rec._summary is not None and type(rec.raw) is str:
-                    # A big body of a recording (its summary was built with the record, see
-                    # records.SUMMARY_EAGER) is read from the file from the start: opening a
-                    # recording of 1 MB results never holds their bodies.
-                    self._located.pop(len(self.records), None)
-                    self.body_bytes -= _LOCATED_OVERHEAD
-                    rec.raw = loc  # type: ignore[assignment] - the raw column's spooled form
-                    _spool.note_spooled()
-            return self.add(rec)
-        if ftype == "resolved":
-            return self.resolve(session, frame.get("of"), frame.get("action", "released"))
-        return []
+        :meth:`resolve`; any other frame type is ignored (returns ``[]``).
 
-    def _add_plain(self, raw: str, dir: str, seq: int, t: float, wall: float, size: int, session: str,
-                   at: Any) -> list[int] | None:
-        """:meth:`add` of ``record_from_frame(frame)`` for a plain frame (relayed, nothing
-        flagged, a small body, ordinary numbers) whose line is a request with a usable id, a
-        notification or a result: parsed straight into the table's columns, no
-        :class:`~omproxy_tui.core.records.Record` in between, paired from locals. Returns None
-        (nothing done) for any other line: the caller takes the general path.
-
-        Why: every message of a live session comes through here, and building a record, copying
-        its 28 fields into the columns and reading them back to pair cost ~40% of ingest. What
-        it stores is exactly what the general path stores (tests/core/test_core_store_plain.py
-        checks they agree): it mirrors ``records._build`` for these shapes and :meth:`add`.
+        Hot path (every message of a session): the shapes of almost every frame -- the proxy's
+        13 keys or the 7 required ones, relayed, nothing flagged, a body shorter than
+        SUMMARY_EAGER, ordinary numbers -- whose line is a request with a usable id, a
+        notification or a result are parsed straight into the table's columns and paired from
+        locals: no :class:`~omproxy_tui.core.records.Record` in between (building one, copying
+        its 28 fields into the columns and reading them back to pair was ~40% of ingest). It
+        mirrors ``records._build`` for these shapes and :meth:`add`, and stores exactly what
+        ``add(record_from_frame(frame))`` would (tests/core/test_core_store_plain.py checks
+        they agree); every other frame takes that general path.
         """
+        ftype = frame.get("type")
+        if ftype != "message":
+            if ftype == "resolved":
+                return self.resolve(session, frame.get("of"), frame.get("action", "released"))
+            return []
+        at = frame.pop("_at", None)
+        nkeys = len(frame)
+        if nkeys == 13:
+            try:
+                raw, dir, seq, t, wall, size, status, held, changed, injected, to_insp, ferr = _frame_fields(frame)
+            except KeyError:
+                return self._add_general(frame, session, at)
+            if held or changed or injected or to_insp or ferr:
+                return self._add_general(frame, session, at)
+        elif nkeys == 8:
+            try:
+                raw, dir, seq, t, wall, size, status = _frame_core(frame)
+            except KeyError:
+                return self._add_general(frame, session, at)
+        else:
+            return self._add_general(frame, session, at)
+        if not (status == "relayed" and type(raw) is str and type(size) is int and 0 <= size < SUMMARY_EAGER
+                and type(seq) is int and _QMIN <= seq <= _QMAX and type(t) is float and t == t
+                and type(wall) is float and wall == wall):  # fmt: skip
+            return self._add_general(frame, session, at)
         try:
             obj, end = _scan_once(raw, 0)
         except (StopIteration, ValueError, RecursionError):
-            return None  # invalid JSON or leading whitespace: the general path says why
+            return self._add_general(frame, session, at)  # (the general path says why)
         if end != len(raw) or type(obj) is not dict:
-            return None
+            return self._add_general(frame, session, at)
         tool = token = ref = None
         tool_error = False
         method = obj.get("method")
@@ -291,7 +269,7 @@ class Store:
                 id = obj["id"]
                 tid = type(id)
                 if not (tid is int or tid is str or tid is float):
-                    return None
+                    return self._add_general(frame, session, at)
                 kind = "request"
                 params = obj.get("params")
                 if type(params) is dict:
@@ -320,15 +298,15 @@ class Store:
         elif method is None and "id" in obj:
             result = obj.get("result")
             if result is None or "error" in obj:
-                return None
+                return self._add_general(frame, session, at)
             id = obj["id"]
             tid = type(id)
             if not (tid is int or tid is str or tid is float):
-                return None
+                return self._add_general(frame, session, at)
             kind = "response"
             tool_error = type(result) is dict and result.get("isError") is True
         else:
-            return None
+            return self._add_general(frame, session, at)
 
         records = self.records
         idx = len(records)
@@ -360,8 +338,8 @@ class Store:
             records.ref_id[idx] = ref
         records._push(records._make(idx))
 
-        self.body_bytes += len(raw) + _BODY_OVERHEAD
-        if self.body_bytes > self.max_memory:
+        bb = self.body_bytes = self.body_bytes + len(raw) + _BODY_OVERHEAD
+        if bb > self.max_memory:
             self._evict()
         if session is self._last_session or session == self._last_session:
             self._last_list.append(idx)
@@ -383,7 +361,8 @@ class Store:
             self._npending += 1
             self._pending[key] = idx  # (a duplicate id takes the key over: not ``changed``)
             if token is not None:
-                self._tokens[_pkey(session, dir, token)] = idx
+                tt = type(token)
+                self._tokens[(session, dir, tt, token if tt is int or tt is str else repr(token))] = idx
             return [idx]
         if kind == "response":
             key = (session, _OTHER.get(dir), tid, id if tid is int or tid is str else repr(id))
@@ -394,9 +373,10 @@ class Store:
             codes = records.codes
             r0 = ridx * NC
             if codes[r0 + KIND] == records.kind.index.get("request"):
-                latency = t - records.t_of(ridx)
-                ints = records.ints
                 floats = records.floats
+                rt = floats[ridx * NF]
+                latency = t - (rt if rt == rt else records.t_of(ridx))
+                ints = records.ints
                 ints[idx * NI + PAIR] = ridx
                 ints[ridx * NI + PAIR] = idx
                 floats[idx * NF + LATENCY] = latency
@@ -410,7 +390,7 @@ class Store:
                     self._npending -= 1
                 rtoken = records.progress_token.get(ridx)
                 if rtoken is not None:
-                    tkey = _pkey(session, records.name(ridx, DIR), rtoken)
+                    tkey = _pkey(session, key[1], rtoken)  # (key[1]: the request's direction)
                     if self._tokens.get(tkey) == ridx:
                         del self._tokens[tkey]
                 return [idx, ridx]
@@ -429,6 +409,22 @@ class Store:
                 codes = records.codes
                 codes[idx * NC + TOOL] = codes[ridx * NC + TOOL]
         return [idx]
+
+
+    def _add_general(self, frame: dict, session: str, at: Any) -> list[int]:
+        """:meth:`add_frame` for a message frame of any shape: through a Record."""
+        rec = record_from_frame(frame, session, len(self.records))
+        if at is not None:
+            loc = self._locate(at)
+            if loc is not None and rec._summary is not None and type(rec.raw) is str:
+                # A big body of a recording (its summary was built with the record, see
+                # records.SUMMARY_EAGER) is read from the file from the start: opening a
+                # recording of 1 MB results never holds their bodies.
+                self._located.pop(len(self.records), None)
+                self.body_bytes -= _LOCATED_OVERHEAD
+                rec.raw = loc  # type: ignore[assignment] - the raw column's spooled form
+                _spool.note_spooled()
+        return self.add(rec)
 
     def add(self, record: Record) -> list[int]:
         """Append ``record`` (copied into the table; its ``index`` is set), pair it, and return
