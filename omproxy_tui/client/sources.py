@@ -34,6 +34,8 @@ MAX_FRAME = 512 * 1024 * 1024
 
 #: frames at least this big are decoded in a thread
 BIG_FRAME = 1024 * 1024
+#: Longest stretch (s) the socket reader decodes buffered frames before letting the event loop run
+READ_SLICE = 0.005
 
 Emit = Callable[[list[dict[str, Any]]], None]
 
@@ -240,7 +242,15 @@ class SocketSource(Source):
     async def _read(self, reader: asyncio.StreamReader, batcher: _Batcher) -> None:
         first_event = True
         replay = 0  # event frames of the backlog replay still to come (from hello)
+        clock = time.perf_counter
+        turn = clock()
         while True:
+            if clock() - turn > READ_SLICE:
+                # readline() does not yield while the buffer holds lines: in a burst (or a big
+                # backlog) this loop would decode for as long as the proxy keeps ahead, and keys
+                # and repaints waited that long
+                await asyncio.sleep(0)
+                turn = clock()
             line = await reader.readline()
             if not line:
                 return

@@ -6,11 +6,13 @@ app's handler mutates the model, then tells widgets what changed (attributes dow
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import operator
 import re
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -61,6 +63,11 @@ def styles_dir() -> Path:
 
 #: Every this many new records, the ingest path freezes the heap (see ``_freeze_records``).
 GC_FREEZE_EVERY = 20_000
+
+#: Ingesting a burst: frames per ``ingest`` call, and seconds of ingest before the event loop
+#: gets a turn (see ``_drain_inbox``).
+INGEST_CHUNK = 500
+INGEST_SLICE = 0.005
 
 EMPTY_TEXT = "Waiting for proxies…  run  omproxy stdio --inspect -- <server cmd>  or try  omproxy-tui --demo"
 
@@ -237,6 +244,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._sessions_dirty = True
         self._status_dirty = True
         self._detail_timer: Any = None
+        #: batches of frames not ingested yet: [source, frames, how many are done] (see _frames)
+        self._inbox: deque[list[Any]] = deque()
+        self._drain_timer: Any = None
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
@@ -488,10 +498,48 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     @on(FramesReceived)
     def _frames(self, event: FramesReceived) -> None:
-        self.ingest(event.source, event.frames)
-        info = self.model.sessions.get(event.source.key)
-        if info is not None and getattr(event.source, "can_send", False):
-            self._restart_news(info.label, event.frames)
+        # Batches wait their turn in the inbox (in order) and are ingested a slice at a time;
+        # a small batch with nothing waiting is ingested at once, as before.
+        self._inbox.append([event.source, event.frames, 0])
+        if self._drain_timer is None:
+            self._drain_inbox()
+
+    def _drain_inbox(self) -> None:
+        """Ingest from the inbox for at most :data:`INGEST_SLICE` seconds, then let the event loop
+        run (keys, repaints) before the rest: a burst (a 50k-message burst, a backlog replay)
+        arrives in batches of thousands of frames, and ingesting one took long enough to be felt."""
+        self._drain_timer = None
+        inbox = self._inbox
+        clock = time.perf_counter
+        start = clock()
+        while inbox:
+            entry = inbox[0]
+            source, frames, offset = entry
+            chunk = frames[offset:offset + INGEST_CHUNK] if offset or len(frames) > INGEST_CHUNK else frames
+            entry[2] = offset + len(chunk)
+            if entry[2] >= len(frames):
+                inbox.popleft()
+            self.ingest(source, chunk)
+            info = self.model.sessions.get(source.key)
+            if info is not None and getattr(source, "can_send", False):
+                self._restart_news(info.label, chunk)
+            if clock() - start >= INGEST_SLICE:
+                break
+        if inbox:
+            # the rest at the event loop's next turn, behind what it has ready (a key from the
+            # terminal's thread, the screen's update): not call_later, which only queues behind
+            # the app's messages, nor a Textual timer (at least a millisecond of sleep each)
+            self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
+
+    def _drain_next(self) -> None:
+        if not self.is_running:  # the app is closing: nothing to show it on
+            self._drain_timer = None
+            return
+        try:
+            self._drain_inbox()
+        except Exception as error:  # noqa: BLE001 - as in a message handler: the app reports it
+            self._drain_timer = None
+            self._handle_exception(error)
 
     def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
         """Apply a batch to the model, then repaint what it says changed."""
@@ -673,13 +721,15 @@ class OmproxyApp(SteeringMixin, App[None]):
     @on(MessageLog.CursorMoved)
     def _cursor_moved(self, event: MessageLog.CursorMoved) -> None:
         # Leading-edge debounce: a lone move (a jump, a click, one key) shows its record at
-        # once, in the same screen update as the log; moves that follow within 30 ms (a key
-        # held down) only restart the timer, and the pane is rendered once, when they stop.
+        # once, in the screen update right after the log's (the pane's new content changes its
+        # height, so it costs a layout of the whole screen: done with the log's rows, a key
+        # waited for both); moves that follow within 30 ms (a key held down) only restart the
+        # timer, and the pane is rendered once, when they stop.
         if self._detail_timer is not None:
             self._detail_timer.stop()
             self._detail_timer = self.set_timer(0.03, self._show_detail)
             return
-        self._show_detail()
+        self.call_after_refresh(self._paint_detail)
         self._detail_timer = self.set_timer(0.03, self._detail_quiet)
 
     def _detail_quiet(self) -> None:
@@ -687,6 +737,9 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def _show_detail(self) -> None:
         self._detail_timer = None
+        self._paint_detail()
+
+    def _paint_detail(self) -> None:
         if not self.is_running:
             return
         detail = self.query_one_optional("#detail", DetailPane)

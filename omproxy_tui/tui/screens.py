@@ -138,6 +138,9 @@ class StatsScreen(Screen[str | None]):
         self.model = model
         self.sort_index = 1
         self.reverse = True
+        #: what the table shows: row keys in order, and each row's cells
+        self._shown_keys: list[str] = []
+        self._shown_cells: list[tuple] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="stats-body"):
@@ -167,38 +170,55 @@ class StatsScreen(Screen[str | None]):
         key = STATS_COLUMNS[self.sort_index][1]
         rows = self._grouped(model.stats.rows(key, self.reverse))
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
-        self._headers(table)
-        table.clear()
-        for row in rows:
-            tool = getattr(row, "tool", None)
-            name = f"  └ {tool}" if tool else str(getattr(row, "key", None) or getattr(row, "method", ""))
-            errors = row.errors
-            table.add_row(
-                Text(name, style="" if tool else "bold"),
-                f"{row.count:,}",
-                Text(f"{errors:,}", style="bold red" if errors else "dim"),
-                f"{row.in_flight:,}",
-                _ms(row.p50),
-                _ms(row.p95),
-                _ms(row.p99),
-                _ms(row.max),
-                fmt_size(row.bytes_in),
-                fmt_size(row.bytes_out),
-                key=row.key,
-            )
-        if rows and cursor < len(rows):
-            table.move_cursor(row=cursor, animate=False)
+        cells = [(row.key, self._cells(row)) for row in rows]
+        keys = [k for k, _ in cells]
+        if not self._headers(table) and keys == self._shown_keys:
+            # Same rows in the same order (the common case, once a second during a burst): only
+            # the cells whose text changed are updated, the table is not rebuilt.
+            for (row_key, new), old in zip(cells, self._shown_cells):
+                if new != old:
+                    for (_title, column, _width), a, b in zip(STATS_COLUMNS, new, old):
+                        if a != b:
+                            table.update_cell(row_key, column, a)
+        else:
+            cursor = table.cursor_row
+            table.clear()
+            for row_key, values in cells:
+                table.add_row(*values, key=row_key)
+            if rows and cursor < len(rows):
+                table.move_cursor(row=cursor, animate=False)
+        self._shown_keys = keys
+        self._shown_cells = [values for _, values in cells]
 
-    def _headers(self, table: DataTable) -> None:
-        """Column titles, the sorted one marked with its direction (▼ descending)."""
+    @staticmethod
+    def _cells(row) -> tuple:
+        tool = getattr(row, "tool", None)
+        name = f"  └ {tool}" if tool else str(getattr(row, "key", None) or getattr(row, "method", ""))
+        errors = row.errors
+        return (
+            Text(name, style="" if tool else "bold"),
+            f"{row.count:,}",
+            Text(f"{errors:,}", style="bold red" if errors else "dim"),
+            f"{row.in_flight:,}",
+            _ms(row.p50),
+            _ms(row.p95),
+            _ms(row.p99),
+            _ms(row.max),
+            fmt_size(row.bytes_in),
+            fmt_size(row.bytes_out),
+        )
+
+    def _headers(self, table: DataTable) -> bool:
+        """Column titles, the sorted one marked with its direction (▼ descending). True when
+        the columns were (re)made, and so the rows are gone."""
         titles = [title + (" " + ("▼" if self.reverse else "▲") if n == self.sort_index else "")
                   for n, (title, _key, _width) in enumerate(STATS_COLUMNS)]
         if [str(c.label) for c in table.columns.values()] == titles:
-            return
+            return False
         table.clear(columns=True)
         for title, (_t, key, width) in zip(titles, STATS_COLUMNS):
             table.add_column(title, key=key, width=width)
+        return True
 
     def action_filter_row(self) -> None:
         table = self.query_one(DataTable)

@@ -1,10 +1,15 @@
 """Benchmark for omproxy-tui (a script, not a test): ``python tests/tui/bench_tui.py [--n 100000]``.
 
-1. ingest N recorded messages into the running app (headless), re-filter, memory;
+1. ingest N recorded messages into the running app (headless), re-filter, memory, navigation keys;
 2. live: a fake proxy over a real unix socket sends 2,000 msgs/s while keys are pressed;
 3. open a 20 MB message in the detail pane;
 4. steering: 1,000 messages held by a real proxy (keys p95 with them on screen, the held list,
-   release-all and the order the server got them in); the compose form for 200 tools.
+   release-all and the order the server got them in); the compose form for 200 tools;
+5. Stats open during 50k-message bursts through a real proxy (``--only burst``).
+
+Keys (and re-filters) are timed key-to-paint: until the first screen update that shows their
+effect (tests/tui/keypaint.py says exactly what that includes); not with ``pilot.press``, whose
+idle detection sleeps at least 40 ms per key.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
 from fake_proxy import FakeProxy  # noqa: E402
+from keypaint import KeyToPaint, percentile  # noqa: E402
 
 from omproxy_tui.client.sources import Source  # noqa: E402
 from omproxy_tui.protocol.builder import message_frame  # noqa: E402
@@ -91,24 +97,61 @@ async def bench_ingest(n: int) -> dict:
         del frames
         gc.collect()
         out["rss_mb_delta"] = rss_mb() - before
-        for expr in ["~tool echo", "~e", "~m tools/call & ~slow 1", "query number 99", ""]:
-            t0 = time.perf_counter()
-            app.apply_filter(expr)
-            await pilot.pause()
-            out[f"refilter[{expr or 'none'}]_ms"] = (time.perf_counter() - t0) * 1000
-            out[f"rows[{expr or 'none'}]"] = len(app.view.indices)
-        # scrolling through the whole log: 200 random jumps with repaint
-        log = app.log_widget
-        log.focus()
-        t0 = time.perf_counter()
-        for j in range(200):
-            log.move_cursor((j * 7919) % len(app.view.indices))
-            await pilot.pause()
-        out["jump_ms_avg"] = (time.perf_counter() - t0) * 1000 / 200
-        t0 = time.perf_counter()
-        for _ in range(50):
-            await pilot.press("pagedown")
-        out["pagedown_ms_avg"] = (time.perf_counter() - t0) * 1000 / 50
+        # re-filter: applied (the view and the log reset) until the screen shows it; the median
+        # of three rounds, each round all five expressions in turn
+        kp = KeyToPaint(app)
+        exprs = ["~tool echo", "~e", "~m tools/call & ~slow 1", "query number 99", ""]
+        times: dict[str, list[float]] = {e: [] for e in exprs}
+        for _ in range(3):
+            for expr in exprs:
+                await asyncio.sleep(0.1)
+                t0 = time.perf_counter()
+                app.apply_filter(expr)
+                times[expr].append(await kp.wait(lambda: True) - t0)
+                out[f"rows[{expr or 'none'}]"] = len(app.view.indices)
+        for expr in exprs:
+            out[f"refilter[{expr or 'none'}]_ms"] = percentile(times[expr], 0.5) * 1000
+        out.update(await bench_navigation(app))
+    return out
+
+
+async def bench_navigation(app: OmproxyApp, rounds: int = 60) -> dict:
+    """Key-to-paint (see keypaint.py) of the log's navigation keys at the app's current size,
+    and of jumps (``move_cursor`` to a far row: what ``:`` seq, ``n`` next error or a click do).
+    Keys are spaced 60 ms apart (a fast typist, slower than key repeat, which the detail pane's
+    debounce absorbs); ``detail`` is key until the detail pane shows the new selection."""
+    log = app.log_widget
+    log.focus()
+    log.move_cursor(len(app.view.indices) // 2)
+    await asyncio.sleep(0.1)
+    kp = KeyToPaint(app)
+    out: dict = {}
+    detail: list[float] = []
+    for key in ("pagedown", "pageup", "down", "up"):
+        times = []
+        for _ in range(rounds):
+            before = log.cursor
+            ks = time.perf_counter()
+            times.append(await kp.press(key, lambda b=before: log.cursor != b))
+            if key == "pagedown":
+                shown = lambda: app.detail.record is log.selected_record()  # noqa: E731
+                detail.append((await kp.wait(shown) if not shown() else time.perf_counter()) - ks)
+            await asyncio.sleep(0.06)
+        out[f"key_{key}_p50_ms"] = percentile(times, 0.5) * 1000
+        out[f"key_{key}_p95_ms"] = percentile(times, 0.95) * 1000
+    out["key_pagedown_detail_p95_ms"] = percentile(detail, 0.95) * 1000
+    times = []
+    n = len(app.view.indices)
+    for j in range(rounds):
+        target = (j * 7919 + 13) % n
+        if target == log.cursor:
+            continue
+        ks = time.perf_counter()
+        log.move_cursor(target)
+        times.append(await kp.wait(lambda t=target: log.cursor == t) - ks)
+        await asyncio.sleep(0.06)
+    out["jump_p50_ms"] = percentile(times, 0.5) * 1000
+    out["jump_p95_ms"] = percentile(times, 0.95) * 1000
     return out
 
 
@@ -138,7 +181,6 @@ async def bench_live(rate: int = 2000, seconds: float = 5.0) -> dict:
                 await asyncio.sleep(tick)
 
         prod = asyncio.ensure_future(producer())
-        from textual import events
 
         log = app.log_widget
         log.focus()
@@ -157,17 +199,11 @@ async def bench_live(rate: int = 2000, seconds: float = 5.0) -> dict:
         t0 = time.perf_counter()
         cpu0 = time.process_time()
         k = 0
+        kp = KeyToPaint(app)
         while not prod.done():
-            # a key goes through the driver like a real keypress; latency = until the cursor moved
-            key = "up"
+            # ↑ through the driver like a real keypress, timed key-to-paint (keypaint.py)
             before = log.cursor
-            ks = time.perf_counter()
-            ev = events.Key(key, None)
-            ev.set_sender(app)
-            app._driver.send_message(ev)
-            while log.cursor == before and time.perf_counter() - ks < 5:
-                await asyncio.sleep(0.0005)
-            key_times.append(time.perf_counter() - ks)
+            key_times.append(await kp.press("up", lambda b=before: log.cursor != b))
             k += 1
             await asyncio.sleep(0.03)
         await probe
@@ -277,15 +313,13 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
             while len(answers) < n_held or len(app.store) < 2 * n_held:
                 await pilot.pause(0.01)
             answers.clear()
-            app.log_widget.focus()
-            app.log_widget.move_cursor(0)
-            times = []
-            for n in range(100):
-                ks = time.perf_counter()
-                await pilot.press("down" if n % 2 else "up")
-                times.append(time.perf_counter() - ks)
-            times.sort()
-            out["steer_key_baseline_p95_ms"] = times[int(len(times) * 0.95)] * 1000
+            log = app.log_widget
+            log.focus()
+            log.move_cursor(1)
+            kp = KeyToPaint(app)
+            times = await steer_keys(kp, log, ("down", "up"))
+            out["steer_key_baseline_p50_ms"] = percentile(times, 0.5) * 1000
+            out["steer_key_baseline_p95_ms"] = percentile(times, 0.95) * 1000
             await pilot.press("greater_than_sign")
             while not (info.paused or {}).get("c2s"):
                 await pilot.pause(0.01)
@@ -297,21 +331,19 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
             while len(info.held) < n_held:
                 await pilot.pause(0.01)
             out["steer_hold_1000_s"] = time.perf_counter() - t0
-            log = app.log_widget
             log.focus()
             log.move_cursor(0)
-            times = []
-            for n in range(100):
-                ks = time.perf_counter()
-                await pilot.press("h" if n % 2 else "up")  # key, handled, screen updated
-                times.append(time.perf_counter() - ks)
-            times.sort()
-            out["steer_key_held1000_p50_ms"] = times[len(times) // 2] * 1000
-            out["steer_key_held1000_p95_ms"] = times[int(len(times) * 0.95)] * 1000
-            ks = time.perf_counter()
-            await pilot.press("H")
-            await pilot.pause()
-            out["steer_held_list_open_ms"] = (time.perf_counter() - ks) * 1000
+            await asyncio.sleep(0.1)
+            times = await steer_keys(kp, log, ("h", "up"))  # next held, then back up a row
+            out["steer_key_held1000_p50_ms"] = percentile(times, 0.5) * 1000
+            out["steer_key_held1000_p95_ms"] = percentile(times, 0.95) * 1000
+            from omproxy_tui.tui.steer.dialogs import HeldScreen
+
+            def held_list_shown() -> bool:
+                screen = app.screen
+                return isinstance(screen, HeldScreen) and screen.query_one("#held-table").row_count == len(screen.rows)
+
+            out["steer_held_list_open_ms"] = await kp.press("H", held_list_shown) * 1000
             await pilot.press("escape")
             t0 = time.perf_counter()
             await pilot.press("A")
@@ -326,6 +358,118 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
         proc.stdin.close()
         proc.wait(15)
     out.update(await bench_compose(n_tools))
+    return out
+
+
+async def steer_keys(kp: KeyToPaint, log, keys: tuple[str, str], rounds: int = 100) -> list[float]:
+    """Key-to-paint of ``rounds`` presses alternating ``keys`` (each moves the cursor)."""
+    times = []
+    for n in range(rounds):
+        before = log.cursor
+        times.append(await kp.press(keys[n % 2], lambda b=before: log.cursor != b))
+        await asyncio.sleep(0.06)
+    return times
+
+
+async def bench_stats_burst(n_msgs: int = 50_000, rounds: int = 3) -> dict:
+    """Stats open during a burst through a real ``omproxy stdio --inspect-socket`` (echo server):
+    this process is the client, writing ``n_msgs / 2`` requests as fast as the pipe takes them
+    (the proxy relays at its own pace: its burst rate), ``rounds`` bursts one after the other.
+    During each, keys are pressed one after the other (30 ms apart) and timed key-to-paint
+    (keypaint.py): ``o`` (sort column: the table is rebuilt), Esc (back to the log) and ``s``
+    (Stats again). Then: how long after the client got its last answer the app had every
+    message (ingest lag), and whether the proxy dropped frames for us (lost)."""
+    import subprocess
+    import tempfile
+    import threading
+
+    from omproxy_tui.client.sources import SocketSource
+    from omproxy_tui.tui.screens import StatsScreen
+
+    d = tempfile.mkdtemp(prefix="ombench", dir="/tmp")
+    sock = os.path.join(d, "s.sock")
+    root = HERE.parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "omproxy_tui", "stdio", "--inspect-socket", sock, "--",
+                             sys.executable, str(root / "tests" / "servers" / "raw_server.py"), "echo"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=root)
+    n_req = n_msgs // 2
+    got = {"n": 0, "last": 0.0}
+
+    def reader() -> None:
+        for _line in proc.stdout:
+            got["n"] += 1
+            got["last"] = time.perf_counter()
+
+    def writer(first: int) -> None:
+        for i in range(first, first + n_req):
+            proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {
+                "name": TOOLS[i % len(TOOLS)], "arguments": {"q": f"query number {i}"}}}).encode() + b"\n")
+        proc.stdin.flush()
+
+    threading.Thread(target=reader, daemon=True).start()
+    out: dict = {}
+    app = OmproxyApp([SocketSource(sock)])
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            [info] = app.sessions.values()
+            while info.state != "live":
+                await pilot.pause(0.02)
+            kp = KeyToPaint(app)
+            on_stats = lambda: isinstance(app.screen, StatsScreen)  # noqa: E731
+            idle: dict[str, list[float]] = {"s": [], "escape": []}
+            for _ in range(5):  # the same keys before the burst
+                idle["s"].append(await kp.press("s", on_stats))
+                await asyncio.sleep(0.1)
+                idle["escape"].append(await kp.press("escape", lambda: not on_stats()))
+                await asyncio.sleep(0.1)
+            for key, times in idle.items():
+                out[f"stats_idle_key[{key}]_p50_ms"] = percentile(times, 0.5) * 1000
+            keys: dict[str, list[float]] = {"o": [], "escape": [], "s": []}
+            rates, behind = [], []
+            cpu0 = time.process_time()
+            k = 0
+            for r in range(rounds):
+                if not on_stats():
+                    await kp.press("s", on_stats)
+                await asyncio.sleep(0.3)
+                target = (r + 1) * n_req
+                t0 = time.perf_counter()
+                threading.Thread(target=writer, args=(r * n_req,), daemon=True).start()
+                while got["n"] < target and time.perf_counter() - t0 < 120:
+                    await asyncio.sleep(0.03)
+                    if on_stats():
+                        if k % 3 == 0:
+                            screen = app.screen
+                            before = screen.sort_index
+                            keys["o"].append(await kp.press("o", lambda: screen.sort_index != before))
+                        else:
+                            keys["escape"].append(await kp.press("escape", lambda: not on_stats()))
+                    else:
+                        keys["s"].append(await kp.press("s", on_stats))
+                    k += 1
+                client_done = got["last"] or time.perf_counter()
+                while len(app.store) < (r + 1) * n_msgs and time.perf_counter() - client_done < 60:
+                    await asyncio.sleep(0.01)
+                rates.append(n_msgs / (client_done - t0))
+                behind.append(time.perf_counter() - client_done)
+            out["burst_msgs"] = n_msgs
+            out["burst_rounds"] = rounds
+            out["burst_proxy_msgs_per_s"] = percentile(rates, 0.5)
+            out["burst_app_received"] = len(app.store)
+            out["burst_lost"] = app.model.lost_count
+            out["burst_app_behind_proxy_max_s"] = max(behind)
+            out["burst_cpu_s"] = time.process_time() - cpu0
+            everything = keys["o"] + keys["escape"] + keys["s"]
+            out["burst_keys_pressed"] = len(everything)
+            out["burst_key_p50_ms"] = percentile(everything, 0.5) * 1000
+            out["burst_key_p95_ms"] = percentile(everything, 0.95) * 1000
+            out["burst_key_max_ms"] = max(everything) * 1000
+            for key, times in keys.items():
+                if times:
+                    out[f"burst_key[{key}]_p95_ms"] = percentile(times, 0.95) * 1000
+    finally:
+        proc.stdin.close()
+        proc.wait(15)
     return out
 
 
@@ -422,11 +566,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--only", choices=["steer", "compose"], help="run only this part")
+    parser.add_argument("--only", choices=["steer", "compose", "burst"], help="run only this part")
     args = parser.parse_args()
     results = {}
     if args.only:
-        results.update(asyncio.run(bench_steer() if args.only == "steer" else bench_compose()))
+        part = {"steer": bench_steer, "compose": bench_compose, "burst": bench_stats_burst}[args.only]
+        results.update(asyncio.run(part()))
         for key, value in results.items():
             print(f"{key:<36}  {value:,.1f}" if isinstance(value, float) else f"{key:<36}  {value}")
         return
@@ -434,6 +579,7 @@ def main() -> None:
     results.update(asyncio.run(bench_live(args.rate, args.seconds)))
     results.update(asyncio.run(bench_big()))
     results.update(asyncio.run(bench_steer()))
+    results.update(asyncio.run(bench_stats_burst()))
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value:,.1f}" if isinstance(value, float) else f"{key:<{width}}  {value:,}")

@@ -119,6 +119,13 @@ def _ellipsis(text: str, width: int) -> str:
     return text if cell_len(text) <= width else set_cell_size(text, width - 1) + "…"
 
 
+def _full_width(segments: list[Segment], width: int, style: Style) -> Strip:
+    """A row exactly ``width`` cells wide. ``Strip(segments, width)`` would only *say* so: a short
+    row (a short summary) was then never padded, and the terminal kept what was drawn there
+    before (a toast, a dialog) right of it."""
+    return Strip(segments).adjust_cell_length(width, style)
+
+
 def header_text(width: int, show_session: bool = True, method_need: int = 24) -> str:
     """The column titles, aligned with :func:`layout`'s columns."""
     w = layout(width, show_session, method_need)
@@ -261,6 +268,16 @@ class MessageLog(ScrollView, can_focus=True):
             # in between (a busy machine, a screenshot) draws the thumb for the old row count.
             if self.container_size:
                 self._scroll_update(size)
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Every layout of the screen (the detail pane changing height does one per selection)
+        # calls this with the compositor's idea of our virtual size, which is never ours (the
+        # rows are ours, not arranged children), so ScrollView took each for a change and
+        # re-rendered the scrollbar (~20 rows of ScrollBarRender). Our virtual size is kept by
+        # _update_virtual_size; nothing to do when our own size is the same.
+        if size == self._size and container_size == self.container_size:
+            return False
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def rows_added(self, added: int, changed: list[int]) -> None:
         """Rows were appended to the view; ``changed`` store indices need repainting."""
@@ -566,7 +583,7 @@ class MessageLog(ScrollView, can_focus=True):
         if is_error and rec.error and rec.error not in summary:
             summary = f"{rec.error} {summary}"
         segments.append(Segment(_ellipsis(summary, rest) if rest else "", style + (st("error") if is_error else Style())))
-        return Strip(segments, width).extend_cell_length(width, style)
+        return _full_width(segments, width, style)
 
     def _render_marker(self, marker: Marker, selected: bool, width: int) -> Strip:
         """A row that is not a message: the time, the session, then what happened, across the rest."""
@@ -586,4 +603,4 @@ class MessageLog(ScrollView, can_focus=True):
         used = sum(seg.cell_length for seg in segments)
         rest = max(0, width - used)
         segments.append(Segment(_ellipsis(f"── {marker.text} ──", rest) if rest else "", style))
-        return Strip(segments, width).extend_cell_length(width, style)
+        return _full_width(segments, width, style)
