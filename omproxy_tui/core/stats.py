@@ -188,9 +188,6 @@ class Stats:
         result, with the common request/response/notification cases inlined."""
         seen = self._seen
         bits = seen.bits
-        if len(bits) < n:  # grown once here (as _IndexSet.add would); each new row's bit is set below
-            bits.extend(bytes(n - len(bits) + len(bits) // 2 + 1024))
-        memo_get = self._accs_memo.get
         ticks = self._ticks
         tget = ticks.get
         accs_of = self._accs
