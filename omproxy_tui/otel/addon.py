@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import __version__
 from ..proxy.line import _UNSET, parse_json
+from ..proxy.outstanding import peek_id
 from . import semconv
 from .tracker import Tracker, new_span_id, new_trace_id
 
@@ -34,13 +35,13 @@ from .tracker import Tracker, new_span_id, new_trace_id
 SNIFF_OVER = 1 << 20
 _EDGE = 4096
 _METHOD = re.compile(rb'"method"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
-_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d+(?:\.\d+)?|null)')
 _ERROR_CODE = re.compile(rb'"error"\s*:\s*\{[^{}]*?"code"\s*:\s*(-?\d+)')
 _IS_ERROR = re.compile(rb'"isError"\s*:\s*true')
 #: Observed messages waiting for the sink's thread at most; past it they are not traced (each
 #: counts as a dropped span).
 BACKLOG_MAX = 20000
-#: Bytes of unparsed lines waiting at most; past it a line waits as its envelope only (see sniff).
+#: Bytes of lines waiting at most (unparsed, or parsed before forwarding: a parsed object costs at
+#: least its line's bytes); past it a line waits as its envelope only (see sniff).
 BACKLOG_BYTES = 16 << 20
 #: The sink's thread pairs this many messages at a time, then lets the relay threads have the GIL.
 CHUNK = 64
@@ -53,12 +54,9 @@ def sniff(raw: bytes) -> dict | None:
 
     head, tail = raw[:_EDGE], raw[-_EDGE:]
     out: dict[str, Any] = {"jsonrpc": "2.0"}
-    m = _ID.search(head) or _ID.search(tail)
-    if m is not None:
-        try:
-            out["id"] = json.loads(m.group(1))
-        except ValueError:
-            pass
+    rid = peek_id(raw)  # the top-level one, wherever the SDK writes it (not an "id" argument)
+    if rid is not None:
+        out["id"] = rid
     m = _METHOD.search(head)
     if m is not None:
         out["method"] = json.loads(b'"' + m.group(1) + b'"')
@@ -93,9 +91,10 @@ class OtelAddon:
         self.own: dict[tuple, tuple] = {}
         self.own_lock = threading.Lock()
         #: observed, not yet paired: (obj or None, raw or None, direction, wall_ns, status, changed,
-        #: injected, seq, element, session id); deque appends and pops are atomic, so the relay threads take no lock
+        #: injected, seq, element, session id, bytes counted in backlog_bytes); deque appends and
+        #: pops are atomic, so the relay threads take no lock
         self.backlog: collections.deque = collections.deque()
-        self.backlog_bytes = 0  # of the unparsed lines in it (approximate: updated without a lock)
+        self.backlog_bytes = 0  # of the lines in it, parsed or not (approximate: updated without a lock)
         self.closed = False
         #: the transport's session id (``mcp.session.id``): Streamable HTTP's Mcp-Session-Id, the
         #: SSE endpoint's session_id; stdio proxies have none
@@ -118,22 +117,32 @@ class OtelAddon:
             return
         obj = line._json
         raw = None
+        size = 0  # what this item adds to backlog_bytes
         if obj is _UNSET:  # nobody parsed it: the sink's thread will (or its edges, if huge)
             raw = line.raw
             if len(raw) > SNIFF_OVER or self.backlog_bytes > BACKLOG_BYTES:
                 obj, raw = sniff(raw), None
             else:
                 obj = None
-                self.backlog_bytes += len(raw)
+                size = len(raw)
         elif not isinstance(obj, dict):
             return
+        else:
+            # Parsed already (a server line before forwarding, a hook): the object costs at least
+            # its line's bytes, so it counts against the same bound -- past it, the envelope only.
+            size = len(line.raw)
+            if size > _EDGE and self.backlog_bytes > BACKLOG_BYTES:
+                obj, size = sniff(line.raw), 0
+                if obj is None:
+                    return
+        self.backlog_bytes += size
         changed = line.changed
         if changed and str(changed.get("by", "")).startswith("OtelPropagator."):
             changed = None  # our own traceparent is not an edit worth flagging
         wall = int(line.wall * 1e9) if line.wall else time.time_ns()
         session = self.session_of() if self.session_of is not None else None
         backlog.append((obj, raw, line.direction, wall, line.status, changed, line.injected, line.seq,
-                        line.element, session))
+                        line.element, session, size))
         if self.sink.worker is None:
             self.sink.start()
 
@@ -162,8 +171,8 @@ class OtelAddon:
                         self.tracker.resolve(item[1], item[2], item[3], item[4])
                         continue
                     raw = item[1]
+                    self.backlog_bytes -= item[10]
                     if raw is not None:
-                        self.backlog_bytes -= len(raw)
                         obj = parse_json(raw)[0]
                     if isinstance(obj, dict):
                         own = None

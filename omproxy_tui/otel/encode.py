@@ -29,7 +29,7 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 #: Attributes whose values are unique per span are not worth keeping encoded.
 _UNIQUE = frozenset({"jsonrpc.request.id", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
                      "mcp.progress.progress", "mcp.progress.message", "mcp.log.data", "mcp.cancel.reason",
-                     "omproxy.by"})
+                     "omproxy.by", "omproxy.events.dropped"})
 #: Distinct attribute sets kept serialized at most (then the cache starts over: memory stays bounded).
 CACHE_MAX = 4096
 
@@ -52,7 +52,12 @@ def any_value(v: Any) -> AnyValue:
     try:
         return AnyValue(string_value=text)
     except ValueError:  # a lone surrogate (JSON allows "\\ud800"): protobuf strings must be UTF-8
-        return AnyValue(string_value=text.encode("utf-8", "replace").decode("utf-8"))
+        return AnyValue(string_value=_utf8(text))
+
+
+def _utf8(text: str) -> str:
+    """``text`` with what UTF-8 cannot hold (lone surrogates) replaced: protobuf strings must be UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class Encoder:
@@ -107,17 +112,31 @@ class Encoder:
         attributes = self._attributes
         for _, name, trace_id, span_id, parent, start, end, attrs, events, error in spans:
             out = add(trace_id=trace_id.to_bytes(16, "big"), span_id=span_id.to_bytes(8, "big"),
-                      name=name, kind=_CLIENT, start_time_unix_nano=start, end_time_unix_nano=end,
+                      kind=_CLIENT, start_time_unix_nano=start, end_time_unix_nano=end,
                       flags=_REMOTE if parent is not None and parent[3] else _LOCAL)
+            # Names and messages come from the traffic (a tool name, a method, an error message),
+            # and JSON allows lone surrogates in them: set apart, so one cannot fail the batch.
+            try:
+                out.name = name
+            except ValueError:
+                out.name = _utf8(name)
             if parent is not None:
                 out.parent_span_id = parent[1].to_bytes(8, "big")
             attributes(out, attrs)
             for event_name, ts, event_attrs in events:
-                e = out.events.add(name=event_name, time_unix_nano=ts)
+                e = out.events.add(time_unix_nano=ts)
+                try:
+                    e.name = event_name
+                except ValueError:
+                    e.name = _utf8(event_name)
                 if event_attrs:
                     e.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in event_attrs.items())
             if error is not None:
                 out.status.code = _ERROR
                 if error:
-                    out.status.message = error if type(error) is str else str(error)
+                    message = error if type(error) is str else str(error)
+                    try:
+                        out.status.message = message
+                    except ValueError:
+                        out.status.message = _utf8(message)
         return request.SerializePartialToString()

@@ -42,6 +42,10 @@ _AUTO = object()
 MAX_EARLY = 256
 #: Open requests kept at most (a peer that never answers must not grow memory without bound).
 MAX_PENDING = 10000
+#: Events one span keeps at most (the OpenTelemetry SDK's default limit): a long call whose server
+#: sends progress or log lines by the thousand keeps the latest, and counts the others in
+#: ``omproxy.events.dropped`` -- they wait in memory until the call ends.
+MAX_EVENTS = 128
 
 # The SDK's RandomIdGenerator uses the module's Mersenne Twister too (ids need to be unique, not
 # secret): no system call per id, unlike SystemRandom.
@@ -57,8 +61,19 @@ def new_span_id() -> int:
 
 
 def key_of(value: Any) -> tuple:
-    """A JSON-RPC id as a dict key: 1, "1" and 1.0 stay distinct, as JSON-RPC matches them."""
+    """A JSON-RPC id as a dict key: 1, "1" and 1.0 stay distinct, as JSON-RPC matches them. An
+    array or object is no valid id, but a client may send one: it is keyed by its text."""
+    if isinstance(value, (list, dict)):
+        return (type(value).__name__, repr(value))
     return (type(value).__name__, value)
+
+
+def _add_event(span: "SpanData", event: tuple) -> None:
+    events = span.events
+    if len(events) >= MAX_EVENTS:
+        del events[0]
+        span.attributes["omproxy.events.dropped"] = span.attributes.get("omproxy.events.dropped", 0) + 1
+    events.append(event)
 
 
 class SpanData:
@@ -127,7 +142,7 @@ class Tracker:
         if span is None:
             return
         span.attributes["omproxy.resolved"] = action
-        span.events.append((f"omproxy.{action}", max(wall_ns, span.start), {"omproxy.by": str(by)}))
+        _add_event(span, (f"omproxy.{action}", max(wall_ns, span.start), {"omproxy.by": str(by)}))
         if action == "edited":
             span.attributes["omproxy.changed.by"] = "inspector"
             span.attributes["omproxy.changed.action"] = "replaced"
@@ -368,7 +383,7 @@ class Tracker:
                 event_attrs["omproxy.changed.by"] = str(changed.get("by"))
             if injected:
                 event_attrs["omproxy.injected"] = True
-            owner.events.append((method, max(wall_ns, owner.start), event_attrs))
+            _add_event(owner, (method, max(wall_ns, owner.start), event_attrs))
             if method == "notifications/cancelled":
                 self.pending[direction].pop(key_of(params.get("requestId")), None)
                 owner.attributes["error.type"] = semconv.CANCELLED

@@ -6,8 +6,8 @@ request it never answered is reported instead of vanishing silently.
 
 Lines are parsed off the relay path (see Outstanding). A line up to 64 KiB is parsed; a longer
 one is only peeked at (its first and last 4 KiB), so a 50 MB message costs nothing here -- for
-those the id is found by pattern and may, rarely, be a nested one; the consequence is a report or
-a wait that is off, never a lost or altered message.
+those the id is the top-level one found in those edges (see peek_id: not a tool argument named
+"id", wherever the SDK writes the id); it is missed only when neither edge holds it.
 
 Hot restart (proxy/restart.py) learns what it needs from the same parse -- the client's handshake,
 its list requests and their answers, which requests the server has not answered -- through a
@@ -39,13 +39,63 @@ def id_key(value: Any) -> str | None:
     return None  # arrays/objects are not valid ids: nothing will answer them by that id anyway
 
 
+_STRUCT = re.compile(rb'[][{}"]')
+
+
+def _string_end(b: bytes, i: int) -> int:
+    """The index after the string whose opening quote is at i - 1 (-1: cut off)."""
+    while True:
+        j = b.find(b'"', i)
+        if j < 0:
+            return -1
+        k = j
+        while b[k - 1] == 0x5C:  # a backslash: escaped if there is an odd number of them
+            k -= 1
+        if (j - k) % 2 == 0:
+            return j + 1
+        i = j + 1
+
+
+def _brackets(b: bytes, pos: int, want_id: bool, level: int = 1) -> Any:
+    """Walk b from pos (outside any string). want_id: the match of an "id" key at depth `level` (None
+    if there is none before the part is cut off); else the net count of brackets (opened minus
+    closed) up to the end. Strings are jumped over with find(), never backtracked through."""
+    depth = 0
+    search = _STRUCT.search
+    while True:
+        m = search(b, pos)
+        if m is None:
+            return None if want_id else depth
+        i = m.start()
+        c = b[i]
+        if c == 0x22:
+            end = _string_end(b, i + 1)
+            if end < 0:
+                return None if want_id else depth
+            if want_id and depth == level and end - i == 4 and b[i:end] == b'"id"':
+                v = _ID.match(b, i)
+                if v:
+                    return v
+            pos = end
+        else:
+            depth += 1 if c in b"{[" else -1
+            pos = i + 1
+
+
 def peek_id(raw: bytes) -> Any:
-    """The id of a long line, found by pattern in its first or last 4 KiB (None if not found)."""
-    for part in (raw[:PEEK], raw[-PEEK:]):
-        m = _ID.search(part)
-        if m:
+    """The id of a long line, found by pattern in its first or last 4 KiB (None if not found):
+    the message's own, at the top level -- not a nested one such as a tool argument named "id".
+    SDKs differ in where they write it: the Python SDK's id comes first, the TypeScript SDK's
+    last, after params. (In a batch, an element's own id.)"""
+    level = 2 if raw[:64].lstrip()[:1] == b"[" else 1
+    tail = raw[-PEEK:]
+    # From the end: the top-level key is the one after which one more bracket closes than opens.
+    for m in reversed(list(_ID.finditer(tail))):
+        if _brackets(tail, m.end(), False) == -level:
             return parse_json(m.group(1))[0]
-    return None
+    # From the start: exact (the walk knows where strings are).
+    m = _brackets(raw[:PEEK], 0, True, level)
+    return None if m is None else parse_json(m.group(1))[0]
 
 
 class Outstanding:

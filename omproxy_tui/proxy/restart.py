@@ -171,9 +171,17 @@ class Restarter:
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._inject_prefix = f"omproxy-{os.getpid()}-"
         self._interposed = False  # our writer is the client -> server direction's (see _interpose)
+        self._close_after = False  # the client's input ended during a restart (see close_input)
         self._entered = False  # our writer was called since it was interposed
         self._in_hand: bytes | None = None  # what our writer holds while a restart holds traffic
         self.last: dict | None = None  # the last restart's lifecycle info
+        #: the proxy got a stop signal: a restart in progress starts no new server, or stops waiting
+        #: for its handshake, at once (the signal's event is handled on the thread the restart runs
+        #: on, only once it returns)
+        self.stopping = threading.Event()
+        #: threads answering what an old server left unanswered once its output is read (see
+        #: _answer_unanswered): the proxy delivers what they send before it exits
+        self.late: list[threading.Thread] = []
         proxy.restarter = self
         proxy.add_addon(self)
         if tool:
@@ -322,6 +330,21 @@ class Restarter:
                      "omproxy: the server closed its input before this request reached it")
         return False
 
+    def close_input(self) -> bool:
+        """The client's input ended (the direction's closer): close the server's stdin. While a
+        restart is in progress that is the new server's, once its handshake was replayed and
+        what was held written (not self.proxy.proc's, whichever that is at the moment). False:
+        no restart happened yet -- the plain writer's server, the proxy closes it itself."""
+        with self.cond:
+            if self.state == HOLDING:
+                self._close_after = True
+                return True
+            pipe = self.pipe
+        if pipe is None:
+            return self._interposed  # no server runs (a failed restart): nothing to close
+        pipe.retire()
+        return True
+
     def _close_stdin_when(self, over: Any, proc: Any) -> None:
         """Close an old server's stdin once no write to it is going on (see _interpose)."""
         def close() -> None:
@@ -384,6 +407,32 @@ class Restarter:
             if d.broken:
                 d.broken = d.closed = False
                 d._failed_from = None
+
+    def _answer_unanswered(self, s2c_thread: threading.Thread | None, items: list, code: int, message: str) -> bool:
+        """Answer the requests an old server left unanswered -- once everything it wrote has been
+        read. A client slow to read keeps the old server's reader blocked, with its last answers
+        still in the pipe; those requests are answered then, so each gets one answer, never its
+        real one and the error too. Only those still unanswered when its output ends get the error.
+        True if they were answered now (False: later)."""
+        # An earlier restart's old server may still have answers in its pipe as well (its answer
+        # thread waits for them): they count too.
+        waits = [t for t in (*self.late, s2c_thread) if t is not None and t.is_alive()]
+        if not waits:
+            self._answer(items, code, message)
+            return True
+
+        def later() -> None:
+            for t in waits:
+                t.join()
+            px = self.proxy
+            px.outstanding.settle()
+            pending = px.outstanding.pending()
+            self._answer([(k, rid) for k, rid in items if k in pending], code, message)
+
+        t = threading.Thread(target=later, name="omproxy-restart-answer", daemon=True)
+        self.late = [x for x in self.late if x.is_alive()] + [t]
+        t.start()
+        return False
 
     def _answer(self, items: list, code: int, message: str) -> None:
         for _, rid in items:
@@ -530,10 +579,10 @@ class Restarter:
         gen = self.generation
         px.report(f"restarting the server ({cause}), generation {gen}")
         px.call_hooks("_on_lifecycle", "restarting", {"cause": cause, "generation": gen, **({"files": files} if files else {})})
-        old = px.proc
+        old, old_s2c = px.proc, px._s2c_thread
         if old is not None:
             self._retire(old, old_pipe, over)
-            self._stop(old, px._s2c_thread)
+            self._stop(old, old_s2c)
         t_stopped = time.monotonic()
         left = [(k, rid) for k, rid in self._unanswered_by_old(over) if k not in listens]
         with self.cond:
@@ -541,9 +590,18 @@ class Restarter:
             self.listens = {}
             for k, _ in left:
                 self.list_ids.pop(k, None)
-        self._answer(left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) before it answered this "
-                                           "request; send it again")
+        now = self._answer_unanswered(old_s2c, left, RESTARTED_CODE, f"omproxy: the server was restarted ({cause}) "
+                                                                      "before it answered this request; send it again")
+        init = self.handshake.get("initialize")
+        if now and isinstance(init, dict) and _key(init.get("id")) in {k for k, _ in left}:
+            # The client never saw its initialize answered: it gets the error and sends it again,
+            # so the new server must not get it from us as well (there is no handshake to replay).
+            with self.cond:
+                self.handshake.pop("initialize", None)
+                self.handshake.pop("initialized", None)
         self._stderr.clear()
+        if self.stopping.is_set():  # a stop signal came while the old server was being stopped
+            return self._failed(cause, gen, t0, "the proxy is stopping", len(left), listens)
         try:
             proc = px._spawn_server()
         except OSError as exc:
@@ -571,8 +629,12 @@ class Restarter:
             self.pipe = pipe
             self.state = UP
             self._carrying = set()
+            close, self._close_after = self._close_after, False
             self.cond.notify_all()
-        self._revive_c2s()
+        if close:  # the client's input ended during the restart (see close_input)
+            pipe.retire()
+        else:
+            self._revive_c2s()
         self._set_gate()
         t_done = time.monotonic()
         downtime = (t_done - t0) * 1000
@@ -607,6 +669,7 @@ class Restarter:
                                 "It is retried on the next change or restart.")
             self._reack.clear()
             self._carrying = set()
+            self._close_after = False  # no server to close
             self.cond.notify_all()
         self._revive_c2s()
         self._set_gate()
@@ -644,7 +707,8 @@ class Restarter:
             self.cond.notify_all()
         self._set_gate()
         self._revive_c2s()
-        self._answer(left, RESTARTED_CODE, f"omproxy: the server exited (code {code}) before it answered this request")
+        self._answer_unanswered(s2c_thread, left, RESTARTED_CODE,
+                                f"omproxy: the server exited (code {code}) before it answered this request")
         self.proxy.report(f"the server exited with code {code}; waiting for a change to restart it")
         return True
 
@@ -708,6 +772,8 @@ class Restarter:
         deadline = time.monotonic() + self.handshake_timeout
         try:
             while not slot.event.wait(0.05):
+                if self.stopping.is_set():
+                    raise _Failed(f"the proxy is stopping; {what} was not answered")
                 if proc.poll() is not None:
                     raise _Failed(f"the new server exited with code {proc.returncode} before answering {what}")
                 if time.monotonic() > deadline:

@@ -89,8 +89,13 @@ class StdioProxy(Proxy):
         # Signals first: from here on SIGTERM/SIGINT/SIGHUP take the orderly path.
         previous = {}
         if threading.current_thread() is threading.main_thread():
+            def stop(signum, frame) -> None:
+                if self.restarter is not None:
+                    self.restarter.stopping.set()  # a restart in progress gives up (see Restarter._ask)
+                notify(f"signal:{signal.Signals(signum).name}")
+
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                previous[sig] = signal.signal(sig, lambda signum, frame: notify(f"signal:{signal.Signals(signum).name}"))
+                previous[sig] = signal.signal(sig, stop)
             if self.restarter is not None:  # hot restart (proxy/restart.py): SIGUSR1 restarts the server
                 previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda signum, frame: notify("restart:signal"))
         try:
@@ -189,6 +194,8 @@ class StdioProxy(Proxy):
         """Never blocks: with a write to a server that does not read in progress, the pipe is
         closed once that write ends (it fails when the server is killed)."""
         def close() -> None:
+            if self.restarter is not None and self.restarter.close_input():
+                return  # a restart in progress, or its server: closed its way
             try:
                 self.proc.stdin.close()
             except OSError:
@@ -259,7 +266,10 @@ class StdioProxy(Proxy):
             if ended:
                 self.report(f"ended {len(ended)} process(es) the server left behind outside its process "
                             f"group: {' '.join(map(str, ended))}")
-        # Everything the server wrote reaches a client that is still reading, however slowly.
+        # Everything the server wrote reaches a client that is still reading, however slowly --
+        # and what a server replaced by a restart wrote, with the restart's answers for the rest.
+        for late in self.restarter.late if self.restarter is not None else ():
+            self._deliver(s2c, late)
         self._deliver(s2c, s2c_thread)
         if self.outstanding and not s2c.closed:
             self.report(f"the session ended with {self._unanswered()}")

@@ -16,6 +16,9 @@ Modes:
   slow DELAY                 answer each request DELAY s after reading it (requests in turn)
   late DELAY                 read requests until EOF, then wait DELAY s and answer them all
   big SIZE                   answer each request with a result holding SIZE bytes of 'x'
+  sized                      answer each request with a result holding params.size bytes of 'x' (0 if none)
+  progress N                 for each request, N notifications/progress for its params._meta.progressToken
+                             (and N notifications/message), then its answer
   stderr                     write lines to stderr, then behave like echo
   chatty                     a stderr line, then the reply, for every request
   closein                    answer one request, then close stdin (writes to it fail) and stay until the
@@ -135,6 +138,28 @@ def main(argv):
             out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
                       + b"x" * size + b'","got":' + str(len(line)).encode() + b"}}\n")
             out.flush()
+        return 0
+    if mode == "sized":
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            if "id" not in msg:
+                continue
+            size = int((msg.get("params") or {}).get("size", 0))
+            out.write(b'{"jsonrpc":"2.0","id":' + json.dumps(msg["id"]).encode() + b',"result":{"data":"'
+                      + b"x" * size + b'"}}\n')
+            out.flush()
+        return 0
+    if mode == "progress":
+        for line in sys.stdin.buffer:
+            msg = json.loads(line)
+            if "id" not in msg:
+                continue
+            token = ((msg.get("params") or {}).get("_meta") or {}).get("progressToken")
+            for i in range(int(argv[1])):
+                reply({"jsonrpc": "2.0", "method": "notifications/progress",
+                       "params": {"progressToken": token, "progress": i}})
+                reply({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": i}})
+            reply({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
         return 0
     if mode == "closein":
         parent = os.getppid()
