@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 from omproxy_tui.core import spool as _spool
 from omproxy_tui.core.records import Record, id_text
+from omproxy_tui.core.table import KIND, NC, TOOL_ERROR, RecordTable
 
 __all__ = [
     "quote",
@@ -272,6 +273,8 @@ class FErr(_Unary):
         return rec.is_error  # the one definition, shared with stats, the log and n/N
 
     def select(self, records: list[Record], rows: Sequence[int]) -> list[int]:
+        if isinstance(records, RecordTable) and type(rows) is range and rows.step == 1:
+            return _errors_of_table(records, rows.start, min(rows.stop, len(records)))
         # one pass touching each record once beats three attribute columns (memory-bound);
         # the common cases inline, the rest (batches) through Record.is_error
         return [
@@ -279,6 +282,26 @@ class FErr(_Unary):
             for i, r in zip(rows, _recs(records, rows))
             if r.error is not None or r.tool_error or r.kind == "error" or (r.parts is not None and r.is_error)
         ]
+
+
+#: flag byte -> 1 when its TOOL_ERROR bit is set (``bytes.translate`` table)
+_TOOL_ERROR_BYTE = bytes(1 if b & TOOL_ERROR else 0 for b in range(256))
+
+
+def _errors_of_table(table: RecordTable, start: int, stop: int) -> list[int]:
+    """:attr:`Record.is_error` over rows ``start:stop`` of a store's table, from its columns:
+    the ``error`` side dict, the TOOL_ERROR flag bit, the kind code of "error", and batches
+    (through ``is_error``) -- no record is read otherwise (each attribute read is a call)."""
+    if start >= stop:
+        return []
+    rows = range(start, stop)
+    hits = set(compress(rows, table.flags[start:stop].translate(_TOOL_ERROR_BYTE)))
+    code = table.kind.index.get("error")
+    if code is not None:
+        hits.update(compress(rows, map(code.__eq__, table.codes[start * NC + KIND : stop * NC : NC])))
+    hits.update(i for i in table.error if start <= i < stop)
+    hits.update(i for i in table.parts if start <= i < stop and table[i].is_error)
+    return sorted(hits)
 
 
 class FC2S(_Unary):

@@ -412,10 +412,18 @@ class SessionModel:
         add_frame = store.add_frame
         label = session.label
         start = len(records)
+        recording = session.proxy.get("transport") == "recording"
         for frame in frames:
             ftype = frame.get("type")
             if ftype == "message" or ftype == "resolved":
-                self._seq(session, frame)
+                if session._seen_event and session._backlog_left <= 0 and not recording:
+                    # what _seq does once the session's start is settled, without the call
+                    # (every message comes through here)
+                    seq = frame.get("seq")
+                    if type(seq) is int and seq > session._last_seq:
+                        session._last_seq = seq
+                else:
+                    self._seq(session, frame)
                 try:
                     changed_all += add_frame(frame, label)
                 except Exception:  # a malformed frame must not stop the others
@@ -440,6 +448,7 @@ class SessionModel:
             elif ftype == "hello":
                 self._hello(session, frame, len(records) == start)
                 label = session.label
+                recording = session.proxy.get("transport") == "recording"
             elif ftype == "connection":
                 for target in [session] + [self.sessions[k] for k in session.children]:
                     self._connection(target, frame, changed_all)

@@ -265,6 +265,9 @@ class Stats:
 
         seen = self._seen
         bits = seen.bits
+        if len(bits) < n:  # grown once here (as _IndexSet.add would); each new row's bit is set below
+            bits.extend(bytes(n - len(bits) + len(bits) // 2 + 1024))
+        memo_get = self._accs_memo.get
         ticks = self._ticks
         tget = ticks.get
         accs_of = self._accs
@@ -281,14 +284,14 @@ class Stats:
             table.flags[start:n],
         )  # fmt: skip
         for idx, kind, wall, size, dir, method, tool, pair, latency, flags in rows:
-            if (idx < len(bits) and bits[idx]) or kind == "batch" or kind == "invalid" or wall != wall or size < 0:
+            if bits[idx] or kind == "batch" or kind == "invalid" or wall != wall or size < 0:
                 # (batches, invalid lines, and values kept in the table's side dicts)
                 rec = table[idx]
                 update(rec)
                 if rec.is_error:
                     new_errors += 1
                 continue
-            seen.add(idx)
+            bits[idx] = 1
             messages += 1
             tick = int(wall * _TICKS_PER_S)
             ticks[tick] = tget(tick, 0) + 1
@@ -306,7 +309,7 @@ class Stats:
                 method = UNPAIRED
                 if not counted:
                     self._unpaired.add(idx)
-            accs = accs_of(method, tool)
+            accs = memo_get((method, tool)) or accs_of(method, tool)
             if counted or pair < 0:
                 latency = None
             for a in accs:

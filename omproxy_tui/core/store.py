@@ -61,9 +61,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from omproxy_tui.core import spool as _spool
-from omproxy_tui.core.records import SUMMARY_EAGER, Record, id_key, record_from_frame
+from omproxy_tui.core.records import (
+    SUMMARY_EAGER, Record, _frame_core, _frame_fields, _scan_once, id_key, record_from_frame,
+)
 from omproxy_tui.core.table import (
-    DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL, RecordTable, StoredRecord,
+    _NAN, _ODD, _QMAX, _QMIN, DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL,
+    TOOL_ERROR, RecordTable, StoredRecord, _pack_floats, _pack_ints,
 )
 
 __all__ = ["Store"]
@@ -215,25 +218,213 @@ class Store:
 
     def add_frame(self, frame: dict, session: str) -> list[int]:
         """Ingest one inspect-channel frame: ``message`` -> :meth:`add`, ``resolved`` ->
-        :meth:`resolve`; any other frame type is ignored (returns ``[]``)."""
+        :meth:`resolve`; any other frame type is ignored (returns ``[]``).
+
+        Hot path (every message of a session): the shapes of almost every frame -- the proxy's
+        13 keys or the 7 required ones, relayed, nothing flagged, a body shorter than
+        SUMMARY_EAGER, ordinary numbers -- whose line is a request with a usable id, a
+        notification or a result are parsed straight into the table's columns and paired from
+        locals: no :class:`~omproxy_tui.core.records.Record` in between (building one, copying
+        its 28 fields into the columns and reading them back to pair was ~40% of ingest). It
+        mirrors ``records._build`` for these shapes and :meth:`add`, and stores exactly what
+        ``add(record_from_frame(frame))`` would (tests/core/test_core_store_plain.py checks
+        they agree); every other frame takes that general path.
+        """
         ftype = frame.get("type")
-        if ftype == "message":
-            at = frame.pop("_at", None)
-            rec = record_from_frame(frame, session, len(self.records))
-            if at is not None:
-                loc = self._locate(at)
-                if loc is not None and rec._summary is not None and type(rec.raw) is str:
-                    # A big body of a recording (its summary was built with the record, see
-                    # records.SUMMARY_EAGER) is read from the file from the start: opening a
-                    # recording of 1 MB results never holds their bodies.
-                    self._located.pop(len(self.records), None)
-                    self.body_bytes -= _LOCATED_OVERHEAD
-                    rec.raw = loc  # type: ignore[assignment] - the raw column's spooled form
-                    _spool.note_spooled()
-            return self.add(rec)
-        if ftype == "resolved":
-            return self.resolve(session, frame.get("of"), frame.get("action", "released"))
-        return []
+        if ftype != "message":
+            if ftype == "resolved":
+                return self.resolve(session, frame.get("of"), frame.get("action", "released"))
+            return []
+        at = frame.pop("_at", None)
+        nkeys = len(frame)
+        if nkeys == 13:
+            try:
+                raw, dir, seq, t, wall, size, status, held, changed, injected, to_insp, ferr = _frame_fields(frame)
+            except KeyError:
+                return self._add_general(frame, session, at)
+            if held or changed or injected or to_insp or ferr:
+                return self._add_general(frame, session, at)
+        elif nkeys == 8:
+            try:
+                raw, dir, seq, t, wall, size, status = _frame_core(frame)
+            except KeyError:
+                return self._add_general(frame, session, at)
+        else:
+            return self._add_general(frame, session, at)
+        if not (status == "relayed" and type(raw) is str and type(size) is int and 0 <= size < SUMMARY_EAGER
+                and type(seq) is int and _QMIN <= seq <= _QMAX and type(t) is float and t == t
+                and type(wall) is float and wall == wall):  # fmt: skip
+            return self._add_general(frame, session, at)
+        try:
+            obj, end = _scan_once(raw, 0)
+        except (StopIteration, ValueError, RecursionError):
+            return self._add_general(frame, session, at)  # (the general path says why)
+        if end != len(raw) or type(obj) is not dict:
+            return self._add_general(frame, session, at)
+        tool = token = ref = None
+        tool_error = False
+        method = obj.get("method")
+        if type(method) is str:
+            if "id" in obj:
+                id = obj["id"]
+                tid = type(id)
+                if not (tid is int or tid is str or tid is float):
+                    return self._add_general(frame, session, at)
+                kind = "request"
+                params = obj.get("params")
+                if type(params) is dict:
+                    if method == "tools/call" or method == "prompts/get":
+                        tool = params.get("name")
+                        if type(tool) is not str:
+                            tool = None
+                    elif method[:10] == "resources/":
+                        tool = params.get("uri")
+                        if type(tool) is not str:
+                            tool = None
+                    meta = params.get("_meta")
+                    if meta is not None and type(meta) is dict:
+                        token = meta.get("progressToken")
+            else:
+                kind = "notification"
+                id = tid = None
+                if method == "notifications/progress":
+                    params = obj.get("params")
+                    if type(params) is dict:
+                        token = params.get("progressToken")
+                elif method == "notifications/cancelled":
+                    params = obj.get("params")
+                    if type(params) is dict:
+                        ref = params.get("requestId")
+        elif method is None and "id" in obj:
+            result = obj.get("result")
+            if result is None or "error" in obj:
+                return self._add_general(frame, session, at)
+            id = obj["id"]
+            tid = type(id)
+            if not (tid is int or tid is str or tid is float):
+                return self._add_general(frame, session, at)
+            kind = "response"
+            tool_error = type(result) is dict and result.get("isError") is True
+        else:
+            return self._add_general(frame, session, at)
+
+        records = self.records
+        idx = len(records)
+        if at is not None:
+            self._locate(at)
+        # the row, as RecordTable.add writes it; first the codes (an unhashable session raises
+        # here, before anything is written, as add() leaves the table)
+        key = (session, dir, kind, method, tool, "relayed")
+        codes = records._combos.get(key)
+        if codes is None:
+            codes = records._combo(key)
+        if tid is int and _QMIN <= id <= _QMAX:
+            id_col = id
+        else:
+            id_col = _ODD
+            if id is not None:
+                records.x_id[idx] = id
+        records.ints.frombytes(_pack_ints(seq, size, id_col, -1))
+        records.floats.frombytes(_pack_floats(t, wall, _NAN))
+        records.codes.frombytes(codes)
+        if kind == "request":
+            records.flags.append(PENDING)
+        else:
+            records.flags.append(TOOL_ERROR if tool_error else 0)
+        records.raw.append(raw)
+        if token is not None:
+            records.progress_token[idx] = token
+        if ref is not None:
+            records.ref_id[idx] = ref
+        records._push(records._make(idx))
+
+        bb = self.body_bytes = self.body_bytes + len(raw) + _BODY_OVERHEAD
+        if bb > self.max_memory:
+            self._evict()
+        if session is self._last_session or session == self._last_session:
+            self._last_list.append(idx)
+        else:
+            lst = self._by_session.get(session)
+            if lst is None:
+                lst = self._by_session[session] = array("q")
+            lst.append(idx)
+            self._last_session = session
+            self._last_list = lst
+
+        # pairing: what add() does for these kinds
+        if kind == "request":
+            key = (session, dir, tid, id if tid is int or tid is str else repr(id))
+            if self._early:
+                early = self._early.pop(key, None)
+                if early is not None and t - records.t_of(early) <= EARLY_WINDOW:
+                    return self._pair_early(records[idx], early)
+            self._npending += 1
+            self._pending[key] = idx  # (a duplicate id takes the key over: not ``changed``)
+            if token is not None:
+                tt = type(token)
+                self._tokens[(session, dir, tt, token if tt is int or tt is str else repr(token))] = idx
+            return [idx]
+        if kind == "response":
+            key = (session, _OTHER.get(dir), tid, id if tid is int or tid is str else repr(id))
+            ridx = self._pending.pop(key, None)
+            if ridx is None:
+                self._wait_for_request(key, idx)
+                return [idx]
+            codes = records.codes
+            r0 = ridx * NC
+            if codes[r0 + KIND] == records.kind.index.get("request"):
+                floats = records.floats
+                rt = floats[ridx * NF]
+                latency = t - (rt if rt == rt else records.t_of(ridx))
+                ints = records.ints
+                ints[idx * NI + PAIR] = ridx
+                ints[ridx * NI + PAIR] = idx
+                floats[idx * NF + LATENCY] = latency
+                floats[ridx * NF + LATENCY] = latency
+                i0 = idx * NC
+                codes[i0 + METHOD] = codes[r0 + METHOD]
+                codes[i0 + TOOL] = codes[r0 + TOOL]
+                flags = records.flags
+                if flags[ridx] & PENDING:
+                    flags[ridx] &= ~PENDING & 0xFF
+                    self._npending -= 1
+                rtoken = records.progress_token.get(ridx)
+                if rtoken is not None:
+                    tkey = _pkey(session, key[1], rtoken)  # (key[1]: the request's direction)
+                    if self._tokens.get(tkey) == ridx:
+                        del self._tokens[tkey]
+                return [idx, ridx]
+            changed = [idx]
+            self._pending[key] = ridx  # let the general path pop it again
+            self._answer(records[idx], id, True, changed)
+            return changed
+        if ref is not None:  # notifications/cancelled
+            changed = [idx]
+            self._cancel(records[idx], ref, True, changed)
+            return changed
+        if token is not None and method == "notifications/progress":
+            ridx = self._tokens.get(_pkey(session, _OTHER.get(dir), token))
+            if ridx is not None:
+                records.ints[idx * NI + PAIR] = ridx
+                codes = records.codes
+                codes[idx * NC + TOOL] = codes[ridx * NC + TOOL]
+        return [idx]
+
+
+    def _add_general(self, frame: dict, session: str, at: Any) -> list[int]:
+        """:meth:`add_frame` for a message frame of any shape: through a Record."""
+        rec = record_from_frame(frame, session, len(self.records))
+        if at is not None:
+            loc = self._locate(at)
+            if loc is not None and rec._summary is not None and type(rec.raw) is str:
+                # A big body of a recording (its summary was built with the record, see
+                # records.SUMMARY_EAGER) is read from the file from the start: opening a
+                # recording of 1 MB results never holds their bodies.
+                self._located.pop(len(self.records), None)
+                self.body_bytes -= _LOCATED_OVERHEAD
+                rec.raw = loc  # type: ignore[assignment] - the raw column's spooled form
+                _spool.note_spooled()
+        return self.add(rec)
 
     def add(self, record: Record) -> list[int]:
         """Append ``record`` (copied into the table; its ``index`` is set), pair it, and return
