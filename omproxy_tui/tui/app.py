@@ -595,8 +595,12 @@ class OmproxyApp(SteeringMixin, App[None]):
         The inbox only grows meanwhile (nothing is lost, the order is kept); ingest catches up
         between keys and after the burst."""
         if self._key_hold is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not running (yet): nothing is being ingested
+                return
             self._key_hold = time.perf_counter()
-            self._hold_timer = asyncio.get_running_loop().call_later(KEY_HOLD_MAX, self._release_ingest)
+            self._hold_timer = loop.call_later(KEY_HOLD_MAX, self._release_ingest)
             if self._ingest_go is not None:
                 self._ingest_go.clear()
 
