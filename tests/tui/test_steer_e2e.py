@@ -235,8 +235,11 @@ async def test_compose_prompt_and_resource_after_injecting_their_lists(live):
         await wait_for(pilot, lambda: any("No prompts/list answer" in str(w.content) for w in screen.query("#compose-note")),
                        what="the offer to inject prompts/list")
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["who"],
-                       what="the greet form from the injected prompts/list")
+        # The rebuild ends by focusing the form's first field: wait for that, or it could take the
+        # focus back from the list focused below (seen on a loaded machine).
+        await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["who"]
+                       and screen.query_one("#field-0").has_focus,
+                       what="the greet form from the injected prompts/list, its field focused")
         assert not screen.query("#compose-note-row")
         screen.query_one("#compose-target").focus()
         await wait_for(pilot, lambda: screen.query_one("#compose-target").has_focus, what="the prompt list focused")
