@@ -238,7 +238,7 @@ async def test_compose_prompt_and_resource_after_injecting_their_lists(live):
         # The rebuild ends by focusing the form's first field: wait for that, or it could take the
         # focus back from the list focused below (seen on a loaded machine).
         await wait_for(pilot, lambda: screen.form_ready and [f.name for f in screen.fields] == ["who"]
-                       and screen.query_one("#field-0").has_focus,
+                       and any(w.has_focus for w in screen.query("#field-0")),
                        what="the greet form from the injected prompts/list, its field focused")
         assert not screen.query("#compose-note-row")
         screen.query_one("#compose-target").focus()
@@ -260,8 +260,13 @@ async def test_compose_prompt_and_resource_after_injecting_their_lists(live):
         await wait_for(pilot, lambda: screen.query("#compose-fetch") and screen.query_one("#compose-fetch").region.width,
                        what="the inject button, laid out")
         await pilot.click("#compose-fetch")
-        await wait_for(pilot, lambda: screen.form_ready and screen.target == "demo://readme", what="resources")
-        screen.pick_target("demo://config")
+        # As a user picks: in the list, by typing (a direct pick_target() call here could run before
+        # the list's own highlight of its first row, queued by the rebuild, and be undone by it).
+        await wait_for(pilot, lambda: screen.form_ready and screen.target == "demo://readme"
+                       and any(w.has_focus for w in screen.query("#field-0")), what="resources, the rebuild done")
+        screen.query_one("#compose-target").focus()
+        await wait_for(pilot, lambda: screen.query_one("#compose-target").has_focus, what="the resource list focused")
+        await pilot.press(*"con")
         await wait_for(pilot, lambda: screen.form_ready and screen.query_one("#field-0").value == "demo://config",
                        what="the config resource's form")
         await pilot.press("ctrl+s")
