@@ -65,6 +65,9 @@ class Source:
         #: set by the app: awaited between slices of reading, to let a key be handled first
         #: (a short, bounded wait: the proxy buffers meanwhile)
         self.turn: Callable[[], Awaitable[None]] | None = None
+        #: set by the app: true when input is on its way; reading then yields at once, not at
+        #: the end of its slice
+        self.urgent: Callable[[], bool] | None = None
 
     async def run(self, emit: Emit) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -72,6 +75,9 @@ class Source:
     async def send(self, cmd: dict[str, Any]) -> Any:
         """Send a command frame; returns its id. Sources that cannot send raise RuntimeError."""
         raise RuntimeError(f"{self.label}: this source is read-only")
+
+    def hold_reading(self, held: bool) -> None:
+        """Stop (``True``) or restart taking bytes in, for a moment (see SocketSource)."""
 
     def close(self) -> None:
         self._closed = True
@@ -148,6 +154,20 @@ class SocketSource(Source):
         if isinstance(pid, int) and not discovery.pid_alive(pid):
             return True
         return self.connects > 0 and not os.path.exists(self.path)
+
+    def hold_reading(self, held: bool) -> None:
+        """While a key is handled, the socket is not read: the event loop otherwise still took
+        the proxy's bytes into the stream's buffer between the key's steps, and during a burst
+        that buffer held megabytes, each read (2-8 ms) growing and copying it. The bytes wait in
+        the socket and the proxy meanwhile (a quarter of a second at most, see the app)."""
+        writer = self._writer
+        if writer is None:
+            return
+        transport = writer.transport
+        if held:
+            transport.pause_reading()  # (both are no-ops on a closing transport)
+        else:
+            transport.resume_reading()
 
     # ---- commands ------------------------------------------------------------------------
 
@@ -247,8 +267,9 @@ class SocketSource(Source):
         replay = 0  # event frames of the backlog replay still to come (from hello)
         clock = time.perf_counter
         turn = clock()
+        urgent = self.urgent or (lambda: False)
         while True:
-            if clock() - turn > READ_SLICE:
+            if clock() - turn > READ_SLICE or urgent():
                 # readline() does not yield while the buffer holds lines: in a burst (or a big
                 # backlog) this loop would decode for as long as the proxy keeps ahead, and keys
                 # and repaints waited that long

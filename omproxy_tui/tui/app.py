@@ -63,7 +63,7 @@ def styles_dir() -> Path:
 
 
 #: Every this many new records, the ingest path freezes the heap (see ``_freeze_records``).
-GC_FREEZE_EVERY = 20_000
+GC_FREEZE_EVERY = 2_000
 
 #: Ingesting a burst: frames per ``ingest`` call, and seconds of ingest before the event loop
 #: gets a turn (see ``_drain_inbox``).
@@ -259,6 +259,10 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._keys_in_hand: set[int] = set()
         self._hold_timer: Any = None
         self._ingest_go: asyncio.Event | None = None
+        #: set from the terminal's input thread when a key arrives, before the event loop sees
+        #: it (see _watch_input); cleared once the key is posted and ingest holds for it
+        self._input_waiting = False
+        self._stats_screen: StatsScreen | None = None
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
@@ -347,7 +351,30 @@ class OmproxyApp(SteeringMixin, App[None]):
             # reached in the queue: each turn of the event loop before that also waited behind them)
             self._hold_ingest()
             self._keys_in_hand.add(id(message))
+            self._input_waiting = False  # the hold covers it from here
         return super().post_message(message)
+
+    def _watch_input(self) -> None:
+        """Learn of a key while it is still in the terminal driver's thread. The driver hands it
+        to the event loop with ``run_coroutine_threadsafe``: two turns of the loop before
+        :meth:`post_message` sees it, and during a burst each turn ran a slice of reading and
+        one of ingest (and any repaint that was due): ~60 ms before the key was even posted.
+        Reading and ingest check this flag between messages and stop at once."""
+        driver = self._driver
+        if driver is None:
+            return
+        send = driver.send_message
+
+        def send_message(message: Message) -> None:
+            if isinstance(message, events.Key):
+                self._input_waiting = True  # a plain store: safe from the driver's thread
+            send(message)
+
+        driver.send_message = send_message  # type: ignore[method-assign]
+
+    def _input_urgent(self) -> bool:
+        """For reading (sources): stop between two messages, a key is coming or being handled."""
+        return self._input_waiting or self._key_hold is not None
 
     async def on_event(self, event: events.Event) -> None:
         if not isinstance(event, events.Key):
@@ -478,6 +505,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         return self.query_one("#filter-bar", FilterBar)
 
     def on_mount(self) -> None:
+        self._watch_input()
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
         self.query_one("#sessions").border_title = "Sessions"
@@ -490,6 +518,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.watcher = ProxyWatcher(self._discovered, directory=self.discover_dir)
             self.run_worker(self.watcher.run(), group="discovery", exit_on_error=False)
         self.set_interval(0.5, self._tick)
+        self.call_after_refresh(self._freeze_startup)
         self._refresh_sessions()
         self._refresh_status()
         if self.demo is not None:
@@ -508,6 +537,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         self.model.attach(source.key, source.label, source=source, proxy=source.proxy, state=source.state)
         self._sessions_dirty = True
         source.turn = self._reading_turn
+        source.urgent = self._input_urgent
         self.run_worker(self._run_source(source), group="sources", exit_on_error=False)
 
     async def _run_source(self, source: Source) -> None:
@@ -526,6 +556,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         nxt = SocketSource(path, reattach=True)
         nxt.key = f"{path}#{n}"
         nxt.turn = self._reading_turn
+        nxt.urgent = self._input_urgent
         self._followers.append(nxt)
 
         def emit(frames: list[dict[str, Any]]) -> None:
@@ -560,6 +591,8 @@ class OmproxyApp(SteeringMixin, App[None]):
         """Ingest from the inbox for at most :data:`INGEST_SLICE` seconds, then let the event loop
         run (keys, repaints) before the rest: a burst (a 50k-message burst, a backlog replay)
         arrives in batches of thousands of frames, and ingesting one took long enough to be felt."""
+        if self._input_waiting:
+            self._hold_ingest()  # (the key is not posted yet; the hold starts now)
         if self._key_hold is not None:
             self._drain_timer = _HELD  # resumed by _release_ingest
             return
@@ -567,14 +600,14 @@ class OmproxyApp(SteeringMixin, App[None]):
         inbox = self._inbox
         clock = time.perf_counter
         start = clock()
-        while inbox:
+        while inbox and not self._input_waiting:
             entry = inbox[0]
             source, frames, offset = entry
             chunk = frames[offset:offset + INGEST_CHUNK] if offset or len(frames) > INGEST_CHUNK else frames
             entry[2] = offset + len(chunk)
             if entry[2] >= len(frames):
                 inbox.popleft()
-            self.ingest(source, chunk)
+            self.ingest(source, chunk, busy=bool(inbox))
             info = self.model.sessions.get(source.key)
             if info is not None and getattr(source, "can_send", False):
                 self._restart_news(info.label, chunk)
@@ -601,22 +634,32 @@ class OmproxyApp(SteeringMixin, App[None]):
                 return
             self._key_hold = time.perf_counter()
             self._hold_timer = loop.call_later(KEY_HOLD_MAX, self._release_ingest)
+            self._hold_reading(True)
             if self._ingest_go is not None:
                 self._ingest_go.clear()
 
     def _release_ingest(self) -> None:
         self._key_hold = None
+        self._input_waiting = False  # (a key announced but never posted: not waited for again)
         self._keys_in_hand.clear()  # (one stopped on the way, never seen back: not waited for again)
         if self._hold_timer is not None:
             self._hold_timer.cancel()
             self._hold_timer = None
         if self._ingest_go is not None:
             self._ingest_go.set()
+        self._hold_reading(False)
         if self._drain_timer is _HELD:
             self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
 
+    def _hold_reading(self, held: bool) -> None:
+        for info in self.model.sessions.values():
+            if info.source is not None:
+                info.source.hold_reading(held)
+
     async def _reading_turn(self) -> None:
         """Sources read in slices; between them, reading waits while a key is on its way."""
+        if self._input_waiting:
+            self._hold_ingest()
         if self._key_hold is not None:
             if self._ingest_go is None:
                 self._ingest_go = asyncio.Event()
@@ -624,7 +667,8 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def _display(self, screen: Any, renderable: Any) -> None:
         super()._display(screen, renderable)
-        if renderable is not None and self._key_hold is not None and not self._keys_in_hand:
+        if (renderable is not None and self._key_hold is not None and not self._keys_in_hand
+                and not self._input_waiting):
             self._release_ingest()  # painted with the key handled: reading and ingest go on
 
     def _drain_next(self) -> None:
@@ -637,8 +681,9 @@ class OmproxyApp(SteeringMixin, App[None]):
             self._drain_timer = None
             self._handle_exception(error)
 
-    def ingest(self, source: Source, frames: list[dict[str, Any]]) -> None:
-        """Apply a batch to the model, then repaint what it says changed."""
+    def ingest(self, source: Source, frames: list[dict[str, Any]], busy: bool = False) -> None:
+        """Apply a batch to the model, then repaint what it says changed (``busy``: more batches
+        are waiting, see MessageLog.rows_added)."""
         applied = getattr(source, "applied", None)
         if applied is not None:  # a recording reads ahead only as far as this (client/sources.py)
             applied(len(frames))
@@ -652,12 +697,12 @@ class OmproxyApp(SteeringMixin, App[None]):
             return
         selected = log.selected_item()
         changes = model.ingest(source.key, frames)
-        if changes.new or changes.old_changed or changes.markers_changed:
+        if changes.new or changes.old_changed or changes.markers_changed or (log.unshown and not busy):
             if selected is not None and log.cursor is not None:
                 pos = log.row_of_item(selected)
                 if pos != log.cursor:
                     log.set_reactive(MessageLog.cursor, pos)
-            log.rows_added(changes.added_rows, changes.old_changed)
+            log.rows_added(changes.added_rows, changes.old_changed, busy)
         if changes.old_changed:
             self.body_search.note_changed(changes.old_changed)
             rec = log.selected_record()
@@ -674,11 +719,27 @@ class OmproxyApp(SteeringMixin, App[None]):
         """Move everything alive (mostly records: the store is append-only, records are never
         freed) out of the cyclic collector's reach, so full collections stop re-traversing the
         whole store: at 100k records they were ~15% of ingest time. Young garbage is collected
-        first so it is not kept forever."""
-        if n - self._gc_frozen_at < GC_FREEZE_EVERY:
+        first so it is not kept forever.
+
+        Often (every :data:`GC_FREEZE_EVERY` records): what a full collection traverses is what
+        arrived since the last freeze, and with 20,000 records between freezes one took up to
+        100 ms during a burst, a key that came then waited for it. Not while a dialog is open:
+        a dialog is freed by the cyclic collector when it closes, and a frozen one never would
+        be (the Stats screen is kept for good, see action_stats)."""
+        if n - self._gc_frozen_at < GC_FREEZE_EVERY or len(self.screen_stack) > 1 and not self._stats_on_top():
             return
         self._gc_frozen_at = n
         gc.collect(1)
+        gc.freeze()
+
+    def _stats_on_top(self) -> bool:
+        return len(self.screen_stack) == 2 and self.screen is self._stats_screen
+
+    def _freeze_startup(self) -> None:
+        """Freeze what start-up made (modules, classes, the main screen's widgets: ~50,000
+        objects), as :meth:`_freeze_records` does for records: each full collection traversed
+        them all, ~15 ms."""
+        gc.collect()
         gc.freeze()
 
     # ---- periodic refresh ----------------------------------------------------------------
@@ -1189,7 +1250,12 @@ class OmproxyApp(SteeringMixin, App[None]):
             if expression:
                 self.apply_filter(expression)
 
-        self.push_screen(StatsScreen(self.model), done)
+        # One Stats screen, kept installed: opening it again shows it as it was left (sort
+        # order, cursor) at the cost of a repaint, not of building the table anew (~50 ms)
+        if self._stats_screen is None:
+            self._stats_screen = StatsScreen(self.model)
+            self.install_screen(self._stats_screen, name="stats")
+        self.push_screen("stats", done)
 
     #: app actions that still make sense on top of another screen (the others act on the log)
     _ANYWHERE = frozenset({"help", "quit", "command_palette", "pop_screen", "toggle_dark", "screenshot"})

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Label, Log, Sparkline, Static, TabbedContent, TabPane
 
 from omproxy_tui.core.sessions import SessionModel
@@ -141,6 +142,8 @@ class StatsScreen(Screen[str | None]):
         #: what the table shows: row keys in order, and each row's cells
         self._shown_keys: list[str] = []
         self._shown_cells: list[tuple] = []
+        self._timer: Timer | None = None
+        self._styled_at: int | None = None  # the app's CSS update count when styles were applied
 
     def compose(self) -> ComposeResult:
         with Vertical(id="stats-body"):
@@ -153,7 +156,29 @@ class StatsScreen(Screen[str | None]):
         self.query_one("#stats-body").border_title = (
             "Statistics · Enter: filter the log to the row · o: sort column · R: reverse · Esc closes")
         self.refresh_stats()
-        self.set_interval(1.0, self.refresh_stats)
+        self._timer = self.set_interval(1.0, self.refresh_stats)
+
+    # The app keeps this screen installed (opened again, it is shown as it was left): the
+    # numbers are brought up to date when it is shown, and not computed while it is hidden.
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual applies the CSS to every widget of a screen again each time it is pushed
+        # (10-20 ms of the key that opens Stats); this one is kept, and its styles stay right
+        # until the app's CSS changes (a theme switch counts one more update, see
+        # App._invalidate_css), so they are applied again only then (textual is pinned)
+        count = self.app._css_update_count
+        if self._styled_at == count:
+            event.refresh_styles = False
+        super()._on_screen_resume(event)
+        self._styled_at = count
+
+    def on_screen_resume(self) -> None:
+        if self._timer is not None:  # (None: shown for the first time, on_mount fills it)
+            self.refresh_stats()
+            self._timer.resume()
+
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
 
     def refresh_stats(self) -> None:
         model = self.model

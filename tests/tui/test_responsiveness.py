@@ -111,3 +111,140 @@ async def test_a_key_goes_before_the_rest_of_a_burst_and_nothing_is_lost(monkeyp
         await wait_for(pilot, lambda: len(app.store) == 1200)  # then ingest goes on
         assert [r.seq for r in app.store] == list(range(1, 1201))
         assert app._key_hold is None and not app._inbox
+
+
+async def test_a_key_from_the_terminal_stops_ingest_before_it_is_posted(monkeypatch):
+    # The terminal's driver hands a key over from its thread (run_coroutine_threadsafe): two
+    # turns of the event loop before the app's post_message sees it, and each turn ran a slice
+    # of the burst. The driver now says so first, and ingest stops at once.
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)  # one chunk per turn of the loop
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        app._frames(FramesReceived(source, requests(1, 3000)))
+        stored_at_action: list[int] = []
+        stats = app.action_stats
+        monkeypatch.setattr(app, "action_stats", lambda: (stored_at_action.append(len(app.store)), stats()))
+        key = events.Key("s", "s")
+        key.set_sender(app)
+        before = len(app.store)
+        app._driver.send_message(key)  # what the driver's input thread does with a keypress
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        assert stored_at_action == [before]
+        await wait_for(pilot, lambda: len(app.store) == 3000)
+        assert [r.seq for r in app.store] == list(range(1, 3001))
+        assert app._key_hold is None and not app._input_waiting and not app._inbox
+
+
+async def test_a_burst_is_shown_at_its_end_following_or_not(monkeypatch):
+    # During a burst the log shows new rows at most every BURST_SHOW_EVERY seconds; the burst's
+    # last batch shows the rest, also when that batch adds no row of its own.
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        log = app.log_widget
+        seen_unshown: list[int] = []
+        rows_added = log.rows_added
+        monkeypatch.setattr(log, "rows_added", lambda *a: (rows_added(*a), seen_unshown.append(log.unshown)))
+        app._frames(FramesReceived(source, requests(1, 2000)))
+        app._frames(FramesReceived(source, [{"type": "no-such-frame"}]))  # adds no row
+        await wait_for(pilot, lambda: len(app.store) == 2000 and not app._inbox)
+        assert any(seen_unshown), "rows were held back during the burst"
+        assert log.unshown == 0 and log.cursor == 1999 and log.follow
+        assert log.virtual_size.height == 2000
+        # not following: the count of new rows below is right after the burst
+        log.move_cursor(10)
+        assert not log.follow
+        app._frames(FramesReceived(source, requests(2001, 1500)))
+        await wait_for(pilot, lambda: len(app.store) == 3500 and not app._inbox)
+        assert log.unshown == 0 and log.new_count == 1500 and log.cursor == 10
+        assert log.virtual_size.height == 3500
+
+
+async def test_the_stats_screen_is_kept_and_restyled_only_after_a_css_change():
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app._frames(FramesReceived(app.initial_sources[0], requests(1, 50)))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        stats = app.screen
+        await pilot.press("o")
+        sort = stats.sort_index
+        table = stats.query_one(DataTable)
+        background = table.styles.background
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        assert app.screen is stats and stats.sort_index == sort  # shown as it was left
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen))
+        # a theme switch while it is hidden: the next opening applies the new styles
+        app.theme = "textual-light" if app.current_theme.dark else "textual-dark"
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        await wait_for(pilot, lambda: table.styles.background != background)
+
+
+async def test_the_heap_is_not_frozen_while_a_dialog_is_open():
+    # gc.freeze() keeps whatever is alive from the cyclic collector for good: a dialog frozen
+    # while open would never be freed once closed
+    import gc
+
+    from omproxy_tui.tui.screens import HelpScreen
+
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        seq = 1
+        for _ in range(3):
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+            frozen_at = app._gc_frozen_at
+            app._frames(FramesReceived(source, requests(seq, app_module.GC_FREEZE_EVERY + 500)))
+            seq += app_module.GC_FREEZE_EVERY + 500
+            await wait_for(pilot, lambda: len(app.store) == seq - 1 and not app._inbox)
+            assert app._gc_frozen_at == frozen_at
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
+            app._frames(FramesReceived(source, requests(seq, app_module.GC_FREEZE_EVERY + 500)))
+            seq += app_module.GC_FREEZE_EVERY + 500
+            await wait_for(pilot, lambda: len(app.store) == seq - 1 and not app._inbox)
+            assert app._gc_frozen_at > frozen_at  # frozen again once the dialog is gone
+        gc.unfreeze()
+        try:
+            gc.collect()
+            assert not [o for o in gc.get_objects() if isinstance(o, HelpScreen)]
+        finally:
+            gc.freeze()
+
+
+async def test_the_socket_is_not_read_while_a_key_is_handled(sockdir, monkeypatch):
+    # while a key is in hand, the proxy's bytes wait in the socket (reading them into the
+    # stream's buffer took 2-8 ms a read during a burst, between the key's steps)
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
+    fake = await FakeProxy(str(sockdir / "p.sock"), canned_session()).start()
+    source = SocketSource(fake.path)
+    app = OmproxyApp([source])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: source._writer is not None and source.state == "live")
+            transport = source._writer.transport
+            seen: list[bool] = []
+            stats = app.action_stats
+            monkeypatch.setattr(app, "action_stats", lambda: (seen.append(transport.is_reading()), stats()))
+            assert transport.is_reading()
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+            assert seen == [False]
+            await wait_for(pilot, lambda: app._key_hold is None)
+            assert transport.is_reading()
+    finally:
+        await fake.stop()

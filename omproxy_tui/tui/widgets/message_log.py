@@ -44,6 +44,10 @@ FLAG = {"held": "H", "dropped": "D", "injected": "I", "blocked": "B"}
 COLUMN_NAMES = ("time", "session", "", "kind", "method", "id", "latency", "size", "summary")
 
 #: The summary keeps at least this much room; the method column gets at most this share.
+#: During a burst (more messages waiting to be ingested), new rows are shown at most this often:
+#: following the newest message re-renders every row in view, and doing that after each slice of
+#: ingest (up to 60 times a second) took half of the event loop, which keys then waited behind.
+BURST_SHOW_EVERY = 0.1
 MIN_SUMMARY = 16
 METHOD_SHARE = 0.3
 
@@ -228,6 +232,9 @@ class MessageLog(ScrollView, can_focus=True):
         self._layout: dict[str, int] = {}
         self._cache: LRUCache[tuple, Strip] = LRUCache(2048)
         self._styles: dict[str, Style] = {}
+        #: rows added but not shown yet (a burst, see rows_added), and when rows were last shown
+        self._unshown = 0
+        self._shown_at = 0.0
 
     # ---- data ----------------------------------------------------------------------------
 
@@ -276,10 +283,22 @@ class MessageLog(ScrollView, can_focus=True):
             return False
         return super()._size_updated(size, virtual_size, container_size, layout)
 
-    def rows_added(self, added: int, changed: list[int]) -> None:
-        """Rows were appended to the view; ``changed`` store indices need repainting."""
+    @property
+    def unshown(self) -> int:
+        """Rows added during a burst and not shown yet (see rows_added)."""
+        return self._unshown
+
+    def rows_added(self, added: int, changed: list[int], busy: bool = False) -> None:
+        """Rows were appended to the view; ``changed`` store indices need repainting. ``busy``:
+        more are on their way at once (a burst): then they are shown at most every
+        :data:`BURST_SHOW_EVERY` seconds, and at the latest with the burst's last batch."""
         for index in changed:
             self.invalidate(index)
+        self._unshown += added
+        now = time.perf_counter()
+        if busy and now - self._shown_at < BURST_SHOW_EVERY:
+            return
+        added, self._unshown, self._shown_at = self._unshown, 0, now
         self._update_virtual_size()
         if added:
             if self.follow:
