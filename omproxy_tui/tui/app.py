@@ -45,6 +45,7 @@ from omproxy_tui.tui.screens import (
     StatsScreen,
     default_export_name,
 )
+from omproxy_tui.tui.gc_pacing import FullCollections
 from omproxy_tui.tui.saved_filters import SaveFilterScreen, SavedFiltersScreen
 from omproxy_tui.tui.steer.controller import DEMO_HINT, SteeringMixin
 from omproxy_tui.tui.steer.dialogs import ChoiceScreen
@@ -64,6 +65,8 @@ def styles_dir() -> Path:
 
 #: Every this many new records, the ingest path freezes the heap (see ``_freeze_records``).
 GC_FREEZE_EVERY = 2_000
+#: No key for this long (seconds), nothing to ingest: a quiet moment, for a full garbage collection
+QUIET_AFTER_KEY = 1.0
 
 #: Ingesting a burst: frames per ``ingest`` call, and seconds of ingest before the event loop
 #: gets a turn (see ``_drain_inbox``).
@@ -263,6 +266,9 @@ class OmproxyApp(SteeringMixin, App[None]):
         #: it (see _watch_input); cleared once the key is posted and ingest holds for it
         self._input_waiting = False
         self._stats_screen: StatsScreen | None = None
+        #: full garbage collections wait for a moment without keys or ingest (tui/gc_pacing.py)
+        self.full_collections = FullCollections()
+        self._last_key_at = 0.0
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
@@ -352,6 +358,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             self._hold_ingest()
             self._keys_in_hand.add(id(message))
             self._input_waiting = False  # the hold covers it from here
+            self._last_key_at = time.monotonic()
         return super().post_message(message)
 
     def _watch_input(self) -> None:
@@ -506,6 +513,7 @@ class OmproxyApp(SteeringMixin, App[None]):
 
     def on_mount(self) -> None:
         self._watch_input()
+        self.full_collections.start()
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
         self.query_one("#sessions").border_title = "Sessions"
@@ -525,6 +533,9 @@ class OmproxyApp(SteeringMixin, App[None]):
             self.notify(DEMO_HINT, title="Try steering the demo", timeout=20)
         if self.config.error:
             self.notify(f"Config file not used: {self.config.error}", severity="warning", timeout=10)
+
+    def on_unmount(self) -> None:
+        self.full_collections.stop()
 
     # ---- sources -------------------------------------------------------------------------
 
@@ -745,6 +756,9 @@ class OmproxyApp(SteeringMixin, App[None]):
     # ---- periodic refresh ----------------------------------------------------------------
 
     def _tick(self) -> None:
+        quiet = (not self._inbox and self._key_hold is None
+                 and time.monotonic() - self._last_key_at >= QUIET_AFTER_KEY)
+        self.full_collections.tick(quiet)
         # The timer can fire while the main screen is not (or no longer) mounted: at start-up and
         # during shutdown the default screen is current and the widgets are not there.
         try:
