@@ -1266,9 +1266,12 @@ class OmproxyApp(SteeringMixin, App[None]):
 
         # One Stats screen, kept installed: opening it again shows it as it was left (sort
         # order, cursor) at the cost of a repaint, not of building the table anew (~50 ms)
-        if self._stats_screen is None:
-            self._stats_screen = StatsScreen(self.model)
-            self.install_screen(self._stats_screen, name="stats")
+        screen = self._stats_screen
+        if screen is None:
+            screen = self._stats_screen = StatsScreen(self.model)
+            self.install_screen(screen, name="stats")
+        else:
+            screen.refresh_stats()  # the numbers of now in the first frame that shows it
         self.push_screen("stats", done)
 
     #: app actions that still make sense on top of another screen (the others act on the log)

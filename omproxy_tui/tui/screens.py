@@ -22,6 +22,7 @@ from omproxy_tui.tui.actions import ACTIONS
 from omproxy_tui.tui.steer.controller import STEERING_HELP
 from omproxy_tui.tui.model import filters
 from omproxy_tui.tui.widgets.message_log import fmt_size, fmt_time
+from omproxy_tui.tui.widgets.steady_footer import SteadyFooter
 
 
 class HelpScreen(ModalScreen[None]):
@@ -150,7 +151,7 @@ class StatsScreen(Screen[str | None]):
             yield Label("", id="stats-rate-label")
             yield Sparkline([0.0], id="stats-rate")
             yield DataTable(id="stats-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield SteadyFooter()  # the same keys each time it is shown: not rebuilt each time
 
     def on_mount(self) -> None:
         self.query_one("#stats-body").border_title = (
@@ -161,6 +162,8 @@ class StatsScreen(Screen[str | None]):
     # The app keeps this screen installed (opened again, it is shown as it was left): the
     # numbers are brought up to date when it is shown, and not computed while it is hidden.
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # (Textual calls one handler per class, the private one first: this one, then Screen's
+        # with the same event; so everything for a resume is here, and no super() call)
         # Textual applies the CSS to every widget of a screen again each time it is pushed
         # (10-20 ms of the key that opens Stats); this one is kept, and its styles stay right
         # until the app's CSS changes (a theme switch counts one more update, see
@@ -168,12 +171,8 @@ class StatsScreen(Screen[str | None]):
         count = self.app._css_update_count
         if self._styled_at == count:
             event.refresh_styles = False
-        super()._on_screen_resume(event)
         self._styled_at = count
-
-    def on_screen_resume(self) -> None:
-        if self._timer is not None:  # (None: shown for the first time, on_mount fills it)
-            self.refresh_stats()
+        if self._timer is not None:  # (None: shown for the first time; the app refreshes it)
             self._timer.resume()
 
     def on_screen_suspend(self) -> None:

@@ -357,7 +357,7 @@ async def bench_steer(n_held: int = 1000, n_tools: int = 200) -> dict:
                 screen = app.screen
                 return isinstance(screen, HeldScreen) and screen.query_one("#held-table").row_count == len(screen.rows)
 
-            out["steer_held_list_open_ms"] = await kp.press("H", held_list_shown) * 1000
+            out["steer_held_list_open_ms"] = await kp.press("H", held_list_shown, whole_screen=True) * 1000
             await pilot.press("escape")
             t0 = time.perf_counter()
             await pilot.press("A")
@@ -423,8 +423,9 @@ async def bench_stats_burst(n_msgs: int = 50_000, rounds: int = 3) -> dict:
     a client process (``BURST_CLIENT``) writes ``n_msgs / 2`` requests as fast as the pipe takes
     them (the proxy relays at its own pace: its burst rate), ``rounds`` bursts one after the other.
     During each, keys are pressed one after the other (30 ms apart) and timed key-to-paint
-    (keypaint.py): ``o`` (sort column: the table is rebuilt), Esc (back to the log) and ``s``
-    (Stats again). Then: how long after the client got its last answer the app had every
+    (keypaint.py): ``o`` (sort column: the table is rebuilt; until an update shows the new
+    column marked in the header), Esc (back to the log) and ``s`` (Stats again; both until an
+    update repaints the whole screen). Then: how long after the client got its last answer the app had every
     message (ingest lag), and whether the proxy dropped frames for us (lost)."""
     import queue
     import subprocess
@@ -432,7 +433,7 @@ async def bench_stats_burst(n_msgs: int = 50_000, rounds: int = 3) -> dict:
     import threading
 
     from omproxy_tui.client.sources import SocketSource
-    from omproxy_tui.tui.screens import StatsScreen
+    from omproxy_tui.tui.screens import STATS_COLUMNS, StatsScreen
 
     d = tempfile.mkdtemp(prefix="ombench", dir="/tmp")
     sock = os.path.join(d, "s.sock")
@@ -458,9 +459,9 @@ async def bench_stats_burst(n_msgs: int = 50_000, rounds: int = 3) -> dict:
             on_stats = lambda: isinstance(app.screen, StatsScreen)  # noqa: E731
             idle: dict[str, list[float]] = {"s": [], "escape": []}
             for _ in range(5):  # the same keys before the burst
-                idle["s"].append(await kp.press("s", on_stats))
+                idle["s"].append(await kp.press("s", on_stats, whole_screen=True))
                 await asyncio.sleep(0.1)
-                idle["escape"].append(await kp.press("escape", lambda: not on_stats()))
+                idle["escape"].append(await kp.press("escape", lambda: not on_stats(), whole_screen=True))
                 await asyncio.sleep(0.1)
             for key, times in idle.items():
                 out[f"stats_idle_key[{key}]_p50_ms"] = percentile(times, 0.5) * 1000
@@ -470,7 +471,7 @@ async def bench_stats_burst(n_msgs: int = 50_000, rounds: int = 3) -> dict:
             k = 0
             for r in range(rounds):
                 if not on_stats():
-                    await kp.press("s", on_stats)
+                    await kp.press("s", on_stats, whole_screen=True)
                 await asyncio.sleep(0.3)
                 t0 = time.monotonic()
                 client.stdin.write(f"{n_req}\n")
@@ -481,11 +482,15 @@ async def bench_stats_burst(n_msgs: int = 50_000, rounds: int = 3) -> dict:
                         if k % 3 == 0:
                             screen = app.screen
                             before = screen.sort_index
-                            keys["o"].append(await kp.press("o", lambda: screen.sort_index != before))
+                            # the table re-sorted on screen: its header shows the new column marked
+                            title, _key, width = STATS_COLUMNS[(before + 1) % len(STATS_COLUMNS)]
+                            header = f"{title} {'▼' if screen.reverse else '▲'}"
+                            keys["o"].append(await kp.press("o", lambda: screen.sort_index != before,
+                                                            shows=header if len(header) <= width else None))
                         else:
-                            keys["escape"].append(await kp.press("escape", lambda: not on_stats()))
+                            keys["escape"].append(await kp.press("escape", lambda: not on_stats(), whole_screen=True))
                     else:
-                        keys["s"].append(await kp.press("s", on_stats))
+                        keys["s"].append(await kp.press("s", on_stats, whole_screen=True))
                     k += 1
                 client_done = done.get(timeout=60)
                 while len(app.store) < (r + 1) * n_msgs and time.monotonic() - client_done < 60:

@@ -13,10 +13,14 @@ real terminal driver does next) to count that cost too; only writing to the tty 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any, Callable
 
 from textual import events
+
+#: terminal escape sequences (cursor moves, colours): what is left is the text an update writes
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
 class KeyToPaint:
@@ -24,7 +28,7 @@ class KeyToPaint:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self._waiting: tuple[Callable[[], bool], asyncio.Future] | None = None
+        self._waiting: tuple[Callable[[], bool], asyncio.Future, bool, str | None] | None = None
         self.paints = 0
         original = app._display
 
@@ -33,24 +37,41 @@ class KeyToPaint:
             if renderable is None:
                 return
             render = getattr(renderable, "render_segments", None)
-            if render is not None:
-                render(app.console)  # the escape sequences a terminal driver would write
+            # the escape sequences a terminal driver would write
+            written = render(app.console) if render is not None else ""
             self.paints += 1
             waiting = self._waiting
-            if waiting is not None and waiting[0]():
+            if (waiting is not None and waiting[0]() and (not waiting[2] or self._covers_screen(renderable))
+                    and (waiting[3] is None or waiting[3] in _ESCAPES.sub("", written))):
                 self._waiting = None
                 if not waiting[1].done():
                     waiting[1].set_result(time.perf_counter())
 
         app._display = display
 
-    async def press(self, key: str, changed: Callable[[], bool], timeout: float = 10.0) -> float:
+    def _covers_screen(self, renderable: Any) -> bool:
+        """Whether an update repaints every line of the screen, whole (what another screen
+        being shown takes; an update of a few of its lines first is not that screen shown)."""
+        width, height = self.app.size
+        region = getattr(renderable, "region", None)
+        if region is not None:  # a LayoutUpdate
+            return region.width >= width and region.height >= height
+        spans = getattr(renderable, "spans", None)
+        if spans is None:
+            return False
+        full = {y for y, x1, x2 in spans if x1 <= 0 and x2 >= width}
+        return len(full) >= height
+
+    async def press(self, key: str, changed: Callable[[], bool], timeout: float = 10.0,
+                    whole_screen: bool = False, shows: str | None = None) -> float:
         """Send ``key``; wait until a screen update shows ``changed()``; seconds it took.
+        ``whole_screen``: the key shows another screen, and only an update that repaints all of
+        the screen counts; ``shows``: only an update whose text includes this counts.
 
         ``changed`` must be false when called (so the update is caused by this key)."""
         if changed():
             raise ValueError("changed() is already true before the key")
-        future = self._expect(changed)
+        future = self._expect(changed, whole_screen, shows)
         char = key if len(key) == 1 else None
         event = events.Key(key, char)
         event.set_sender(self.app)
@@ -63,9 +84,10 @@ class KeyToPaint:
         (for a change made by the caller, e.g. ``move_cursor``, just before)."""
         return await self._until(self._expect(changed), timeout)
 
-    def _expect(self, changed: Callable[[], bool]) -> asyncio.Future:
+    def _expect(self, changed: Callable[[], bool], whole_screen: bool = False,
+                shows: str | None = None) -> asyncio.Future:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._waiting = (changed, future)
+        self._waiting = (changed, future, whole_screen, shows)
         return future
 
     async def _until(self, future: asyncio.Future, timeout: float) -> float:

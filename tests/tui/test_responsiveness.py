@@ -248,3 +248,29 @@ async def test_the_socket_is_not_read_while_a_key_is_handled(sockdir, monkeypatc
             assert transport.is_reading()
     finally:
         await fake.stop()
+
+
+async def test_the_kept_stats_screen_lists_only_its_keys_each_time_it_is_shown():
+    # while hidden, the app's log keys are enabled again: its footer must not take them up
+    # (nor be rebuilt for them, a layout each time it was shown)
+    from textual.widgets._footer import FooterKey
+
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        widgets = None
+        for _ in range(3):
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+            await pilot.pause()
+            keys = {k.key for k in app.screen.query(FooterKey)}
+            shown = [id(k) for k in app.screen.query(FooterKey)]
+            assert widgets is None or shown == widgets  # the same footer, not rebuilt
+            widgets = shown
+            assert "o" in keys and "escape" in keys
+            assert not keys & {"slash", "f", "p", "E", "P"}, keys
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen))
+            await pilot.pause()
+            main_keys = {k.key for k in app.screen.query(FooterKey)}
+            assert "slash" in main_keys

@@ -31,6 +31,10 @@ class SteadyFooter(Footer):
         yield from super().compose()
 
     def bindings_changed(self, screen: Screen) -> None:
+        if not screen.is_current:
+            # a screen kept for later (the Stats screen): what the app's keys do while another
+            # screen is on top is not what they do on this one; it is asked again when shown
+            return
         shown = self._keys(screen)
         if shown == self._shown:
             return
