@@ -645,7 +645,10 @@ class OmproxyApp(SteeringMixin, App[None]):
                 return
             self._key_hold = time.perf_counter()
             self._hold_timer = loop.call_later(KEY_HOLD_MAX, self._release_ingest)
-            self._hold_reading(True)
+            if self._inbox:
+                # a burst: its bytes wait in the socket meanwhile. Not otherwise: the reply to a
+                # command the key sends must come in at once (the hold can last until a repaint)
+                self._hold_reading(True)
             if self._ingest_go is not None:
                 self._ingest_go.clear()
 
