@@ -61,3 +61,52 @@ async def test_the_app_paces_full_collections_while_it_runs():
         await wait_for(pilot, lambda: app.full_collections.runs > runs)
         assert app.full_collections.last_reason == "quiet" and not app.full_collections.due
     assert gc.get_threshold() == saved  # given back when the app ends
+
+
+def test_a_thaw_frees_garbage_that_was_frozen(monkeypatch):
+    # gc.freeze() keeps whatever is alive from the collector; what of it later dies in a cycle
+    # is only freed by a thaw (a Textual strip caches itself: such a cycle)
+    import weakref
+
+    class Node:
+        pass
+
+    pacer = FullCollections()
+    pacer.start()
+    try:
+        node = Node()
+        node.me = node  # a cycle
+        alive = weakref.ref(node)
+        gc.freeze()
+        del node
+        gc.collect()
+        assert alive() is not None  # frozen: a full collection does not see it
+        monkeypatch.setattr(gc_pacing, "THAW_AFTER", 0)
+        make_due()
+        assert pacer.tick(quiet=True) and pacer.thaws == 1
+        assert alive() is None
+        assert gc.get_freeze_count() > 0  # what is alive is frozen again
+    finally:
+        pacer.stop()
+
+
+def test_a_thaw_comes_without_a_due_collection_and_waits_for_quiet(monkeypatch):
+    # gc.freeze() zeroes the collection counts: with the app freezing every few thousand
+    # records, a full collection is never due during a long stream, and the thaw must not
+    # wait for one
+    now = [0.0]
+    pacer = FullCollections(clock=lambda: now[0])
+    pacer.start()
+    try:
+        monkeypatch.setattr(gc_pacing, "THAW_AFTER", 1)
+        gc.collect()
+        gc.freeze()
+        keep = [[] for _ in range(10)]  # noqa: F841 - objects to freeze
+        gc.freeze()
+        assert not pacer.due
+        assert not pacer.tick(quiet=False)  # keys being pressed: it waits
+        now[0] += gc_pacing.FORCE_AFTER
+        assert pacer.tick(quiet=False) and pacer.thaws == 1 and pacer.last_reason == "forced"
+        assert not pacer.tick(quiet=True)  # nothing frozen since: nothing due
+    finally:
+        pacer.stop()

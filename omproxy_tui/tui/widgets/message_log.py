@@ -509,6 +509,10 @@ class MessageLog(ScrollView, can_focus=True):
             else:
                 strip = self._render_row(self.store[index], selected, max(width, 40))
             self._cache[key] = strip
+        if scroll_x == 0 and strip.cell_length == width:
+            # as it is: crop_extend would cache the strip in itself (a reference cycle, freed
+            # only by a full garbage collection, and never once the heap is frozen)
+            return strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def cycle_time_mode(self) -> str:
