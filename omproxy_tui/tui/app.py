@@ -732,8 +732,12 @@ class OmproxyApp(SteeringMixin, App[None]):
     def _freeze_records(self, n: int) -> None:
         """Move everything alive (mostly records: the store is append-only, records are never
         freed) out of the cyclic collector's reach, so full collections stop re-traversing the
-        whole store: at 100k records they were ~15% of ingest time. Young garbage is collected
-        first so it is not kept forever.
+        whole store: at 100k records they were ~15% of ingest time. Garbage is collected first
+        so it is not kept forever: a full collection, as a closed dialog (or the detail pane's
+        last documents) is garbage in cycles among the old objects, which the young collections
+        do not reach, and full collections otherwise wait for a quiet moment (tui/gc_pacing.py):
+        a freeze in between kept them for good. With the rest frozen, what it traverses is what
+        came since the last freeze (~1 ms).
 
         Often (every :data:`GC_FREEZE_EVERY` records): what a full collection traverses is what
         arrived since the last freeze, and with 20,000 records between freezes one took up to
@@ -743,7 +747,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         if n - self._gc_frozen_at < GC_FREEZE_EVERY or len(self.screen_stack) > 1 and not self._stats_on_top():
             return
         self._gc_frozen_at = n
-        gc.collect(1)
+        gc.collect()
         gc.freeze()
 
     def _stats_on_top(self) -> bool:

@@ -61,3 +61,32 @@ async def test_the_app_paces_full_collections_while_it_runs():
         await wait_for(pilot, lambda: app.full_collections.runs > runs)
         assert app.full_collections.last_reason == "quiet" and not app.full_collections.due
     assert gc.get_threshold() == saved  # given back when the app ends
+
+
+async def test_a_dialog_closed_before_a_freeze_is_freed_all_the_same(monkeypatch):
+    # gc.freeze() keeps whatever it finds from the cyclic collector for good, garbage included.
+    # A closed dialog is garbage in cycles among the old objects, which only a full collection
+    # frees, and those now wait for a quiet moment: a freeze in between (a burst of 2,000
+    # records while keys are pressed) kept every dialog closed since the last full one.
+    import weakref
+
+    from omproxy_tui.tui import app as app_module
+    from omproxy_tui.tui.app import FramesReceived
+    from omproxy_tui.tui.screens import HelpScreen
+
+    monkeypatch.setattr(app_module, "QUIET_AFTER_KEY", 1e9)  # keys keep coming: never quiet
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        dialog = weakref.ref(app.screen)
+        gc.collect(1)  # it was open a while: among the old objects by now
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen) and not dialog().is_attached)
+        frozen_at = app._gc_frozen_at
+        app._frames(FramesReceived(source, requests(1, app_module.GC_FREEZE_EVERY + 100)))
+        await wait_for(pilot, lambda: not app._inbox and app._gc_frozen_at > frozen_at)
+        gc.collect()
+        assert dialog() is None, "the closed dialog was frozen with the records"
