@@ -282,3 +282,27 @@ async def test_the_kept_stats_screen_lists_only_its_keys_each_time_it_is_shown()
             await pilot.pause()
             main_keys = {k.key for k in app.screen.query(FooterKey)}
             assert "slash" in main_keys
+
+
+async def test_a_refilter_during_a_burst_does_not_count_rows_it_no_longer_shows(monkeypatch):
+    # Rows held back during a burst (MessageLog.unshown) were counted under the view before a
+    # re-filter (a filter typed, Ctrl+L): shown at the burst's end, they were added to the
+    # "new below" count of a view that does not have them.
+    from omproxy_tui.tui.widgets import message_log
+
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)
+    monkeypatch.setattr(message_log, "BURST_SHOW_EVERY", 1e12)  # held back until the burst's end
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        log = app.log_widget
+        app._frames(FramesReceived(source, requests(1, 50)))
+        log.move_cursor(10)
+        assert not log.follow
+        app._frames(FramesReceived(source, requests(51, 2000)))  # one chunk now, the rest later
+        assert log.unshown > 0
+        assert app.apply_filter("~m nothing-matches")
+        await wait_for(pilot, lambda: len(app.store) == 2050 and not app._inbox)
+        assert len(app.view.indices) == 0
+        assert log.unshown == 0 and log.new_count == 0

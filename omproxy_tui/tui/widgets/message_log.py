@@ -320,6 +320,9 @@ class MessageLog(ScrollView, can_focus=True):
         selected = self.selected_item()
         self._cache.clear()
         self._update_virtual_size()
+        # rows held back during a burst are shown by this (counted under the old view, they
+        # would be added to new_count at the burst's end)
+        self._unshown = 0
         self.new_count = 0
         if self.follow and self.row_count:
             self.cursor = self.row_count - 1
