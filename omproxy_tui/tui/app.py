@@ -262,6 +262,8 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._keys_in_hand: set[int] = set()
         self._hold_timer: Any = None
         self._ingest_go: asyncio.Event | None = None
+        #: the sources whose reading a key paused (see _hold_reading)
+        self._reading_held: list[Source] = []
         #: set from the terminal's input thread when a key arrives, before the event loop sees
         #: it (see _watch_input); cleared once the key is posted and ingest holds for it
         self._input_waiting = False
@@ -666,9 +668,17 @@ class OmproxyApp(SteeringMixin, App[None]):
             self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
 
     def _hold_reading(self, held: bool) -> None:
-        for info in self.model.sessions.values():
-            if info.source is not None:
-                info.source.hold_reading(held)
+        # resumed: the sources that were paused, listed or not (the key may have forgotten a
+        # session: left paused, its connection never saw its proxy go away)
+        if held:
+            for info in self.model.sessions.values():
+                if info.source is not None and info.source not in self._reading_held:
+                    self._reading_held.append(info.source)
+                    info.source.hold_reading(True)
+        else:
+            held_sources, self._reading_held = self._reading_held, []
+            for source in held_sources:
+                source.hold_reading(False)
 
     async def _reading_turn(self) -> None:
         """Sources read in slices; between them, reading waits while a key is on its way."""

@@ -306,3 +306,32 @@ async def test_a_refilter_during_a_burst_does_not_count_rows_it_no_longer_shows(
         await wait_for(pilot, lambda: len(app.store) == 2050 and not app._inbox)
         assert len(app.view.indices) == 0
         assert log.unshown == 0 and log.new_count == 0
+
+
+async def test_a_session_forgotten_during_a_burst_is_not_left_with_its_socket_paused(sockdir, monkeypatch):
+    # The key that forgets a session (x in the session list) pauses the sockets like any key
+    # during a burst; the hold ended by resuming the sessions still listed, and the forgotten
+    # one stayed paused for good: its connection never saw the proxy go away.
+    from omproxy_tui.tui.app import SessionList
+
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)  # one chunk per turn: the inbox stays full
+    fake = await FakeProxy(str(sockdir / "p.sock"), canned_session()).start()
+    source = SocketSource(fake.path)
+    app = OmproxyApp([source])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            n = sum(1 for f in fake.backlog if f["type"] == "message")
+            await wait_for(pilot, lambda: source._writer is not None and len(app.store) == n and not app._inbox)
+            transport = source._writer.transport
+            sessions = app.query_one(SessionList)
+            sessions.focus()
+            await wait_for(pilot, lambda: app.focused is sessions and sessions.highlighted == 0)
+            app._frames(FramesReceived(source, requests(10_000, 3000)))  # a burst being ingested
+            await pilot.press("x")
+            await wait_for(pilot, lambda: source.key not in app.model.sessions and app._key_hold is None)
+            assert transport.is_reading() or transport.is_closing()
+            await fake.drop_clients()  # the proxy goes away: the forgotten source's reading ends
+            await wait_for(pilot, lambda: source._writer is None)
+    finally:
+        await fake.stop()
