@@ -335,3 +335,28 @@ async def test_a_session_forgotten_during_a_burst_is_not_left_with_its_socket_pa
             await wait_for(pilot, lambda: source._writer is None)
     finally:
         await fake.stop()
+
+
+async def test_down_at_the_end_of_a_followed_log_keeps_following_during_a_burst(monkeypatch):
+    # While following, Down (or PageDown) at the newest row does nothing: the log goes on
+    # following. During a burst the rows held back (MessageLog.unshown) were below the cursor
+    # already, so Down "selected something else than the newest" and following stopped.
+    from omproxy_tui.tui.widgets import message_log
+
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)
+    monkeypatch.setattr(message_log, "BURST_SHOW_EVERY", 1e12)  # held back until the burst's end
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        log = app.log_widget
+        app._frames(FramesReceived(source, requests(1, 50)))
+        assert log.follow and log.cursor == 49
+        for key in ("down", "pagedown"):
+            app._frames(FramesReceived(source, requests(len(app.store) + 1, 2000)))  # one chunk now
+            assert log.unshown > 0
+            await pilot.press(key)
+            assert log.follow, f"{key} at the newest row stopped following"
+            await wait_for(pilot, lambda: not app._inbox)
+            assert log.follow and log.cursor == len(app.store) - 1
