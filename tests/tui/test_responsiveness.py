@@ -360,3 +360,27 @@ async def test_down_at_the_end_of_a_followed_log_keeps_following_during_a_burst(
             assert log.follow, f"{key} at the newest row stopped following"
             await wait_for(pilot, lambda: not app._inbox)
             assert log.follow and log.cursor == len(app.store) - 1
+
+
+async def test_the_stats_numbers_go_on_under_a_dialog():
+    # A dialog over Stats (help, the command palette) leaves it in sight, dimmed: its numbers
+    # went on updating when each opening made a new screen; the kept one paused its timer
+    # whenever another screen came on top, and showed the numbers of then until the dialog closed.
+    from textual.widgets import Label
+
+    from omproxy_tui.tui.screens import HelpScreen
+
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        app._frames(FramesReceived(source, requests(1, 50)))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        stats = app.screen
+        label = stats.query_one("#stats-rate-label", Label)
+        assert "50 messages" in str(label.render())
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        app._frames(FramesReceived(source, requests(51, 30)))
+        await wait_for(pilot, lambda: "80 messages" in str(label.render()))
