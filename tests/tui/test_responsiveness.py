@@ -384,3 +384,36 @@ async def test_the_stats_numbers_go_on_under_a_dialog():
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         app._frames(FramesReceived(source, requests(51, 30)))
         await wait_for(pilot, lambda: "80 messages" in str(label.render()))
+
+
+async def test_a_footer_under_another_screen_keeps_its_keys():
+    # Textual counts the screen just below the top one as "current" (it may show through), so
+    # the footers' guard did not hold there: opening Stats rebuilt the hidden main footer for
+    # the keys of Stats' state, and closing it rebuilt it again (the Esc that closes Stats paid
+    # for it); Stats under a dialog listed the log's keys in its footer.
+    from textual.widgets._footer import FooterKey
+
+    from omproxy_tui.tui.screens import HelpScreen
+
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        main = app.screen
+        before = [id(k) for k in main.query(FooterKey)]
+        assert "slash" in {k.key for k in main.query(FooterKey)}
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        stats = app.screen
+        await pilot.pause()
+        assert [id(k) for k in main.query(FooterKey)] == before
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        keys = {k.key for k in stats.query(FooterKey)}
+        assert "o" in keys and not keys & {"slash", "f", "p", "E", "P"}, keys
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is stats)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is main)
+        await pilot.pause()
+        assert [id(k) for k in main.query(FooterKey)] == before
