@@ -262,6 +262,8 @@ class OmproxyApp(SteeringMixin, App[None]):
         self._keys_in_hand: set[int] = set()
         self._hold_timer: Any = None
         self._ingest_go: asyncio.Event | None = None
+        #: the sources whose reading a key paused (see _hold_reading)
+        self._reading_held: list[Source] = []
         #: set from the terminal's input thread when a key arrives, before the event loop sees
         #: it (see _watch_input); cleared once the key is posted and ingest holds for it
         self._input_waiting = False
@@ -666,9 +668,17 @@ class OmproxyApp(SteeringMixin, App[None]):
             self._drain_timer = asyncio.get_running_loop().call_soon(self._drain_next)
 
     def _hold_reading(self, held: bool) -> None:
-        for info in self.model.sessions.values():
-            if info.source is not None:
-                info.source.hold_reading(held)
+        # resumed: the sources that were paused, listed or not (the key may have forgotten a
+        # session: left paused, its connection never saw its proxy go away)
+        if held:
+            for info in self.model.sessions.values():
+                if info.source is not None and info.source not in self._reading_held:
+                    self._reading_held.append(info.source)
+                    info.source.hold_reading(True)
+        else:
+            held_sources, self._reading_held = self._reading_held, []
+            for source in held_sources:
+                source.hold_reading(False)
 
     async def _reading_turn(self) -> None:
         """Sources read in slices; between them, reading waits while a key is on its way."""
@@ -732,18 +742,24 @@ class OmproxyApp(SteeringMixin, App[None]):
     def _freeze_records(self, n: int) -> None:
         """Move everything alive (mostly records: the store is append-only, records are never
         freed) out of the cyclic collector's reach, so full collections stop re-traversing the
-        whole store: at 100k records they were ~15% of ingest time. Young garbage is collected
-        first so it is not kept forever.
+        whole store: at 100k records they were ~15% of ingest time. Garbage is collected first
+        so it is not kept forever: a full collection, as a closed dialog (or the detail pane's
+        last documents) is garbage in cycles among the old objects, which the young collections
+        do not reach, and full collections otherwise wait for a quiet moment (tui/gc_pacing.py):
+        a freeze in between kept them for good. With the rest frozen, what it traverses is what
+        came since the last freeze (~1 ms).
 
         Often (every :data:`GC_FREEZE_EVERY` records): what a full collection traverses is what
         arrived since the last freeze, and with 20,000 records between freezes one took up to
         100 ms during a burst, a key that came then waited for it. Not while a dialog is open:
         a dialog is freed by the cyclic collector when it closes, and a frozen one never would
-        be (the Stats screen is kept for good, see action_stats)."""
+        be (the Stats screen is kept for good, see action_stats). Nor while a toast is shown."""
         if n - self._gc_frozen_at < GC_FREEZE_EVERY or len(self.screen_stack) > 1 and not self._stats_on_top():
             return
+        if len(self._notifications) and not self._disable_notifications:
+            return  # a toast shown is as a dialog: freed when it goes, unless frozen (textual is pinned)
         self._gc_frozen_at = n
-        gc.collect(1)
+        gc.collect()
         gc.freeze()
 
     def _stats_on_top(self) -> bool:

@@ -176,7 +176,8 @@ class StatsScreen(Screen[str | None]):
             self._timer.resume()
 
     def on_screen_suspend(self) -> None:
-        if self._timer is not None:
+        # not under a dialog (help, the command palette): it is still in sight, dimmed
+        if self._timer is not None and not self.is_current:
             self._timer.pause()
 
     def refresh_stats(self) -> None:

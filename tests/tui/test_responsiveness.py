@@ -282,3 +282,138 @@ async def test_the_kept_stats_screen_lists_only_its_keys_each_time_it_is_shown()
             await pilot.pause()
             main_keys = {k.key for k in app.screen.query(FooterKey)}
             assert "slash" in main_keys
+
+
+async def test_a_refilter_during_a_burst_does_not_count_rows_it_no_longer_shows(monkeypatch):
+    # Rows held back during a burst (MessageLog.unshown) were counted under the view before a
+    # re-filter (a filter typed, Ctrl+L): shown at the burst's end, they were added to the
+    # "new below" count of a view that does not have them.
+    from omproxy_tui.tui.widgets import message_log
+
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)
+    monkeypatch.setattr(message_log, "BURST_SHOW_EVERY", 1e12)  # held back until the burst's end
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        log = app.log_widget
+        app._frames(FramesReceived(source, requests(1, 50)))
+        log.move_cursor(10)
+        assert not log.follow
+        app._frames(FramesReceived(source, requests(51, 2000)))  # one chunk now, the rest later
+        assert log.unshown > 0
+        assert app.apply_filter("~m nothing-matches")
+        await wait_for(pilot, lambda: len(app.store) == 2050 and not app._inbox)
+        assert len(app.view.indices) == 0
+        assert log.unshown == 0 and log.new_count == 0
+
+
+async def test_a_session_forgotten_during_a_burst_is_not_left_with_its_socket_paused(sockdir, monkeypatch):
+    # The key that forgets a session (x in the session list) pauses the sockets like any key
+    # during a burst; the hold ended by resuming the sessions still listed, and the forgotten
+    # one stayed paused for good: its connection never saw the proxy go away.
+    from omproxy_tui.tui.app import SessionList
+
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)  # one chunk per turn: the inbox stays full
+    fake = await FakeProxy(str(sockdir / "p.sock"), canned_session()).start()
+    source = SocketSource(fake.path)
+    app = OmproxyApp([source])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            n = sum(1 for f in fake.backlog if f["type"] == "message")
+            await wait_for(pilot, lambda: source._writer is not None and len(app.store) == n and not app._inbox)
+            transport = source._writer.transport
+            sessions = app.query_one(SessionList)
+            sessions.focus()
+            await wait_for(pilot, lambda: app.focused is sessions and sessions.highlighted == 0)
+            app._frames(FramesReceived(source, requests(10_000, 3000)))  # a burst being ingested
+            await pilot.press("x")
+            await wait_for(pilot, lambda: source.key not in app.model.sessions and app._key_hold is None)
+            assert transport.is_reading() or transport.is_closing()
+            await fake.drop_clients()  # the proxy goes away: the forgotten source's reading ends
+            await wait_for(pilot, lambda: source._writer is None)
+    finally:
+        await fake.stop()
+
+
+async def test_down_at_the_end_of_a_followed_log_keeps_following_during_a_burst(monkeypatch):
+    # While following, Down (or PageDown) at the newest row does nothing: the log goes on
+    # following. During a burst the rows held back (MessageLog.unshown) were below the cursor
+    # already, so Down "selected something else than the newest" and following stopped.
+    from omproxy_tui.tui.widgets import message_log
+
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)
+    monkeypatch.setattr(message_log, "BURST_SHOW_EVERY", 1e12)  # held back until the burst's end
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        log = app.log_widget
+        app._frames(FramesReceived(source, requests(1, 50)))
+        assert log.follow and log.cursor == 49
+        for key in ("down", "pagedown"):
+            app._frames(FramesReceived(source, requests(len(app.store) + 1, 2000)))  # one chunk now
+            assert log.unshown > 0
+            await pilot.press(key)
+            assert log.follow, f"{key} at the newest row stopped following"
+            await wait_for(pilot, lambda: not app._inbox)
+            assert log.follow and log.cursor == len(app.store) - 1
+
+
+async def test_the_stats_numbers_go_on_under_a_dialog():
+    # A dialog over Stats (help, the command palette) leaves it in sight, dimmed: its numbers
+    # went on updating when each opening made a new screen; the kept one paused its timer
+    # whenever another screen came on top, and showed the numbers of then until the dialog closed.
+    from textual.widgets import Label
+
+    from omproxy_tui.tui.screens import HelpScreen
+
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        app._frames(FramesReceived(source, requests(1, 50)))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        stats = app.screen
+        label = stats.query_one("#stats-rate-label", Label)
+        assert "50 messages" in str(label.render())
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        app._frames(FramesReceived(source, requests(51, 30)))
+        await wait_for(pilot, lambda: "80 messages" in str(label.render()))
+
+
+async def test_a_footer_under_another_screen_keeps_its_keys():
+    # Textual counts the screen just below the top one as "current" (it may show through), so
+    # the footers' guard did not hold there: opening Stats rebuilt the hidden main footer for
+    # the keys of Stats' state, and closing it rebuilt it again (the Esc that closes Stats paid
+    # for it); Stats under a dialog listed the log's keys in its footer.
+    from textual.widgets._footer import FooterKey
+
+    from omproxy_tui.tui.screens import HelpScreen
+
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        main = app.screen
+        before = [id(k) for k in main.query(FooterKey)]
+        assert "slash" in {k.key for k in main.query(FooterKey)}
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        stats = app.screen
+        await pilot.pause()
+        assert [id(k) for k in main.query(FooterKey)] == before
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        keys = {k.key for k in stats.query(FooterKey)}
+        assert "o" in keys and not keys & {"slash", "f", "p", "E", "P"}, keys
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is stats)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is main)
+        await pilot.pause()
+        assert [id(k) for k in main.query(FooterKey)] == before

@@ -298,7 +298,12 @@ class MessageLog(ScrollView, can_focus=True):
         now = time.perf_counter()
         if busy and now - self._shown_at < BURST_SHOW_EVERY:
             return
-        added, self._unshown, self._shown_at = self._unshown, 0, now
+        self._show_held(now)
+
+    def _show_held(self, now: float | None = None) -> None:
+        """Show the rows held back during a burst (see rows_added)."""
+        added, self._unshown = self._unshown, 0
+        self._shown_at = time.perf_counter() if now is None else now
         self._update_virtual_size()
         if added:
             if self.follow:
@@ -320,6 +325,9 @@ class MessageLog(ScrollView, can_focus=True):
         selected = self.selected_item()
         self._cache.clear()
         self._update_virtual_size()
+        # rows held back during a burst are shown by this (counted under the old view, they
+        # would be added to new_count at the burst's end)
+        self._unshown = 0
         self.new_count = 0
         if self.follow and self.row_count:
             self.cursor = self.row_count - 1
@@ -372,7 +380,14 @@ class MessageLog(ScrollView, can_focus=True):
         if new_value < old_value and new_value < self.max_scroll_y:
             self.follow = False
 
+    def _show_held_for_key(self) -> None:
+        # a key that moves down (or to the end) shows the rows held back during a burst first:
+        # the newest row shown was not the newest, and Down there stopped following
+        if self._unshown:
+            self._show_held()
+
     def action_follow(self) -> None:
+        self._show_held_for_key()
         self.follow = True
         if self.row_count:
             self.cursor = self.row_count - 1
@@ -427,6 +442,7 @@ class MessageLog(ScrollView, can_focus=True):
             self.move_cursor(self.cursor - 1)
 
     def action_cursor_down(self) -> None:
+        self._show_held_for_key()
         # nothing selected: select the top row in view, not row 0 of the whole log
         self.move_cursor(int(self.scroll_y) if self.cursor is None else self.cursor + 1)
 
@@ -436,6 +452,7 @@ class MessageLog(ScrollView, can_focus=True):
         self.move_cursor((self.cursor if self.cursor is not None else self.row_count) - height)
 
     def action_page_down_cursor(self) -> None:
+        self._show_held_for_key()
         height = max(1, self.scrollable_content_region.height - 1)
         self.move_cursor((self.cursor if self.cursor is not None else 0) + height)
 

@@ -31,9 +31,11 @@ class SteadyFooter(Footer):
         yield from super().compose()
 
     def bindings_changed(self, screen: Screen) -> None:
-        if not screen.is_current:
-            # a screen kept for later (the Stats screen): what the app's keys do while another
-            # screen is on top is not what they do on this one; it is asked again when shown
+        if not screen.is_active:
+            # a screen under another one (the main screen under Stats, Stats under a dialog):
+            # what the app's keys do while another screen is on top is not what they do on
+            # this one; it is asked again when it is on top. (Not is_current: Textual counts
+            # the screen just below the top one as current, as it may show through.)
             return
         shown = self._keys(screen)
         if shown == self._shown:
