@@ -760,6 +760,7 @@ class OmproxyApp(SteeringMixin, App[None]):
             return
         if len(self._notifications) and not self._disable_notifications:
             return  # a toast shown is as a dialog: freed when it goes, unless frozen (textual is pinned)
+        self.full_collections.note_frozen(n - self._gc_frozen_at)
         self._gc_frozen_at = n
         gc.collect()
         gc.freeze()
