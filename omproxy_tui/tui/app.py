@@ -67,6 +67,8 @@ def styles_dir() -> Path:
 GC_FREEZE_EVERY = 2_000
 #: No key for this long (seconds), nothing to ingest: a quiet moment, for a full garbage collection
 QUIET_AFTER_KEY = 1.0
+#: No key for this long, no message for half of it: idle, for a thaw (tui/gc_pacing.py)
+IDLE_AFTER = 4.0
 
 #: Ingesting a burst: frames per ``ingest`` call, and seconds of ingest before the event loop
 #: gets a turn (see ``_drain_inbox``).
@@ -271,6 +273,7 @@ class OmproxyApp(SteeringMixin, App[None]):
         #: full garbage collections wait for a moment without keys or ingest (tui/gc_pacing.py)
         self.full_collections = FullCollections()
         self._last_key_at = 0.0
+        self._last_ingest_at = 0.0
         self._sessions_user_set = False
         self._last_status: Any = None
         self._gc_frozen_at = 0
@@ -708,6 +711,7 @@ class OmproxyApp(SteeringMixin, App[None]):
     def ingest(self, source: Source, frames: list[dict[str, Any]], busy: bool = False) -> None:
         """Apply a batch to the model, then repaint what it says changed (``busy``: more batches
         are waiting, see MessageLog.rows_added)."""
+        self._last_ingest_at = time.monotonic()
         applied = getattr(source, "applied", None)
         if applied is not None:  # a recording reads ahead only as far as this (client/sources.py)
             applied(len(frames))
@@ -775,9 +779,12 @@ class OmproxyApp(SteeringMixin, App[None]):
     # ---- periodic refresh ----------------------------------------------------------------
 
     def _tick(self) -> None:
-        quiet = (not self._inbox and self._key_hold is None
-                 and time.monotonic() - self._last_key_at >= QUIET_AFTER_KEY)
-        self.full_collections.tick(quiet)
+        now = time.monotonic()
+        quiet = not self._inbox and self._key_hold is None and now - self._last_key_at >= QUIET_AFTER_KEY
+        # a thaw (everything traversed once) waits for longer: not right after a burst ends,
+        # when keys often follow
+        idle = quiet and now - self._last_key_at >= IDLE_AFTER and now - self._last_ingest_at >= IDLE_AFTER / 2
+        self.full_collections.tick(quiet, idle)
         # The timer can fire while the main screen is not (or no longer) mounted: at start-up and
         # during shutdown the default screen is current and the widgets are not there.
         try:

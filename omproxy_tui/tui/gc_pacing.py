@@ -66,9 +66,10 @@ class FullCollections:
     def due(self) -> bool:
         return gc.get_count()[2] >= DUE_AFTER
 
-    def tick(self, quiet: bool) -> bool:
-        """Run a full collection (or a thaw) if one is due and the app is ``quiet``, or has
-        waited :data:`FORCE_AFTER` seconds for it. True when one ran."""
+    def tick(self, quiet: bool, idle: bool | None = None) -> bool:
+        """Run a full collection if one is due and the app is ``quiet``, or a thaw if one is due
+        and the app is ``idle`` (quiet for longer: a thaw traverses everything); either after
+        :data:`FORCE_AFTER` seconds of waiting. True when one ran."""
         # (a thaw is due on its own count: gc.freeze() zeroes the collection counts, and the
         # app freezes every few thousand records, so during a long stream of messages a full
         # collection is never due by Python's rule)
@@ -80,7 +81,8 @@ class FullCollections:
         if self._due_since is None:
             self._due_since = now
         forced = now - self._due_since >= FORCE_AFTER
-        if not (quiet or forced):
+        ready = (quiet if idle is None else idle) if thaw else quiet
+        if not (ready or forced):
             return False
         if thaw:
             self.thaw()

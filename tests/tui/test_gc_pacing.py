@@ -229,3 +229,17 @@ def test_a_tick_does_not_walk_the_frozen_objects(monkeypatch):
         assert not pacer.tick(quiet=True)
     finally:
         pacer.stop()
+
+
+def test_a_thaw_waits_for_idle_where_a_full_collection_takes_quiet():
+    now = [0.0]
+    pacer = FullCollections(clock=lambda: now[0])
+    pacer.start()
+    try:
+        pacer.note_frozen(gc_pacing.THAW_AFTER)
+        assert not pacer.tick(quiet=True, idle=False)  # right after a burst: not yet
+        assert pacer.tick(quiet=True, idle=True) and pacer.thaws == 1
+        make_due()
+        assert pacer.tick(quiet=True, idle=False) and pacer.thaws == 1  # a plain one: quiet will do
+    finally:
+        pacer.stop()
