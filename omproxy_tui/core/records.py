@@ -541,6 +541,25 @@ def _error_summary(err: Any, small: bool) -> str:
 # record construction
 
 
+def request_target(method: str, params: Any) -> tuple[Any, Any]:
+    """A request's ``(tool, progress token)``: the tool or prompt name, or the resource URI,
+    from its params, and ``params._meta.progressToken``. (The store's fast path calls this too.)"""
+    tool = token = None
+    if type(params) is dict:
+        if method == "tools/call" or method == "prompts/get":
+            tool = params.get("name")
+            if type(tool) is not str:
+                tool = None
+        elif method[:10] == "resources/":
+            tool = params.get("uri")
+            if type(tool) is not str:
+                tool = None
+        meta = params.get("_meta")
+        if meta is not None and type(meta) is dict:
+            token = meta.get("progressToken")
+    return tool, token
+
+
 def _parse_element(obj: Any) -> tuple:
     """Extract ``(kind, method, id, error, tool, progress_token, ref_id, tool_error)``.
 
@@ -552,19 +571,7 @@ def _parse_element(obj: Any) -> tuple:
     ref = None
     tool_error = False
     if kind == "request":
-        params = obj.get("params")
-        if type(params) is dict:
-            if method == "tools/call" or method == "prompts/get":
-                tool = params.get("name")
-                if type(tool) is not str:
-                    tool = None
-            elif method[:10] == "resources/":
-                tool = params.get("uri")
-                if type(tool) is not str:
-                    tool = None
-            meta = params.get("_meta")
-            if meta is not None and type(meta) is dict:
-                token = meta.get("progressToken")
+        tool, token = request_target(method, obj.get("params"))
     elif kind == "notification":
         if method == "notifications/progress" or method == "notifications/cancelled":
             params = obj.get("params")

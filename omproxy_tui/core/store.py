@@ -62,7 +62,7 @@ from typing import Any
 
 from omproxy_tui.core import spool as _spool
 from omproxy_tui.core.records import (
-    SUMMARY_EAGER, Record, _frame_core, _frame_fields, _scan_once, id_key, record_from_frame,
+    SUMMARY_EAGER, Record, _frame_core, _frame_fields, _scan_once, id_key, record_from_frame, request_target,
 )
 from omproxy_tui.core.table import (
     _NAN, _ODD, _QMAX, _QMIN, DIR, KIND, LATENCY, METHOD, NC, NF, NI, PAIR, PENDING, SESSION, SPOOL_SHIFT, TOOL,
@@ -271,19 +271,7 @@ class Store:
                 if not (tid is int or tid is str or tid is float):
                     return self._add_general(frame, session, at)
                 kind = "request"
-                params = obj.get("params")
-                if type(params) is dict:
-                    if method == "tools/call" or method == "prompts/get":
-                        tool = params.get("name")
-                        if type(tool) is not str:
-                            tool = None
-                    elif method[:10] == "resources/":
-                        tool = params.get("uri")
-                        if type(tool) is not str:
-                            tool = None
-                    meta = params.get("_meta")
-                    if meta is not None and type(meta) is dict:
-                        token = meta.get("progressToken")
+                tool, token = request_target(method, obj.get("params"))
             else:
                 kind = "notification"
                 id = tid = None
