@@ -22,10 +22,10 @@ from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from omproxy_tui.tui import actions
+from omproxy_tui.tui.widgets.line_view import LineView
 from omproxy_tui.tui.widgets.scroll_size import set_virtual_size
 from omproxy_tui.tui.detail_doc import ADD, DEL, DIM, HUNK, JSON, NOTE, TITLE, Doc
 
@@ -44,7 +44,7 @@ KIND_STYLE = {
 CELL_WRAP_LIMIT = 100_000
 
 
-class DetailView(ScrollView, can_focus=True):
+class DetailView(LineView, can_focus=True):
     COMPONENT_CLASSES = {"detail-view--cursor", "detail-view--match", "detail-view--match-current"}
 
     DEFAULT_CSS = """
@@ -232,21 +232,10 @@ class DetailView(ScrollView, can_focus=True):
             style = self._styles[name] = self.get_component_rich_style(f"detail-view--{name}", partial=True)
         return style
 
-    #: this widget's base style while a frame's lines are rendered (one lookup per frame: it walks
-    #: every ancestor's styles, ~30 µs, and was looked up twice per row)
-    _frame_style: Style | None = None
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._frame_style = self.rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._frame_style = None
-
     def render_line(self, y: int) -> Strip:
         row = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
-        base = self._frame_style or self.rich_style
+        base = self.base_style
         head = len(self._head_strips)
         if row < head:
             return self._head_strips[row].crop_extend(0, width, base)

@@ -20,9 +20,9 @@ from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omproxy_tui.tui.widgets.line_view import LineView
 from omproxy_tui.tui.widgets.scroll_size import set_virtual_size
 from omproxy_tui.core.markers import LogRows, Marker, Markers
 
@@ -144,7 +144,7 @@ def header_text(width: int, show_session: bool = True, method_need: int = 24) ->
     return " ".join(parts)[:width]
 
 
-class MessageLog(ScrollView, can_focus=True):
+class MessageLog(LineView, can_focus=True):
     """Virtual list of records; ``view.indices`` are its rows."""
 
     COMPONENT_CLASSES = {
@@ -492,22 +492,11 @@ class MessageLog(ScrollView, can_focus=True):
             self._layout = layout(*key)
         return self._layout
 
-    #: this widget's base style while a frame's lines are rendered (one lookup per frame: it walks
-    #: every ancestor's styles, ~30 µs, and was looked up twice per row)
-    _frame_style: Style | None = None
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._frame_style = self.rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._frame_style = None
-
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         width = self.scrollable_content_region.width
-        base = self._frame_style or self.rich_style
+        base = self.base_style
         if row >= self.row_count:
             if self.row_count == 0 and y == 1 and self.empty_text:
                 return Strip([Segment("  " + self.empty_text, base + self._style("empty"))]).crop_extend(
@@ -552,7 +541,7 @@ class MessageLog(ScrollView, can_focus=True):
         return fmt_offset("Δ", rec.wall - prev.wall if prev is not None else 0.0, width)
 
     def _render_row(self, rec: Record, selected: bool, width: int) -> Strip:
-        base = self._frame_style or self.rich_style
+        base = self.base_style
         st = self._style
         row_style = Style()
         status = rec.status or "relayed"
@@ -635,7 +624,7 @@ class MessageLog(ScrollView, can_focus=True):
 
     def _render_marker(self, marker: Marker, selected: bool, width: int) -> Strip:
         """A row that is not a message: the time, the session, then what happened, across the rest."""
-        base = self._frame_style or self.rich_style
+        base = self.base_style
         style = base + self._style("restart" if marker.kind == "restart" and not marker.failed else "gap")
         if selected:
             style = style + self._style("cursor")
