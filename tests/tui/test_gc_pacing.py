@@ -12,7 +12,7 @@ from omproxy_tui.tui import gc_pacing
 from omproxy_tui.tui.app import OmproxyApp
 from omproxy_tui.tui.gc_pacing import FullCollections
 
-from test_responsiveness import QuietSource, requests  # noqa: E402
+from test_responsiveness import QuietSource, requests, show_stats  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -196,9 +196,7 @@ async def test_what_the_stats_table_shows_is_freed_when_replaced():
         await pilot.pause()
         source = app.initial_sources[0]
         app._frames(FramesReceived(source, requests(1, 50)))
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
-        stats = app.screen
+        stats = await show_stats(app, pilot)
         table = stats.query_one(DataTable)
         await wait_for(pilot, lambda: len(table.rows) == 1)
         rows = [weakref.ref(row) for row in table.rows.values()]

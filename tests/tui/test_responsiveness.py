@@ -4,6 +4,7 @@ Stats table updates only the cells that changed. (How fast: tests/tui/bench_tui.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import pytest
 from fake_proxy import FakeProxy, message
@@ -34,6 +35,31 @@ class QuietSource(Source):
 def requests(first_seq: int, n: int) -> list[dict]:
     return [message(seq, "c2s", {"jsonrpc": "2.0", "id": seq, "method": "ping"})
             for seq in range(first_seq, first_seq + n)]
+
+
+async def show_stats(app: OmproxyApp, pilot) -> StatsScreen:
+    """Press ``s``; the Stats screen once it is on top."""
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+    return app.screen
+
+
+@asynccontextmanager
+async def live_socket_session(sockdir, monkeypatch):
+    """The app on a real socket session (FakeProxy, the canned session), its backlog in; a
+    burst handed to it is ingested one chunk per turn, and a key's hold never times out."""
+    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
+    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)  # one chunk per turn: the inbox stays full
+    fake = await FakeProxy(str(sockdir / "p.sock"), canned_session()).start()
+    source = SocketSource(fake.path)
+    app = OmproxyApp([source])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            n = sum(1 for f in fake.backlog if f["type"] == "message")
+            await wait_for(pilot, lambda: source._writer is not None and len(app.store) == n and not app._inbox)
+            yield app, pilot, source, fake
+    finally:
+        await fake.stop()
 
 
 async def test_a_big_batch_is_ingested_a_slice_at_a_time_and_in_order(monkeypatch):
@@ -71,9 +97,7 @@ async def test_stats_update_changes_cells_in_place(sockdir):
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: len(app.store) == n)
-            await pilot.press("s")
-            await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
-            screen = app.screen
+            screen = await show_stats(app, pilot)
             screen.sort_index, screen.reverse = 0, False  # by name: new counts do not reorder
             screen.refresh_stats()
             table = screen.query_one(DataTable)
@@ -170,25 +194,21 @@ async def test_the_stats_screen_is_kept_and_restyled_only_after_a_css_change():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         app._frames(FramesReceived(app.initial_sources[0], requests(1, 50)))
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
-        stats = app.screen
+        stats = await show_stats(app, pilot)
         await pilot.press("o")
         sort = stats.sort_index
         table = stats.query_one(DataTable)
         background = table.styles.background
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen))
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        await show_stats(app, pilot)
         assert app.screen is stats and stats.sort_index == sort  # shown as it was left
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen))
         # a theme switch while it is hidden: the next opening applies the new styles
         app.theme = "textual-light" if app.current_theme.dark else "textual-dark"
         await pilot.pause()
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+        await show_stats(app, pilot)
         await wait_for(pilot, lambda: table.styles.background != background)
 
 
@@ -230,32 +250,20 @@ async def test_the_socket_is_not_read_while_a_key_is_handled_during_a_burst(sock
     # During a burst, while a key is in hand, the proxy's bytes wait in the socket (reading them
     # into the stream's buffer took 2-8 ms a read, between the key's steps). Not when nothing
     # waits to be ingested: the reply to a command the key sends must come in at once.
-    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
-    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)  # one chunk per turn: the inbox stays full
-    fake = await FakeProxy(str(sockdir / "p.sock"), canned_session()).start()
-    source = SocketSource(fake.path)
-    app = OmproxyApp([source])
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            n = sum(1 for f in fake.backlog if f["type"] == "message")
-            await wait_for(pilot, lambda: source._writer is not None and len(app.store) == n and not app._inbox)
-            transport = source._writer.transport
-            seen: list[bool] = []
-            stats = app.action_stats
-            monkeypatch.setattr(app, "action_stats", lambda: (seen.append(transport.is_reading()), stats()))
-            assert transport.is_reading()
-            await pilot.press("s")  # nothing to ingest: the socket is read on
-            await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen) and app._key_hold is None)
-            app._frames(FramesReceived(source, requests(10_000, 3000)))  # a burst being ingested
-            await pilot.press("s")
-            await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
-            assert seen == [True, False]
-            await wait_for(pilot, lambda: app._key_hold is None)
-            assert transport.is_reading()
-    finally:
-        await fake.stop()
+    async with live_socket_session(sockdir, monkeypatch) as (app, pilot, source, fake):
+        transport = source._writer.transport
+        seen: list[bool] = []
+        stats = app.action_stats
+        monkeypatch.setattr(app, "action_stats", lambda: (seen.append(transport.is_reading()), stats()))
+        assert transport.is_reading()
+        await show_stats(app, pilot)  # nothing to ingest: the socket is read on
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen) and app._key_hold is None)
+        app._frames(FramesReceived(source, requests(10_000, 3000)))  # a burst being ingested
+        await show_stats(app, pilot)
+        assert seen == [True, False]
+        await wait_for(pilot, lambda: app._key_hold is None)
+        assert transport.is_reading()
 
 
 async def test_the_kept_stats_screen_lists_only_its_keys_each_time_it_is_shown():
@@ -268,8 +276,7 @@ async def test_the_kept_stats_screen_lists_only_its_keys_each_time_it_is_shown()
         await pilot.pause()
         widgets = None
         for _ in range(3):
-            await pilot.press("s")
-            await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
+            await show_stats(app, pilot)
             await pilot.pause()
             keys = {k.key for k in app.screen.query(FooterKey)}
             shown = [id(k) for k in app.screen.query(FooterKey)]
@@ -314,27 +321,17 @@ async def test_a_session_forgotten_during_a_burst_is_not_left_with_its_socket_pa
     # one stayed paused for good: its connection never saw the proxy go away.
     from omproxy_tui.tui.app import SessionList
 
-    monkeypatch.setattr(app_module, "KEY_HOLD_MAX", 60.0)
-    monkeypatch.setattr(app_module, "INGEST_SLICE", 0.0)  # one chunk per turn: the inbox stays full
-    fake = await FakeProxy(str(sockdir / "p.sock"), canned_session()).start()
-    source = SocketSource(fake.path)
-    app = OmproxyApp([source])
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            n = sum(1 for f in fake.backlog if f["type"] == "message")
-            await wait_for(pilot, lambda: source._writer is not None and len(app.store) == n and not app._inbox)
-            transport = source._writer.transport
-            sessions = app.query_one(SessionList)
-            sessions.focus()
-            await wait_for(pilot, lambda: app.focused is sessions and sessions.highlighted == 0)
-            app._frames(FramesReceived(source, requests(10_000, 3000)))  # a burst being ingested
-            await pilot.press("x")
-            await wait_for(pilot, lambda: source.key not in app.model.sessions and app._key_hold is None)
-            assert transport.is_reading() or transport.is_closing()
-            await fake.drop_clients()  # the proxy goes away: the forgotten source's reading ends
-            await wait_for(pilot, lambda: source._writer is None)
-    finally:
-        await fake.stop()
+    async with live_socket_session(sockdir, monkeypatch) as (app, pilot, source, fake):
+        transport = source._writer.transport
+        sessions = app.query_one(SessionList)
+        sessions.focus()
+        await wait_for(pilot, lambda: app.focused is sessions and sessions.highlighted == 0)
+        app._frames(FramesReceived(source, requests(10_000, 3000)))  # a burst being ingested
+        await pilot.press("x")
+        await wait_for(pilot, lambda: source.key not in app.model.sessions and app._key_hold is None)
+        assert transport.is_reading() or transport.is_closing()
+        await fake.drop_clients()  # the proxy goes away: the forgotten source's reading ends
+        await wait_for(pilot, lambda: source._writer is None)
 
 
 async def test_down_at_the_end_of_a_followed_log_keeps_following_during_a_burst(monkeypatch):
@@ -375,9 +372,7 @@ async def test_the_stats_numbers_go_on_under_a_dialog():
         await pilot.pause()
         source = app.initial_sources[0]
         app._frames(FramesReceived(source, requests(1, 50)))
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
-        stats = app.screen
+        stats = await show_stats(app, pilot)
         label = stats.query_one("#stats-rate-label", Label)
         assert "50 messages" in str(label.render())
         await pilot.press("question_mark")
@@ -401,9 +396,7 @@ async def test_a_footer_under_another_screen_keeps_its_keys():
         main = app.screen
         before = [id(k) for k in main.query(FooterKey)]
         assert "slash" in {k.key for k in main.query(FooterKey)}
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
-        stats = app.screen
+        stats = await show_stats(app, pilot)
         await pilot.pause()
         assert [id(k) for k in main.query(FooterKey)] == before
         await pilot.press("question_mark")
@@ -417,3 +410,24 @@ async def test_a_footer_under_another_screen_keeps_its_keys():
         await wait_for(pilot, lambda: app.screen is main)
         await pilot.pause()
         assert [id(k) for k in main.query(FooterKey)] == before
+
+
+async def test_the_kept_stats_screen_has_the_numbers_of_now_when_shown_again():
+    # it is brought up to date by the action that shows it, before its first frame (its 1 s
+    # timer, paused while hidden, would show the numbers of when it was closed until then)
+    from textual.widgets import Label
+
+    app = OmproxyApp([QuietSource()])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        source = app.initial_sources[0]
+        app._frames(FramesReceived(source, requests(1, 50)))
+        stats = await show_stats(app, pilot)
+        label = stats.query_one("#stats-rate-label", Label)
+        assert "50 messages" in str(label.render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StatsScreen))
+        app._frames(FramesReceived(source, requests(51, 70)))
+        app.action_stats()  # what the key runs; nothing painted or timed in between
+        assert "120 messages" in str(label.render())
+        await wait_for(pilot, lambda: app.screen is stats)
