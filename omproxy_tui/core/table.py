@@ -320,18 +320,8 @@ class StoredRecord(int):
     def index(self) -> int:
         return int(self)
 
-    @property
-    def is_error(self) -> bool:
-        """See :attr:`Record.is_error <omproxy_tui.core.records.Record.is_error>`."""
-        if self.kind == "error" or self.tool_error or self.error is not None:
-            return True
-        parts = self.parts
-        if parts is not None:
-            for p in parts:
-                k = p[0]
-                if k == "error" or k == "invalid":
-                    return True
-        return False
+    #: the one definition of "error", Record's own: it reads the same fields, here from the columns
+    is_error = Record.is_error
 
 
 def _record_class(tb: RecordTable) -> type[StoredRecord]:
